@@ -1,0 +1,132 @@
+//! The message catalog: each `msg` name and the shape of its `dat`.
+//!
+//! | msg | typ | direction | dat |
+//! |---|---|---|---|
+//! | `preauth.register` | req → res | client → server | [`TokenRequest`] → [`AuthnResponse`] |
+//! | `preauth.authn` | req → res | client → server | [`TokenRequest`] → [`AuthnResponse`] |
+//! | `preauth.exchange` | req → res | client → server | [`TokenRequest`] → [`AuthnResponse`] |
+//! | `realm.status` | evt | server → client | [`RealmStatus`] |
+//! | `realm.rtc.peer-joined` | evt | server → members | [`PeerJoined`] |
+//! | `realm.rtc.peer-left` | evt | server → members | [`PeerLeft`] |
+//! | `realm.rtc.signal` | evt or req | client → server → one member | [`SignalRequest`] → [`SignalDelivery`] |
+//! | `realm.broadcast` | evt or req | client → server → members | [`BroadcastRequest`] → [`BroadcastDelivery`]; res [`BroadcastResult`] |
+//! | `ping` | req → res | either way | [`Ping`] echoed |
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use ts_rs::TS;
+
+use crate::ids::{IdentId, RealmId};
+use crate::jwk::PublicJwk;
+
+pub const PREAUTH_REGISTER: &str = "preauth.register";
+pub const PREAUTH_AUTHN: &str = "preauth.authn";
+pub const PREAUTH_EXCHANGE: &str = "preauth.exchange";
+pub const REALM_STATUS: &str = "realm.status";
+pub const PEER_JOINED: &str = "realm.rtc.peer-joined";
+pub const PEER_LEFT: &str = "realm.rtc.peer-left";
+pub const SIGNAL: &str = "realm.rtc.signal";
+pub const BROADCAST: &str = "realm.broadcast";
+pub const PING: &str = "ping";
+
+/// The `dat` of the three `preauth.*` requests: one JWT, signed by the connecting identity,
+/// whose claims say what is asked (see [`crate::token`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(deny_unknown_fields)]
+pub struct TokenRequest {
+    pub token: String,
+}
+
+/// The response to a successful `preauth.*`: who you are, who is online, and every member's
+/// public key (to verify their signals).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct AuthnResponse {
+    pub realmid: RealmId,
+    pub identid: IdentId,
+    /// Members online now, not counting the caller.
+    pub peers: Vec<IdentId>,
+    /// Every member of the realm (online or not) and its public key.
+    pub identities: BTreeMap<IdentId, PublicJwk>,
+}
+
+/// Sent by the server right after authentication.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct RealmStatus {
+    pub realmid: RealmId,
+    pub identid: IdentId,
+    /// Members online now, not counting the caller.
+    pub peers: Vec<IdentId>,
+    /// How many members the realm has.
+    pub members: u32,
+}
+
+/// A member came online (sent to every online member, the newcomer included).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct PeerJoined {
+    pub identid: IdentId,
+    pub pubkey: PublicJwk,
+}
+
+/// A member went offline.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct PeerLeft {
+    pub identid: IdentId,
+}
+
+/// A WebRTC signal for one member. `payload` is a JWT signed by the sender (purpose
+/// `rtc.signal`), which the receiver verifies with the key it learned at join; the server
+/// only routes it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(deny_unknown_fields)]
+pub struct SignalRequest {
+    /// The sender; optional, and if present it must be the authenticated identity.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub localid: Option<IdentId>,
+    pub remoteid: IdentId,
+    pub connectionid: String,
+    pub payload: String,
+}
+
+/// A relayed signal, as the named member receives it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct SignalDelivery {
+    pub localid: IdentId,
+    pub remoteid: IdentId,
+    pub connectionid: String,
+    pub payload: String,
+}
+
+/// A broadcast: `payload` is realm-key ciphertext (base64url of nonce ‖ AES-256-GCM output),
+/// routed to `recipients` or, when absent, to every other online member.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(deny_unknown_fields)]
+pub struct BroadcastRequest {
+    pub payload: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub recipients: Option<Vec<IdentId>>,
+}
+
+/// A broadcast as a member receives it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct BroadcastDelivery {
+    pub from: IdentId,
+    pub payload: String,
+}
+
+/// The response to a broadcast sent as `req`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct BroadcastResult {
+    /// How many online members it was handed to.
+    pub delivered: u32,
+}
+
+/// `ping`: the response echoes `dat`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
+pub struct Ping {
+    /// Sender's clock (ms), for round-trip time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub t: Option<f64>,
+}

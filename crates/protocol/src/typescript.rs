@@ -1,0 +1,82 @@
+//! TypeScript declarations for the web app, generated from the Rust types above.
+//!
+//! `web/src/protocol/generated.ts` is this module's output; a test fails when it is stale
+//! (`SKYPOD_BLESS=1 cargo test -p skypod-protocol` rewrites it).
+
+use ts_rs::{Config, TS};
+
+use crate::envelope::{Envelope, ErrorBody, Typ};
+use crate::jwk::{EcCurve, OkpCurve, PublicJwk};
+use crate::messages::*;
+use crate::token::{
+    BaseClaims, ExchangeClaims, InvitationClaims, NoClaims, RegisterClaims, RtcSignal, SignalClaims,
+};
+
+/// Every exported declaration, in a stable order, as one TypeScript module.
+pub fn render() -> String {
+    let cfg = Config::new().with_large_int("number");
+    let decls = [
+        crate::ids::IdentId::decl(&cfg),
+        crate::ids::RealmId::decl(&cfg),
+        Typ::decl(&cfg),
+        Envelope::<()>::decl(&cfg),
+        ErrorBody::decl(&cfg),
+        EcCurve::decl(&cfg),
+        OkpCurve::decl(&cfg),
+        PublicJwk::decl(&cfg),
+        TokenRequest::decl(&cfg),
+        AuthnResponse::decl(&cfg),
+        RealmStatus::decl(&cfg),
+        PeerJoined::decl(&cfg),
+        PeerLeft::decl(&cfg),
+        SignalRequest::decl(&cfg),
+        SignalDelivery::decl(&cfg),
+        BroadcastRequest::decl(&cfg),
+        BroadcastDelivery::decl(&cfg),
+        BroadcastResult::decl(&cfg),
+        Ping::decl(&cfg),
+        BaseClaims::decl(&cfg),
+        NoClaims::decl(&cfg),
+        RegisterClaims::decl(&cfg),
+        ExchangeClaims::decl(&cfg),
+        InvitationClaims::decl(&cfg),
+        SignalClaims::decl(&cfg),
+        RtcSignal::decl(&cfg),
+    ];
+    let mut out = String::from(
+        "// Generated from crates/protocol by `SKYPOD_BLESS=1 cargo test -p skypod-protocol`.\n\
+         // Do not edit: change the Rust types instead.\n\n",
+    );
+    for d in decls {
+        out.push_str("export ");
+        out.push_str(&d);
+        out.push_str("\n\n");
+    }
+    let msgs = [
+        ("PREAUTH_REGISTER", PREAUTH_REGISTER),
+        ("PREAUTH_AUTHN", PREAUTH_AUTHN),
+        ("PREAUTH_EXCHANGE", PREAUTH_EXCHANGE),
+        ("REALM_STATUS", REALM_STATUS),
+        ("PEER_JOINED", PEER_JOINED),
+        ("PEER_LEFT", PEER_LEFT),
+        ("SIGNAL", SIGNAL),
+        ("BROADCAST", BROADCAST),
+        ("PING", PING),
+    ];
+    out.push_str("export const MSG = {\n");
+    for (k, v) in msgs {
+        out.push_str(&format!("  {k}: \"{v}\",\n"));
+    }
+    out.push_str("} as const;\n\nexport const AUDIENCE = {\n");
+    for (k, p) in [
+        ("register", crate::Purpose::Register),
+        ("authn", crate::Purpose::Authn),
+        ("exchange", crate::Purpose::Exchange),
+        ("invitation", crate::Purpose::Invitation),
+        ("signal", crate::Purpose::Signal),
+    ] {
+        out.push_str(&format!("  {k}: \"{}\",\n", p.audience()));
+    }
+    out.push_str("} as const;\n");
+    out
+}

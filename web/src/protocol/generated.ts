@@ -1,0 +1,119 @@
+// Generated from crates/protocol by `SKYPOD_BLESS=1 cargo test -p skypod-protocol`.
+// Do not edit: change the Rust types instead.
+
+export type IdentId = string;
+
+export type RealmId = string;
+
+export type Typ = "evt" | "req" | "res" | "err";
+
+export type Envelope<D> = { typ: Typ, msg: string, seq?: number, dat?: D, };
+
+export type ErrorBody = { 
+/**
+ * HTTP-style status: 400 malformed, 401 unauthenticated, 403 refused, 404 unknown,
+ * 409 conflict, 413 too large, 429 rate limited, 500 server fault.
+ */
+status: number, 
+/**
+ * A sentence for humans (and logs); never contains secrets.
+ */
+message: string, };
+
+export type EcCurve = "P-256";
+
+export type OkpCurve = "Ed25519";
+
+export type PublicJwk = { "kty": "EC", crv: EcCurve, x: string, y: string, } | { "kty": "OKP", crv: OkpCurve, x: string, };
+
+export type TokenRequest = { token: string, };
+
+export type AuthnResponse = { realmid: RealmId, identid: IdentId, 
+/**
+ * Members online now, not counting the caller.
+ */
+peers: Array<IdentId>, 
+/**
+ * Every member of the realm (online or not) and its public key.
+ */
+identities: { [key in IdentId]: PublicJwk }, };
+
+export type RealmStatus = { realmid: RealmId, identid: IdentId, 
+/**
+ * Members online now, not counting the caller.
+ */
+peers: Array<IdentId>, 
+/**
+ * How many members the realm has.
+ */
+members: number, };
+
+export type PeerJoined = { identid: IdentId, pubkey: PublicJwk, };
+
+export type PeerLeft = { identid: IdentId, };
+
+export type SignalRequest = { 
+/**
+ * The sender; optional, and if present it must be the authenticated identity.
+ */
+localid?: IdentId, remoteid: IdentId, connectionid: string, payload: string, };
+
+export type SignalDelivery = { localid: IdentId, remoteid: IdentId, connectionid: string, payload: string, };
+
+export type BroadcastRequest = { payload: string, recipients?: Array<IdentId>, };
+
+export type BroadcastDelivery = { from: IdentId, payload: string, };
+
+export type BroadcastResult = { 
+/**
+ * How many online members it was handed to.
+ */
+delivered: number, };
+
+export type Ping = { 
+/**
+ * Sender's clock (ms), for round-trip time.
+ */
+t?: number, };
+
+export type BaseClaims = { iss: IdentId, aud: string, realm: RealmId, iat: number, exp: number, };
+
+export type NoClaims = Record<symbol, never>;
+
+export type RegisterClaims = { pubkey: PublicJwk, };
+
+export type ExchangeClaims = { pubkey: PublicJwk, invitation: string, };
+
+export type InvitationClaims = { jti: string, sub?: IdentId, };
+
+export type SignalClaims = { 
+/**
+ * The receiver.
+ */
+sub: IdentId, 
+/**
+ * The connection attempt this belongs to.
+ */
+cid: string, signal: RtcSignal, };
+
+export type RtcSignal = { "kind": "description", type: string, sdp: string, } | { "kind": "candidate", candidate: string, sdpMid?: string, sdpMLineIndex?: number, };
+
+export const MSG = {
+  PREAUTH_REGISTER: "preauth.register",
+  PREAUTH_AUTHN: "preauth.authn",
+  PREAUTH_EXCHANGE: "preauth.exchange",
+  REALM_STATUS: "realm.status",
+  PEER_JOINED: "realm.rtc.peer-joined",
+  PEER_LEFT: "realm.rtc.peer-left",
+  SIGNAL: "realm.rtc.signal",
+  BROADCAST: "realm.broadcast",
+  PING: "ping",
+} as const;
+
+export const AUDIENCE = {
+  register: "skypod:preauth.register",
+  authn: "skypod:preauth.authn",
+  exchange: "skypod:preauth.exchange",
+  invitation: "skypod:invitation",
+  signal: "skypod:rtc.signal",
+} as const;
