@@ -28,6 +28,8 @@ pub enum Purpose {
     Exchange,
     Invitation,
     Signal,
+    /// The feed proxy's bearer token (HTTP `Authorization: Bearer`).
+    Proxy,
 }
 
 impl Purpose {
@@ -38,6 +40,7 @@ impl Purpose {
             Purpose::Exchange => "skypod:preauth.exchange",
             Purpose::Invitation => "skypod:invitation",
             Purpose::Signal => "skypod:rtc.signal",
+            Purpose::Proxy => "skypod:proxy",
         }
     }
 }

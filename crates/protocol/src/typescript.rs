@@ -74,6 +74,7 @@ pub fn render() -> String {
         ("exchange", crate::Purpose::Exchange),
         ("invitation", crate::Purpose::Invitation),
         ("signal", crate::Purpose::Signal),
+        ("proxy", crate::Purpose::Proxy),
     ] {
         out.push_str(&format!("  {k}: \"{}\",\n", p.audience()));
     }

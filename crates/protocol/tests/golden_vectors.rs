@@ -29,6 +29,7 @@ fn purpose_name(p: Purpose) -> &'static str {
         Purpose::Exchange => "exchange",
         Purpose::Invitation => "invitation",
         Purpose::Signal => "signal",
+        Purpose::Proxy => "proxy",
     }
 }
 

@@ -116,4 +116,5 @@ export const AUDIENCE = {
   exchange: "skypod:preauth.exchange",
   invitation: "skypod:invitation",
   signal: "skypod:rtc.signal",
+  proxy: "skypod:proxy",
 } as const;
