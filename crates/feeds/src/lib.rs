@@ -1,0 +1,1 @@
+//! Skypod feed proxy.
