@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Start the PeerJS server (npm `peer`, node_modules/peer/dist/bin/peerjs.js)
+# bound to 127.0.0.1:PORT only. Prints the server PID on stdout (last line).
+# WebSocket URL: ws://127.0.0.1:PORT/peerjs?key=peerjs&id=<ID>&token=<TOKEN>
+# Env: CONCURRENT_LIMIT (default 60000), ALIVE_TIMEOUT ms (default 60000, the
+#      CLI default), EXPIRE_TIMEOUT ms (default 5000), LOG (default /tmp/peerjs-PORT.log)
+# Extra args after PORT are passed to peerjs. Stop with: kill PID
+set -euo pipefail
+PORT="${1:?usage: start-peerjs.sh PORT [extra peerjs args]}"; shift
+DIR="$(cd "$(dirname "$0")" && pwd)"
+LOG="${LOG:-/tmp/peerjs-$PORT.log}"
+[ -d "$DIR/node_modules/peer" ] || (cd "$DIR" && npm ci --no-audit --no-fund >&2)
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+echo "fd limit (ulimit -n): $(ulimit -n)" >&2
+
+cd "$DIR"
+# --host 127.0.0.1 is honoured by peerjs itself; the preload is a second guard.
+nohup node --require "$DIR/bind-loopback.cjs" "$DIR/node_modules/peer/dist/bin/peerjs.js" \
+  --host 127.0.0.1 --port "$PORT" \
+  --concurrent_limit "${CONCURRENT_LIMIT:-60000}" \
+  --alive_timeout "${ALIVE_TIMEOUT:-60000}" \
+  --expire_timeout "${EXPIRE_TIMEOUT:-5000}" \
+  "$@" >"$LOG" 2>&1 </dev/null &
+PID=$!
+
+for _ in $(seq 1 100); do
+  if ss -ltnpH "sport = :$PORT" | grep -q "pid=$PID,"; then break; fi
+  kill -0 "$PID" 2>/dev/null || { echo "server died, see $LOG" >&2; cat "$LOG" >&2; exit 1; }
+  sleep 0.1
+done
+LISTEN="$(ss -ltnpH | grep "pid=$PID," || true)"
+echo "$LISTEN" >&2
+if [ -z "$LISTEN" ] || echo "$LISTEN" | awk '{print $4}' | grep -vq "^127\.0\.0\.1:$PORT$"; then
+  echo "ERROR: pid $PID is not listening on 127.0.0.1:$PORT only" >&2
+  kill "$PID" 2>/dev/null || true
+  exit 1
+fi
+echo "$PID"
