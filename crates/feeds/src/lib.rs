@@ -1,1 +1,13 @@
-//! Skypod feed proxy.
+//! Skypod feed proxy: SSRF-safe fetching, an HTTP cache with content-addressed
+//! bodies, feed parsing (RSS/Atom/JSON Feed + iTunes + Podcasting 2.0), reader
+//! mode, reading time, page titles, OPML, and silence maps of audio.
+//!
+//! [`http::router`] builds the axum router the realm server mounts; it needs a
+//! [`service::FeedService`] and an implementation of [`http::ProxyAuth`].
+
+pub mod cache;
+pub mod error;
+pub mod fetch;
+pub mod parse;
+
+pub use error::{FeedError, Result};
