@@ -11,3 +11,7 @@ pub mod fetch;
 pub mod parse;
 
 pub use error::{FeedError, Result};
+pub mod html;
+pub mod reader;
+pub mod readingtime;
+pub mod title;

@@ -1,0 +1,67 @@
+//! Page title extraction: `og:title`, then `twitter:title`, then `<title>`, then
+//! the first `<h1>`. Whitespace is collapsed.
+
+use dom_query::Document;
+
+use crate::html::decode_html;
+
+fn clean(s: &str) -> Option<String> {
+    let collapsed = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    (!collapsed.is_empty()).then_some(collapsed)
+}
+
+/// Extract the best title from an HTML document.
+pub fn extract_title(html: &str) -> Option<String> {
+    let doc = Document::from(html);
+    for sel in [
+        r#"meta[property="og:title"]"#,
+        r#"meta[name="og:title"]"#,
+        r#"meta[name="twitter:title"]"#,
+        r#"meta[property="twitter:title"]"#,
+    ] {
+        if let Some(t) = doc.select(sel).attr("content").and_then(|c| clean(&c)) {
+            return Some(t);
+        }
+    }
+    if let Some(t) = clean(&doc.select("title").first().text()) {
+        return Some(t);
+    }
+    clean(&doc.select("h1").first().text())
+}
+
+/// Same as [`extract_title`] on raw bytes (charset-aware).
+pub fn extract_title_bytes(bytes: &[u8], content_type: Option<&str>) -> Option<String> {
+    extract_title(&decode_html(bytes, content_type))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn page(name: &str) -> Vec<u8> {
+        std::fs::read(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/pages").join(name))
+            .unwrap_or_else(|e| panic!("fixture {name}: {e}"))
+    }
+
+    #[test]
+    fn prefers_og_title() {
+        assert_eq!(
+            extract_title_bytes(&page("og-title.html"), None).as_deref(),
+            Some("The Open Graph Title")
+        );
+    }
+
+    #[test]
+    fn falls_back_to_title_then_h1() {
+        assert_eq!(extract_title("<html><head><title>\n  Plain   title </title></head></html>").as_deref(), Some("Plain title"));
+        assert_eq!(extract_title("<body><h1>Heading <b>one</b></h1></body>").as_deref(), Some("Heading one"));
+        assert_eq!(extract_title("<body><p>nothing</p></body>"), None);
+        assert_eq!(extract_title(""), None);
+    }
+
+    #[test]
+    fn entities_and_charset() {
+        assert_eq!(extract_title("<title>Tom &amp; Jerry&#39;s</title>").as_deref(), Some("Tom & Jerry's"));
+        assert_eq!(extract_title_bytes(b"<title>Caf\xe9</title>", Some("text/html; charset=latin1")).as_deref(), Some("Café"));
+    }
+}
