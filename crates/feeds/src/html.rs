@@ -37,6 +37,66 @@ fn sniff_meta_charset(head: &[u8]) -> Option<String> {
     charset_param(&s[idx..])
 }
 
+/// Deepest approximate nesting accepted before handing a page to html5ever
+/// (its tree builder is quadratic in nesting depth; browsers cap at 512).
+pub const MAX_APPROX_DEPTH: usize = 1000;
+
+const VOID_OR_OPTIONAL_END: &[&str] = &[
+    "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track",
+    "wbr", "p", "li", "dt", "dd", "tr", "td", "th", "option", "optgroup", "thead", "tbody", "tfoot",
+    "colgroup", "rb", "rt", "rp", "html", "head", "body", "param", "keygen",
+];
+
+/// Cheap byte-level estimate of the maximum element nesting depth
+/// (open tags minus close tags, ignoring void elements and optional end tags).
+pub fn approx_max_depth(html: &str) -> usize {
+    let b = html.as_bytes();
+    let mut depth = 0usize;
+    let mut max = 0usize;
+    let mut i = 0usize;
+    while let Some(off) = memchr_lt(&b[i..]) {
+        i += off + 1;
+        let closing = b.get(i) == Some(&b'/');
+        let start = if closing { i + 1 } else { i };
+        let mut end = start;
+        while end < b.len() && (b[end].is_ascii_alphanumeric() || b[end] == b'-') {
+            end += 1;
+        }
+        if end == start {
+            continue;
+        }
+        let name = html[start..end].to_ascii_lowercase();
+        if VOID_OR_OPTIONAL_END.contains(&name.as_str()) {
+            continue;
+        }
+        if closing {
+            depth = depth.saturating_sub(1);
+        } else {
+            let close = b[end..].iter().position(|&c| c == b'>').map(|p| end + p);
+            if close.is_some_and(|p| p > 0 && b[p - 1] == b'/') {
+                continue;
+            }
+            depth += 1;
+            max = max.max(depth);
+        }
+    }
+    max
+}
+
+fn memchr_lt(b: &[u8]) -> Option<usize> {
+    b.iter().position(|&c| c == b'<')
+}
+
+/// Refuse pages that would make the HTML parser pathological.
+pub fn check_parsable(html: &str) -> crate::Result<()> {
+    if approx_max_depth(html) > MAX_APPROX_DEPTH {
+        return Err(crate::FeedError::Parse(format!(
+            "document nested deeper than {MAX_APPROX_DEPTH}"
+        )));
+    }
+    Ok(())
+}
+
 const DROP: &str = "script,style,iframe,frame,frameset,object,embed,applet,form,input,button,\
 textarea,select,option,noscript,template,svg,math,link,meta,base,canvas,audio,video,source,track,dialog";
 
@@ -126,6 +186,15 @@ mod tests {
         assert!(out.contains("https://ok.example/"), "{out}");
         assert!(out.contains("/rel/path:1"), "{out}");
         assert!(out.contains("kept text"), "{out}");
+    }
+
+    #[test]
+    fn depth_estimate() {
+        assert_eq!(approx_max_depth("<div><div><p>a<p>b</div><br><img src=x/></div>"), 2);
+        assert_eq!(approx_max_depth(&"<div>".repeat(5000)), 5000);
+        assert_eq!(approx_max_depth(&"<li>x".repeat(5000)), 0);
+        assert!(check_parsable(&"<span>".repeat(2000)).is_err());
+        assert!(check_parsable("<x-custom/><a>").is_ok());
     }
 
     #[test]

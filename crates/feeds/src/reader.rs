@@ -10,6 +10,32 @@ use crate::readingtime::{self, ReadingTime};
 /// Largest HTML page accepted for reader mode.
 pub const MAX_PAGE_BYTES: usize = 8 * 1024 * 1024;
 
+/// Most elements accepted for reader mode.
+pub const MAX_ELEMENTS: usize = 50_000;
+/// Deepest element nesting accepted (Readability's scoring is quadratic in depth).
+pub const MAX_DEPTH: usize = 256;
+
+/// Refuse pathological documents before scoring them.
+fn check_shape(doc: &dom_query::Document) -> Result<()> {
+    let mut stack = vec![(doc.root(), 0usize)];
+    let mut count = 0usize;
+    while let Some((node, depth)) = stack.pop() {
+        if depth > MAX_DEPTH {
+            return Err(FeedError::Parse(format!("document nested deeper than {MAX_DEPTH}")));
+        }
+        for child in node.children() {
+            if child.is_element() {
+                count += 1;
+                if count > MAX_ELEMENTS {
+                    return Err(FeedError::Parse(format!("document has more than {MAX_ELEMENTS} elements")));
+                }
+                stack.push((child, depth + 1));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// A reader-mode article.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Article {
@@ -40,8 +66,11 @@ pub fn read_article(html: &str, url: Option<&str>) -> Result<Article> {
     if html.len() > MAX_PAGE_BYTES {
         return Err(FeedError::TooLarge(MAX_PAGE_BYTES as u64));
     }
-    let cfg = dom_smoothie::Config { max_elements_to_parse: 50_000, ..Default::default() };
-    let mut r = dom_smoothie::Readability::new(html, url, Some(cfg))
+    crate::html::check_parsable(html)?;
+    let doc = dom_query::Document::from(html);
+    check_shape(&doc)?;
+    let cfg = dom_smoothie::Config { max_elements_to_parse: MAX_ELEMENTS, ..Default::default() };
+    let mut r = dom_smoothie::Readability::with_document(doc, url, Some(cfg))
         .map_err(|e| FeedError::Parse(format!("reader: {e}")))?;
     let a = r.parse().map_err(|e| FeedError::Parse(format!("reader: {e}")))?;
     let text = normalize_text(&a.text_content);
@@ -115,6 +144,8 @@ mod tests {
             let _ = read_article(input, None);
         }
         let deep = "<div>".repeat(20_000);
-        let _ = read_article(&deep, None);
+        assert!(read_article(&deep, None).is_err());
+        let wide = "<p>x</p>".repeat(MAX_ELEMENTS + 10);
+        assert!(read_article(&wide, None).is_err());
     }
 }

@@ -12,6 +12,15 @@ fn clean(s: &str) -> Option<String> {
 
 /// Extract the best title from an HTML document.
 pub fn extract_title(html: &str) -> Option<String> {
+    if crate::html::check_parsable(html).is_err() {
+        // Pathologically nested page: only look at the head, cheaply.
+        let end = html.find("<body").or_else(|| html.find("<BODY")).unwrap_or(html.len().min(64 * 1024));
+        let head = html.get(..end).unwrap_or("");
+        if crate::html::check_parsable(head).is_err() {
+            return None;
+        }
+        return extract_title(head);
+    }
     let doc = Document::from(html);
     for sel in [
         r#"meta[property="og:title"]"#,
@@ -57,6 +66,8 @@ mod tests {
         assert_eq!(extract_title("<body><h1>Heading <b>one</b></h1></body>").as_deref(), Some("Heading one"));
         assert_eq!(extract_title("<body><p>nothing</p></body>"), None);
         assert_eq!(extract_title(""), None);
+        let deep = format!("<html><head><title>Deep</title></head><body>{}</body>", "<div>".repeat(5000));
+        assert_eq!(extract_title(&deep).as_deref(), Some("Deep"));
     }
 
     #[test]
