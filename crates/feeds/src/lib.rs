@@ -15,3 +15,4 @@ pub mod html;
 pub mod reader;
 pub mod readingtime;
 pub mod title;
+pub mod opml;
