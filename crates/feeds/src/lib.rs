@@ -16,3 +16,4 @@ pub mod reader;
 pub mod readingtime;
 pub mod title;
 pub mod opml;
+pub mod silence;

@@ -1,0 +1,328 @@
+//! Silence maps of audio files.
+//!
+//! Audio is decoded packet by packet with symphonia from a `Read` source (a
+//! file, or any stream): the whole file is never held in memory. Samples are
+//! folded into fixed windows (default 10 ms); a window whose RMS over all
+//! channels is below the threshold (default −50 dBFS) is silent; runs of silent
+//! windows at least `min_silence` long (default 0.5 s) are reported as
+//! `[start, end]` seconds. Supported: MP3, AAC/M4A, Ogg Vorbis, FLAC, WAV.
+
+use std::io::Read;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use symphonia::core::codecs::audio::AudioDecoderOptions;
+use symphonia::core::errors::Error as SymError;
+use symphonia::core::formats::probe::Hint;
+use symphonia::core::formats::{FormatOptions, TrackType};
+use symphonia::core::io::{MediaSource, MediaSourceStream, ReadOnlySource};
+use symphonia::core::meta::MetadataOptions;
+
+use crate::error::{FeedError, Result};
+
+/// Detection thresholds.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct SilenceParams {
+    /// RMS level below which a window is silent, in dBFS.
+    pub threshold_db: f64,
+    /// Shortest silence reported, in seconds.
+    pub min_silence: f64,
+    /// Analysis window in milliseconds.
+    pub window_ms: u32,
+}
+
+impl Default for SilenceParams {
+    fn default() -> Self {
+        Self { threshold_db: -50.0, min_silence: 0.5, window_ms: 10 }
+    }
+}
+
+/// Result of an analysis.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SilenceMap {
+    /// Decoded duration in seconds.
+    pub duration: f64,
+    /// Sample rate of the decoded track.
+    pub sample_rate: u32,
+    /// Channel count.
+    pub channels: u32,
+    /// Thresholds used.
+    pub params: SilenceParams,
+    /// Silent intervals `[start, end]` in seconds.
+    pub silences: Vec<[f64; 2]>,
+}
+
+/// Largest tolerated share of undecodable packets before giving up.
+const MAX_BAD_PACKET_RATIO: f64 = 0.05;
+
+/// Analyze an audio file on disk.
+pub fn analyze_file(path: &Path, params: SilenceParams) -> Result<SilenceMap> {
+    let file = std::fs::File::open(path).map_err(|e| FeedError::Audio(format!("open: {e}")))?;
+    let hint = path.extension().and_then(|e| e.to_str()).map(str::to_owned);
+    analyze_source(Box::new(file), hint.as_deref(), params)
+}
+
+/// Analyze audio from a non-seekable stream.
+pub fn analyze_reader<R: Read + Send + Sync + 'static>(
+    reader: R,
+    ext_hint: Option<&str>,
+    params: SilenceParams,
+) -> Result<SilenceMap> {
+    analyze_source(Box::new(ReadOnlySource::new(reader)), ext_hint, params)
+}
+
+struct Detector {
+    params: SilenceParams,
+    threshold_power: f64,
+    window_frames: usize,
+    rate: u32,
+    win_sum: f64,
+    win_samples: usize,
+    win_frames: usize,
+    frames_done: u64,
+    run_start: Option<u64>,
+    silences: Vec<[f64; 2]>,
+}
+
+impl Detector {
+    fn new(params: SilenceParams, rate: u32) -> Self {
+        let window_frames = ((u64::from(rate) * u64::from(params.window_ms.max(1))) / 1000).max(1) as usize;
+        Self {
+            params,
+            threshold_power: 10f64.powf(params.threshold_db / 10.0),
+            window_frames,
+            rate,
+            win_sum: 0.0,
+            win_samples: 0,
+            win_frames: 0,
+            frames_done: 0,
+            run_start: None,
+            silences: Vec::new(),
+        }
+    }
+
+    #[inline]
+    fn push_interleaved(&mut self, samples: &[f32], channels: usize) {
+        let channels = channels.max(1);
+        let mut rest = samples;
+        while !rest.is_empty() {
+            let need = (self.window_frames - self.win_frames) * channels;
+            let take = need.min(rest.len());
+            let (chunk, tail) = rest.split_at(take);
+            let mut acc = 0f32;
+            for s in chunk {
+                acc += s * s;
+            }
+            self.win_sum += f64::from(acc);
+            self.win_samples += chunk.len();
+            self.win_frames += chunk.len() / channels;
+            rest = tail;
+            if self.win_frames >= self.window_frames {
+                self.close_window();
+            }
+        }
+    }
+
+    fn close_window(&mut self) {
+        if self.win_frames == 0 {
+            return;
+        }
+        let power = self.win_sum / self.win_samples.max(1) as f64;
+        let start = self.frames_done;
+        self.frames_done += self.win_frames as u64;
+        if power < self.threshold_power {
+            self.run_start.get_or_insert(start);
+        } else if let Some(s) = self.run_start.take() {
+            self.emit(s, start);
+        }
+        self.win_sum = 0.0;
+        self.win_samples = 0;
+        self.win_frames = 0;
+    }
+
+    fn emit(&mut self, start: u64, end: u64) {
+        let rate = f64::from(self.rate);
+        let (s, e) = (start as f64 / rate, end as f64 / rate);
+        if e - s >= self.params.min_silence {
+            self.silences.push([round_ms(s), round_ms(e)]);
+        }
+    }
+
+    fn finish(mut self) -> (Vec<[f64; 2]>, f64) {
+        self.close_window();
+        if let Some(s) = self.run_start.take() {
+            let end = self.frames_done;
+            self.emit(s, end);
+        }
+        (self.silences, self.frames_done as f64 / f64::from(self.rate))
+    }
+}
+
+fn round_ms(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+fn analyze_source(source: Box<dyn MediaSource>, ext_hint: Option<&str>, params: SilenceParams) -> Result<SilenceMap> {
+    if !(params.threshold_db.is_finite() && params.min_silence.is_finite() && params.min_silence >= 0.0) {
+        return Err(FeedError::BadRequest("invalid silence parameters".into()));
+    }
+    let mss = MediaSourceStream::new(source, Default::default());
+    let mut hint = Hint::new();
+    if let Some(ext) = ext_hint {
+        hint.with_extension(ext);
+    }
+    let fmt_opts = FormatOptions::default();
+    let mut format = symphonia::default::get_probe()
+        .probe(&hint, mss, fmt_opts, MetadataOptions::default())
+        .map_err(|e| FeedError::Audio(format!("unsupported or corrupt container: {e}")))?;
+    let track = format
+        .default_track(TrackType::Audio)
+        .ok_or_else(|| FeedError::Audio("no audio track".into()))?;
+    let track_id = track.id;
+    let expected_secs = match (track.num_frames, track.time_base) {
+        (Some(n), Some(tb)) => Some(n as f64 * f64::from(tb.numer.get()) / f64::from(tb.denom.get())),
+        _ => None,
+    };
+    let audio_params = track
+        .codec_params
+        .as_ref()
+        .and_then(|p| p.audio())
+        .ok_or_else(|| FeedError::Audio("no audio codec parameters".into()))?
+        .clone();
+    let mut decoder = symphonia::default::get_codecs()
+        .make_audio_decoder(&audio_params, &AudioDecoderOptions::default())
+        .map_err(|e| FeedError::Audio(format!("unsupported codec: {e}")))?;
+
+    let mut detector: Option<Detector> = None;
+    let mut channels = 0usize;
+    let mut buf: Vec<f32> = Vec::new();
+    let (mut packets, mut bad) = (0u64, 0u64);
+    let mut truncated = false;
+    loop {
+        let packet = match format.next_packet() {
+            Ok(Some(p)) => p,
+            Ok(None) => break,
+            Err(SymError::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                truncated = true;
+                break;
+            }
+            Err(SymError::ResetRequired) => break, // chained Ogg stream: analyse the first
+            Err(e) => return Err(FeedError::Audio(format!("demux: {e}"))),
+        };
+        if packet.track_id != track_id {
+            continue;
+        }
+        packets += 1;
+        match decoder.decode(&packet) {
+            Ok(decoded) => {
+                let spec = decoded.spec();
+                let rate = spec.rate();
+                if rate == 0 {
+                    return Err(FeedError::Audio("zero sample rate".into()));
+                }
+                channels = spec.channels().count();
+                let det = detector.get_or_insert_with(|| Detector::new(params, rate));
+                decoded.copy_to_vec_interleaved::<f32>(&mut buf);
+                det.push_interleaved(&buf, channels);
+            }
+            Err(SymError::DecodeError(_)) | Err(SymError::IoError(_)) => {
+                bad += 1;
+            }
+            Err(e) => return Err(FeedError::Audio(format!("decode: {e}"))),
+        }
+    }
+    let det = detector.ok_or_else(|| FeedError::Audio("no decodable audio".into()))?;
+    if packets > 20 && bad as f64 / packets as f64 > MAX_BAD_PACKET_RATIO {
+        return Err(FeedError::Audio(format!("{bad} of {packets} packets undecodable")));
+    }
+    let rate = det.rate;
+    let (silences, duration) = det.finish();
+    if let Some(exp) = expected_secs
+        && duration + 0.5 < exp * 0.98
+    {
+        truncated = true;
+    }
+    if truncated {
+        return Err(FeedError::Audio(format!(
+            "truncated audio: decoded {duration:.2} s{}",
+            expected_secs.map(|e| format!(" of {e:.2} s")).unwrap_or_default()
+        )));
+    }
+    tracing::debug!(duration, n = silences.len(), "silence analysis done");
+    Ok(SilenceMap { duration: round_ms(duration), sample_rate: rate, channels: channels as u32, params, silences })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn audio(name: &str) -> std::path::PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/audio").join(name)
+    }
+
+    fn expected() -> Vec<[f64; 2]> {
+        let v: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(audio("pauses.expected.json")).expect("expected")).expect("json");
+        serde_json::from_value(v["silences"].clone()).expect("silences")
+    }
+
+    fn assert_matches(got: &SilenceMap, tol: f64) {
+        let exp = expected();
+        assert_eq!(got.silences.len(), exp.len(), "got {:?}, expected {:?}", got.silences, exp);
+        for (g, e) in got.silences.iter().zip(&exp) {
+            assert!((g[0] - e[0]).abs() <= tol && (g[1] - e[1]).abs() <= tol, "got {g:?}, expected {e:?}");
+        }
+    }
+
+    #[test]
+    fn mp3_pauses() {
+        let m = analyze_file(&audio("pauses.mp3"), SilenceParams::default()).expect("analyze");
+        assert_eq!(m.sample_rate, 44100);
+        assert!((m.duration - 4.04).abs() < 0.1, "{}", m.duration);
+        assert_matches(&m, 0.1);
+        assert_eq!(m.params.threshold_db, -50.0);
+    }
+
+    #[test]
+    fn m4a_pauses() {
+        let m = analyze_file(&audio("pauses.m4a"), SilenceParams::default()).expect("analyze");
+        assert_matches(&m, 0.1);
+    }
+
+    #[test]
+    fn ogg_pauses() {
+        let m = analyze_file(&audio("pauses.ogg"), SilenceParams::default()).expect("analyze");
+        assert_matches(&m, 0.1);
+    }
+
+    #[test]
+    fn streaming_reader_without_seek() {
+        let f = std::fs::File::open(audio("pauses.mp3")).expect("open");
+        let m = analyze_reader(std::io::BufReader::new(f), Some("mp3"), SilenceParams::default()).expect("analyze");
+        assert_matches(&m, 0.1);
+    }
+
+    #[test]
+    fn min_silence_filters() {
+        let p = SilenceParams { min_silence: 1.5, ..Default::default() };
+        let m = analyze_file(&audio("pauses.mp3"), p).expect("analyze");
+        assert_eq!(m.silences.len(), 1);
+    }
+
+    #[test]
+    fn truncated_is_error() {
+        let r = analyze_file(&audio("pauses-truncated.mp3"), SilenceParams::default());
+        assert!(matches!(r, Err(FeedError::Audio(_))), "{r:?}");
+    }
+
+    #[test]
+    fn garbage_is_error() {
+        let r = analyze_reader(std::io::Cursor::new(vec![0u8; 10_000]), None, SilenceParams::default());
+        assert!(r.is_err());
+        let r = analyze_reader(std::io::Cursor::new(b"<rss></rss>".to_vec()), Some("mp3"), SilenceParams::default());
+        assert!(r.is_err());
+        let bytes = std::fs::read(audio("pauses.m4a")).expect("m4a");
+        let r = analyze_reader(std::io::Cursor::new(bytes[..bytes.len() / 3].to_vec()), Some("m4a"), SilenceParams::default());
+        assert!(r.is_err(), "truncated m4a: {r:?}");
+    }
+}
