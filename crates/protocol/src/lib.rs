@@ -9,6 +9,7 @@
 //!
 //! Nothing here does I/O; time is passed in, so every rule is testable without clocks.
 
+pub mod close;
 pub mod envelope;
 pub mod ids;
 pub mod invitation;

@@ -1,0 +1,120 @@
+//! Server configuration: every limit has a flag, an environment variable and a default.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use skypod_protocol::TokenRules;
+
+use crate::store::sqlite::Durability;
+
+/// `skypod serve` options.
+#[derive(Clone, Debug, clap::Args)]
+pub struct ServerConfig {
+    /// Address to listen on. Use 0.0.0.0:8080 to serve your network (put TLS in front).
+    #[arg(long, env = "SKYPOD_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// Where the realm store (SQLite) and caches live.
+    #[arg(long, env = "SKYPOD_DATA_DIR", default_value_os_t = default_data_dir())]
+    pub data_dir: PathBuf,
+
+    /// SQLite durability: `full` fsyncs every commit (nothing acknowledged is lost on power
+    /// failure); `normal` only survives process crashes.
+    #[arg(long, env = "SKYPOD_DURABILITY", value_enum, default_value = "full")]
+    pub durability: Durability,
+
+    /// Largest WebSocket frame/message accepted, bytes.
+    #[arg(long, env = "SKYPOD_MAX_FRAME_BYTES", default_value_t = 64 * 1024)]
+    pub max_frame_bytes: usize,
+
+    /// Most simultaneous WebSocket connections; more are refused with 503.
+    #[arg(long, env = "SKYPOD_MAX_CONNECTIONS", default_value_t = 100_000)]
+    pub max_connections: usize,
+
+    /// Messages per second a connection may send, sustained.
+    #[arg(long, env = "SKYPOD_RATE", default_value_t = 100.0)]
+    pub rate_per_sec: f64,
+
+    /// Messages a connection may send in a burst above the sustained rate.
+    #[arg(long, env = "SKYPOD_RATE_BURST", default_value_t = 200.0)]
+    pub rate_burst: f64,
+
+    /// Close a connection that sends nothing (not even a ping) for this long, seconds.
+    #[arg(long, env = "SKYPOD_IDLE_TIMEOUT", default_value_t = 90)]
+    pub idle_timeout_secs: u64,
+
+    /// Time allowed for the first (authentication) message, milliseconds.
+    #[arg(long, env = "SKYPOD_AUTH_TIMEOUT_MS", default_value_t = 3000)]
+    pub auth_timeout_ms: u64,
+
+    /// Frames queued for a slow reader before it is disconnected.
+    #[arg(long, env = "SKYPOD_OUTBOUND_QUEUE", default_value_t = 1024)]
+    pub outbound_queue: usize,
+
+    /// Per-socket read buffer, bytes (small keeps idle sockets cheap; it grows for large frames).
+    #[arg(long, env = "SKYPOD_WS_READ_BUFFER", default_value_t = 2048)]
+    pub ws_read_buffer: usize,
+
+    /// Per-socket write batching threshold, bytes.
+    #[arg(long, env = "SKYPOD_WS_WRITE_BUFFER", default_value_t = 2048)]
+    pub ws_write_buffer: usize,
+
+    /// Clock skew tolerated on token `iat`/`exp`, seconds.
+    #[arg(long, env = "SKYPOD_CLOCK_SKEW", default_value_t = 30)]
+    pub clock_skew_secs: i64,
+}
+
+pub fn default_data_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("XDG_DATA_HOME") {
+        return PathBuf::from(d).join("skypod");
+    }
+    if let Some(h) = std::env::var_os("HOME") {
+        return PathBuf::from(h).join(".local/share/skypod");
+    }
+    PathBuf::from("skypod-data")
+}
+
+impl ServerConfig {
+    /// Defaults, as the CLI would give them, for a given data dir (tests, embedding).
+    pub fn with_data_dir(data_dir: PathBuf) -> Self {
+        use clap::Parser;
+        #[derive(clap::Parser)]
+        struct Wrap {
+            #[command(flatten)]
+            cfg: ServerConfig,
+        }
+        let mut cfg = Wrap::parse_from(["skypod"]).cfg;
+        cfg.data_dir = data_dir;
+        cfg
+    }
+
+    pub fn idle_timeout(&self) -> Duration {
+        Duration::from_secs(self.idle_timeout_secs)
+    }
+
+    pub fn auth_timeout(&self) -> Duration {
+        Duration::from_millis(self.auth_timeout_ms)
+    }
+
+    pub fn token_rules(&self) -> TokenRules {
+        TokenRules {
+            skew: self.clock_skew_secs,
+            ..TokenRules::default()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_the_design() {
+        let c = ServerConfig::with_data_dir("/tmp/x".into());
+        assert_eq!(c.auth_timeout(), Duration::from_secs(3));
+        assert_eq!(c.listen.ip().to_string(), "127.0.0.1");
+        assert_eq!(c.durability, Durability::Full);
+        assert!(c.max_frame_bytes >= 16 * 1024);
+    }
+}

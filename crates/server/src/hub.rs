@@ -1,0 +1,268 @@
+//! The in-memory realm registry: members' keys (a cache of the store) and who is online.
+//!
+//! Invariants:
+//! - A realm's member map is loaded from the store before any write to that realm, and every
+//!   write goes to the store first, so memory never holds a member the store lacks.
+//! - At most one live connection per identity per realm; a newer one replaces the older.
+//! - Routing only ever looks inside the sender's own realm: realms cannot reach each other.
+
+use axum::extract::ws::Utf8Bytes;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use tokio::sync::{mpsc, oneshot};
+
+use skypod_protocol::messages::{PEER_JOINED, PEER_LEFT, PeerJoined, PeerLeft};
+use skypod_protocol::{Envelope, IdentId, PublicJwk, RealmId, close};
+
+use crate::metrics::Metrics;
+use crate::store::{Admission, RealmStore, StoreError, StoredMember};
+
+/// Why the server closes a connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CloseReason {
+    pub code: u16,
+    pub reason: &'static str,
+}
+
+impl CloseReason {
+    pub const REPLACED: Self = Self { code: close::REPLACED, reason: "replaced by a newer connection of this identity" };
+    pub const SLOW: Self = Self { code: close::SLOW_CONSUMER, reason: "too slow: outbound queue full" };
+    pub const SHUTDOWN: Self = Self { code: close::GOING_AWAY, reason: "server shutting down" };
+    pub const REVOKED: Self = Self { code: close::FORBIDDEN, reason: "this device was removed from the realm" };
+
+    /// Label for metrics.
+    pub fn label(&self) -> &'static str {
+        match self.code {
+            close::REPLACED => "replaced",
+            close::SLOW_CONSUMER => "slow_consumer",
+            close::GOING_AWAY => "shutdown",
+            close::FORBIDDEN => "revoked",
+            _ => "other",
+        }
+    }
+}
+
+/// The hub's side of one authenticated connection.
+pub struct ConnHandle {
+    pub id: u64,
+    pub identid: IdentId,
+    tx: mpsc::Sender<Utf8Bytes>,
+    kick: Mutex<Option<oneshot::Sender<CloseReason>>>,
+}
+
+impl ConnHandle {
+    pub fn new(id: u64, identid: IdentId, queue: usize) -> (Arc<Self>, mpsc::Receiver<Utf8Bytes>, oneshot::Receiver<CloseReason>) {
+        let (tx, rx) = mpsc::channel(queue.max(1));
+        let (ktx, krx) = oneshot::channel();
+        (Arc::new(Self { id, identid, tx, kick: Mutex::new(Some(ktx)) }), rx, krx)
+    }
+
+    /// Ask the connection to close; the first reason wins.
+    pub fn kick(&self, reason: CloseReason) {
+        if let Some(k) = self.kick.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            let _ = k.send(reason);
+        }
+    }
+
+    /// Queue a frame; a reader that cannot keep up is disconnected rather than silently
+    /// missing frames.
+    fn deliver(&self, frame: &Utf8Bytes) -> bool {
+        match self.tx.try_send(frame.clone()) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.kick(CloseReason::SLOW);
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
+    }
+}
+
+pub struct Realm {
+    pub id: RealmId,
+    members: RwLock<HashMap<IdentId, PublicJwk>>,
+    online: RwLock<HashMap<IdentId, Arc<ConnHandle>>>,
+}
+
+/// What a newly joined connection learns.
+pub struct Joined {
+    pub peers: Vec<IdentId>,
+    pub identities: std::collections::BTreeMap<IdentId, PublicJwk>,
+    pub members: u32,
+}
+
+fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    l.read().unwrap_or_else(|p| p.into_inner())
+}
+
+fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    l.write().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Realm {
+    fn new(id: RealmId, members: Vec<StoredMember>) -> Self {
+        Self {
+            id,
+            members: RwLock::new(members.into_iter().map(|m| (m.identid, m.pubkey)).collect()),
+            online: RwLock::new(HashMap::new()),
+        }
+    }
+
+    pub fn member_key(&self, id: &IdentId) -> Option<PublicJwk> {
+        read(&self.members).get(id).cloned()
+    }
+
+    pub fn is_member(&self, id: &IdentId) -> bool {
+        read(&self.members).contains_key(id)
+    }
+
+    pub fn is_online(&self, id: &IdentId) -> bool {
+        read(&self.online).contains_key(id)
+    }
+
+    /// Put `conn` online (replacing an older connection of the same identity) and announce it
+    /// to every online member, the newcomer included.
+    pub fn join(&self, conn: Arc<ConnHandle>, metrics: &Metrics) -> Joined {
+        let pubkey = self.member_key(&conn.identid);
+        let identities: std::collections::BTreeMap<_, _> =
+            read(&self.members).iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let members = identities.len() as u32;
+        let mut online = write(&self.online);
+        if let Some(old) = online.insert(conn.identid.clone(), conn.clone()) {
+            old.kick(CloseReason::REPLACED);
+        }
+        let peers = online.keys().filter(|k| **k != conn.identid).cloned().collect();
+        if let Some(pubkey) = pubkey {
+            let frame: Utf8Bytes = Envelope::evt(PEER_JOINED, PeerJoined { identid: conn.identid.clone(), pubkey }).to_json().into();
+            let n = online.values().filter(|c| c.deliver(&frame)).count();
+            metrics.routed("presence", n as u64);
+        }
+        Joined { peers, identities, members }
+    }
+
+    /// Take `conn` offline if it is still the identity's live connection, and tell the others.
+    pub fn leave(&self, conn: &ConnHandle, metrics: &Metrics) {
+        let mut online = write(&self.online);
+        if online.get(&conn.identid).is_some_and(|c| c.id == conn.id) {
+            online.remove(&conn.identid);
+            let frame: Utf8Bytes = Envelope::evt(PEER_LEFT, PeerLeft { identid: conn.identid.clone() }).to_json().into();
+            let n = online.values().filter(|c| c.deliver(&frame)).count();
+            metrics.routed("presence", n as u64);
+        }
+    }
+
+    /// Deliver `frame` to `recipients` (or every other online member). Returns how many
+    /// connections it was queued for. Never leaves the realm.
+    pub fn route(&self, from: &IdentId, frame: &Utf8Bytes, recipients: Option<&[IdentId]>) -> u32 {
+        let online = read(&self.online);
+        let mut n = 0;
+        match recipients {
+            Some(list) => {
+                for id in list {
+                    if id != from && online.get(id).is_some_and(|c| c.deliver(frame)) {
+                        n += 1;
+                    }
+                }
+            }
+            None => {
+                for (id, c) in online.iter() {
+                    if id != from && c.deliver(frame) {
+                        n += 1;
+                    }
+                }
+            }
+        }
+        n
+    }
+
+    /// Deliver to one member; false if it is not online.
+    pub fn send_to(&self, to: &IdentId, frame: &Utf8Bytes) -> bool {
+        read(&self.online).get(to).is_some_and(|c| c.deliver(frame))
+    }
+
+    fn all_online(&self) -> Vec<Arc<ConnHandle>> {
+        read(&self.online).values().cloned().collect()
+    }
+
+    /// Forget a member (revocation) and close its connection.
+    pub fn forget(&self, id: &IdentId) {
+        write(&self.members).remove(id);
+        if let Some(c) = read(&self.online).get(id) {
+            c.kick(CloseReason::REVOKED);
+        }
+    }
+}
+
+pub struct Hub {
+    store: Arc<dyn RealmStore>,
+    realms: Mutex<HashMap<RealmId, Arc<Realm>>>,
+    next_conn: AtomicU64,
+    pub metrics: Arc<Metrics>,
+}
+
+impl Hub {
+    pub fn new(store: Arc<dyn RealmStore>, metrics: Arc<Metrics>) -> Self {
+        Self { store, realms: Mutex::new(HashMap::new()), next_conn: AtomicU64::new(1), metrics }
+    }
+
+    pub fn store(&self) -> &Arc<dyn RealmStore> {
+        &self.store
+    }
+
+    pub fn next_conn_id(&self) -> u64 {
+        self.next_conn.fetch_add(1, Ordering::Relaxed)
+    }
+
+    fn cached(&self, id: &RealmId) -> Option<Arc<Realm>> {
+        self.realms.lock().unwrap_or_else(|p| p.into_inner()).get(id).cloned()
+    }
+
+    /// The realm, loading it from the store on first use. `None` if it does not exist.
+    pub async fn realm(&self, id: &RealmId) -> Result<Option<Arc<Realm>>, StoreError> {
+        if let Some(r) = self.cached(id) {
+            return Ok(Some(r));
+        }
+        let Some(members) = self.store.members(id).await? else {
+            return Ok(None);
+        };
+        let mut realms = self.realms.lock().unwrap_or_else(|p| p.into_inner());
+        let r = realms.entry(id.clone()).or_insert_with(|| Arc::new(Realm::new(id.clone(), members))).clone();
+        self.metrics.realms_loaded.set(realms.len() as i64);
+        Ok(Some(r))
+    }
+
+    /// Create a realm with its first member (store first, then memory).
+    pub async fn register(&self, id: &RealmId, first: &StoredMember, now: i64) -> Result<Arc<Realm>, StoreError> {
+        self.store.create_realm(id, first, now).await?;
+        let mut realms = self.realms.lock().unwrap_or_else(|p| p.into_inner());
+        let r = realms.entry(id.clone()).or_insert_with(|| Arc::new(Realm::new(id.clone(), vec![first.clone()]))).clone();
+        self.metrics.realms_loaded.set(realms.len() as i64);
+        Ok(r)
+    }
+
+    /// Spend the invitation and admit the newcomer (store first, then memory). `realm` must
+    /// come from [`Hub::realm`], so it is already cached.
+    pub async fn admit(&self, realm: &Realm, admission: Admission<'_>) -> Result<(), StoreError> {
+        self.store.admit(admission.clone()).await?;
+        write(&realm.members).insert(admission.invitee.identid.clone(), admission.invitee.pubkey.clone());
+        Ok(())
+    }
+
+    /// Remove a member everywhere (revocation).
+    pub async fn revoke(&self, realm: &Realm, id: &IdentId) -> Result<bool, StoreError> {
+        let removed = self.store.remove_member(&realm.id, id).await?;
+        realm.forget(id);
+        Ok(removed)
+    }
+
+    /// Every authenticated connection (graceful shutdown).
+    pub fn close_all(&self, reason: CloseReason) {
+        let realms: Vec<_> = self.realms.lock().unwrap_or_else(|p| p.into_inner()).values().cloned().collect();
+        for r in realms {
+            for c in r.all_online() {
+                c.kick(reason);
+            }
+        }
+    }
+}

@@ -1,0 +1,94 @@
+//! Prometheus metrics (`/metrics`). Handles are held directly so the hot path is one atomic
+//! add, never a registry lookup.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Reason {
+    pub reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Kind {
+    pub kind: &'static str,
+}
+
+pub struct Metrics {
+    registry: Registry,
+    /// Open WebSocket connections (authenticated or not).
+    pub sockets: Gauge,
+    /// Authenticated connections.
+    pub authenticated: Gauge,
+    /// Realms held in memory.
+    pub realms_loaded: Gauge,
+    /// Frames delivered to members, by kind (broadcast, signal, presence).
+    pub routed: Family<Kind, Counter>,
+    /// Frames received from clients.
+    pub received: Counter,
+    /// Authentications that succeeded, by method.
+    pub auth_ok: Family<Kind, Counter>,
+    /// Authentications refused, by reason.
+    pub auth_failures: Family<Reason, Counter>,
+    /// Frames refused after authentication, by reason.
+    pub rejected: Family<Reason, Counter>,
+    /// Connections closed by the server, by reason.
+    pub closed: Family<Reason, Counter>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("skypod");
+        let m = Metrics {
+            sockets: Gauge::default(),
+            authenticated: Gauge::default(),
+            realms_loaded: Gauge::default(),
+            routed: Family::default(),
+            received: Counter::default(),
+            auth_ok: Family::default(),
+            auth_failures: Family::default(),
+            rejected: Family::default(),
+            closed: Family::default(),
+            registry: Registry::default(),
+        };
+        registry.register("websocket_connections", "Open WebSocket connections", m.sockets.clone());
+        registry.register("authenticated_connections", "Authenticated connections", m.authenticated.clone());
+        registry.register("realms_loaded", "Realms held in memory", m.realms_loaded.clone());
+        registry.register("messages_routed", "Frames delivered to members, by kind", m.routed.clone());
+        registry.register("frames_received", "Frames received from clients", m.received.clone());
+        registry.register("auth_successes", "Successful authentications, by method", m.auth_ok.clone());
+        registry.register("auth_failures", "Refused authentications, by reason", m.auth_failures.clone());
+        registry.register("frames_rejected", "Refused frames after authentication, by reason", m.rejected.clone());
+        registry.register("connections_closed", "Connections closed by the server, by reason", m.closed.clone());
+        Metrics { registry, ..m }
+    }
+}
+
+impl Metrics {
+    pub fn auth_failed(&self, reason: &'static str) {
+        self.auth_failures.get_or_create(&Reason { reason }).inc();
+    }
+
+    pub fn reject(&self, reason: &'static str) {
+        self.rejected.get_or_create(&Reason { reason }).inc();
+    }
+
+    pub fn close(&self, reason: &'static str) {
+        self.closed.get_or_create(&Reason { reason }).inc();
+    }
+
+    pub fn routed(&self, kind: &'static str, n: u64) {
+        self.routed.get_or_create(&Kind { kind }).inc_by(n);
+    }
+
+    /// The text exposition format.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)
+            .expect("writing to a String cannot fail");
+        out
+    }
+}

@@ -1,0 +1,254 @@
+//! The authentication phase as pure functions: frame text and time in, a decision out.
+//!
+//! The connection task ([`crate::conn`]) does the I/O: it waits (at most the auth timeout)
+//! for the first frame, calls [`read_first`], looks keys up in the [`crate::hub::Hub`], then
+//! calls [`verify_authn`] or [`verify_invitation`]. Every refusal is a [`Refusal`] carrying
+//! the `err` to send, a close code, and a metrics label.
+
+use skypod_protocol::envelope::RawEnvelope;
+use skypod_protocol::invitation::{self, InvitationError};
+use skypod_protocol::messages::{PREAUTH_AUTHN, PREAUTH_EXCHANGE, PREAUTH_REGISTER, TokenRequest};
+use skypod_protocol::token::{
+    self, Claims, ExchangeClaims, InvitationClaims, NoClaims, Purpose, RegisterClaims, TokenError,
+};
+use skypod_protocol::{IdentId, PublicJwk, RealmId, TokenRules, Typ};
+
+use crate::store::StoredMember;
+
+/// What the first frame asks for, with everything checkable without the store checked.
+#[derive(Debug)]
+pub enum Request {
+    /// Create `realm` with `member` (token already verified against its own key).
+    Register { realm: RealmId, member: StoredMember },
+    /// Authenticate as `identid`; the token still needs the stored key ([`verify_authn`]).
+    Authn { realm: RealmId, identid: IdentId, token: String },
+    /// Join with an invitation; the newcomer's token is verified, the invitation is not yet.
+    Exchange { realm: RealmId, member: StoredMember, invitation: String },
+}
+
+#[derive(Debug)]
+pub struct First {
+    pub msg: &'static str,
+    pub seq: Option<u64>,
+    pub request: Request,
+}
+
+/// A refused authentication.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub status: u16,
+    /// Stable label for metrics.
+    pub reason: &'static str,
+    pub message: String,
+}
+
+impl Refusal {
+    pub fn new(status: u16, reason: &'static str, message: impl Into<String>) -> Self {
+        Self { status, reason, message: message.into() }
+    }
+
+    fn token(e: TokenError) -> Self {
+        let status = match e {
+            TokenError::WrongRealm => 403,
+            _ => 401,
+        };
+        Self::new(status, e.reason(), e.to_string())
+    }
+
+    /// The refusal every unknown realm or identity gets: the same answer for both, so the
+    /// server does not reveal which realm ids exist.
+    pub fn not_a_member() -> Self {
+        Self::new(401, "not_a_member", "unknown realm or identity: not a member of this realm")
+    }
+}
+
+impl From<InvitationError> for Refusal {
+    fn from(e: InvitationError) -> Self {
+        let status = match &e {
+            InvitationError::Token(TokenError::WrongRealm) => 403,
+            InvitationError::Token(_) => 401,
+            InvitationError::AlreadyUsed => 409,
+            InvitationError::WrongInvitee | InvitationError::UnknownInviter => 403,
+            InvitationError::BadNonce => 400,
+        };
+        Self::new(status, e.reason(), e.to_string())
+    }
+}
+
+/// Read the first frame of a connection.
+pub fn read_first(text: &str, now: i64, rules: &TokenRules) -> Result<First, (Option<u64>, Refusal)> {
+    let env = RawEnvelope::parse(text).map_err(|e| (None, Refusal::new(400, "malformed", e.to_string())))?;
+    let seq = env.seq;
+    let fail = |r: Refusal| (seq, r);
+    let msg = match env.msg.as_ref() {
+        PREAUTH_REGISTER => PREAUTH_REGISTER,
+        PREAUTH_AUTHN => PREAUTH_AUTHN,
+        PREAUTH_EXCHANGE => PREAUTH_EXCHANGE,
+        other => {
+            return Err(fail(Refusal::new(
+                401,
+                "unauthenticated",
+                format!("authenticate first: {other:?} is not allowed before preauth.register, preauth.authn or preauth.exchange"),
+            )));
+        }
+    };
+    if env.typ != Typ::Req {
+        return Err(fail(Refusal::new(400, "malformed", format!("{msg} must be sent as a req"))));
+    }
+    let TokenRequest { token } = env
+        .dat()
+        .map_err(|e| fail(Refusal::new(400, "malformed", format!("{msg} needs dat {{token}}: {e}"))))?;
+    let request = match msg {
+        PREAUTH_REGISTER => {
+            let claims: Claims<RegisterClaims> = token::peek(&token, rules).map_err(|e| fail(Refusal::token(e)))?;
+            let pubkey = claims.ext.pubkey.clone();
+            self_signed::<RegisterClaims>(&token, &pubkey, Purpose::Register, &claims.realm, now, rules).map_err(fail)?;
+            Request::Register {
+                realm: claims.base.realm,
+                member: StoredMember { identid: pubkey.thumbprint(), pubkey },
+            }
+        }
+        PREAUTH_AUTHN => {
+            let claims: Claims<NoClaims> = token::peek(&token, rules).map_err(|e| fail(Refusal::token(e)))?;
+            Request::Authn { realm: claims.base.realm, identid: claims.base.iss, token }
+        }
+        _ => {
+            let claims: Claims<ExchangeClaims> = token::peek(&token, rules).map_err(|e| fail(Refusal::token(e)))?;
+            let pubkey = claims.ext.pubkey.clone();
+            self_signed::<ExchangeClaims>(&token, &pubkey, Purpose::Exchange, &claims.realm, now, rules).map_err(fail)?;
+            Request::Exchange {
+                realm: claims.base.realm,
+                member: StoredMember { identid: pubkey.thumbprint(), pubkey },
+                invitation: claims.ext.invitation,
+            }
+        }
+    };
+    Ok(First { msg, seq, request })
+}
+
+/// A token signed by the key it carries (register, exchange): the key must be valid, and
+/// `verify` checks that `iss` is that key's thumbprint.
+fn self_signed<X: serde::de::DeserializeOwned>(
+    token: &str,
+    pubkey: &PublicJwk,
+    purpose: Purpose,
+    realm: &RealmId,
+    now: i64,
+    rules: &TokenRules,
+) -> Result<(), Refusal> {
+    pubkey
+        .validate()
+        .map_err(|e| Refusal::new(400, "bad_pubkey", e.to_string()))?;
+    token::verify::<X>(token, pubkey, purpose, realm, now, rules)
+        .map(|_| ())
+        .map_err(Refusal::token)
+}
+
+/// Finish `preauth.authn` with the member's stored key.
+pub fn verify_authn(token: &str, key: &PublicJwk, realm: &RealmId, now: i64, rules: &TokenRules) -> Result<(), Refusal> {
+    token::verify::<NoClaims>(token, key, Purpose::Authn, realm, now, rules)
+        .map(|_| ())
+        .map_err(Refusal::token)
+}
+
+/// Check an invitation for `invitee` into `realm`; `inviter_key` looks a member's key up.
+/// Does not spend the nonce: that is the store's job, atomically with the admission.
+pub fn verify_invitation(
+    invitation_token: &str,
+    realm: &RealmId,
+    invitee: &IdentId,
+    inviter_key: impl Fn(&IdentId) -> Option<PublicJwk>,
+    now: i64,
+    rules: &TokenRules,
+) -> Result<Claims<InvitationClaims>, Refusal> {
+    let peeked: Claims<InvitationClaims> =
+        token::peek(invitation_token, rules).map_err(|e| Refusal::from(InvitationError::Token(e)))?;
+    if &peeked.realm != realm {
+        return Err(InvitationError::Token(TokenError::WrongRealm).into());
+    }
+    let key = inviter_key(&peeked.iss).ok_or(InvitationError::UnknownInviter)?;
+    let claims = token::verify::<InvitationClaims>(invitation_token, &key, Purpose::Invitation, realm, now, rules)
+        .map_err(InvitationError::Token)?;
+    invitation::check_invitee(&claims, invitee)?;
+    Ok(claims)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use skypod_protocol::IdentityKey;
+
+    const NOW: i64 = 1_800_000_000;
+
+    fn frame(msg: &str, token: &str) -> String {
+        json!({"typ": "req", "msg": msg, "seq": 1, "dat": {"token": token}}).to_string()
+    }
+
+    #[test]
+    fn register_is_self_verified() {
+        let k = IdentityKey::generate_es256();
+        let realm = RealmId::random();
+        let t = token::sign(&k, Purpose::Register, &realm, NOW, 60, RegisterClaims { pubkey: k.public_jwk().clone() }).unwrap();
+        let first = read_first(&frame(PREAUTH_REGISTER, &t), NOW, &TokenRules::default()).unwrap();
+        match first.request {
+            Request::Register { realm: r, member } => {
+                assert_eq!(r, realm);
+                assert_eq!(&member.identid, k.identid());
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn register_with_someone_elses_key_is_refused() {
+        let k = IdentityKey::generate_es256();
+        let victim = IdentityKey::generate_es256();
+        let realm = RealmId::random();
+        // signed by k, but claims the victim's public key
+        let t = token::sign(&k, Purpose::Register, &realm, NOW, 60, RegisterClaims { pubkey: victim.public_jwk().clone() }).unwrap();
+        let (_, r) = read_first(&frame(PREAUTH_REGISTER, &t), NOW, &TokenRules::default()).unwrap_err();
+        assert_eq!(r.status, 401);
+    }
+
+    #[test]
+    fn a_token_for_one_purpose_cannot_serve_another() {
+        let k = IdentityKey::generate_es256();
+        let realm = RealmId::random();
+        let authn = token::sign(&k, Purpose::Authn, &realm, NOW, 60, json!({"pubkey": k.public_jwk()})).unwrap();
+        let (_, r) = read_first(&frame(PREAUTH_REGISTER, &authn), NOW, &TokenRules::default()).unwrap_err();
+        assert_eq!(r.reason, "wrong_purpose");
+    }
+
+    #[test]
+    fn anything_but_preauth_first_is_refused() {
+        for text in [
+            "garbage",
+            r#"{"typ":"evt","msg":"realm.broadcast","dat":{"payload":"x"}}"#,
+            r#"{"typ":"evt","msg":"preauth.authn","dat":{"token":"x"}}"#,
+            r#"{"typ":"req","msg":"preauth.authn","seq":1}"#,
+            r#"{"typ":"req","msg":"preauth.authn","seq":1,"dat":{"token":"a.b.c"}}"#,
+        ] {
+            let (_, r) = read_first(text, NOW, &TokenRules::default()).unwrap_err();
+            assert!(matches!(r.status, 400 | 401), "{text}: {r:?}");
+        }
+    }
+
+    #[test]
+    fn invitations_are_checked_against_realm_inviter_and_invitee() {
+        let rules = TokenRules::default();
+        let inviter = IdentityKey::generate_es256();
+        let invitee = IdentityKey::generate_es256();
+        let realm = RealmId::random();
+        let other = RealmId::random();
+        let lookup = |id: &IdentId| (id == inviter.identid()).then(|| inviter.public_jwk().clone());
+        let inv = invitation::create(&inviter, &realm, NOW, 600, Some(invitee.identid().clone())).unwrap();
+        assert!(verify_invitation(&inv, &realm, invitee.identid(), lookup, NOW, &rules).is_ok());
+        assert_eq!(verify_invitation(&inv, &other, invitee.identid(), lookup, NOW, &rules).unwrap_err().status, 403);
+        let stranger = IdentityKey::generate_es256();
+        assert_eq!(verify_invitation(&inv, &realm, stranger.identid(), lookup, NOW, &rules).unwrap_err().reason, "wrong_invitee");
+        assert_eq!(verify_invitation(&inv, &realm, invitee.identid(), lookup, NOW + 700, &rules).unwrap_err().reason, "expired");
+        let by_stranger = invitation::create(&stranger, &realm, NOW, 600, None).unwrap();
+        assert_eq!(verify_invitation(&by_stranger, &realm, invitee.identid(), lookup, NOW, &rules).unwrap_err().reason, "unknown_inviter");
+    }
+}

@@ -1,0 +1,63 @@
+//! Persistent realm registry: realms, members' public keys, spent invitation nonces.
+//!
+//! The server's only durable state. [`RealmStore`] is the boundary a PostgreSQL backend
+//! would implement; [`sqlite::SqliteStore`] is the embedded default. Every write that the
+//! server acknowledges to a client is committed before the acknowledgement is sent.
+
+pub mod sqlite;
+
+use async_trait::async_trait;
+use skypod_protocol::{IdentId, PublicJwk, RealmId};
+
+/// A member as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredMember {
+    pub identid: IdentId,
+    pub pubkey: PublicJwk,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("realm already exists")]
+    RealmExists,
+    #[error("no such realm")]
+    NoSuchRealm,
+    #[error("invitation has already been used")]
+    NonceUsed,
+    #[error("storage failure: {0}")]
+    Backend(String),
+}
+
+/// An invitation being redeemed: the nonce is spent and the invitee admitted atomically.
+#[derive(Clone, Debug)]
+pub struct Admission<'a> {
+    pub realm: &'a RealmId,
+    pub nonce: &'a str,
+    pub nonce_expires_at: i64,
+    pub inviter: &'a IdentId,
+    pub invitee: &'a StoredMember,
+    pub now: i64,
+}
+
+#[async_trait]
+pub trait RealmStore: Send + Sync + 'static {
+    /// Create `realm` with `first` as its only member. Fails with `RealmExists` if the id is
+    /// taken (ids are client-chosen, so a collision is refused, never merged).
+    async fn create_realm(&self, realm: &RealmId, first: &StoredMember, now: i64) -> Result<(), StoreError>;
+
+    /// Every member of `realm`, or `None` if there is no such realm.
+    async fn members(&self, realm: &RealmId) -> Result<Option<Vec<StoredMember>>, StoreError>;
+
+    /// Spend the invitation nonce and admit the invitee, in one transaction. Fails with
+    /// `NonceUsed` if the nonce was spent before (also under concurrent calls).
+    async fn admit(&self, admission: Admission<'_>) -> Result<(), StoreError>;
+
+    /// Remove a member (revocation). Returns whether it was a member.
+    async fn remove_member(&self, realm: &RealmId, identid: &IdentId) -> Result<bool, StoreError>;
+
+    /// How many realms exist (for metrics).
+    async fn realm_count(&self) -> Result<i64, StoreError>;
+
+    /// Flush and close (graceful shutdown).
+    async fn close(&self);
+}
