@@ -3,7 +3,7 @@
 use std::net::IpAddr;
 
 /// Everything that can go wrong while proxying, caching or transforming.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum FeedError {
     /// The URL is not an absolute `http`/`https` URL.
     #[error("invalid url: {0}")]

@@ -17,3 +17,8 @@ pub mod readingtime;
 pub mod title;
 pub mod opml;
 pub mod silence;
+pub mod http;
+pub mod service;
+
+pub use http::{ProxyAuth, RateLimitConfig, router};
+pub use service::{FeedService, ServiceConfig};

@@ -1,0 +1,315 @@
+//! The axum router: `/proxy/{raw,feed,reader,title,silence}?url=…`.
+//!
+//! Every request needs `Authorization: Bearer <token>`; the token is checked by
+//! the embedding server's [`ProxyAuth`] (the realm server verifies a JWT whose
+//! purpose is `Purpose::Proxy`). Each identity has a token-bucket rate limit.
+//! Errors are JSON `{"status": <code>, "message": "…"}`. Responses carry CORS
+//! headers (bearer auth, no cookies, so `*` is safe) and `X-Skypod-Cache` /
+//! `X-Skypod-Stale` headers.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::{Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde::{Deserialize, Serialize};
+
+use crate::cache::CacheStatus;
+use crate::error::FeedError;
+use crate::fetch::parse_url;
+use crate::service::FeedService;
+use crate::silence::SilenceParams;
+
+/// Verifies proxy bearer tokens. Implemented by the embedding server.
+pub trait ProxyAuth: Send + Sync {
+    /// Returns the identity id for a valid token, or a reason for refusal.
+    fn authorize(&self, bearer_token: &str) -> Result<String /* identid */, String /* reason */>;
+}
+
+/// Per-identity token bucket settings.
+#[derive(Debug, Clone, Copy)]
+pub struct RateLimitConfig {
+    /// Bucket size (requests allowed in a burst).
+    pub burst: u32,
+    /// Refill rate in requests per second.
+    pub per_second: f64,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        Self { burst: 60, per_second: 2.0 }
+    }
+}
+
+struct Bucket {
+    tokens: f64,
+    last: Instant,
+}
+
+/// A token-bucket rate limiter keyed by identity.
+pub struct RateLimiter {
+    config: RateLimitConfig,
+    buckets: Mutex<HashMap<String, Bucket>>,
+}
+
+impl RateLimiter {
+    /// New limiter.
+    pub fn new(config: RateLimitConfig) -> Self {
+        Self { config, buckets: Mutex::new(HashMap::new()) }
+    }
+
+    /// Take one token for `id`; on refusal returns seconds until one is available.
+    pub fn check(&self, id: &str) -> Result<(), u64> {
+        self.check_at(id, Instant::now())
+    }
+
+    fn check_at(&self, id: &str, now: Instant) -> Result<(), u64> {
+        let cap = f64::from(self.config.burst.max(1));
+        let rate = self.config.per_second.max(1e-6);
+        let Ok(mut map) = self.buckets.lock() else { return Ok(()) };
+        if map.len() > 10_000 {
+            map.retain(|_, b| b.tokens + now.duration_since(b.last).as_secs_f64() * rate < cap);
+        }
+        let b = map.entry(id.to_owned()).or_insert(Bucket { tokens: cap, last: now });
+        b.tokens = (b.tokens + now.duration_since(b.last).as_secs_f64() * rate).min(cap);
+        b.last = now;
+        if b.tokens >= 1.0 {
+            b.tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(((1.0 - b.tokens) / rate).ceil().max(1.0) as u64)
+        }
+    }
+}
+
+#[derive(Clone)]
+struct AppState {
+    service: FeedService,
+    auth: Arc<dyn ProxyAuth>,
+    limiter: Arc<RateLimiter>,
+}
+
+#[derive(Serialize)]
+struct ErrorBody {
+    status: u16,
+    message: String,
+}
+
+impl IntoResponse for FeedError {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        if status.is_server_error() {
+            tracing::warn!(error = %self, "proxy request failed");
+        } else {
+            tracing::debug!(error = %self, "proxy request refused");
+        }
+        let mut resp = (status, axum::Json(ErrorBody { status: status.as_u16(), message: self.to_string() })).into_response();
+        if let FeedError::RateLimited(secs) = self {
+            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        if matches!(self, FeedError::Unauthorized(_)) {
+            resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        resp
+    }
+}
+
+fn cors(headers: &mut HeaderMap) {
+    headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    headers.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("GET, OPTIONS"));
+    headers.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static("Authorization"));
+    headers.insert(
+        header::ACCESS_CONTROL_EXPOSE_HEADERS,
+        HeaderValue::from_static("X-Skypod-Cache, X-Skypod-Stale, X-Skypod-Final-Url, X-Skypod-Content-Hash"),
+    );
+    headers.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
+}
+
+async fn guard(State(st): State<AppState>, req: Request, next: Next) -> Response {
+    if req.method() == Method::OPTIONS {
+        let mut resp = StatusCode::NO_CONTENT.into_response();
+        cors(resp.headers_mut());
+        return resp;
+    }
+    let token = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(str::trim)
+        .filter(|t| !t.is_empty());
+    let mut resp = match token {
+        None => FeedError::Unauthorized("missing bearer token".into()).into_response(),
+        Some(tok) => match st.auth.authorize(tok) {
+            Err(reason) => FeedError::Unauthorized(reason).into_response(),
+            Ok(identity) => match st.limiter.check(&identity) {
+                Err(secs) => FeedError::RateLimited(secs).into_response(),
+                Ok(()) => {
+                    tracing::debug!(%identity, path = %req.uri().path(), "proxy request");
+                    next.run(req).await
+                }
+            },
+        },
+    };
+    cors(resp.headers_mut());
+    resp
+}
+
+#[derive(Deserialize)]
+struct UrlQuery {
+    url: Option<String>,
+    threshold_db: Option<f64>,
+    min_silence: Option<f64>,
+}
+
+fn target(q: &UrlQuery) -> Result<url::Url, FeedError> {
+    let raw = q.url.as_deref().ok_or_else(|| FeedError::BadRequest("missing url parameter".into()))?;
+    parse_url(raw)
+}
+
+fn meta_headers(resp: &mut Response, cache: CacheStatus, stale: bool, final_url: &str, hash: &str) {
+    let h = resp.headers_mut();
+    let c = match cache {
+        CacheStatus::Miss => "miss",
+        CacheStatus::Hit => "hit",
+        CacheStatus::Revalidated => "revalidated",
+        CacheStatus::Stale => "stale",
+    };
+    h.insert("x-skypod-cache", HeaderValue::from_static(c));
+    if stale {
+        h.insert("x-skypod-stale", HeaderValue::from_static("1"));
+        h.insert(header::WARNING, HeaderValue::from_static("110 - \"Response is Stale\""));
+    }
+    if let Ok(v) = HeaderValue::from_str(final_url) {
+        h.insert("x-skypod-final-url", v);
+    }
+    if let Ok(v) = HeaderValue::from_str(hash) {
+        h.insert("x-skypod-content-hash", v);
+    }
+}
+
+macro_rules! json_endpoint {
+    ($name:ident, $method:ident) => {
+        async fn $name(State(st): State<AppState>, Query(q): Query<UrlQuery>) -> Response {
+            let url = match target(&q) {
+                Ok(u) => u,
+                Err(e) => return e.into_response(),
+            };
+            match st.service.$method(&url).await {
+                Ok(served) => {
+                    let (cache, stale, fu, hash) =
+                        (served.cache, served.stale, served.final_url.clone(), served.content_hash.clone());
+                    let mut resp = axum::Json(served).into_response();
+                    meta_headers(&mut resp, cache, stale, &fu, &hash);
+                    resp
+                }
+                Err(e) => e.into_response(),
+            }
+        }
+    };
+}
+
+json_endpoint!(feed_handler, feed);
+json_endpoint!(reader_handler, reader);
+json_endpoint!(title_handler, title);
+
+async fn silence_handler(State(st): State<AppState>, Query(q): Query<UrlQuery>) -> Response {
+    let url = match target(&q) {
+        Ok(u) => u,
+        Err(e) => return e.into_response(),
+    };
+    let mut params: SilenceParams = st.service.config().silence;
+    if let Some(t) = q.threshold_db {
+        if !(-96.0..=-10.0).contains(&t) {
+            return FeedError::BadRequest("threshold_db must be within [-96, -10]".into()).into_response();
+        }
+        params.threshold_db = t;
+    }
+    if let Some(m) = q.min_silence {
+        if !(0.05..=60.0).contains(&m) {
+            return FeedError::BadRequest("min_silence must be within [0.05, 60]".into()).into_response();
+        }
+        params.min_silence = m;
+    }
+    match st.service.silence_with(&url, params).await {
+        Ok(served) => {
+            let (cache, stale, fu, hash) = (served.cache, served.stale, served.final_url.clone(), served.content_hash.clone());
+            let mut resp = axum::Json(served).into_response();
+            meta_headers(&mut resp, cache, stale, &fu, &hash);
+            resp
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn raw_handler(State(st): State<AppState>, Query(q): Query<UrlQuery>) -> Response {
+    let url = match target(&q) {
+        Ok(u) => u,
+        Err(e) => return e.into_response(),
+    };
+    match st.service.raw(&url).await {
+        Ok(raw) => {
+            let mut resp = raw.body.into_response();
+            let h = resp.headers_mut();
+            let ct = raw
+                .content_type
+                .as_deref()
+                .and_then(|c| HeaderValue::from_str(c).ok())
+                .unwrap_or(HeaderValue::from_static("application/octet-stream"));
+            h.insert(header::CONTENT_TYPE, ct);
+            // The body is foreign content served from our origin: never let it run.
+            h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+            h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("sandbox; default-src 'none'"));
+            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-cache"));
+            meta_headers(&mut resp, raw.cache, raw.stale, &raw.final_url, &raw.content_hash);
+            resp
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+/// Build the proxy router (routes under `/proxy/`). Mount it with
+/// `Router::merge` (or `nest` with your own prefix).
+pub fn router(service: FeedService, auth: Arc<dyn ProxyAuth>, limits: RateLimitConfig) -> Router {
+    let state = AppState { service, auth, limiter: Arc::new(RateLimiter::new(limits)) };
+    Router::new()
+        .route("/proxy/raw", get(raw_handler).options(|| async {}))
+        .route("/proxy/feed", get(feed_handler).options(|| async {}))
+        .route("/proxy/reader", get(reader_handler).options(|| async {}))
+        .route("/proxy/title", get(title_handler).options(|| async {}))
+        .route("/proxy/silence", get(silence_handler).options(|| async {}))
+        .route_layer(middleware::from_fn_with_state(state.clone(), guard))
+        .with_state(state)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn token_bucket() {
+        let rl = RateLimiter::new(RateLimitConfig { burst: 3, per_second: 1.0 });
+        let t0 = Instant::now();
+        assert!(rl.check_at("a", t0).is_ok());
+        assert!(rl.check_at("a", t0).is_ok());
+        assert!(rl.check_at("a", t0).is_ok());
+        assert_eq!(rl.check_at("a", t0), Err(1));
+        assert!(rl.check_at("b", t0).is_ok(), "buckets are per identity");
+        assert!(rl.check_at("a", t0 + Duration::from_millis(1100)).is_ok());
+        assert!(rl.check_at("a", t0 + Duration::from_millis(1200)).is_err());
+    }
+
+    #[test]
+    fn error_statuses() {
+        assert_eq!(FeedError::Unauthorized("x".into()).status(), 401);
+        assert_eq!(FeedError::Timeout.status(), 504);
+        assert_eq!(FeedError::TooLarge(1).status(), 413);
+        assert_eq!(FeedError::Forbidden { host: "h".into(), addr: "10.0.0.1".parse().expect("ip") }.status(), 403);
+    }
+}

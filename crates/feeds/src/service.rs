@@ -1,0 +1,269 @@
+//! [`FeedService`]: the shared fetcher + cache, and the transformations behind
+//! each endpoint. Silence analyses are computed once per content hash (stored in
+//! the cache index) and concurrent requests for the same hash share one job.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use futures_util::FutureExt;
+use futures_util::future::{BoxFuture, Shared};
+use serde::Serialize;
+use url::Url;
+
+use crate::cache::{Cache, CacheConfig, CacheStatus, CachedBody};
+use crate::error::{FeedError, Result};
+use crate::fetch::{FetchConfig, Fetcher};
+use crate::parse::{self, ParsedFeed};
+use crate::reader::{self, Article};
+use crate::silence::{self, SilenceMap, SilenceParams};
+use crate::title;
+
+/// Service settings.
+#[derive(Debug, Clone)]
+pub struct ServiceConfig {
+    /// Fetcher settings (timeouts, body cap, redirect limit, test allow-list).
+    pub fetch: FetchConfig,
+    /// Cache directory and size cap.
+    pub cache: CacheConfig,
+    /// Body cap for audio fetched for silence analysis.
+    pub max_audio_bytes: u64,
+    /// Default silence thresholds.
+    pub silence: SilenceParams,
+}
+
+impl ServiceConfig {
+    /// Defaults with the cache in `dir` (1 GiB cap, 512 MiB audio cap).
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self {
+            fetch: FetchConfig::default(),
+            cache: CacheConfig { dir: dir.into(), max_bytes: 1024 * 1024 * 1024 },
+            max_audio_bytes: 512 * 1024 * 1024,
+            silence: SilenceParams::default(),
+        }
+    }
+}
+
+/// A transformed result plus where it came from.
+#[derive(Debug, Clone, Serialize)]
+pub struct Served<T> {
+    /// The payload.
+    #[serde(flatten)]
+    pub value: T,
+    /// URL after redirects.
+    pub final_url: String,
+    /// SHA-256 of the upstream body.
+    pub content_hash: String,
+    /// How the body was obtained.
+    pub cache: CacheStatus,
+    /// Served from a stale copy because the origin failed.
+    pub stale: bool,
+}
+
+/// A raw body for the raw proxy.
+#[derive(Debug, Clone)]
+pub struct RawBody {
+    /// Body bytes.
+    pub body: Bytes,
+    /// Upstream content type.
+    pub content_type: Option<String>,
+    /// URL after redirects.
+    pub final_url: String,
+    /// SHA-256 of the body.
+    pub content_hash: String,
+    /// How the body was obtained.
+    pub cache: CacheStatus,
+    /// Served from a stale copy because the origin failed.
+    pub stale: bool,
+}
+
+/// Page title payload.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TitlePayload {
+    /// Extracted title, if any.
+    pub title: Option<String>,
+}
+
+type SilenceJob = Shared<BoxFuture<'static, Result<SilenceMap>>>;
+
+struct Inner {
+    cache: Cache,
+    config: ServiceConfig,
+    inflight: Mutex<HashMap<String, SilenceJob>>,
+    silence_jobs: AtomicU64,
+}
+
+/// The feed proxy service. Cheap to clone.
+#[derive(Clone)]
+pub struct FeedService {
+    inner: Arc<Inner>,
+}
+
+fn wrap<T>(value: T, b: &CachedBody) -> Served<T> {
+    Served { value, final_url: b.final_url.clone(), content_hash: b.hash.clone(), cache: b.cache, stale: b.stale }
+}
+
+impl FeedService {
+    /// Open the cache and build the fetcher.
+    pub async fn new(config: ServiceConfig) -> Result<Self> {
+        let fetcher = Fetcher::new(config.fetch.clone())?;
+        let cache = Cache::open(config.cache.clone(), fetcher).await?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                cache,
+                config,
+                inflight: Mutex::new(HashMap::new()),
+                silence_jobs: AtomicU64::new(0),
+            }),
+        })
+    }
+
+    /// The underlying cache.
+    pub fn cache(&self) -> &Cache {
+        &self.inner.cache
+    }
+
+    /// Settings in use.
+    pub fn config(&self) -> &ServiceConfig {
+        &self.inner.config
+    }
+
+    /// Number of silence analyses actually started (for tests and metrics).
+    pub fn silence_jobs_started(&self) -> u64 {
+        self.inner.silence_jobs.load(Ordering::Relaxed)
+    }
+
+    async fn body(&self, url: &Url) -> Result<(CachedBody, Bytes)> {
+        let b = self.inner.cache.get(url, self.inner.config.fetch.max_body).await?;
+        let bytes = b.bytes().await?;
+        Ok((b, bytes))
+    }
+
+    /// Raw body through the cache.
+    pub async fn raw(&self, url: &Url) -> Result<RawBody> {
+        let (b, body) = self.body(url).await?;
+        Ok(RawBody {
+            body,
+            content_type: b.content_type.clone(),
+            final_url: b.final_url.clone(),
+            content_hash: b.hash.clone(),
+            cache: b.cache,
+            stale: b.stale,
+        })
+    }
+
+    /// Parsed feed.
+    pub async fn feed(&self, url: &Url) -> Result<Served<ParsedFeed>> {
+        let (b, body) = self.body(url).await?;
+        let base = b.final_url.clone();
+        let parsed = tokio::task::spawn_blocking(move || parse::parse_feed(&body, Some(&base)))
+            .await
+            .map_err(|e| FeedError::Parse(format!("parser task failed: {e}")))??;
+        Ok(wrap(parsed, &b))
+    }
+
+    /// Reader-mode article.
+    pub async fn reader(&self, url: &Url) -> Result<Served<Article>> {
+        let (b, body) = self.body(url).await?;
+        let (ct, base) = (b.content_type.clone(), b.final_url.clone());
+        let article = tokio::task::spawn_blocking(move || reader::read_article_bytes(&body, ct.as_deref(), Some(&base)))
+            .await
+            .map_err(|e| FeedError::Parse(format!("reader task failed: {e}")))??;
+        Ok(wrap(article, &b))
+    }
+
+    /// Page title.
+    pub async fn title(&self, url: &Url) -> Result<Served<TitlePayload>> {
+        let (b, body) = self.body(url).await?;
+        let ct = b.content_type.clone();
+        let t = tokio::task::spawn_blocking(move || title::extract_title_bytes(&body, ct.as_deref()))
+            .await
+            .map_err(|e| FeedError::Parse(format!("title task failed: {e}")))?;
+        Ok(wrap(TitlePayload { title: t }, &b))
+    }
+
+    /// Silence map of an audio URL (default thresholds).
+    pub async fn silence(&self, url: &Url) -> Result<Served<SilenceMap>> {
+        self.silence_with(url, self.inner.config.silence).await
+    }
+
+    /// Silence map with explicit thresholds.
+    pub async fn silence_with(&self, url: &Url, params: SilenceParams) -> Result<Served<SilenceMap>> {
+        let b = self.inner.cache.get(url, self.inner.config.max_audio_bytes).await?;
+        let kind = format!("silence:v1:{}:{}:{}", params.threshold_db, params.min_silence, params.window_ms);
+        if let Some(json) = self.inner.cache.analysis(&b.hash, &kind).await?
+            && let Ok(map) = serde_json::from_str::<SilenceMap>(&json)
+        {
+            return Ok(wrap(map, &b));
+        }
+        let key = format!("{}|{kind}", b.hash);
+        let job = {
+            let mut map = self.inner.inflight.lock().map_err(|_| FeedError::Storage("inflight lock poisoned".into()))?;
+            map.entry(key.clone())
+                .or_insert_with(|| {
+                    self.inner.silence_jobs.fetch_add(1, Ordering::Relaxed);
+                    let cache = self.inner.cache.clone();
+                    let body = b.clone();
+                    let kind = kind.clone();
+                    async move {
+                        let path = body.path().to_path_buf();
+                        let ext = ext_hint(body.content_type.as_deref(), &body.final_url);
+                        let result = tokio::task::spawn_blocking(move || {
+                            let file = std::fs::File::open(&path).map_err(|e| FeedError::Audio(format!("open: {e}")))?;
+                            silence::analyze_reader(std::io::BufReader::with_capacity(256 * 1024, file), ext.as_deref(), params)
+                        })
+                        .await
+                        .map_err(|e| FeedError::Audio(format!("analysis task failed: {e}")))?;
+                        let map = result?;
+                        if let Ok(json) = serde_json::to_string(&map) {
+                            cache.put_analysis(&body.hash, &kind, &json).await?;
+                        }
+                        drop(body);
+                        Ok(map)
+                    }
+                    .boxed()
+                    .shared()
+                })
+                .clone()
+        };
+        let result = job.await;
+        if let Ok(mut map) = self.inner.inflight.lock() {
+            map.remove(&key);
+        }
+        Ok(wrap(result?, &b))
+    }
+}
+
+fn ext_hint(content_type: Option<&str>, url: &str) -> Option<String> {
+    let from_ct = content_type.and_then(|ct| {
+        let ct = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        Some(match ct.as_str() {
+            "audio/mpeg" | "audio/mp3" => "mp3",
+            "audio/mp4" | "audio/x-m4a" | "audio/m4a" | "audio/aac" | "video/mp4" => "m4a",
+            "audio/ogg" | "application/ogg" | "audio/vorbis" => "ogg",
+            "audio/flac" | "audio/x-flac" => "flac",
+            "audio/wav" | "audio/x-wav" | "audio/wave" => "wav",
+            _ => return None,
+        })
+    });
+    from_ct.map(str::to_owned).or_else(|| {
+        let path = Url::parse(url).ok()?.path().to_string();
+        let ext = path.rsplit('.').next()?.to_ascii_lowercase();
+        (ext.len() <= 4 && ext.chars().all(|c| c.is_ascii_alphanumeric())).then_some(ext)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ext_hints() {
+        assert_eq!(ext_hint(Some("audio/mpeg"), "http://x/a").as_deref(), Some("mp3"));
+        assert_eq!(ext_hint(Some("audio/x-m4a; foo"), "http://x/a").as_deref(), Some("m4a"));
+        assert_eq!(ext_hint(Some("application/octet-stream"), "http://x/a.ogg?x=1").as_deref(), Some("ogg"));
+        assert_eq!(ext_hint(None, "http://x/noext"), None);
+    }
+}
