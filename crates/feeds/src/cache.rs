@@ -114,6 +114,24 @@ fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
+/// Strictly increasing access stamp (microseconds, bumped on ties) for LRU order.
+fn access_stamp() -> i64 {
+    use std::sync::atomic::{AtomicI64, Ordering};
+    static LAST: AtomicI64 = AtomicI64::new(0);
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or(0);
+    let mut prev = LAST.load(Ordering::Relaxed);
+    loop {
+        let next = now.max(prev + 1);
+        match LAST.compare_exchange_weak(prev, next, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => return next,
+            Err(p) => prev = p,
+        }
+    }
+}
+
 fn request_parts(url: &Url) -> Result<http::request::Parts> {
     let req = http::Request::get(url.as_str())
         .body(())
@@ -190,7 +208,7 @@ impl Cache {
     }
 
     async fn touch(&self, url: &Url, hash: &str) -> Result<()> {
-        let now = now_ms();
+        let now = access_stamp();
         sqlx::query("UPDATE entries SET last_access = ? WHERE url = ?")
             .bind(now)
             .bind(url.as_str())
@@ -340,7 +358,7 @@ impl Cache {
         } else {
             tmp_path.persist(&dest).map_err(|e| FeedError::Storage(e.to_string()))?;
         }
-        let now = now_ms();
+        let now = access_stamp();
         let json = serde_json::to_string(&policy).map_err(|e| FeedError::Storage(e.to_string()))?;
         let mut tx = self.pool.begin().await?;
         sqlx::query(
