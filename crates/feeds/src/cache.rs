@@ -147,7 +147,10 @@ fn response_parts(status: StatusCode, headers: &HeaderMap) -> http::response::Pa
 }
 
 fn policy_options() -> CacheOptions {
-    CacheOptions { shared: true, ..Default::default() }
+    CacheOptions {
+        shared: true,
+        ..Default::default()
+    }
 }
 
 impl Cache {
@@ -161,9 +164,17 @@ impl Cache {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(std::time::Duration::from_secs(5));
-        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(opts).await?;
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(opts)
+            .await?;
         MIGRATOR.run(&pool).await?;
-        Ok(Self { pool, dir: config.dir, max_bytes: config.max_bytes, fetcher })
+        Ok(Self {
+            pool,
+            dir: config.dir,
+            max_bytes: config.max_bytes,
+            fetcher,
+        })
     }
 
     /// The fetcher used for origin requests.
@@ -201,7 +212,10 @@ impl Cache {
             final_url: row.try_get(3)?,
             hash,
         };
-        if tokio::fs::metadata(self.blob_path(&entry.hash)).await.is_err() {
+        if tokio::fs::metadata(self.blob_path(&entry.hash))
+            .await
+            .is_err()
+        {
             return Ok(None);
         }
         Ok(Some(entry))
@@ -222,7 +236,7 @@ impl Cache {
         Ok(())
     }
 
-    fn from_entry(&self, e: Entry, cache: CacheStatus) -> CachedBody {
+    fn served_entry(&self, e: Entry, cache: CacheStatus) -> CachedBody {
         CachedBody {
             final_url: e.final_url,
             content_type: e.content_type,
@@ -263,7 +277,7 @@ impl Cache {
                     self.update_policy(url, &policy).await?;
                     self.touch(url, &e.hash).await?;
                     tracing::debug!(%url, "revalidated (304)");
-                    return Ok(self.from_entry(e, CacheStatus::Revalidated));
+                    return Ok(self.served_entry(e, CacheStatus::Revalidated));
                 }
                 AfterResponse::Modified(..) => {
                     // Validators did not match: refetch unconditionally.
@@ -284,7 +298,7 @@ impl Cache {
 
     fn hit(&self, entry: Option<Entry>, status: CacheStatus) -> Result<CachedBody> {
         entry
-            .map(|e| self.from_entry(e, status))
+            .map(|e| self.served_entry(e, status))
             .ok_or_else(|| FeedError::Storage("cache entry vanished".into()))
     }
 
@@ -292,7 +306,7 @@ impl Cache {
         match entry {
             Some(e) if err.allows_stale() => {
                 tracing::warn!(%url, error = %err, "origin failed, serving stale copy");
-                Ok(self.from_entry(e, CacheStatus::Stale))
+                Ok(self.served_entry(e, CacheStatus::Stale))
             }
             _ => Err(err),
         }
@@ -356,7 +370,9 @@ impl Cache {
         if tokio::fs::metadata(&dest).await.is_ok() {
             drop(tmp_path); // identical body already stored once
         } else {
-            tmp_path.persist(&dest).map_err(|e| FeedError::Storage(e.to_string()))?;
+            tmp_path
+                .persist(&dest)
+                .map_err(|e| FeedError::Storage(e.to_string()))?;
         }
         let now = access_stamp();
         let json = serde_json::to_string(&policy).map_err(|e| FeedError::Storage(e.to_string()))?;
@@ -417,8 +433,14 @@ impl Cache {
     }
 
     async fn remove_blob(&self, hash: &str) -> Result<()> {
-        sqlx::query("DELETE FROM entries WHERE hash = ?").bind(hash).execute(&self.pool).await?;
-        sqlx::query("DELETE FROM blobs WHERE hash = ?").bind(hash).execute(&self.pool).await?;
+        sqlx::query("DELETE FROM entries WHERE hash = ?")
+            .bind(hash)
+            .execute(&self.pool)
+            .await?;
+        sqlx::query("DELETE FROM blobs WHERE hash = ?")
+            .bind(hash)
+            .execute(&self.pool)
+            .await?;
         match tokio::fs::remove_file(self.blob_path(hash)).await {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
@@ -459,11 +481,13 @@ impl Cache {
 
     /// Stored derived result for a content hash.
     pub async fn analysis(&self, hash: &str, kind: &str) -> Result<Option<String>> {
-        Ok(sqlx::query_scalar("SELECT result FROM analyses WHERE hash = ? AND kind = ?")
-            .bind(hash)
-            .bind(kind)
-            .fetch_optional(&self.pool)
-            .await?)
+        Ok(
+            sqlx::query_scalar("SELECT result FROM analyses WHERE hash = ? AND kind = ?")
+                .bind(hash)
+                .bind(kind)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
     }
 
     /// Store a derived result for a content hash.

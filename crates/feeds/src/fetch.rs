@@ -69,7 +69,11 @@ pub fn refused_reason(ip: IpAddr) -> Option<&'static str> {
 }
 
 fn in_v4(ip: Ipv4Addr, net: [u8; 4], prefix: u32) -> bool {
-    let mask = if prefix == 0 { 0 } else { u32::MAX << (32 - prefix) };
+    let mask = if prefix == 0 {
+        0
+    } else {
+        u32::MAX << (32 - prefix)
+    };
     (u32::from(ip) & mask) == (u32::from(Ipv4Addr::from(net)) & mask)
 }
 
@@ -112,7 +116,11 @@ fn refused_v6(ip: Ipv6Addr) -> Option<&'static str> {
             (seg[7] >> 8) as u8,
             seg[7] as u8,
         );
-        return refused_v4(v4).or(if seg[5] == 0 { Some("ipv4-compatible") } else { None });
+        return refused_v4(v4).or(if seg[5] == 0 {
+            Some("ipv4-compatible")
+        } else {
+            None
+        });
     }
     // NAT64 well-known prefix 64:ff9b::/96
     if seg[0..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
@@ -187,7 +195,10 @@ impl Resolve for GuardedResolver {
             }
             if let Some(bad) = addrs.iter().find(|a| !is_allowed(a.ip(), &allow)) {
                 tracing::warn!(host = %host, addr = %bad.ip(), "ssrf guard refused resolved address");
-                return Err(Box::new(Blocked { host, addr: bad.ip() }) as _);
+                return Err(Box::new(Blocked {
+                    host,
+                    addr: bad.ip(),
+                }) as _);
             }
             Ok(Box::new(addrs.into_iter()) as Addrs)
         })
@@ -199,7 +210,10 @@ fn map_reqwest(e: reqwest::Error) -> FeedError {
     let mut src: Option<&(dyn std::error::Error + 'static)> = Some(&e);
     while let Some(s) = src {
         if let Some(b) = s.downcast_ref::<Blocked>() {
-            return FeedError::Forbidden { host: b.host.clone(), addr: b.addr };
+            return FeedError::Forbidden {
+                host: b.host.clone(),
+                addr: b.addr,
+            };
         }
         if let Some(d) = s.downcast_ref::<DnsFailed>() {
             return FeedError::Dns(d.0.clone());
@@ -226,7 +240,9 @@ pub fn check_url(url: &Url, allow: &[IpNet]) -> Result<()> {
         other => return Err(FeedError::InvalidUrl(format!("scheme {other} not allowed"))),
     }
     if !url.username().is_empty() || url.password().is_some() {
-        return Err(FeedError::InvalidUrl("credentials in url not allowed".into()));
+        return Err(FeedError::InvalidUrl(
+            "credentials in url not allowed".into(),
+        ));
     }
     let ip = match url.host() {
         Some(Host::Ipv4(v4)) => IpAddr::V4(v4),
@@ -238,7 +254,10 @@ pub fn check_url(url: &Url, allow: &[IpNet]) -> Result<()> {
         Ok(())
     } else {
         tracing::warn!(%url, addr = %ip, "ssrf guard refused ip literal");
-        Err(FeedError::Forbidden { host: ip.to_string(), addr: ip })
+        Err(FeedError::Forbidden {
+            host: ip.to_string(),
+            addr: ip,
+        })
     }
 }
 
@@ -285,7 +304,9 @@ pub struct Fetched {
 impl Fetcher {
     /// Build a fetcher.
     pub fn new(config: FetchConfig) -> Result<Self> {
-        let resolver = GuardedResolver { allow: Arc::new(config.allow.clone()) };
+        let resolver = GuardedResolver {
+            allow: Arc::new(config.allow.clone()),
+        };
         let client = reqwest::Client::builder()
             .no_proxy()
             .redirect(reqwest::redirect::Policy::none())
@@ -298,7 +319,10 @@ impl Fetcher {
             .brotli(true)
             .build()
             .map_err(|e| FeedError::Storage(format!("http client: {e}")))?;
-        Ok(Self { client, config: Arc::new(config) })
+        Ok(Self {
+            client,
+            config: Arc::new(config),
+        })
     }
 
     /// Settings in use.
@@ -353,8 +377,15 @@ impl Fetcher {
         let status = up.status;
         let headers = up.headers.clone();
         let final_url = up.final_url.clone();
-        let body = up.read_to_bytes(max_body.unwrap_or(self.config.max_body)).await?;
-        Ok(Fetched { status, headers, final_url, body })
+        let body = up
+            .read_to_bytes(max_body.unwrap_or(self.config.max_body))
+            .await?;
+        Ok(Fetched {
+            status,
+            headers,
+            final_url,
+            body,
+        })
     }
 }
 
@@ -386,7 +417,11 @@ impl Upstream {
     }
 
     /// Stream the body into `file`, hashing it; returns (sha256 hex, length).
-    pub async fn stream_to_file(self, cap: u64, file: &mut tokio::fs::File) -> Result<(String, u64)> {
+    pub async fn stream_to_file(
+        self,
+        cap: u64,
+        file: &mut tokio::fs::File,
+    ) -> Result<(String, u64)> {
         self.precheck(cap)?;
         let mut stream = self.response.bytes_stream();
         let mut hasher = Sha256::new();
@@ -454,7 +489,10 @@ mod tests {
             "2606:4700:4700::1111",
             "::ffff:1.1.1.1",
         ] {
-            assert!(refused_reason(ip(good)).is_none(), "{good} should be allowed");
+            assert!(
+                refused_reason(ip(good)).is_none(),
+                "{good} should be allowed"
+            );
         }
     }
 

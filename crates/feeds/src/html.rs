@@ -43,8 +43,8 @@ pub const MAX_APPROX_DEPTH: usize = 1000;
 
 const VOID_OR_OPTIONAL_END: &[&str] = &[
     "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track",
-    "wbr", "p", "li", "dt", "dd", "tr", "td", "th", "option", "optgroup", "thead", "tbody", "tfoot",
-    "colgroup", "rb", "rt", "rp", "html", "head", "body", "param", "keygen",
+    "wbr", "p", "li", "dt", "dd", "tr", "td", "th", "option", "optgroup", "thead", "tbody",
+    "tfoot", "colgroup", "rb", "rt", "rp", "html", "head", "body", "param", "keygen",
 ];
 
 /// Cheap byte-level estimate of the maximum element nesting depth
@@ -101,15 +101,75 @@ const DROP: &str = "script,style,iframe,frame,frameset,object,embed,applet,form,
 textarea,select,option,noscript,template,svg,math,link,meta,base,canvas,audio,video,source,track,dialog";
 
 const ALLOWED: &[&str] = &[
-    "a", "abbr", "b", "blockquote", "br", "caption", "cite", "code", "dd", "del", "details", "dfn",
-    "div", "dl", "dt", "em", "figcaption", "figure", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i",
-    "img", "ins", "kbd", "li", "mark", "ol", "p", "picture", "pre", "q", "s", "samp", "section",
-    "small", "span", "strong", "sub", "summary", "sup", "table", "tbody", "td", "tfoot", "th",
-    "thead", "time", "tr", "u", "ul", "article", "header", "footer", "aside", "main", "nav",
+    "a",
+    "abbr",
+    "b",
+    "blockquote",
+    "br",
+    "caption",
+    "cite",
+    "code",
+    "dd",
+    "del",
+    "details",
+    "dfn",
+    "div",
+    "dl",
+    "dt",
+    "em",
+    "figcaption",
+    "figure",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "hr",
+    "i",
+    "img",
+    "ins",
+    "kbd",
+    "li",
+    "mark",
+    "ol",
+    "p",
+    "picture",
+    "pre",
+    "q",
+    "s",
+    "samp",
+    "section",
+    "small",
+    "span",
+    "strong",
+    "sub",
+    "summary",
+    "sup",
+    "table",
+    "tbody",
+    "td",
+    "tfoot",
+    "th",
+    "thead",
+    "time",
+    "tr",
+    "u",
+    "ul",
+    "article",
+    "header",
+    "footer",
+    "aside",
+    "main",
+    "nav",
 ];
 
 fn safe_url(v: &str) -> bool {
-    let t: String = v.trim().chars().filter(|c| !c.is_control() && !c.is_whitespace()).collect();
+    let t: String = v
+        .trim()
+        .chars()
+        .filter(|c| !c.is_control() && !c.is_whitespace())
+        .collect();
     let lower = t.to_ascii_lowercase();
     match lower.find(':') {
         None => true, // relative
@@ -130,7 +190,9 @@ pub fn sanitize(fragment: &str) -> String {
     let doc = Document::fragment(fragment);
     doc.select(DROP).remove();
     for node in doc.select("*").nodes() {
-        let Some(name) = node.node_name() else { continue };
+        let Some(name) = node.node_name() else {
+            continue;
+        };
         let name = name.to_ascii_lowercase();
         if name == "html" || name == "body" || name == "head" {
             continue;
@@ -190,7 +252,10 @@ mod tests {
 
     #[test]
     fn depth_estimate() {
-        assert_eq!(approx_max_depth("<div><div><p>a<p>b</div><br><img src=x/></div>"), 2);
+        assert_eq!(
+            approx_max_depth("<div><div><p>a<p>b</div><br><img src=x/></div>"),
+            2
+        );
         assert_eq!(approx_max_depth(&"<div>".repeat(5000)), 5000);
         assert_eq!(approx_max_depth(&"<li>x".repeat(5000)), 0);
         assert!(check_parsable(&"<span>".repeat(2000)).is_err());
@@ -199,9 +264,13 @@ mod tests {
 
     #[test]
     fn charset_detection() {
-        let latin1 = b"<html><head><meta charset=\"iso-8859-1\"><title>Caf\xe9</title></head></html>";
+        let latin1 =
+            b"<html><head><meta charset=\"iso-8859-1\"><title>Caf\xe9</title></head></html>";
         assert!(decode_html(latin1, None).contains("Café"));
-        let sjis_ct = decode_html(b"<title>\x83e\x83X\x83g</title>", Some("text/html; charset=Shift_JIS"));
+        let sjis_ct = decode_html(
+            b"<title>\x83e\x83X\x83g</title>",
+            Some("text/html; charset=Shift_JIS"),
+        );
         assert!(sjis_ct.contains("テスト"), "{sjis_ct}");
         assert_eq!(decode_html("é".as_bytes(), None), "é");
     }

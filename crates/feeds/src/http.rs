@@ -42,7 +42,10 @@ pub struct RateLimitConfig {
 
 impl Default for RateLimitConfig {
     fn default() -> Self {
-        Self { burst: 60, per_second: 2.0 }
+        Self {
+            burst: 60,
+            per_second: 2.0,
+        }
     }
 }
 
@@ -60,7 +63,10 @@ pub struct RateLimiter {
 impl RateLimiter {
     /// New limiter.
     pub fn new(config: RateLimitConfig) -> Self {
-        Self { config, buckets: Mutex::new(HashMap::new()) }
+        Self {
+            config,
+            buckets: Mutex::new(HashMap::new()),
+        }
     }
 
     /// Take one token for `id`; on refusal returns seconds until one is available.
@@ -71,11 +77,16 @@ impl RateLimiter {
     fn check_at(&self, id: &str, now: Instant) -> Result<(), u64> {
         let cap = f64::from(self.config.burst.max(1));
         let rate = self.config.per_second.max(1e-6);
-        let Ok(mut map) = self.buckets.lock() else { return Ok(()) };
+        let Ok(mut map) = self.buckets.lock() else {
+            return Ok(());
+        };
         if map.len() > 10_000 {
             map.retain(|_, b| b.tokens + now.duration_since(b.last).as_secs_f64() * rate < cap);
         }
-        let b = map.entry(id.to_owned()).or_insert(Bucket { tokens: cap, last: now });
+        let b = map.entry(id.to_owned()).or_insert(Bucket {
+            tokens: cap,
+            last: now,
+        });
         b.tokens = (b.tokens + now.duration_since(b.last).as_secs_f64() * rate).min(cap);
         b.last = now;
         if b.tokens >= 1.0 {
@@ -102,32 +113,56 @@ struct ErrorBody {
 
 impl IntoResponse for FeedError {
     fn into_response(self) -> Response {
-        let status = StatusCode::from_u16(self.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let status =
+            StatusCode::from_u16(self.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         if status.is_server_error() {
             tracing::warn!(error = %self, "proxy request failed");
         } else {
             tracing::debug!(error = %self, "proxy request refused");
         }
-        let mut resp = (status, axum::Json(ErrorBody { status: status.as_u16(), message: self.to_string() })).into_response();
+        let mut resp = (
+            status,
+            axum::Json(ErrorBody {
+                status: status.as_u16(),
+                message: self.to_string(),
+            }),
+        )
+            .into_response();
         if let FeedError::RateLimited(secs) = self {
-            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         if matches!(self, FeedError::Unauthorized(_)) {
-            resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            resp.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         resp
     }
 }
 
 fn cors(headers: &mut HeaderMap) {
-    headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
-    headers.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("GET, OPTIONS"));
-    headers.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static("Authorization"));
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static("GET, OPTIONS"),
+    );
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_HEADERS,
+        HeaderValue::from_static("Authorization"),
+    );
     headers.insert(
         header::ACCESS_CONTROL_EXPOSE_HEADERS,
-        HeaderValue::from_static("X-Skypod-Cache, X-Skypod-Stale, X-Skypod-Final-Url, X-Skypod-Content-Hash"),
+        HeaderValue::from_static(
+            "X-Skypod-Cache, X-Skypod-Stale, X-Skypod-Final-Url, X-Skypod-Content-Hash",
+        ),
     );
-    headers.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
+    headers.insert(
+        header::ACCESS_CONTROL_MAX_AGE,
+        HeaderValue::from_static("600"),
+    );
 }
 
 async fn guard(State(st): State<AppState>, req: Request, next: Next) -> Response {
@@ -140,7 +175,10 @@ async fn guard(State(st): State<AppState>, req: Request, next: Next) -> Response
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
         .map(str::trim)
         .filter(|t| !t.is_empty());
     let mut resp = match token {
@@ -168,7 +206,10 @@ struct UrlQuery {
 }
 
 fn target(q: &UrlQuery) -> Result<url::Url, FeedError> {
-    let raw = q.url.as_deref().ok_or_else(|| FeedError::BadRequest("missing url parameter".into()))?;
+    let raw = q
+        .url
+        .as_deref()
+        .ok_or_else(|| FeedError::BadRequest("missing url parameter".into()))?;
     parse_url(raw)
 }
 
@@ -183,7 +224,10 @@ fn meta_headers(resp: &mut Response, cache: CacheStatus, stale: bool, final_url:
     h.insert("x-skypod-cache", HeaderValue::from_static(c));
     if stale {
         h.insert("x-skypod-stale", HeaderValue::from_static("1"));
-        h.insert(header::WARNING, HeaderValue::from_static("110 - \"Response is Stale\""));
+        h.insert(
+            header::WARNING,
+            HeaderValue::from_static("110 - \"Response is Stale\""),
+        );
     }
     if let Ok(v) = HeaderValue::from_str(final_url) {
         h.insert("x-skypod-final-url", v);
@@ -202,8 +246,12 @@ macro_rules! json_endpoint {
             };
             match st.service.$method(&url).await {
                 Ok(served) => {
-                    let (cache, stale, fu, hash) =
-                        (served.cache, served.stale, served.final_url.clone(), served.content_hash.clone());
+                    let (cache, stale, fu, hash) = (
+                        served.cache,
+                        served.stale,
+                        served.final_url.clone(),
+                        served.content_hash.clone(),
+                    );
                     let mut resp = axum::Json(served).into_response();
                     meta_headers(&mut resp, cache, stale, &fu, &hash);
                     resp
@@ -226,19 +274,26 @@ async fn silence_handler(State(st): State<AppState>, Query(q): Query<UrlQuery>) 
     let mut params: SilenceParams = st.service.config().silence;
     if let Some(t) = q.threshold_db {
         if !(-96.0..=-10.0).contains(&t) {
-            return FeedError::BadRequest("threshold_db must be within [-96, -10]".into()).into_response();
+            return FeedError::BadRequest("threshold_db must be within [-96, -10]".into())
+                .into_response();
         }
         params.threshold_db = t;
     }
     if let Some(m) = q.min_silence {
         if !(0.05..=60.0).contains(&m) {
-            return FeedError::BadRequest("min_silence must be within [0.05, 60]".into()).into_response();
+            return FeedError::BadRequest("min_silence must be within [0.05, 60]".into())
+                .into_response();
         }
         params.min_silence = m;
     }
     match st.service.silence_with(&url, params).await {
         Ok(served) => {
-            let (cache, stale, fu, hash) = (served.cache, served.stale, served.final_url.clone(), served.content_hash.clone());
+            let (cache, stale, fu, hash) = (
+                served.cache,
+                served.stale,
+                served.final_url.clone(),
+                served.content_hash.clone(),
+            );
             let mut resp = axum::Json(served).into_response();
             meta_headers(&mut resp, cache, stale, &fu, &hash);
             resp
@@ -263,10 +318,25 @@ async fn raw_handler(State(st): State<AppState>, Query(q): Query<UrlQuery>) -> R
                 .unwrap_or(HeaderValue::from_static("application/octet-stream"));
             h.insert(header::CONTENT_TYPE, ct);
             // The body is foreign content served from our origin: never let it run.
-            h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-            h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("sandbox; default-src 'none'"));
-            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-cache"));
-            meta_headers(&mut resp, raw.cache, raw.stale, &raw.final_url, &raw.content_hash);
+            h.insert(
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            );
+            h.insert(
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static("sandbox; default-src 'none'"),
+            );
+            h.insert(
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("private, no-cache"),
+            );
+            meta_headers(
+                &mut resp,
+                raw.cache,
+                raw.stale,
+                &raw.final_url,
+                &raw.content_hash,
+            );
             resp
         }
         Err(e) => e.into_response(),
@@ -276,7 +346,11 @@ async fn raw_handler(State(st): State<AppState>, Query(q): Query<UrlQuery>) -> R
 /// Build the proxy router (routes under `/proxy/`). Mount it with
 /// `Router::merge` (or `nest` with your own prefix).
 pub fn router(service: FeedService, auth: Arc<dyn ProxyAuth>, limits: RateLimitConfig) -> Router {
-    let state = AppState { service, auth, limiter: Arc::new(RateLimiter::new(limits)) };
+    let state = AppState {
+        service,
+        auth,
+        limiter: Arc::new(RateLimiter::new(limits)),
+    };
     Router::new()
         .route("/proxy/raw", get(raw_handler).options(|| async {}))
         .route("/proxy/feed", get(feed_handler).options(|| async {}))
@@ -294,7 +368,10 @@ mod tests {
 
     #[test]
     fn token_bucket() {
-        let rl = RateLimiter::new(RateLimitConfig { burst: 3, per_second: 1.0 });
+        let rl = RateLimiter::new(RateLimitConfig {
+            burst: 3,
+            per_second: 1.0,
+        });
         let t0 = Instant::now();
         assert!(rl.check_at("a", t0).is_ok());
         assert!(rl.check_at("a", t0).is_ok());
@@ -310,6 +387,13 @@ mod tests {
         assert_eq!(FeedError::Unauthorized("x".into()).status(), 401);
         assert_eq!(FeedError::Timeout.status(), 504);
         assert_eq!(FeedError::TooLarge(1).status(), 413);
-        assert_eq!(FeedError::Forbidden { host: "h".into(), addr: "10.0.0.1".parse().expect("ip") }.status(), 403);
+        assert_eq!(
+            FeedError::Forbidden {
+                host: "h".into(),
+                addr: "10.0.0.1".parse().expect("ip")
+            }
+            .status(),
+            403
+        );
     }
 }

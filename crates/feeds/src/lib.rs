@@ -12,13 +12,13 @@ pub mod parse;
 
 pub use error::{FeedError, Result};
 pub mod html;
+pub mod http;
+pub mod opml;
 pub mod reader;
 pub mod readingtime;
-pub mod title;
-pub mod opml;
-pub mod silence;
-pub mod http;
 pub mod service;
+pub mod silence;
+pub mod title;
 
 pub use http::{ProxyAuth, RateLimitConfig, router};
 pub use service::{FeedService, ServiceConfig};

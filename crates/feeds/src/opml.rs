@@ -1,8 +1,8 @@
 //! OPML 2.0 subscription lists: parse and serialize. Nested outlines without an
 //! `xmlUrl` are folders.
 
-use quick_xml::events::{BytesStart, Event};
 use quick_xml::escape::escape;
+use quick_xml::events::{BytesStart, Event};
 use quick_xml::reader::Reader;
 use serde::{Deserialize, Serialize};
 
@@ -46,12 +46,21 @@ pub struct Outline {
 impl Outline {
     /// A feed outline.
     pub fn feed(text: &str, xml_url: &str) -> Self {
-        Self { text: text.into(), kind: Some("rss".into()), xml_url: Some(xml_url.into()), ..Default::default() }
+        Self {
+            text: text.into(),
+            kind: Some("rss".into()),
+            xml_url: Some(xml_url.into()),
+            ..Default::default()
+        }
     }
 
     /// A folder outline.
     pub fn folder(text: &str, children: Vec<Outline>) -> Self {
-        Self { text: text.into(), children, ..Default::default() }
+        Self {
+            text: text.into(),
+            children,
+            ..Default::default()
+        }
     }
 
     /// Whether this outline is a folder.
@@ -75,7 +84,10 @@ impl Opml {
         fn walk<'a>(list: &'a [Outline], path: &mut Vec<&'a str>, out: &mut Vec<FeedRef<'a>>) {
             for o in list {
                 if o.xml_url.is_some() {
-                    out.push(FeedRef { folders: path.clone(), outline: o });
+                    out.push(FeedRef {
+                        folders: path.clone(),
+                        outline: o,
+                    });
                 }
                 if !o.children.is_empty() {
                     path.push(&o.text);
@@ -94,11 +106,17 @@ fn attr(e: &BytesStart, name: &str) -> Option<String> {
     e.attributes()
         .flatten()
         .find(|a| a.key.as_ref().eq_ignore_ascii_case(name))
-        .and_then(|a| a.normalized_value(quick_xml::XmlVersion::Implicit1_0).ok().map(|v| v.into_owned()))
+        .and_then(|a| {
+            a.normalized_value(quick_xml::XmlVersion::Implicit1_0)
+                .ok()
+                .map(|v| v.into_owned())
+        })
 }
 
 fn outline_from(e: &BytesStart) -> Outline {
-    let text = attr(e, "text").or_else(|| attr(e, "title")).unwrap_or_default();
+    let text = attr(e, "text")
+        .or_else(|| attr(e, "title"))
+        .unwrap_or_default();
     Outline {
         text,
         title: attr(e, "title"),
@@ -114,7 +132,8 @@ pub fn parse_opml(bytes: &[u8]) -> Result<Opml> {
     if bytes.len() > MAX_OPML_BYTES {
         return Err(FeedError::TooLarge(MAX_OPML_BYTES as u64));
     }
-    let text = String::from_utf8_lossy(bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes)).into_owned();
+    let text =
+        String::from_utf8_lossy(bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes)).into_owned();
     let mut reader = Reader::from_str(&text);
     let mut doc = Opml::default();
     let mut stack: Vec<Outline> = Vec::new();
@@ -123,12 +142,17 @@ pub fn parse_opml(bytes: &[u8]) -> Result<Opml> {
     let mut saw_opml = false;
     let mut in_body = false;
     loop {
-        let ev = reader.read_event().map_err(|e| FeedError::Parse(format!("malformed OPML: {e}")))?;
+        let ev = reader
+            .read_event()
+            .map_err(|e| FeedError::Parse(format!("malformed OPML: {e}")))?;
         match ev {
-            Event::DocType(d) => {
-                if d.xml_content(quick_xml::XmlVersion::Implicit1_0).contains("<!ENTITY") {
-                    return Err(FeedError::Parse("entity declarations are not allowed".into()));
-                }
+            Event::DocType(d)
+                if d.xml_content(quick_xml::XmlVersion::Implicit1_0)
+                    .contains("<!ENTITY") =>
+            {
+                return Err(FeedError::Parse(
+                    "entity declarations are not allowed".into(),
+                ));
             }
             Event::Start(e) => {
                 let name = e.local_name().as_ref().to_string();
@@ -215,7 +239,11 @@ fn push_attr(out: &mut String, name: &str, value: Option<&str>) {
         out.push_str("=\"");
         // escape() covers & < > ' "; also keep newlines/tabs in attributes intact
         let esc = escape(v);
-        out.push_str(&esc.replace('\n', "&#10;").replace('\r', "&#13;").replace('\t', "&#9;"));
+        out.push_str(
+            &esc.replace('\n', "&#10;")
+                .replace('\r', "&#13;")
+                .replace('\t', "&#9;"),
+        );
         out.push('"');
     }
 }
@@ -241,8 +269,14 @@ pub fn to_opml(doc: &Opml) -> String {
             }
         }
     }
-    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<opml version=\"2.0\">\n  <head>\n");
-    for (tag, v) in [("title", &doc.title), ("dateCreated", &doc.date_created), ("ownerName", &doc.owner_name)] {
+    let mut out = String::from(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<opml version=\"2.0\">\n  <head>\n",
+    );
+    for (tag, v) in [
+        ("title", &doc.title),
+        ("dateCreated", &doc.date_created),
+        ("ownerName", &doc.owner_name),
+    ] {
         if let Some(v) = v {
             out.push_str(&format!("    <{tag}>{}</{tag}>\n", escape(v.as_str())));
         }
@@ -283,7 +317,12 @@ mod tests {
             }
             outlines.push(Outline::folder(&format!("Folder {f}"), subs));
         }
-        Opml { title: Some("My <subs> & co".into()), date_created: None, owner_name: Some("Me".into()), outlines }
+        Opml {
+            title: Some("My <subs> & co".into()),
+            date_created: None,
+            owner_name: Some("Me".into()),
+            outlines,
+        }
     }
 
     #[test]
@@ -302,13 +341,18 @@ mod tests {
 
     #[test]
     fn parses_real_world_export() {
-        let bytes = std::fs::read(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/opml/export.opml"))
-            .expect("fixture");
+        let bytes = std::fs::read(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/opml/export.opml"),
+        )
+        .expect("fixture");
         let doc = parse_opml(&bytes).expect("parse");
         assert_eq!(doc.title.as_deref(), Some("Podcast subscriptions"));
         let feeds = doc.feeds();
         assert_eq!(feeds.len(), 4);
-        assert_eq!(feeds[0].outline.xml_url.as_deref(), Some("https://feeds.example.com/a.xml"));
+        assert_eq!(
+            feeds[0].outline.xml_url.as_deref(),
+            Some("https://feeds.example.com/a.xml")
+        );
         assert!(feeds[0].folders.is_empty());
         assert_eq!(feeds[2].folders, vec!["Tech"]);
         assert_eq!(feeds[3].folders, vec!["Tech", "Rust"]);
@@ -320,7 +364,10 @@ mod tests {
         assert!(parse_opml(b"<html/>").is_err());
         assert!(parse_opml(b"<opml><body><outline text='a'>").is_err());
         assert!(parse_opml(b"<!DOCTYPE x [<!ENTITY a 'b'>]><opml/>").is_err());
-        let deep = format!("<opml><body>{}</body></opml>", "<outline text='x'>".repeat(100));
+        let deep = format!(
+            "<opml><body>{}</body></opml>",
+            "<outline text='x'>".repeat(100)
+        );
         assert!(parse_opml(deep.as_bytes()).is_err());
         assert!(parse_opml(b"").is_err());
     }

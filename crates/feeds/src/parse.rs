@@ -179,7 +179,11 @@ pub fn parse_duration(raw: &str) -> Option<u64> {
     let mut total = 0f64;
     for (i, p) in parts.iter().enumerate() {
         let p = p.trim();
-        let v: f64 = if i + 1 == parts.len() { p.parse().ok()? } else { p.parse::<u64>().ok()? as f64 };
+        let v: f64 = if i + 1 == parts.len() {
+            p.parse().ok()?
+        } else {
+            p.parse::<u64>().ok()? as f64
+        };
         if !v.is_finite() || v < 0.0 {
             return None;
         }
@@ -328,7 +332,11 @@ fn attr(e: &BytesStart, name: &str) -> Option<String> {
     e.attributes()
         .flatten()
         .find(|a| a.key.local_name().as_ref() == name)
-        .and_then(|a| a.normalized_value(quick_xml::XmlVersion::Implicit1_0).ok().map(|v| v.trim().to_string()))
+        .and_then(|a| {
+            a.normalized_value(quick_xml::XmlVersion::Implicit1_0)
+                .ok()
+                .map(|v| v.trim().to_string())
+        })
         .filter(|v| !v.is_empty())
 }
 
@@ -355,8 +363,12 @@ fn second_pass(xml: &str) -> Result<Extras> {
         match event {
             Event::DocType(d) => {
                 let content = d.xml_content(quick_xml::XmlVersion::Implicit1_0);
-                if content.contains("<!ENTITY") || content.contains("SYSTEM") && content.contains('[') {
-                    return Err(FeedError::Parse("entity declarations are not allowed".into()));
+                if content.contains("<!ENTITY")
+                    || content.contains("SYSTEM") && content.contains('[')
+                {
+                    return Err(FeedError::Parse(
+                        "entity declarations are not allowed".into(),
+                    ));
                 }
             }
             Event::Start(e) => {
@@ -366,7 +378,15 @@ fn second_pass(xml: &str) -> Result<Extras> {
             }
             Event::Empty(e) => {
                 saw_root = true;
-                start_element(&mut ex, ns, &e, depth + 1, &mut item_depth, &mut pending, true);
+                start_element(
+                    &mut ex,
+                    ns,
+                    &e,
+                    depth + 1,
+                    &mut item_depth,
+                    &mut pending,
+                    true,
+                );
             }
             Event::End(_) => {
                 if let Some((d, _)) = &pending
@@ -382,12 +402,14 @@ fn second_pass(xml: &str) -> Result<Extras> {
             }
             Event::Text(t) => {
                 if let Some((_, p)) = &mut pending {
-                    p.text.push_str(&t.xml_content(quick_xml::XmlVersion::Implicit1_0));
+                    p.text
+                        .push_str(&t.xml_content(quick_xml::XmlVersion::Implicit1_0));
                 }
             }
             Event::CData(t) => {
                 if let Some((_, p)) = &mut pending {
-                    p.text.push_str(&t.xml_content(quick_xml::XmlVersion::Implicit1_0));
+                    p.text
+                        .push_str(&t.xml_content(quick_xml::XmlVersion::Implicit1_0));
                 }
             }
             Event::GeneralRef(r) => {
@@ -418,7 +440,10 @@ fn start_element(
     empty: bool,
 ) {
     let local = e.local_name().as_ref().to_string();
-    if item_depth.is_none() && matches!(ns, Ns::None | Ns::Other) && (local == "item" || local == "entry") {
+    if item_depth.is_none()
+        && matches!(ns, Ns::None | Ns::Other)
+        && (local == "item" || local == "entry")
+    {
         if !empty {
             *item_depth = Some(depth);
         }
@@ -483,7 +508,14 @@ fn start_element(
     let wanted = match ns {
         Ns::Itunes => matches!(
             local.as_str(),
-            "duration" | "episodeType" | "explicit" | "season" | "episode" | "new-feed-url" | "author" | "type"
+            "duration"
+                | "episodeType"
+                | "explicit"
+                | "season"
+                | "episode"
+                | "new-feed-url"
+                | "author"
+                | "type"
         ),
         Ns::Podcast => matches!(local.as_str(), "guid" | "locked" | "funding" | "person"),
         Ns::None => in_item && local == "guid",
@@ -497,7 +529,12 @@ fn start_element(
         .iter()
         .filter_map(|k| attr(e, k).map(|v| (k.to_string(), v)))
         .collect();
-    let p = Pending { ns, local, attrs, text: String::new() };
+    let p = Pending {
+        ns,
+        local,
+        attrs,
+        text: String::new(),
+    };
     if empty {
         finish_element(ex, in_item, p);
     } else {
@@ -509,7 +546,9 @@ fn finish_element(ex: &mut Extras, in_item: bool, p: Pending) {
     let text = p.text.trim().to_string();
     let get = |k: &str| p.attrs.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
     if in_item {
-        let Some(it) = ex.items.last_mut() else { return };
+        let Some(it) = ex.items.last_mut() else {
+            return;
+        };
         match (p.ns, p.local.as_str()) {
             (Ns::Itunes, "duration") => it.duration = parse_duration(&text),
             (Ns::Itunes, "episodeType") => it.episode_type = non_empty(&text),
@@ -539,7 +578,10 @@ fn finish_element(ex: &mut Extras, in_item: bool, p: Pending) {
             }
             (Ns::Podcast, "funding") => {
                 if let Some(url) = get("url") {
-                    ex.funding.push(Funding { url, text: non_empty(&text) });
+                    ex.funding.push(Funding {
+                        url,
+                        text: non_empty(&text),
+                    });
                 }
             }
             (Ns::Itunes, "new-feed-url") => ex.new_feed_url = non_empty(&text),
@@ -575,7 +617,10 @@ fn assemble(feed: feed_rs::model::Feed, mut ex: Extras) -> ParsedFeed {
     let channel = Channel {
         feed_type: feed_type.to_string(),
         title: feed.title.as_ref().and_then(|t| non_empty(&t.content)),
-        description: feed.description.as_ref().and_then(|t| non_empty(&t.content)),
+        description: feed
+            .description
+            .as_ref()
+            .and_then(|t| non_empty(&t.content)),
         link: feed
             .links
             .iter()
@@ -586,10 +631,12 @@ fn assemble(feed: feed_rs::model::Feed, mut ex: Extras) -> ParsedFeed {
             .take()
             .or_else(|| feed.logo.as_ref().map(|i| i.uri.clone()))
             .or_else(|| feed.icon.as_ref().map(|i| i.uri.clone())),
-        author: ex
-            .author
-            .take()
-            .or_else(|| feed.authors.iter().find_map(|a| a.name.clone()).and_then(|n| non_empty(&n))),
+        author: ex.author.take().or_else(|| {
+            feed.authors
+                .iter()
+                .find_map(|a| a.name.clone())
+                .and_then(|n| non_empty(&n))
+        }),
         categories,
         language: feed.language.clone(),
         explicit: ex.explicit,
@@ -607,7 +654,11 @@ fn assemble(feed: feed_rs::model::Feed, mut ex: Extras) -> ParsedFeed {
         .into_iter()
         .enumerate()
         .map(|(i, entry)| {
-            let extra = if aligned { items.get_mut(i).and_then(Option::take) } else { None };
+            let extra = if aligned {
+                items.get_mut(i).and_then(Option::take)
+            } else {
+                None
+            };
             episode_from(entry, extra.unwrap_or_default())
         })
         .collect();
@@ -616,8 +667,7 @@ fn assemble(feed: feed_rs::model::Feed, mut ex: Extras) -> ParsedFeed {
 
 fn is_media_link(l: &feed_rs::model::Link) -> bool {
     l.rel.as_deref() == Some("enclosure")
-        || l
-            .media_type
+        || l.media_type
             .as_deref()
             .is_some_and(|t| t.starts_with("audio/") || t.starts_with("video/"))
 }
@@ -636,11 +686,15 @@ fn episode_from(entry: feed_rs::model::Entry, ex: ItemExtra) -> Episode {
             })
         })
         .or_else(|| {
-            entry.links.iter().find(|l| is_media_link(l)).map(|l| Enclosure {
-                url: l.href.clone(),
-                mime_type: l.media_type.clone(),
-                length: l.length,
-            })
+            entry
+                .links
+                .iter()
+                .find(|l| is_media_link(l))
+                .map(|l| Enclosure {
+                    url: l.href.clone(),
+                    mime_type: l.media_type.clone(),
+                    length: l.length,
+                })
         });
     let transcripts = if ex.transcripts.is_empty() {
         entry
@@ -674,9 +728,15 @@ fn episode_from(entry: feed_rs::model::Entry, ex: ItemExtra) -> Episode {
         published: entry.published.or(entry.updated),
         enclosure,
         alternate_enclosures: ex.alternates,
-        duration_seconds: ex.duration.or_else(|| media.and_then(|m| m.duration.map(|d| d.as_secs()))),
-        season: ex.season.or_else(|| media.and_then(|m| m.season.as_ref().map(|s| s.number))),
-        episode: ex.episode.or_else(|| media.and_then(|m| m.episode.as_ref().map(|e| f64::from(e.number)))),
+        duration_seconds: ex
+            .duration
+            .or_else(|| media.and_then(|m| m.duration.map(|d| d.as_secs()))),
+        season: ex
+            .season
+            .or_else(|| media.and_then(|m| m.season.as_ref().map(|s| s.number))),
+        episode: ex
+            .episode
+            .or_else(|| media.and_then(|m| m.episode.as_ref().map(|e| f64::from(e.number)))),
         episode_type: ex.episode_type,
         explicit: ex.explicit,
         transcripts,
@@ -699,7 +759,9 @@ mod tests {
     use super::*;
 
     fn fixture(name: &str) -> Vec<u8> {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/feeds").join(name);
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("testdata/feeds")
+            .join(name);
         std::fs::read(&path).unwrap_or_else(|e| panic!("fixture {}: {e}", path.display()))
     }
 
@@ -720,19 +782,29 @@ mod tests {
 
     #[test]
     fn rss_podcast_full() {
-        let feed = parse_feed(&fixture("podcast.xml"), Some("https://example.com/feed.xml")).expect("parse");
+        let feed = parse_feed(
+            &fixture("podcast.xml"),
+            Some("https://example.com/feed.xml"),
+        )
+        .expect("parse");
         let c = &feed.channel;
         assert_eq!(c.feed_type, "rss2");
         assert_eq!(c.title.as_deref(), Some("The Skypod Test Show"));
         assert_eq!(c.author.as_deref(), Some("Ada Host"));
         assert_eq!(c.image.as_deref(), Some("https://example.com/cover.jpg"));
-        assert_eq!(c.podcast_guid.as_deref(), Some("917393e3-1b1e-5cef-ace4-edaa54e1f810"));
+        assert_eq!(
+            c.podcast_guid.as_deref(),
+            Some("917393e3-1b1e-5cef-ace4-edaa54e1f810")
+        );
         assert_eq!(c.locked, Some(true));
         assert_eq!(c.locked_owner.as_deref(), Some("owner@example.com"));
         assert_eq!(c.funding.len(), 1);
         assert_eq!(c.funding[0].url, "https://example.com/support");
         assert_eq!(c.funding[0].text.as_deref(), Some("Support the show"));
-        assert_eq!(c.new_feed_url.as_deref(), Some("https://example.com/new-feed.xml"));
+        assert_eq!(
+            c.new_feed_url.as_deref(),
+            Some("https://example.com/new-feed.xml")
+        );
         assert!(c.categories.iter().any(|x| x == "Technology"));
         assert_eq!(c.explicit, Some(false));
         assert_eq!(feed.episodes.len(), 3);
@@ -749,14 +821,20 @@ mod tests {
         assert_eq!(e.episode, Some(3.0));
         assert_eq!(e.episode_type.as_deref(), Some("full"));
         assert_eq!(e.explicit, Some(true));
-        assert_eq!(e.chapters_url.as_deref(), Some("https://example.com/ep3.chapters.json"));
+        assert_eq!(
+            e.chapters_url.as_deref(),
+            Some("https://example.com/ep3.chapters.json")
+        );
         assert_eq!(e.transcripts.len(), 2);
         assert_eq!(e.transcripts[0].mime_type.as_deref(), Some("text/vtt"));
         assert_eq!(e.persons.len(), 2);
         assert_eq!(e.persons[1].role.as_deref(), Some("guest"));
         assert_eq!(e.image.as_deref(), Some("https://example.com/ep3.jpg"));
         assert_eq!(e.alternate_enclosures.len(), 1);
-        assert_eq!(e.alternate_enclosures[0].sources, vec!["https://example.com/ep3.opus".to_string()]);
+        assert_eq!(
+            e.alternate_enclosures[0].sources,
+            vec!["https://example.com/ep3.opus".to_string()]
+        );
         assert!(e.published.is_some());
 
         assert_eq!(feed.episodes[1].duration_seconds, Some(1800));
@@ -798,7 +876,12 @@ mod tests {
 
     #[test]
     fn hostile_inputs_are_errors() {
-        for name in ["billion-laughs.xml", "external-entity.xml", "not-a-feed.html", "truncated.xml"] {
+        for name in [
+            "billion-laughs.xml",
+            "external-entity.xml",
+            "not-a-feed.html",
+            "truncated.xml",
+        ] {
             let res = parse_feed(&fixture(name), None);
             assert!(res.is_err(), "{name} should be rejected, got {res:?}");
         }

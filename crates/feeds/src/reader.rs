@@ -21,13 +21,17 @@ fn check_shape(doc: &dom_query::Document) -> Result<()> {
     let mut count = 0usize;
     while let Some((node, depth)) = stack.pop() {
         if depth > MAX_DEPTH {
-            return Err(FeedError::Parse(format!("document nested deeper than {MAX_DEPTH}")));
+            return Err(FeedError::Parse(format!(
+                "document nested deeper than {MAX_DEPTH}"
+            )));
         }
         for child in node.children() {
             if child.is_element() {
                 count += 1;
                 if count > MAX_ELEMENTS {
-                    return Err(FeedError::Parse(format!("document has more than {MAX_ELEMENTS} elements")));
+                    return Err(FeedError::Parse(format!(
+                        "document has more than {MAX_ELEMENTS} elements"
+                    )));
                 }
                 stack.push((child, depth + 1));
             }
@@ -69,10 +73,15 @@ pub fn read_article(html: &str, url: Option<&str>) -> Result<Article> {
     crate::html::check_parsable(html)?;
     let doc = dom_query::Document::from(html);
     check_shape(&doc)?;
-    let cfg = dom_smoothie::Config { max_elements_to_parse: MAX_ELEMENTS, ..Default::default() };
+    let cfg = dom_smoothie::Config {
+        max_elements_to_parse: MAX_ELEMENTS,
+        ..Default::default()
+    };
     let mut r = dom_smoothie::Readability::with_document(doc, url, Some(cfg))
         .map_err(|e| FeedError::Parse(format!("reader: {e}")))?;
-    let a = r.parse().map_err(|e| FeedError::Parse(format!("reader: {e}")))?;
+    let a = r
+        .parse()
+        .map_err(|e| FeedError::Parse(format!("reader: {e}")))?;
     let text = normalize_text(&a.text_content);
     Ok(Article {
         title: a.title,
@@ -89,7 +98,11 @@ pub fn read_article(html: &str, url: Option<&str>) -> Result<Article> {
 }
 
 /// Same as [`read_article`] on raw bytes (charset-aware).
-pub fn read_article_bytes(bytes: &[u8], content_type: Option<&str>, url: Option<&str>) -> Result<Article> {
+pub fn read_article_bytes(
+    bytes: &[u8],
+    content_type: Option<&str>,
+    url: Option<&str>,
+) -> Result<Article> {
     if bytes.len() > MAX_PAGE_BYTES {
         return Err(FeedError::TooLarge(MAX_PAGE_BYTES as u64));
     }
@@ -120,17 +133,30 @@ mod tests {
     use super::*;
 
     fn page(name: &str) -> Vec<u8> {
-        std::fs::read(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/pages").join(name))
-            .unwrap_or_else(|e| panic!("fixture {name}: {e}"))
+        std::fs::read(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("testdata/pages")
+                .join(name),
+        )
+        .unwrap_or_else(|e| panic!("fixture {name}: {e}"))
     }
 
     #[test]
     fn extracts_article() {
-        let a = read_article_bytes(&page("article.html"), None, Some("https://news.example/a/1")).expect("article");
+        let a = read_article_bytes(
+            &page("article.html"),
+            None,
+            Some("https://news.example/a/1"),
+        )
+        .expect("article");
         assert_eq!(a.title, "Why Podcasts Still Matter");
         assert_eq!(a.byline.as_deref(), Some("Jane Writer"));
         assert!(a.text.contains("open ecosystem"), "{}", a.text);
-        assert!(!a.text.contains("Subscribe to our newsletter"), "nav/sidebar leaked: {}", a.text);
+        assert!(
+            !a.text.contains("Subscribe to our newsletter"),
+            "nav/sidebar leaked: {}",
+            a.text
+        );
         assert!(!a.content_html.contains("<script"));
         assert!(!a.content_html.contains("onclick"));
         assert!(!a.content_html.to_lowercase().contains("javascript:"));
@@ -140,7 +166,13 @@ mod tests {
 
     #[test]
     fn garbage_does_not_panic() {
-        for input in ["", "<", "<html><body></body></html>", "\u{0}\u{1}<<<>>>", "<p>short</p>"] {
+        for input in [
+            "",
+            "<",
+            "<html><body></body></html>",
+            "\u{0}\u{1}<<<>>>",
+            "<p>short</p>",
+        ] {
             let _ = read_article(input, None);
         }
         let deep = "<div>".repeat(20_000);

@@ -39,7 +39,10 @@ impl ServiceConfig {
     pub fn new(dir: impl Into<PathBuf>) -> Self {
         Self {
             fetch: FetchConfig::default(),
-            cache: CacheConfig { dir: dir.into(), max_bytes: 1024 * 1024 * 1024 },
+            cache: CacheConfig {
+                dir: dir.into(),
+                max_bytes: 1024 * 1024 * 1024,
+            },
             max_audio_bytes: 512 * 1024 * 1024,
             silence: SilenceParams::default(),
         }
@@ -102,7 +105,13 @@ pub struct FeedService {
 }
 
 fn wrap<T>(value: T, b: &CachedBody) -> Served<T> {
-    Served { value, final_url: b.final_url.clone(), content_hash: b.hash.clone(), cache: b.cache, stale: b.stale }
+    Served {
+        value,
+        final_url: b.final_url.clone(),
+        content_hash: b.hash.clone(),
+        cache: b.cache,
+        stale: b.stale,
+    }
 }
 
 impl FeedService {
@@ -136,7 +145,11 @@ impl FeedService {
     }
 
     async fn body(&self, url: &Url) -> Result<(CachedBody, Bytes)> {
-        let b = self.inner.cache.get(url, self.inner.config.fetch.max_body).await?;
+        let b = self
+            .inner
+            .cache
+            .get(url, self.inner.config.fetch.max_body)
+            .await?;
         let bytes = b.bytes().await?;
         Ok((b, bytes))
     }
@@ -168,9 +181,11 @@ impl FeedService {
     pub async fn reader(&self, url: &Url) -> Result<Served<Article>> {
         let (b, body) = self.body(url).await?;
         let (ct, base) = (b.content_type.clone(), b.final_url.clone());
-        let article = tokio::task::spawn_blocking(move || reader::read_article_bytes(&body, ct.as_deref(), Some(&base)))
-            .await
-            .map_err(|e| FeedError::Parse(format!("reader task failed: {e}")))??;
+        let article = tokio::task::spawn_blocking(move || {
+            reader::read_article_bytes(&body, ct.as_deref(), Some(&base))
+        })
+        .await
+        .map_err(|e| FeedError::Parse(format!("reader task failed: {e}")))??;
         Ok(wrap(article, &b))
     }
 
@@ -178,9 +193,10 @@ impl FeedService {
     pub async fn title(&self, url: &Url) -> Result<Served<TitlePayload>> {
         let (b, body) = self.body(url).await?;
         let ct = b.content_type.clone();
-        let t = tokio::task::spawn_blocking(move || title::extract_title_bytes(&body, ct.as_deref()))
-            .await
-            .map_err(|e| FeedError::Parse(format!("title task failed: {e}")))?;
+        let t =
+            tokio::task::spawn_blocking(move || title::extract_title_bytes(&body, ct.as_deref()))
+                .await
+                .map_err(|e| FeedError::Parse(format!("title task failed: {e}")))?;
         Ok(wrap(TitlePayload { title: t }, &b))
     }
 
@@ -190,9 +206,20 @@ impl FeedService {
     }
 
     /// Silence map with explicit thresholds.
-    pub async fn silence_with(&self, url: &Url, params: SilenceParams) -> Result<Served<SilenceMap>> {
-        let b = self.inner.cache.get(url, self.inner.config.max_audio_bytes).await?;
-        let kind = format!("silence:v1:{}:{}:{}", params.threshold_db, params.min_silence, params.window_ms);
+    pub async fn silence_with(
+        &self,
+        url: &Url,
+        params: SilenceParams,
+    ) -> Result<Served<SilenceMap>> {
+        let b = self
+            .inner
+            .cache
+            .get(url, self.inner.config.max_audio_bytes)
+            .await?;
+        let kind = format!(
+            "silence:v1:{}:{}:{}",
+            params.threshold_db, params.min_silence, params.window_ms
+        );
         if let Some(json) = self.inner.cache.analysis(&b.hash, &kind).await?
             && let Ok(map) = serde_json::from_str::<SilenceMap>(&json)
         {
@@ -200,7 +227,11 @@ impl FeedService {
         }
         let key = format!("{}|{kind}", b.hash);
         let job = {
-            let mut map = self.inner.inflight.lock().map_err(|_| FeedError::Storage("inflight lock poisoned".into()))?;
+            let mut map = self
+                .inner
+                .inflight
+                .lock()
+                .map_err(|_| FeedError::Storage("inflight lock poisoned".into()))?;
             map.entry(key.clone())
                 .or_insert_with(|| {
                     self.inner.silence_jobs.fetch_add(1, Ordering::Relaxed);
@@ -211,8 +242,13 @@ impl FeedService {
                         let path = body.path().to_path_buf();
                         let ext = ext_hint(body.content_type.as_deref(), &body.final_url);
                         let result = tokio::task::spawn_blocking(move || {
-                            let file = std::fs::File::open(&path).map_err(|e| FeedError::Audio(format!("open: {e}")))?;
-                            silence::analyze_reader(std::io::BufReader::with_capacity(256 * 1024, file), ext.as_deref(), params)
+                            let file = std::fs::File::open(&path)
+                                .map_err(|e| FeedError::Audio(format!("open: {e}")))?;
+                            silence::analyze_reader(
+                                std::io::BufReader::with_capacity(256 * 1024, file),
+                                ext.as_deref(),
+                                params,
+                            )
                         })
                         .await
                         .map_err(|e| FeedError::Audio(format!("analysis task failed: {e}")))?;
@@ -238,7 +274,12 @@ impl FeedService {
 
 fn ext_hint(content_type: Option<&str>, url: &str) -> Option<String> {
     let from_ct = content_type.and_then(|ct| {
-        let ct = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        let ct = ct
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
         Some(match ct.as_str() {
             "audio/mpeg" | "audio/mp3" => "mp3",
             "audio/mp4" | "audio/x-m4a" | "audio/m4a" | "audio/aac" | "video/mp4" => "m4a",
@@ -261,9 +302,18 @@ mod tests {
 
     #[test]
     fn ext_hints() {
-        assert_eq!(ext_hint(Some("audio/mpeg"), "http://x/a").as_deref(), Some("mp3"));
-        assert_eq!(ext_hint(Some("audio/x-m4a; foo"), "http://x/a").as_deref(), Some("m4a"));
-        assert_eq!(ext_hint(Some("application/octet-stream"), "http://x/a.ogg?x=1").as_deref(), Some("ogg"));
+        assert_eq!(
+            ext_hint(Some("audio/mpeg"), "http://x/a").as_deref(),
+            Some("mp3")
+        );
+        assert_eq!(
+            ext_hint(Some("audio/x-m4a; foo"), "http://x/a").as_deref(),
+            Some("m4a")
+        );
+        assert_eq!(
+            ext_hint(Some("application/octet-stream"), "http://x/a.ogg?x=1").as_deref(),
+            Some("ogg")
+        );
         assert_eq!(ext_hint(None, "http://x/noext"), None);
     }
 }

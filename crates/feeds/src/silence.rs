@@ -33,7 +33,11 @@ pub struct SilenceParams {
 
 impl Default for SilenceParams {
     fn default() -> Self {
-        Self { threshold_db: -50.0, min_silence: 0.5, window_ms: 10 }
+        Self {
+            threshold_db: -50.0,
+            min_silence: 0.5,
+            window_ms: 10,
+        }
     }
 }
 
@@ -86,7 +90,8 @@ struct Detector {
 
 impl Detector {
     fn new(params: SilenceParams, rate: u32) -> Self {
-        let window_frames = ((u64::from(rate) * u64::from(params.window_ms.max(1))) / 1000).max(1) as usize;
+        let window_frames =
+            ((u64::from(rate) * u64::from(params.window_ms.max(1))) / 1000).max(1) as usize;
         Self {
             params,
             threshold_power: 10f64.powf(params.threshold_db / 10.0),
@@ -154,7 +159,10 @@ impl Detector {
             let end = self.frames_done;
             self.emit(s, end);
         }
-        (self.silences, self.frames_done as f64 / f64::from(self.rate))
+        (
+            self.silences,
+            self.frames_done as f64 / f64::from(self.rate),
+        )
     }
 }
 
@@ -162,8 +170,15 @@ fn round_ms(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
 
-fn analyze_source(source: Box<dyn MediaSource>, ext_hint: Option<&str>, params: SilenceParams) -> Result<SilenceMap> {
-    if !(params.threshold_db.is_finite() && params.min_silence.is_finite() && params.min_silence >= 0.0) {
+fn analyze_source(
+    source: Box<dyn MediaSource>,
+    ext_hint: Option<&str>,
+    params: SilenceParams,
+) -> Result<SilenceMap> {
+    if !(params.threshold_db.is_finite()
+        && params.min_silence.is_finite()
+        && params.min_silence >= 0.0)
+    {
         return Err(FeedError::BadRequest("invalid silence parameters".into()));
     }
     let mss = MediaSourceStream::new(source, Default::default());
@@ -180,7 +195,9 @@ fn analyze_source(source: Box<dyn MediaSource>, ext_hint: Option<&str>, params: 
         .ok_or_else(|| FeedError::Audio("no audio track".into()))?;
     let track_id = track.id;
     let expected_secs = match (track.num_frames, track.time_base) {
-        (Some(n), Some(tb)) => Some(n as f64 * f64::from(tb.numer.get()) / f64::from(tb.denom.get())),
+        (Some(n), Some(tb)) => {
+            Some(n as f64 * f64::from(tb.numer.get()) / f64::from(tb.denom.get()))
+        }
         _ => None,
     };
     let audio_params = track
@@ -233,7 +250,9 @@ fn analyze_source(source: Box<dyn MediaSource>, ext_hint: Option<&str>, params: 
     }
     let det = detector.ok_or_else(|| FeedError::Audio("no decodable audio".into()))?;
     if packets > 20 && bad as f64 / packets as f64 > MAX_BAD_PACKET_RATIO {
-        return Err(FeedError::Audio(format!("{bad} of {packets} packets undecodable")));
+        return Err(FeedError::Audio(format!(
+            "{bad} of {packets} packets undecodable"
+        )));
     }
     let rate = det.rate;
     let (silences, duration) = det.finish();
@@ -245,11 +264,19 @@ fn analyze_source(source: Box<dyn MediaSource>, ext_hint: Option<&str>, params: 
     if truncated {
         return Err(FeedError::Audio(format!(
             "truncated audio: decoded {duration:.2} s{}",
-            expected_secs.map(|e| format!(" of {e:.2} s")).unwrap_or_default()
+            expected_secs
+                .map(|e| format!(" of {e:.2} s"))
+                .unwrap_or_default()
         )));
     }
     tracing::debug!(duration, n = silences.len(), "silence analysis done");
-    Ok(SilenceMap { duration: round_ms(duration), sample_rate: rate, channels: channels as u32, params, silences })
+    Ok(SilenceMap {
+        duration: round_ms(duration),
+        sample_rate: rate,
+        channels: channels as u32,
+        params,
+        silences,
+    })
 }
 
 #[cfg(test)]
@@ -257,20 +284,33 @@ mod tests {
     use super::*;
 
     fn audio(name: &str) -> std::path::PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/audio").join(name)
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("testdata/audio")
+            .join(name)
     }
 
     fn expected() -> Vec<[f64; 2]> {
-        let v: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(audio("pauses.expected.json")).expect("expected")).expect("json");
+        let v: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(audio("pauses.expected.json")).expect("expected"),
+        )
+        .expect("json");
         serde_json::from_value(v["silences"].clone()).expect("silences")
     }
 
     fn assert_matches(got: &SilenceMap, tol: f64) {
         let exp = expected();
-        assert_eq!(got.silences.len(), exp.len(), "got {:?}, expected {:?}", got.silences, exp);
+        assert_eq!(
+            got.silences.len(),
+            exp.len(),
+            "got {:?}, expected {:?}",
+            got.silences,
+            exp
+        );
         for (g, e) in got.silences.iter().zip(&exp) {
-            assert!((g[0] - e[0]).abs() <= tol && (g[1] - e[1]).abs() <= tol, "got {g:?}, expected {e:?}");
+            assert!(
+                (g[0] - e[0]).abs() <= tol && (g[1] - e[1]).abs() <= tol,
+                "got {g:?}, expected {e:?}"
+            );
         }
     }
 
@@ -298,13 +338,21 @@ mod tests {
     #[test]
     fn streaming_reader_without_seek() {
         let f = std::fs::File::open(audio("pauses.mp3")).expect("open");
-        let m = analyze_reader(std::io::BufReader::new(f), Some("mp3"), SilenceParams::default()).expect("analyze");
+        let m = analyze_reader(
+            std::io::BufReader::new(f),
+            Some("mp3"),
+            SilenceParams::default(),
+        )
+        .expect("analyze");
         assert_matches(&m, 0.1);
     }
 
     #[test]
     fn min_silence_filters() {
-        let p = SilenceParams { min_silence: 1.5, ..Default::default() };
+        let p = SilenceParams {
+            min_silence: 1.5,
+            ..Default::default()
+        };
         let m = analyze_file(&audio("pauses.mp3"), p).expect("analyze");
         assert_eq!(m.silences.len(), 1);
     }
@@ -317,12 +365,24 @@ mod tests {
 
     #[test]
     fn garbage_is_error() {
-        let r = analyze_reader(std::io::Cursor::new(vec![0u8; 10_000]), None, SilenceParams::default());
+        let r = analyze_reader(
+            std::io::Cursor::new(vec![0u8; 10_000]),
+            None,
+            SilenceParams::default(),
+        );
         assert!(r.is_err());
-        let r = analyze_reader(std::io::Cursor::new(b"<rss></rss>".to_vec()), Some("mp3"), SilenceParams::default());
+        let r = analyze_reader(
+            std::io::Cursor::new(b"<rss></rss>".to_vec()),
+            Some("mp3"),
+            SilenceParams::default(),
+        );
         assert!(r.is_err());
         let bytes = std::fs::read(audio("pauses.m4a")).expect("m4a");
-        let r = analyze_reader(std::io::Cursor::new(bytes[..bytes.len() / 3].to_vec()), Some("m4a"), SilenceParams::default());
+        let r = analyze_reader(
+            std::io::Cursor::new(bytes[..bytes.len() / 3].to_vec()),
+            Some("m4a"),
+            SilenceParams::default(),
+        );
         assert!(r.is_err(), "truncated m4a: {r:?}");
     }
 }

@@ -14,7 +14,10 @@ fn clean(s: &str) -> Option<String> {
 pub fn extract_title(html: &str) -> Option<String> {
     if crate::html::check_parsable(html).is_err() {
         // Pathologically nested page: only look at the head, cheaply.
-        let end = html.find("<body").or_else(|| html.find("<BODY")).unwrap_or(html.len().min(64 * 1024));
+        let end = html
+            .find("<body")
+            .or_else(|| html.find("<BODY"))
+            .unwrap_or(html.len().min(64 * 1024));
         let head = html.get(..end).unwrap_or("");
         if crate::html::check_parsable(head).is_err() {
             return None;
@@ -48,8 +51,12 @@ mod tests {
     use super::*;
 
     fn page(name: &str) -> Vec<u8> {
-        std::fs::read(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/pages").join(name))
-            .unwrap_or_else(|e| panic!("fixture {name}: {e}"))
+        std::fs::read(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("testdata/pages")
+                .join(name),
+        )
+        .unwrap_or_else(|e| panic!("fixture {name}: {e}"))
     }
 
     #[test]
@@ -62,17 +69,33 @@ mod tests {
 
     #[test]
     fn falls_back_to_title_then_h1() {
-        assert_eq!(extract_title("<html><head><title>\n  Plain   title </title></head></html>").as_deref(), Some("Plain title"));
-        assert_eq!(extract_title("<body><h1>Heading <b>one</b></h1></body>").as_deref(), Some("Heading one"));
+        assert_eq!(
+            extract_title("<html><head><title>\n  Plain   title </title></head></html>").as_deref(),
+            Some("Plain title")
+        );
+        assert_eq!(
+            extract_title("<body><h1>Heading <b>one</b></h1></body>").as_deref(),
+            Some("Heading one")
+        );
         assert_eq!(extract_title("<body><p>nothing</p></body>"), None);
         assert_eq!(extract_title(""), None);
-        let deep = format!("<html><head><title>Deep</title></head><body>{}</body>", "<div>".repeat(5000));
+        let deep = format!(
+            "<html><head><title>Deep</title></head><body>{}</body>",
+            "<div>".repeat(5000)
+        );
         assert_eq!(extract_title(&deep).as_deref(), Some("Deep"));
     }
 
     #[test]
     fn entities_and_charset() {
-        assert_eq!(extract_title("<title>Tom &amp; Jerry&#39;s</title>").as_deref(), Some("Tom & Jerry's"));
-        assert_eq!(extract_title_bytes(b"<title>Caf\xe9</title>", Some("text/html; charset=latin1")).as_deref(), Some("Café"));
+        assert_eq!(
+            extract_title("<title>Tom &amp; Jerry&#39;s</title>").as_deref(),
+            Some("Tom & Jerry's")
+        );
+        assert_eq!(
+            extract_title_bytes(b"<title>Caf\xe9</title>", Some("text/html; charset=latin1"))
+                .as_deref(),
+            Some("Café")
+        );
     }
 }

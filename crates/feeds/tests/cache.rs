@@ -11,7 +11,15 @@ use url::Url;
 
 async fn cache(dir: &std::path::Path, max_bytes: u64) -> Cache {
     let fetcher = Fetcher::new(common::test_fetch_config()).expect("fetcher");
-    Cache::open(CacheConfig { dir: dir.to_path_buf(), max_bytes }, fetcher).await.expect("cache")
+    Cache::open(
+        CacheConfig {
+            dir: dir.to_path_buf(),
+            max_bytes,
+        },
+        fetcher,
+    )
+    .await
+    .expect("cache")
 }
 
 fn u(s: String) -> Url {
@@ -29,9 +37,15 @@ async fn etag_revalidation_serves_304_from_cache() {
     assert!(srv.state.header("/etag.xml", "if-none-match").is_none());
     let b = c.get(&url, 1 << 20).await.expect("second");
     assert_eq!(b.cache, CacheStatus::Revalidated);
-    assert_eq!(srv.state.header("/etag.xml", "if-none-match").as_deref(), Some("\"v0\""));
+    assert_eq!(
+        srv.state.header("/etag.xml", "if-none-match").as_deref(),
+        Some("\"v0\"")
+    );
     assert_eq!(a.hash, b.hash);
-    assert_eq!(b.bytes().await.expect("body"), common::testdata("feeds/podcast.xml"));
+    assert_eq!(
+        b.bytes().await.expect("body"),
+        common::testdata("feeds/podcast.xml")
+    );
     // origin changes: new ETag, new body, new hash
     srv.state.version.store(1, Ordering::SeqCst);
     let c3 = c.get(&url, 1 << 20).await.expect("third");
@@ -46,10 +60,16 @@ async fn last_modified_revalidation() {
     let dir = tempfile::tempdir().expect("tmp");
     let c = cache(dir.path(), 64 << 20).await;
     let url = u(srv.url("/lm.xml"));
-    assert_eq!(c.get(&url, 1 << 20).await.expect("first").cache, CacheStatus::Miss);
+    assert_eq!(
+        c.get(&url, 1 << 20).await.expect("first").cache,
+        CacheStatus::Miss
+    );
     let b = c.get(&url, 1 << 20).await.expect("second");
     assert_eq!(b.cache, CacheStatus::Revalidated);
-    assert_eq!(srv.state.header("/lm.xml", "if-modified-since").as_deref(), Some("Mon, 02 Nov 2026 10:00:00 GMT"));
+    assert_eq!(
+        srv.state.header("/lm.xml", "if-modified-since").as_deref(),
+        Some("Mon, 02 Nov 2026 10:00:00 GMT")
+    );
 }
 
 #[tokio::test]
@@ -60,13 +80,19 @@ async fn fresh_entries_skip_the_origin() {
     let url = u(srv.url("/fresh.xml"));
     c.get(&url, 1 << 20).await.expect("first");
     for _ in 0..5 {
-        assert_eq!(c.get(&url, 1 << 20).await.expect("hit").cache, CacheStatus::Hit);
+        assert_eq!(
+            c.get(&url, 1 << 20).await.expect("hit").cache,
+            CacheStatus::Hit
+        );
     }
     assert_eq!(srv.state.hits("/fresh.xml"), 1);
     // reopening the cache keeps the index
     drop(c);
     let c2 = cache(dir.path(), 64 << 20).await;
-    assert_eq!(c2.get(&url, 1 << 20).await.expect("hit").cache, CacheStatus::Hit);
+    assert_eq!(
+        c2.get(&url, 1 << 20).await.expect("hit").cache,
+        CacheStatus::Hit
+    );
 }
 
 #[tokio::test]
@@ -115,7 +141,9 @@ async fn no_store_and_failures_are_not_cached() {
         assert!(!c.contains(&url).await.expect("contains"), "{path}");
     }
     drop(a);
-    let tmp_left = std::fs::read_dir(dir.path().join("tmp")).expect("tmp dir").count();
+    let tmp_left = std::fs::read_dir(dir.path().join("tmp"))
+        .expect("tmp dir")
+        .count();
     assert_eq!(tmp_left, 0, "partial bodies must be removed");
 }
 
@@ -131,7 +159,9 @@ async fn lru_eviction_under_size_cap() {
     c.get(&u(srv.url("/fresh.xml")), 1 << 20).await.expect("a");
     c.get(&u(srv.url("/lm.xml")), 1 << 20).await.expect("b");
     // touch a so that b becomes least recently used
-    c.get(&u(srv.url("/fresh.xml")), 1 << 20).await.expect("a again");
+    c.get(&u(srv.url("/fresh.xml")), 1 << 20)
+        .await
+        .expect("a again");
     c.get(&u(srv.url("/json.json")), 1 << 20).await.expect("c");
     assert!(c.contains(&u(srv.url("/fresh.xml"))).await.expect("a"));
     assert!(!c.contains(&u(srv.url("/lm.xml"))).await.expect("b evicted"));

@@ -15,7 +15,11 @@ fn u(s: &str) -> Url {
 
 fn guarded() -> Fetcher {
     // Production settings: no allow-list.
-    Fetcher::new(FetchConfig { total_timeout: std::time::Duration::from_secs(3), ..FetchConfig::default() }).expect("fetcher")
+    Fetcher::new(FetchConfig {
+        total_timeout: std::time::Duration::from_secs(3),
+        ..FetchConfig::default()
+    })
+    .expect("fetcher")
 }
 
 fn allowed() -> Fetcher {
@@ -34,9 +38,16 @@ async fn loopback_refused_without_allow_list() {
         format!("http://2130706433:{}/fresh.xml", srv.addr.port()),
     ] {
         let r = f.fetch(&u(&target), None).await;
-        assert!(matches!(r, Err(FeedError::Forbidden { .. })), "{target}: {r:?}");
+        assert!(
+            matches!(r, Err(FeedError::Forbidden { .. })),
+            "{target}: {r:?}"
+        );
     }
-    assert_eq!(srv.state.total.load(std::sync::atomic::Ordering::SeqCst), 0, "fixture must see no request");
+    assert_eq!(
+        srv.state.total.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "fixture must see no request"
+    );
 }
 
 #[tokio::test]
@@ -57,8 +68,14 @@ async fn private_and_metadata_literals_refused_before_connecting() {
     ] {
         let started = std::time::Instant::now();
         let r = f.fetch(&u(target), None).await;
-        assert!(matches!(r, Err(FeedError::Forbidden { .. })), "{target}: {r:?}");
-        assert!(started.elapsed() < std::time::Duration::from_millis(500), "{target} must fail without a connect attempt");
+        assert!(
+            matches!(r, Err(FeedError::Forbidden { .. })),
+            "{target}: {r:?}"
+        );
+        assert!(
+            started.elapsed() < std::time::Duration::from_millis(500),
+            "{target} must fail without a connect attempt"
+        );
     }
 }
 
@@ -68,12 +85,20 @@ async fn redirects_are_checked_on_every_hop() {
     let f = allowed();
     for path in ["/to-private", "/to-metadata", "/to-v6-loopback"] {
         let r = f.fetch(&u(&srv.url(path)), None).await;
-        assert!(matches!(r, Err(FeedError::Forbidden { .. })), "{path}: {r:?}");
+        assert!(
+            matches!(r, Err(FeedError::Forbidden { .. })),
+            "{path}: {r:?}"
+        );
     }
     let r = f.fetch(&u(&srv.url("/to-file")), None).await;
     assert!(matches!(r, Err(FeedError::InvalidUrl(_))), "{r:?}");
     // localhost resolves to loopback; refused unless every address is allow-listed
-    let r = guarded().fetch(&u(&format!("http://localhost:{}/fresh.xml", srv.addr.port())), None).await;
+    let r = guarded()
+        .fetch(
+            &u(&format!("http://localhost:{}/fresh.xml", srv.addr.port())),
+            None,
+        )
+        .await;
     assert!(matches!(r, Err(FeedError::Forbidden { .. })), "{r:?}");
     // a legit two-hop redirect works and reports the final URL
     let ok = f.fetch(&u(&srv.url("/hop1")), None).await.expect("hops");
@@ -113,7 +138,9 @@ async fn unreachable_host() {
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = l.local_addr().expect("addr").port();
     drop(l);
-    let r = allowed().fetch(&u(&format!("http://127.0.0.1:{port}/")), None).await;
+    let r = allowed()
+        .fetch(&u(&format!("http://127.0.0.1:{port}/")), None)
+        .await;
     assert!(matches!(r, Err(FeedError::Unreachable(_))), "{r:?}");
     assert_eq!(r.err().map(|e| e.status()), Some(502));
 }

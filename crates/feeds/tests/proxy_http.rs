@@ -36,16 +36,30 @@ impl Proxy {
         let dir = tempfile::tempdir().expect("tmp");
         let service = common::service(dir.path()).await;
         let app = router(service.clone(), Arc::new(TestAuth), limits);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let addr = listener.local_addr().expect("addr");
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        Self { base: format!("http://{addr}"), client: reqwest::Client::builder().no_proxy().build().expect("client"), service, fixture, _dir: dir }
+        Self {
+            base: format!("http://{addr}"),
+            client: reqwest::Client::builder()
+                .no_proxy()
+                .build()
+                .expect("client"),
+            service,
+            fixture,
+            _dir: dir,
+        }
     }
 
     async fn get(&self, endpoint: &str, target: &str, token: Option<&str>) -> reqwest::Response {
-        let mut req = self.client.get(format!("{}/proxy/{endpoint}", self.base)).query(&[("url", target)]);
+        let mut req = self
+            .client
+            .get(format!("{}/proxy/{endpoint}", self.base))
+            .query(&[("url", target)]);
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }
@@ -53,7 +67,9 @@ impl Proxy {
     }
 
     async fn json(&self, endpoint: &str, path: &str) -> (u16, reqwest::header::HeaderMap, Value) {
-        let r = self.get(endpoint, &self.fixture.url(path), Some("good")).await;
+        let r = self
+            .get(endpoint, &self.fixture.url(path), Some("good"))
+            .await;
         let status = r.status().as_u16();
         let headers = r.headers().clone();
         let v: Value = r.json().await.expect("json body");
@@ -62,7 +78,10 @@ impl Proxy {
 }
 
 fn generous() -> RateLimitConfig {
-    RateLimitConfig { burst: 1000, per_second: 1000.0 }
+    RateLimitConfig {
+        burst: 1000,
+        per_second: 1000.0,
+    }
 }
 
 #[tokio::test]
@@ -74,18 +93,32 @@ async fn requires_bearer_token() {
         assert_eq!(r.headers()["access-control-allow-origin"], "*");
         let v: Value = r.json().await.expect("json");
         assert_eq!(v["status"], 401);
-        assert!(v["message"].as_str().expect("message").contains("unauthorized"));
+        assert!(
+            v["message"]
+                .as_str()
+                .expect("message")
+                .contains("unauthorized")
+        );
     }
     assert_eq!(p.fixture.state.total.load(Ordering::SeqCst), 0);
     // CORS preflight needs no token
-    let r = p.client.request(reqwest::Method::OPTIONS, format!("{}/proxy/raw", p.base)).send().await.expect("options");
+    let r = p
+        .client
+        .request(reqwest::Method::OPTIONS, format!("{}/proxy/raw", p.base))
+        .send()
+        .await
+        .expect("options");
     assert_eq!(r.status(), 204);
     assert_eq!(r.headers()["access-control-allow-headers"], "Authorization");
 }
 
 #[tokio::test]
 async fn rate_limit_per_identity() {
-    let p = Proxy::start(RateLimitConfig { burst: 2, per_second: 0.01 }).await;
+    let p = Proxy::start(RateLimitConfig {
+        burst: 2,
+        per_second: 0.01,
+    })
+    .await;
     let target = p.fixture.url("/fresh.xml");
     assert_eq!(p.get("title", &target, Some("good")).await.status(), 200);
     assert_eq!(p.get("title", &target, Some("good")).await.status(), 200);
@@ -103,7 +136,10 @@ async fn feed_endpoint() {
     assert_eq!(h["access-control-allow-origin"], "*");
     assert_eq!(h["x-skypod-cache"], "miss");
     assert_eq!(v["channel"]["title"], "The Skypod Test Show");
-    assert_eq!(v["channel"]["podcast_guid"], "917393e3-1b1e-5cef-ace4-edaa54e1f810");
+    assert_eq!(
+        v["channel"]["podcast_guid"],
+        "917393e3-1b1e-5cef-ace4-edaa54e1f810"
+    );
     assert_eq!(v["episodes"].as_array().expect("episodes").len(), 3);
     assert_eq!(v["episodes"][0]["duration_seconds"], 3723);
     assert_eq!(v["stale"], false);
@@ -117,20 +153,35 @@ async fn feed_endpoint() {
 #[tokio::test]
 async fn raw_reader_title_endpoints() {
     let p = Proxy::start(generous()).await;
-    let r = p.get("raw", &p.fixture.url("/fresh.xml"), Some("good")).await;
+    let r = p
+        .get("raw", &p.fixture.url("/fresh.xml"), Some("good"))
+        .await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["content-type"], "application/rss+xml");
     assert_eq!(r.headers()["access-control-allow-origin"], "*");
     assert_eq!(r.headers()["x-content-type-options"], "nosniff");
-    assert!(r.headers()["content-security-policy"].to_str().expect("csp").contains("sandbox"));
-    assert_eq!(r.bytes().await.expect("body").as_ref(), common::testdata("feeds/podcast.xml").as_slice());
+    assert!(
+        r.headers()["content-security-policy"]
+            .to_str()
+            .expect("csp")
+            .contains("sandbox")
+    );
+    assert_eq!(
+        r.bytes().await.expect("body").as_ref(),
+        common::testdata("feeds/podcast.xml").as_slice()
+    );
 
     let (s, _, v) = p.json("reader", "/article.html").await;
     assert_eq!(s, 200, "{v}");
     assert_eq!(v["title"], "Why Podcasts Still Matter");
     assert_eq!(v["byline"], "Jane Writer");
     assert!(v["reading_time"]["words"].as_u64().expect("words") > 300);
-    assert!(!v["content_html"].as_str().expect("html").contains("<script"));
+    assert!(
+        !v["content_html"]
+            .as_str()
+            .expect("html")
+            .contains("<script")
+    );
 
     let (s, _, v) = p.json("title", "/og.html").await;
     assert_eq!(s, 200);
@@ -167,12 +218,20 @@ async fn errors_map_to_statuses() {
         let r = p.get("raw", target, Some("good")).await;
         assert_eq!(r.status().as_u16(), code, "{target}");
     }
-    let r = p.client.get(format!("{}/proxy/feed", p.base)).bearer_auth("good").send().await.expect("send");
+    let r = p
+        .client
+        .get(format!("{}/proxy/feed", p.base))
+        .bearer_auth("good")
+        .send()
+        .await
+        .expect("send");
     assert_eq!(r.status(), 400, "missing url");
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = l.local_addr().expect("addr").port();
     drop(l);
-    let r = p.get("raw", &format!("http://127.0.0.1:{port}/"), Some("good")).await;
+    let r = p
+        .get("raw", &format!("http://127.0.0.1:{port}/"), Some("good"))
+        .await;
     assert_eq!(r.status(), 502, "unreachable");
 }
 
@@ -209,7 +268,10 @@ async fn silence_endpoint_and_shared_jobs() {
     let r = p
         .client
         .get(format!("{}/proxy/silence", p.base))
-        .query(&[("url", p.fixture.url("/audio.mp3").as_str()), ("min_silence", "1.5")])
+        .query(&[
+            ("url", p.fixture.url("/audio.mp3").as_str()),
+            ("min_silence", "1.5"),
+        ])
         .bearer_auth("good")
         .send()
         .await

@@ -18,7 +18,12 @@ use skypod_feeds::fetch::FetchConfig;
 use skypod_feeds::service::{FeedService, ServiceConfig};
 
 pub fn testdata(rel: &str) -> Vec<u8> {
-    std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata").join(rel)).expect("fixture")
+    std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("testdata")
+            .join(rel),
+    )
+    .expect("fixture")
 }
 
 #[derive(Default)]
@@ -32,7 +37,12 @@ pub struct Fixture {
 
 impl Fixture {
     pub fn hits(&self, path: &str) -> usize {
-        self.hits.lock().expect("lock").get(path).copied().unwrap_or(0)
+        self.hits
+            .lock()
+            .expect("lock")
+            .get(path)
+            .copied()
+            .unwrap_or(0)
     }
     pub fn header(&self, path: &str, name: &str) -> Option<String> {
         self.last_headers
@@ -56,11 +66,22 @@ impl Server {
     }
 }
 
-async fn record(State(st): State<Arc<Fixture>>, req: Request, next: axum::middleware::Next) -> Response {
+async fn record(
+    State(st): State<Arc<Fixture>>,
+    req: Request,
+    next: axum::middleware::Next,
+) -> Response {
     let path = req.uri().path().to_string();
     st.total.fetch_add(1, Ordering::SeqCst);
-    *st.hits.lock().expect("lock").entry(path.clone()).or_default() += 1;
-    st.last_headers.lock().expect("lock").insert(path, req.headers().clone());
+    *st.hits
+        .lock()
+        .expect("lock")
+        .entry(path.clone())
+        .or_default() += 1;
+    st.last_headers
+        .lock()
+        .expect("lock")
+        .insert(path, req.headers().clone());
     next.run(req).await
 }
 
@@ -69,12 +90,28 @@ const LAST_MODIFIED: &str = "Mon, 02 Nov 2026 10:00:00 GMT";
 async fn etag_feed(State(st): State<Arc<Fixture>>, headers: HeaderMap) -> Response {
     let v = st.version.load(Ordering::SeqCst);
     let etag = format!("\"v{v}\"");
-    if headers.get(header::IF_NONE_MATCH).and_then(|h| h.to_str().ok()) == Some(etag.as_str()) {
-        return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag), (header::CACHE_CONTROL, "max-age=0".into())]).into_response();
+    if headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|h| h.to_str().ok())
+        == Some(etag.as_str())
+    {
+        return (
+            StatusCode::NOT_MODIFIED,
+            [
+                (header::ETAG, etag),
+                (header::CACHE_CONTROL, "max-age=0".into()),
+            ],
+        )
+            .into_response();
     }
     let mut body = testdata("feeds/podcast.xml");
     if v > 0 {
-        body = String::from_utf8_lossy(&body).replace("The Skypod Test Show", &format!("The Skypod Test Show v{v}")).into_bytes();
+        body = String::from_utf8_lossy(&body)
+            .replace(
+                "The Skypod Test Show",
+                &format!("The Skypod Test Show v{v}"),
+            )
+            .into_bytes();
     }
     (
         [
@@ -88,18 +125,36 @@ async fn etag_feed(State(st): State<Arc<Fixture>>, headers: HeaderMap) -> Respon
 }
 
 async fn lm_feed(headers: HeaderMap) -> Response {
-    if headers.get(header::IF_MODIFIED_SINCE).and_then(|h| h.to_str().ok()) == Some(LAST_MODIFIED) {
-        return (StatusCode::NOT_MODIFIED, [(header::LAST_MODIFIED, LAST_MODIFIED)]).into_response();
+    if headers
+        .get(header::IF_MODIFIED_SINCE)
+        .and_then(|h| h.to_str().ok())
+        == Some(LAST_MODIFIED)
+    {
+        return (
+            StatusCode::NOT_MODIFIED,
+            [(header::LAST_MODIFIED, LAST_MODIFIED)],
+        )
+            .into_response();
     }
     (
-        [(header::LAST_MODIFIED, LAST_MODIFIED), (header::CACHE_CONTROL, "no-cache"), (header::CONTENT_TYPE, "application/rss+xml")],
+        [
+            (header::LAST_MODIFIED, LAST_MODIFIED),
+            (header::CACHE_CONTROL, "no-cache"),
+            (header::CONTENT_TYPE, "application/rss+xml"),
+        ],
         testdata("feeds/atom.xml"),
     )
         .into_response()
 }
 
 async fn fresh_feed() -> Response {
-    ([(header::CACHE_CONTROL, "max-age=3600"), (header::CONTENT_TYPE, "application/rss+xml")], testdata("feeds/podcast.xml"))
+    (
+        [
+            (header::CACHE_CONTROL, "max-age=3600"),
+            (header::CONTENT_TYPE, "application/rss+xml"),
+        ],
+        testdata("feeds/podcast.xml"),
+    )
         .into_response()
 }
 
@@ -107,12 +162,24 @@ async fn flaky(State(st): State<Arc<Fixture>>) -> Response {
     if st.fail.load(Ordering::SeqCst) {
         return (StatusCode::SERVICE_UNAVAILABLE, "down").into_response();
     }
-    ([(header::CACHE_CONTROL, "max-age=0"), (header::CONTENT_TYPE, "application/rss+xml")], testdata("feeds/podcast.xml"))
+    (
+        [
+            (header::CACHE_CONTROL, "max-age=0"),
+            (header::CONTENT_TYPE, "application/rss+xml"),
+        ],
+        testdata("feeds/podcast.xml"),
+    )
         .into_response()
 }
 
 async fn nostore() -> Response {
-    ([(header::CACHE_CONTROL, "no-store"), (header::CONTENT_TYPE, "application/rss+xml")], testdata("feeds/podcast.xml"))
+    (
+        [
+            (header::CACHE_CONTROL, "no-store"),
+            (header::CONTENT_TYPE, "application/rss+xml"),
+        ],
+        testdata("feeds/podcast.xml"),
+    )
         .into_response()
 }
 
@@ -122,9 +189,16 @@ async fn slow() -> Response {
             return None;
         }
         tokio::time::sleep(Duration::from_millis(if i == 0 { 0 } else { 400 })).await;
-        Some((Ok::<_, std::io::Error>(bytes::Bytes::from_static(b"<")), i + 1))
+        Some((
+            Ok::<_, std::io::Error>(bytes::Bytes::from_static(b"<")),
+            i + 1,
+        ))
     });
-    ([(header::CONTENT_TYPE, "application/rss+xml")], Body::from_stream(stream)).into_response()
+    (
+        [(header::CONTENT_TYPE, "application/rss+xml")],
+        Body::from_stream(stream),
+    )
+        .into_response()
 }
 
 async fn stall() -> Response {
@@ -133,7 +207,11 @@ async fn stall() -> Response {
 }
 
 async fn big() -> Response {
-    ([(header::CONTENT_TYPE, "application/octet-stream")], vec![b'x'; 3 * 1024 * 1024]).into_response()
+    (
+        [(header::CONTENT_TYPE, "application/octet-stream")],
+        vec![b'x'; 3 * 1024 * 1024],
+    )
+        .into_response()
 }
 
 async fn big_chunked() -> Response {
@@ -149,7 +227,9 @@ fn redirect(to: String) -> Response {
 
 pub async fn start() -> Server {
     let state = Arc::new(Fixture::default());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let addr = listener.local_addr().expect("addr");
     let self_url = format!("http://{addr}");
     let app = Router::new()
@@ -158,14 +238,76 @@ pub async fn start() -> Server {
         .route("/fresh.xml", get(fresh_feed))
         .route("/flaky.xml", get(flaky))
         .route("/nostore.xml", get(nostore))
-        .route("/json.json", get(|| async { ([(header::CONTENT_TYPE, "application/feed+json")], testdata("feeds/feed.json")) }))
-        .route("/billion.xml", get(|| async { testdata("feeds/billion-laughs.xml") }))
-        .route("/not-a-feed", get(|| async { ([(header::CONTENT_TYPE, "text/html")], testdata("feeds/not-a-feed.html")) }))
-        .route("/article.html", get(|| async { ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], testdata("pages/article.html")) }))
-        .route("/og.html", get(|| async { ([(header::CONTENT_TYPE, "text/html")], testdata("pages/og-title.html")) }))
-        .route("/audio.mp3", get(|| async { ([(header::CONTENT_TYPE, "audio/mpeg"), (header::CACHE_CONTROL, "max-age=3600")], testdata("audio/pauses.mp3")) }))
-        .route("/audio-copy.mp3", get(|| async { ([(header::CONTENT_TYPE, "audio/mpeg")], testdata("audio/pauses.mp3")) }))
-        .route("/truncated.mp3", get(|| async { ([(header::CONTENT_TYPE, "audio/mpeg")], testdata("audio/pauses-truncated.mp3")) }))
+        .route(
+            "/json.json",
+            get(|| async {
+                (
+                    [(header::CONTENT_TYPE, "application/feed+json")],
+                    testdata("feeds/feed.json"),
+                )
+            }),
+        )
+        .route(
+            "/billion.xml",
+            get(|| async { testdata("feeds/billion-laughs.xml") }),
+        )
+        .route(
+            "/not-a-feed",
+            get(|| async {
+                (
+                    [(header::CONTENT_TYPE, "text/html")],
+                    testdata("feeds/not-a-feed.html"),
+                )
+            }),
+        )
+        .route(
+            "/article.html",
+            get(|| async {
+                (
+                    [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+                    testdata("pages/article.html"),
+                )
+            }),
+        )
+        .route(
+            "/og.html",
+            get(|| async {
+                (
+                    [(header::CONTENT_TYPE, "text/html")],
+                    testdata("pages/og-title.html"),
+                )
+            }),
+        )
+        .route(
+            "/audio.mp3",
+            get(|| async {
+                (
+                    [
+                        (header::CONTENT_TYPE, "audio/mpeg"),
+                        (header::CACHE_CONTROL, "max-age=3600"),
+                    ],
+                    testdata("audio/pauses.mp3"),
+                )
+            }),
+        )
+        .route(
+            "/audio-copy.mp3",
+            get(|| async {
+                (
+                    [(header::CONTENT_TYPE, "audio/mpeg")],
+                    testdata("audio/pauses.mp3"),
+                )
+            }),
+        )
+        .route(
+            "/truncated.mp3",
+            get(|| async {
+                (
+                    [(header::CONTENT_TYPE, "audio/mpeg")],
+                    testdata("audio/pauses-truncated.mp3"),
+                )
+            }),
+        )
         .route("/slow", get(slow))
         .route("/stall", get(stall))
         .route("/big", get(big))
@@ -174,11 +316,29 @@ pub async fn start() -> Server {
         .route("/loop", get(|| async { redirect("/loop".into()) }))
         .route("/hop1", get(|| async { redirect("/hop2".into()) }))
         .route("/hop2", get(|| async { redirect("/fresh.xml".into()) }))
-        .route("/to-private", get(|| async { redirect("http://10.0.0.1/feed.xml".into()) }))
-        .route("/to-metadata", get(|| async { redirect("http://169.254.169.254/latest/meta-data/".into()) }))
-        .route("/to-v6-loopback", get(|| async { redirect("http://[::1]/".into()) }))
-        .route("/to-file", get(|| async { redirect("file:///etc/passwd".into()) }))
-        .route("/to-localhost", get(move || { let u = self_url.replace("127.0.0.1", "localhost"); async move { redirect(format!("{u}/fresh.xml")) } }))
+        .route(
+            "/to-private",
+            get(|| async { redirect("http://10.0.0.1/feed.xml".into()) }),
+        )
+        .route(
+            "/to-metadata",
+            get(|| async { redirect("http://169.254.169.254/latest/meta-data/".into()) }),
+        )
+        .route(
+            "/to-v6-loopback",
+            get(|| async { redirect("http://[::1]/".into()) }),
+        )
+        .route(
+            "/to-file",
+            get(|| async { redirect("file:///etc/passwd".into()) }),
+        )
+        .route(
+            "/to-localhost",
+            get(move || {
+                let u = self_url.replace("127.0.0.1", "localhost");
+                async move { redirect(format!("{u}/fresh.xml")) }
+            }),
+        )
         .layer(axum::middleware::from_fn_with_state(state.clone(), record))
         .with_state(state.clone());
     tokio::spawn(async move {
