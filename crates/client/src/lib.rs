@@ -60,7 +60,11 @@ impl RealmClient {
     }
 
     /// Connect from a chosen local address (load tests spread sockets over 127.x sources).
-    pub async fn connect_from(url: &str, server: SocketAddr, local: SocketAddr) -> Result<Self, ClientError> {
+    pub async fn connect_from(
+        url: &str,
+        server: SocketAddr,
+        local: SocketAddr,
+    ) -> Result<Self, ClientError> {
         let sock = match server {
             SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
             SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
@@ -98,7 +102,11 @@ impl RealmClient {
 
     /// Send a request and wait for its `res` (events that arrive meanwhile are returned too,
     /// in order, so nothing is lost).
-    pub async fn request<D: Serialize>(&mut self, msg: &str, dat: D) -> Result<(Value, Vec<Frame>), ClientError> {
+    pub async fn request<D: Serialize>(
+        &mut self,
+        msg: &str,
+        dat: D,
+    ) -> Result<(Value, Vec<Frame>), ClientError> {
         let seq = self.next_seq();
         self.send(&Envelope::req(msg, seq, dat)).await?;
         let mut others = vec![];
@@ -121,10 +129,13 @@ impl RealmClient {
                 None => return Err(ClientError::Closed(None)),
                 Some(Err(e)) => return Err(e.into()),
                 Some(Ok(Message::Text(t))) => {
-                    return serde_json::from_str(t.as_str()).map_err(|e| ClientError::Unexpected(format!("{e}: {t}")));
+                    return serde_json::from_str(t.as_str())
+                        .map_err(|e| ClientError::Unexpected(format!("{e}: {t}")));
                 }
                 Some(Ok(Message::Close(c))) => return Err(ClientError::Closed(c)),
-                Some(Ok(Message::Binary(_))) => return Err(ClientError::Unexpected("binary frame".into())),
+                Some(Ok(Message::Binary(_))) => {
+                    return Err(ClientError::Unexpected("binary frame".into()));
+                }
                 Some(Ok(_)) => continue,
             }
         }
@@ -132,14 +143,18 @@ impl RealmClient {
 
     /// The next frame within `d`.
     pub async fn recv_timeout(&mut self, d: Duration) -> Result<Frame, ClientError> {
-        tokio::time::timeout(d, self.recv()).await.map_err(|_| ClientError::Timeout)?
+        tokio::time::timeout(d, self.recv())
+            .await
+            .map_err(|_| ClientError::Timeout)?
     }
 
     /// The next frame whose `msg` is `msg`, skipping others.
     pub async fn recv_msg(&mut self, msg: &str, d: Duration) -> Result<Frame, ClientError> {
         let deadline = tokio::time::Instant::now() + d;
         loop {
-            let f = tokio::time::timeout_at(deadline, self.recv()).await.map_err(|_| ClientError::Timeout)??;
+            let f = tokio::time::timeout_at(deadline, self.recv())
+                .await
+                .map_err(|_| ClientError::Timeout)??;
             if f.msg == msg {
                 return Ok(f);
             }
@@ -152,36 +167,79 @@ impl RealmClient {
     }
 
     /// Create `realm` with `key` as its first member.
-    pub async fn register(&mut self, key: &IdentityKey, realm: &RealmId) -> Result<AuthnResponse, ClientError> {
-        let t = token::sign(key, Purpose::Register, realm, unix_now(), TOKEN_TTL, RegisterClaims { pubkey: key.public_jwk().clone() })
-            .map_err(|e| ClientError::Sign(e.to_string()))?;
+    pub async fn register(
+        &mut self,
+        key: &IdentityKey,
+        realm: &RealmId,
+    ) -> Result<AuthnResponse, ClientError> {
+        let t = token::sign(
+            key,
+            Purpose::Register,
+            realm,
+            unix_now(),
+            TOKEN_TTL,
+            RegisterClaims {
+                pubkey: key.public_jwk().clone(),
+            },
+        )
+        .map_err(|e| ClientError::Sign(e.to_string()))?;
         self.preauth(PREAUTH_REGISTER, t).await
     }
 
     /// Authenticate as an existing member.
-    pub async fn authn(&mut self, key: &IdentityKey, realm: &RealmId) -> Result<AuthnResponse, ClientError> {
-        let t = token::sign(key, Purpose::Authn, realm, unix_now(), TOKEN_TTL, NoClaims {})
-            .map_err(|e| ClientError::Sign(e.to_string()))?;
+    pub async fn authn(
+        &mut self,
+        key: &IdentityKey,
+        realm: &RealmId,
+    ) -> Result<AuthnResponse, ClientError> {
+        let t = token::sign(
+            key,
+            Purpose::Authn,
+            realm,
+            unix_now(),
+            TOKEN_TTL,
+            NoClaims {},
+        )
+        .map_err(|e| ClientError::Sign(e.to_string()))?;
         self.preauth(PREAUTH_AUTHN, t).await
     }
 
     /// Join `realm` with an invitation.
-    pub async fn exchange(&mut self, key: &IdentityKey, realm: &RealmId, invitation: &str) -> Result<AuthnResponse, ClientError> {
+    pub async fn exchange(
+        &mut self,
+        key: &IdentityKey,
+        realm: &RealmId,
+        invitation: &str,
+    ) -> Result<AuthnResponse, ClientError> {
         let t = token::sign(
             key,
             Purpose::Exchange,
             realm,
             unix_now(),
             TOKEN_TTL,
-            ExchangeClaims { pubkey: key.public_jwk().clone(), invitation: invitation.to_owned() },
+            ExchangeClaims {
+                pubkey: key.public_jwk().clone(),
+                invitation: invitation.to_owned(),
+            },
         )
         .map_err(|e| ClientError::Sign(e.to_string()))?;
         self.preauth(PREAUTH_EXCHANGE, t).await
     }
 
     /// Broadcast an (already encrypted) payload.
-    pub async fn broadcast(&mut self, payload: &str, recipients: Option<Vec<skypod_protocol::IdentId>>) -> Result<(), ClientError> {
-        self.evt(BROADCAST, skypod_protocol::messages::BroadcastRequest { payload: payload.to_owned(), recipients }).await
+    pub async fn broadcast(
+        &mut self,
+        payload: &str,
+        recipients: Option<Vec<skypod_protocol::IdentId>>,
+    ) -> Result<(), ClientError> {
+        self.evt(
+            BROADCAST,
+            skypod_protocol::messages::BroadcastRequest {
+                payload: payload.to_owned(),
+                recipients,
+            },
+        )
+        .await
     }
 
     pub async fn close(mut self) {
@@ -190,7 +248,10 @@ impl RealmClient {
 }
 
 fn refusal(f: Frame) -> ClientError {
-    match f.dat.and_then(|d| serde_json::from_value::<ErrorBody>(d).ok()) {
+    match f
+        .dat
+        .and_then(|d| serde_json::from_value::<ErrorBody>(d).ok())
+    {
         Some(e) => ClientError::Refused(e),
         None => ClientError::Unexpected(format!("err without a body for {}", f.msg)),
     }
@@ -198,5 +259,6 @@ fn refusal(f: Frame) -> ClientError {
 
 /// Decode a frame's `dat` as `T`.
 pub fn dat<T: DeserializeOwned>(f: &Frame) -> Result<T, ClientError> {
-    serde_json::from_value(f.dat.clone().unwrap_or(Value::Null)).map_err(|e| ClientError::Unexpected(e.to_string()))
+    serde_json::from_value(f.dat.clone().unwrap_or(Value::Null))
+        .map_err(|e| ClientError::Unexpected(e.to_string()))
 }

@@ -92,7 +92,12 @@ impl InviteLink {
     /// `http(s)://host[:port]/#join=<realm>.<token>` — a fragment, so the token never reaches
     /// a web server's logs when the link is opened in a browser.
     pub fn to_url(&self) -> String {
-        format!("{}/#join={}.{}", self.server.trim_end_matches('/'), self.realm, self.token)
+        format!(
+            "{}/#join={}.{}",
+            self.server.trim_end_matches('/'),
+            self.realm,
+            self.token
+        )
     }
 
     pub fn parse(url: &str) -> Option<Self> {
@@ -119,14 +124,29 @@ mod tests {
         let stranger = IdentityKey::generate_es256();
         let now = 1_800_000_000;
         let t = create(&inviter, &realm, now, 600, Some(invitee.identid().clone())).unwrap();
-        let c = verify::<InvitationClaims>(&t, inviter.public_jwk(), Purpose::Invitation, &realm, now, &TokenRules::default()).unwrap();
+        let c = verify::<InvitationClaims>(
+            &t,
+            inviter.public_jwk(),
+            Purpose::Invitation,
+            &realm,
+            now,
+            &TokenRules::default(),
+        )
+        .unwrap();
         assert!(check_invitee(&c, invitee.identid()).is_ok());
-        assert_eq!(check_invitee(&c, stranger.identid()), Err(InvitationError::WrongInvitee));
+        assert_eq!(
+            check_invitee(&c, stranger.identid()),
+            Err(InvitationError::WrongInvitee)
+        );
     }
 
     #[test]
     fn link_round_trip() {
-        let l = InviteLink { server: "http://127.0.0.1:8080".into(), realm: RealmId::random(), token: "a.b.c".into() };
+        let l = InviteLink {
+            server: "http://127.0.0.1:8080".into(),
+            realm: RealmId::random(),
+            token: "a.b.c".into(),
+        };
         assert_eq!(InviteLink::parse(&l.to_url()), Some(l));
         assert_eq!(InviteLink::parse("http://x/#nope"), None);
     }

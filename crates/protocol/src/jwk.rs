@@ -64,7 +64,8 @@ impl PublicJwk {
             PublicJwk::Ec { x, y, .. } => {
                 let x = decode32(x)?;
                 let y = decode32(y)?;
-                let point = p256::EncodedPoint::from_affine_coordinates(&x.into(), &y.into(), false);
+                let point =
+                    p256::EncodedPoint::from_affine_coordinates(&x.into(), &y.into(), false);
                 let key: Option<p256::PublicKey> =
                     p256::PublicKey::from_sec1_bytes(point.as_bytes()).ok();
                 key.map(|_| ()).ok_or(JwkError::NotOnCurve)
@@ -139,7 +140,9 @@ mod tests {
     #[test]
     fn refuses_private_and_foreign_keys() {
         assert_eq!(
-            PublicJwk::from_value(&json!({"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo","d":"x"})),
+            PublicJwk::from_value(
+                &json!({"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo","d":"x"})
+            ),
             Err(JwkError::PrivateMember)
         );
         assert!(PublicJwk::from_value(&json!({"kty":"RSA","n":"x","e":"AQAB"})).is_err());

@@ -50,7 +50,8 @@ impl IdentityKey {
     /// A P-256 key from its 32-byte secret scalar (test vectors; real keys come from
     /// [`Self::generate_es256`]).
     pub fn es256_from_secret(secret: &[u8; 32]) -> Result<Self, KeyError> {
-        let sk = p256::ecdsa::SigningKey::from_bytes(secret.into()).map_err(|_| KeyError::Unsupported)?;
+        let sk = p256::ecdsa::SigningKey::from_bytes(secret.into())
+            .map_err(|_| KeyError::Unsupported)?;
         Ok(Self::from_p256(&sk))
     }
 
@@ -196,7 +197,12 @@ mod tests {
             assert_eq!(back.identid(), key.identid());
             assert_eq!(back.public_jwk(), key.public_jwk());
         }
-        assert!(IdentityKey::from_pkcs8_pem("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n").is_err());
+        assert!(
+            IdentityKey::from_pkcs8_pem(
+                "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"
+            )
+            .is_err()
+        );
     }
 
     #[test]

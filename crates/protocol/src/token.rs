@@ -241,7 +241,9 @@ pub fn peek<X: DeserializeOwned>(token: &str, rules: &TokenRules) -> Result<Clai
     let (Some(_), Some(payload), Some(_), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
     else {
-        return Err(TokenError::Malformed("expected three dot-separated parts".into()));
+        return Err(TokenError::Malformed(
+            "expected three dot-separated parts".into(),
+        ));
     };
     let bytes = B64
         .decode(payload)
@@ -302,7 +304,13 @@ pub fn verify<X: DeserializeOwned>(
     Ok(c)
 }
 
-fn check_times(iat: i64, exp: i64, purpose: Purpose, now: i64, rules: &TokenRules) -> Result<(), TokenError> {
+fn check_times(
+    iat: i64,
+    exp: i64,
+    purpose: Purpose,
+    now: i64,
+    rules: &TokenRules,
+) -> Result<(), TokenError> {
     let max = match purpose {
         Purpose::Invitation => rules.max_invitation_lifetime,
         _ => rules.max_lifetime,
@@ -334,11 +342,20 @@ mod tests {
 
     #[test]
     fn both_algorithms_round_trip() {
-        for key in [IdentityKey::generate_es256(), IdentityKey::generate_ed25519()] {
+        for key in [
+            IdentityKey::generate_es256(),
+            IdentityKey::generate_ed25519(),
+        ] {
             let t = sign(&key, Purpose::Authn, &realm(), NOW, 60, NoClaims {}).unwrap();
-            let c: Claims<NoClaims> =
-                verify(&t, key.public_jwk(), Purpose::Authn, &realm(), NOW, &TokenRules::default())
-                    .unwrap();
+            let c: Claims<NoClaims> = verify(
+                &t,
+                key.public_jwk(),
+                Purpose::Authn,
+                &realm(),
+                NOW,
+                &TokenRules::default(),
+            )
+            .unwrap();
             assert_eq!(&c.iss, key.identid());
         }
     }
@@ -353,39 +370,112 @@ mod tests {
         let v = |tok: &str, k: &PublicJwk, p: Purpose, r: &RealmId, now: i64| {
             verify::<NoClaims>(tok, k, p, r, now, &rules).unwrap_err()
         };
-        assert_eq!(v(&t, other.public_jwk(), Purpose::Authn, &realm(), NOW), TokenError::BadSignature);
-        assert!(matches!(v(&t, ed.public_jwk(), Purpose::Authn, &realm(), NOW), TokenError::Algorithm { .. }));
-        assert!(matches!(v(&t, key.public_jwk(), Purpose::Register, &realm(), NOW), TokenError::WrongPurpose { .. }));
+        assert_eq!(
+            v(&t, other.public_jwk(), Purpose::Authn, &realm(), NOW),
+            TokenError::BadSignature
+        );
+        assert!(matches!(
+            v(&t, ed.public_jwk(), Purpose::Authn, &realm(), NOW),
+            TokenError::Algorithm { .. }
+        ));
+        assert!(matches!(
+            v(&t, key.public_jwk(), Purpose::Register, &realm(), NOW),
+            TokenError::WrongPurpose { .. }
+        ));
         let other_realm = RealmId::new("another-realm-0002").unwrap();
-        assert_eq!(v(&t, key.public_jwk(), Purpose::Authn, &other_realm, NOW), TokenError::WrongRealm);
-        assert_eq!(v(&t, key.public_jwk(), Purpose::Authn, &realm(), NOW + 91), TokenError::Expired);
-        assert_eq!(v(&t, key.public_jwk(), Purpose::Authn, &realm(), NOW - 31), TokenError::NotYetValid);
+        assert_eq!(
+            v(&t, key.public_jwk(), Purpose::Authn, &other_realm, NOW),
+            TokenError::WrongRealm
+        );
+        assert_eq!(
+            v(&t, key.public_jwk(), Purpose::Authn, &realm(), NOW + 91),
+            TokenError::Expired
+        );
+        assert_eq!(
+            v(&t, key.public_jwk(), Purpose::Authn, &realm(), NOW - 31),
+            TokenError::NotYetValid
+        );
         // within the skew both ways
-        assert!(verify::<NoClaims>(&t, key.public_jwk(), Purpose::Authn, &realm(), NOW + 89, &rules).is_ok());
-        assert!(verify::<NoClaims>(&t, key.public_jwk(), Purpose::Authn, &realm(), NOW - 29, &rules).is_ok());
+        assert!(
+            verify::<NoClaims>(
+                &t,
+                key.public_jwk(),
+                Purpose::Authn,
+                &realm(),
+                NOW + 89,
+                &rules
+            )
+            .is_ok()
+        );
+        assert!(
+            verify::<NoClaims>(
+                &t,
+                key.public_jwk(),
+                Purpose::Authn,
+                &realm(),
+                NOW - 29,
+                &rules
+            )
+            .is_ok()
+        );
         let long = sign(&key, Purpose::Authn, &realm(), NOW, 3600, NoClaims {}).unwrap();
-        assert_eq!(v(&long, key.public_jwk(), Purpose::Authn, &realm(), NOW), TokenError::LifetimeTooLong(300));
+        assert_eq!(
+            v(&long, key.public_jwk(), Purpose::Authn, &realm(), NOW),
+            TokenError::LifetimeTooLong(300)
+        );
         // a token whose iss names someone else's key
         let mut c = claims(&key, Purpose::Authn, &realm(), NOW, 60, NoClaims {});
         c.base.iss = other.identid().clone();
         let forged = key.sign(&c).unwrap();
-        assert_eq!(v(&forged, key.public_jwk(), Purpose::Authn, &realm(), NOW), TokenError::IssuerMismatch);
+        assert_eq!(
+            v(&forged, key.public_jwk(), Purpose::Authn, &realm(), NOW),
+            TokenError::IssuerMismatch
+        );
         // tampered payload
         let mut parts: Vec<&str> = t.split('.').collect();
         let evil = B64.encode(br#"{"iss":"x","aud":"skypod:preauth.authn"}"#);
         parts[1] = &evil;
         let tampered = parts.join(".");
-        assert!(matches!(v(&tampered, key.public_jwk(), Purpose::Authn, &realm(), NOW), TokenError::BadSignature | TokenError::Malformed(_)));
+        assert!(matches!(
+            v(&tampered, key.public_jwk(), Purpose::Authn, &realm(), NOW),
+            TokenError::BadSignature | TokenError::Malformed(_)
+        ));
         // alg=none
-        let none = format!("{}.{}.", B64.encode(br#"{"alg":"none"}"#), t.split('.').nth(1).unwrap());
-        assert!(matches!(v(&none, key.public_jwk(), Purpose::Authn, &realm(), NOW), TokenError::Malformed(_) | TokenError::Algorithm { .. }));
-        assert_eq!(v(&"a".repeat(9000), key.public_jwk(), Purpose::Authn, &realm(), NOW), TokenError::TooLarge(8192));
+        let none = format!(
+            "{}.{}.",
+            B64.encode(br#"{"alg":"none"}"#),
+            t.split('.').nth(1).unwrap()
+        );
+        assert!(matches!(
+            v(&none, key.public_jwk(), Purpose::Authn, &realm(), NOW),
+            TokenError::Malformed(_) | TokenError::Algorithm { .. }
+        ));
+        assert_eq!(
+            v(
+                &"a".repeat(9000),
+                key.public_jwk(),
+                Purpose::Authn,
+                &realm(),
+                NOW
+            ),
+            TokenError::TooLarge(8192)
+        );
     }
 
     #[test]
     fn peek_reads_without_trusting() {
         let key = IdentityKey::generate_ed25519();
-        let t = sign(&key, Purpose::Register, &realm(), NOW, 60, RegisterClaims { pubkey: key.public_jwk().clone() }).unwrap();
+        let t = sign(
+            &key,
+            Purpose::Register,
+            &realm(),
+            NOW,
+            60,
+            RegisterClaims {
+                pubkey: key.public_jwk().clone(),
+            },
+        )
+        .unwrap();
         let c: Claims<RegisterClaims> = peek(&t, &TokenRules::default()).unwrap();
         assert_eq!(&c.ext.pubkey, key.public_jwk());
         assert!(peek::<NoClaims>("a.b", &TokenRules::default()).is_err());

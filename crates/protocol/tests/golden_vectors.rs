@@ -40,7 +40,13 @@ fn build() -> Value {
     let realm = RealmId::new("golden-realm-000001").unwrap();
     let other = RealmId::new("golden-realm-000002").unwrap();
     let mut tokens = vec![];
-    let mut add = |name: &str, tok: String, signer: &str, purpose: Purpose, realm: &RealmId, now: i64, error: Option<&str>| {
+    let mut add = |name: &str,
+                   tok: String,
+                   signer: &str,
+                   purpose: Purpose,
+                   realm: &RealmId,
+                   now: i64,
+                   error: Option<&str>| {
         tokens.push(json!({
             "name": name, "token": tok, "signer": signer, "purpose": purpose_name(purpose),
             "audience": purpose.audience(), "realm": realm, "now": now,
@@ -51,18 +57,118 @@ fn build() -> Value {
         token::sign(k, p, r, NOW, ttl, ext).unwrap()
     };
     let reg = json!({"pubkey": alice.public_jwk()});
-    add("register ES256", sign(alice, Purpose::Register, &realm, 60, reg.clone()), "alice", Purpose::Register, &realm, NOW, None);
-    add("authn EdDSA", sign(carol, Purpose::Authn, &realm, 60, json!({})), "carol", Purpose::Authn, &realm, NOW, None);
-    add("authn expired", sign(alice, Purpose::Authn, &realm, 60, json!({})), "alice", Purpose::Authn, &realm, NOW + 120, Some("expired"));
-    add("authn from the future", sign(alice, Purpose::Authn, &realm, 60, json!({})), "alice", Purpose::Authn, &realm, NOW - 120, Some("not_yet_valid"));
-    add("register token used to authn", sign(alice, Purpose::Register, &realm, 60, reg), "alice", Purpose::Authn, &realm, NOW, Some("wrong_purpose"));
-    add("authn for another realm", sign(alice, Purpose::Authn, &other, 60, json!({})), "alice", Purpose::Authn, &realm, NOW, Some("wrong_realm"));
-    add("authn signed by bob, claimed by alice", sign(bob, Purpose::Authn, &realm, 60, json!({})), "alice", Purpose::Authn, &realm, NOW, Some("bad_signature"));
-    add("authn lives too long", sign(alice, Purpose::Authn, &realm, 3600, json!({})), "alice", Purpose::Authn, &realm, NOW, Some("lifetime"));
-    add("EdDSA token checked against a P-256 key", sign(carol, Purpose::Authn, &realm, 60, json!({})), "alice", Purpose::Authn, &realm, NOW, Some("algorithm"));
-    let inv = sign(alice, Purpose::Invitation, &realm, 86400, json!({"jti": "golden-nonce-0000000001", "sub": bob.identid()}));
-    add("invitation bound to bob", inv.clone(), "alice", Purpose::Invitation, &realm, NOW, None);
-    add("exchange by bob", sign(bob, Purpose::Exchange, &realm, 60, json!({"pubkey": bob.public_jwk(), "invitation": inv})), "bob", Purpose::Exchange, &realm, NOW, None);
+    add(
+        "register ES256",
+        sign(alice, Purpose::Register, &realm, 60, reg.clone()),
+        "alice",
+        Purpose::Register,
+        &realm,
+        NOW,
+        None,
+    );
+    add(
+        "authn EdDSA",
+        sign(carol, Purpose::Authn, &realm, 60, json!({})),
+        "carol",
+        Purpose::Authn,
+        &realm,
+        NOW,
+        None,
+    );
+    add(
+        "authn expired",
+        sign(alice, Purpose::Authn, &realm, 60, json!({})),
+        "alice",
+        Purpose::Authn,
+        &realm,
+        NOW + 120,
+        Some("expired"),
+    );
+    add(
+        "authn from the future",
+        sign(alice, Purpose::Authn, &realm, 60, json!({})),
+        "alice",
+        Purpose::Authn,
+        &realm,
+        NOW - 120,
+        Some("not_yet_valid"),
+    );
+    add(
+        "register token used to authn",
+        sign(alice, Purpose::Register, &realm, 60, reg),
+        "alice",
+        Purpose::Authn,
+        &realm,
+        NOW,
+        Some("wrong_purpose"),
+    );
+    add(
+        "authn for another realm",
+        sign(alice, Purpose::Authn, &other, 60, json!({})),
+        "alice",
+        Purpose::Authn,
+        &realm,
+        NOW,
+        Some("wrong_realm"),
+    );
+    add(
+        "authn signed by bob, claimed by alice",
+        sign(bob, Purpose::Authn, &realm, 60, json!({})),
+        "alice",
+        Purpose::Authn,
+        &realm,
+        NOW,
+        Some("bad_signature"),
+    );
+    add(
+        "authn lives too long",
+        sign(alice, Purpose::Authn, &realm, 3600, json!({})),
+        "alice",
+        Purpose::Authn,
+        &realm,
+        NOW,
+        Some("lifetime"),
+    );
+    add(
+        "EdDSA token checked against a P-256 key",
+        sign(carol, Purpose::Authn, &realm, 60, json!({})),
+        "alice",
+        Purpose::Authn,
+        &realm,
+        NOW,
+        Some("algorithm"),
+    );
+    let inv = sign(
+        alice,
+        Purpose::Invitation,
+        &realm,
+        86400,
+        json!({"jti": "golden-nonce-0000000001", "sub": bob.identid()}),
+    );
+    add(
+        "invitation bound to bob",
+        inv.clone(),
+        "alice",
+        Purpose::Invitation,
+        &realm,
+        NOW,
+        None,
+    );
+    add(
+        "exchange by bob",
+        sign(
+            bob,
+            Purpose::Exchange,
+            &realm,
+            60,
+            json!({"pubkey": bob.public_jwk(), "invitation": inv}),
+        ),
+        "bob",
+        Purpose::Exchange,
+        &realm,
+        NOW,
+        None,
+    );
 
     let envelopes = json!([
         {"json": r#"{"typ":"req","msg":"preauth.authn","seq":1,"dat":{"token":"x"}}"#, "valid": true},
@@ -92,7 +198,10 @@ fn vectors_are_current_and_verify() {
         std::fs::write(&path, &want).unwrap();
     }
     let have = std::fs::read_to_string(&path).unwrap_or_default();
-    assert!(have == want, "testdata/vectors.json is stale: run with SKYPOD_BLESS=1");
+    assert!(
+        have == want,
+        "testdata/vectors.json is stale: run with SKYPOD_BLESS=1"
+    );
 
     let v: Value = serde_json::from_str(&have).unwrap();
     let rules = TokenRules::default();
@@ -110,9 +219,16 @@ fn vectors_are_current_and_verify() {
         let tok = t["token"].as_str().unwrap();
         let now = t["now"].as_i64().unwrap();
         let got = match purpose {
-            Purpose::Register => token::verify::<RegisterClaims>(tok, &jwk, purpose, &realm, now, &rules).map(|_| ()),
-            Purpose::Exchange => token::verify::<ExchangeClaims>(tok, &jwk, purpose, &realm, now, &rules).map(|_| ()),
-            Purpose::Invitation => token::verify::<InvitationClaims>(tok, &jwk, purpose, &realm, now, &rules).map(|_| ()),
+            Purpose::Register => {
+                token::verify::<RegisterClaims>(tok, &jwk, purpose, &realm, now, &rules).map(|_| ())
+            }
+            Purpose::Exchange => {
+                token::verify::<ExchangeClaims>(tok, &jwk, purpose, &realm, now, &rules).map(|_| ())
+            }
+            Purpose::Invitation => {
+                token::verify::<InvitationClaims>(tok, &jwk, purpose, &realm, now, &rules)
+                    .map(|_| ())
+            }
             _ => token::verify::<NoClaims>(tok, &jwk, purpose, &realm, now, &rules).map(|_| ()),
         };
         match (t["error"].as_str(), got) {

@@ -4,7 +4,8 @@ use std::path::PathBuf;
 
 #[test]
 fn generated_typescript_is_fresh() {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../web/src/protocol/generated.ts");
+    let path =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../web/src/protocol/generated.ts");
     let want = skypod_protocol::typescript::render();
     if std::env::var_os("SKYPOD_BLESS").is_some() {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();

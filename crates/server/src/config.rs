@@ -52,12 +52,14 @@ pub struct ServerConfig {
     #[arg(long, env = "SKYPOD_OUTBOUND_QUEUE", default_value_t = 1024)]
     pub outbound_queue: usize,
 
-    /// Per-socket read buffer, bytes (small keeps idle sockets cheap; it grows for large frames).
-    #[arg(long, env = "SKYPOD_WS_READ_BUFFER", default_value_t = 2048)]
+    /// Per-socket read buffer, bytes. It grows to fit the largest frame read, so a small start
+    /// keeps idle sockets cheap.
+    #[arg(long, env = "SKYPOD_WS_READ_BUFFER", default_value_t = 512)]
     pub ws_read_buffer: usize,
 
-    /// Per-socket write batching threshold, bytes.
-    #[arg(long, env = "SKYPOD_WS_WRITE_BUFFER", default_value_t = 2048)]
+    /// Per-socket write batching threshold, bytes; larger messages are sent as fragments of
+    /// this size.
+    #[arg(long, env = "SKYPOD_WS_WRITE_BUFFER", default_value_t = 1024)]
     pub ws_write_buffer: usize,
 
     /// Clock skew tolerated on token `iat`/`exp`, seconds.

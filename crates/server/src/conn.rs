@@ -5,18 +5,22 @@
 //! flush). Protocol decisions live in [`crate::preauth`], [`crate::hub`] and
 //! [`crate::ratelimit`]; this module is the I/O around them.
 
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
-use futures_util::SinkExt;
+use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 use serde_json::value::RawValue;
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Instant;
-use tokio::sync::{mpsc, oneshot};
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
 use skypod_protocol::envelope::RawEnvelope;
 use skypod_protocol::messages::{
-    AuthnResponse, BROADCAST, BroadcastResult, PING, PREAUTH_AUTHN, PREAUTH_EXCHANGE, PREAUTH_REGISTER, REALM_STATUS,
-    RealmStatus, SIGNAL, SignalRequest,
+    AuthnResponse, BROADCAST, BroadcastResult, PING, PREAUTH_AUTHN, PREAUTH_EXCHANGE,
+    PREAUTH_REGISTER, REALM_STATUS, RealmStatus, SIGNAL, SignalRequest,
 };
 use skypod_protocol::{Envelope, IdentId, Typ, close, unix_now};
 
@@ -26,8 +30,49 @@ use crate::ratelimit::TokenBucket;
 use crate::state::AppState;
 use crate::store::{Admission, StoreError};
 
-/// Most queued frames written before one flush.
-const WRITE_BATCH: usize = 256;
+pub type WebSocket = WebSocketStream<hyper_util::rt::TokioIo<hyper::upgrade::Upgraded>>;
+
+/// Queue a text message for writing. A message longer than `frag` goes out as a fragmented
+/// message (RFC 6455 section 5.4) of `frag`-sized frames: the WebSocket layer keeps its write
+/// buffer at the size of the largest frame it ever wrote, so fragmenting keeps idle sockets
+/// small after one large message (such as the member list of a big realm).
+async fn feed_text(
+    socket: &mut WebSocket,
+    text: Utf8Bytes,
+    frag: usize,
+) -> Result<(), tokio_tungstenite::tungstenite::Error> {
+    if text.len() <= frag {
+        return socket.feed(Message::Text(text)).await;
+    }
+    let bytes = bytes::Bytes::from(text);
+    let mut at = 0;
+    while at < bytes.len() {
+        let end = (at + frag).min(bytes.len());
+        let opcode = if at == 0 {
+            OpCode::Data(Data::Text)
+        } else {
+            OpCode::Data(Data::Continue)
+        };
+        socket
+            .feed(Message::Frame(Frame::message(
+                bytes.slice(at..end),
+                opcode,
+                end == bytes.len(),
+            )))
+            .await?;
+        at = end;
+    }
+    Ok(())
+}
+
+async fn send_text(
+    socket: &mut WebSocket,
+    text: impl Into<Utf8Bytes>,
+    frag: usize,
+) -> Result<(), tokio_tungstenite::tungstenite::Error> {
+    feed_text(socket, text.into(), frag).await?;
+    socket.flush().await
+}
 
 /// Counts the socket in the gauges for as long as it lives.
 struct SocketGuard(AppState);
@@ -35,18 +80,22 @@ struct SocketGuard(AppState);
 impl Drop for SocketGuard {
     fn drop(&mut self) {
         self.0.metrics.sockets.dec();
-        self.0.open_sockets.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        self.0
+            .open_sockets
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     }
 }
 
 pub async fn run(state: AppState, mut socket: WebSocket) {
     state.metrics.sockets.inc();
     let _guard = SocketGuard(state.clone());
-    let Some((realm, conn, rx, kick)) = authenticate(&state, &mut socket).await else {
+    // Boxed: the auth phase's state is large and short-lived; keeping it out of the task's
+    // own allocation keeps every idle connection smaller.
+    let Some((realm, conn)) = Box::pin(authenticate(&state, &mut socket)).await else {
         return;
     };
     state.metrics.authenticated.inc();
-    let reason = serve(&state, &mut socket, &realm, &conn, rx, kick).await;
+    let reason = serve(&state, &mut socket, &realm, &conn).await;
     realm.leave(&conn, &state.metrics);
     state.metrics.authenticated.dec();
     if let Some(r) = reason {
@@ -63,7 +112,7 @@ async fn close_gracefully(socket: &mut WebSocket, code: u16, reason: &str) {
         return;
     }
     let drain = async {
-        while let Some(Ok(m)) = socket.recv().await {
+        while let Some(Ok(m)) = socket.next().await {
             if matches!(m, Message::Close(_)) {
                 break;
             }
@@ -73,36 +122,60 @@ async fn close_gracefully(socket: &mut WebSocket, code: u16, reason: &str) {
 }
 
 fn close_msg(code: u16, reason: &str) -> Message {
-    Message::Close(Some(CloseFrame { code, reason: reason.into() }))
+    Message::Close(Some(CloseFrame {
+        code: code.into(),
+        reason: reason.into(),
+    }))
 }
 
 fn err_frame(msg: &str, seq: Option<u64>, status: u16, message: impl Into<String>) -> Message {
     Message::Text(Envelope::err(msg, seq, status, message).to_json().into())
 }
 
+fn err_text(msg: &str, seq: Option<u64>, status: u16, message: impl Into<String>) -> Utf8Bytes {
+    Envelope::err(msg, seq, status, message).to_json().into()
+}
+
 async fn refuse(state: &AppState, socket: &mut WebSocket, msg: &str, seq: Option<u64>, r: Refusal) {
     state.metrics.auth_failed(r.reason);
-    tracing::debug!(reason = r.reason, status = r.status, "authentication refused");
-    let _ = socket.send(err_frame(msg, seq, r.status, r.message.clone())).await;
+    tracing::debug!(
+        reason = r.reason,
+        status = r.status,
+        "authentication refused"
+    );
+    let _ = socket
+        .send(err_frame(msg, seq, r.status, r.message.clone()))
+        .await;
     close_gracefully(socket, close::for_status(r.status), r.reason).await;
 }
 
-type Authenticated = (Arc<Realm>, Arc<ConnHandle>, mpsc::Receiver<Utf8Bytes>, oneshot::Receiver<CloseReason>);
+type Authenticated = (Arc<Realm>, Arc<ConnHandle>);
 
 /// The auth phase: one request within the auth timeout, or the socket is closed.
 async fn authenticate(state: &AppState, socket: &mut WebSocket) -> Option<Authenticated> {
     let cfg = &state.cfg;
-    let first = match tokio::time::timeout(cfg.auth_timeout(), socket.recv()).await {
+    let first = match tokio::time::timeout(cfg.auth_timeout(), socket.next()).await {
         Err(_) => {
             state.metrics.auth_failed("timeout");
-            let _ = socket.send(err_frame("preauth", None, 401, "no authentication within the time allowed")).await;
+            let _ = socket
+                .send(err_frame(
+                    "preauth",
+                    None,
+                    401,
+                    "no authentication within the time allowed",
+                ))
+                .await;
             close_gracefully(socket, close::AUTH_TIMEOUT, "authentication timeout").await;
             return None;
         }
         Ok(None) | Ok(Some(Err(_))) => return None,
         Ok(Some(Ok(Message::Text(t)))) => t,
         Ok(Some(Ok(_))) => {
-            let r = Refusal::new(400, "malformed", "the first frame must be a text preauth.* request");
+            let r = Refusal::new(
+                400,
+                "malformed",
+                "the first frame must be a text preauth.* request",
+            );
             refuse(state, socket, "preauth", None, r).await;
             return None;
         }
@@ -125,8 +198,16 @@ async fn authenticate(state: &AppState, socket: &mut WebSocket) -> Option<Authen
             return None;
         }
     };
-    state.metrics.auth_ok.get_or_create(&crate::metrics::Kind { kind: method }).inc();
-    let (conn, rx, kick) = ConnHandle::new(state.hub.next_conn_id(), identid.clone(), cfg.outbound_queue);
+    state
+        .metrics
+        .auth_ok
+        .get_or_create(&crate::metrics::Kind { kind: method })
+        .inc();
+    let conn = ConnHandle::new(
+        state.hub.next_conn_id(),
+        identid.clone(),
+        cfg.outbound_queue,
+    );
     let joined = realm.join(conn.clone(), &state.metrics);
     let res = Envelope::res(
         msg,
@@ -140,11 +221,17 @@ async fn authenticate(state: &AppState, socket: &mut WebSocket) -> Option<Authen
     );
     let status = Envelope::evt(
         REALM_STATUS,
-        RealmStatus { realmid: realm.id.clone(), identid, peers: joined.peers, members: joined.members },
+        RealmStatus {
+            realmid: realm.id.clone(),
+            identid,
+            peers: joined.peers,
+            members: joined.members,
+        },
     );
+    let frag = cfg.ws_write_buffer.max(512);
     let sent = async {
-        socket.feed(Message::Text(res.to_json().into())).await?;
-        socket.feed(Message::Text(status.to_json().into())).await?;
+        feed_text(socket, res.to_json().into(), frag).await?;
+        feed_text(socket, status.to_json().into(), frag).await?;
         socket.flush().await
     };
     if sent.await.is_err() {
@@ -152,13 +239,19 @@ async fn authenticate(state: &AppState, socket: &mut WebSocket) -> Option<Authen
         return None;
     }
     tracing::debug!(realm = %realm.id, ident = %conn.identid, method, "authenticated");
-    Some((realm, conn, rx, kick))
+    Some((realm, conn))
 }
 
 fn store_refusal(e: StoreError) -> Refusal {
     match e {
-        StoreError::RealmExists => Refusal::new(409, "realm_exists", "a realm with this id already exists"),
-        StoreError::NonceUsed => Refusal::new(409, "replayed_invitation", "invitation has already been used"),
+        StoreError::RealmExists => {
+            Refusal::new(409, "realm_exists", "a realm with this id already exists")
+        }
+        StoreError::NonceUsed => Refusal::new(
+            409,
+            "replayed_invitation",
+            "invitation has already been used",
+        ),
         StoreError::NoSuchRealm => Refusal::not_a_member(),
         StoreError::Backend(e) => {
             tracing::error!(error = %e, "store failure during authentication");
@@ -168,23 +261,55 @@ fn store_refusal(e: StoreError) -> Refusal {
 }
 
 /// Apply a verified-as-far-as-possible request to the hub and store.
-async fn decide(state: &AppState, request: Request, now: i64) -> Result<(Arc<Realm>, IdentId, &'static str), Refusal> {
+async fn decide(
+    state: &AppState,
+    request: Request,
+    now: i64,
+) -> Result<(Arc<Realm>, IdentId, &'static str), Refusal> {
     let rules = state.cfg.token_rules();
     match request {
         Request::Register { realm, member } => {
-            let r = state.hub.register(&realm, &member, now).await.map_err(store_refusal)?;
+            let r = state
+                .hub
+                .register(&realm, &member, now)
+                .await
+                .map_err(store_refusal)?;
             Ok((r, member.identid, "register"))
         }
-        Request::Authn { realm, identid, token } => {
-            let r = state.hub.realm(&realm).await.map_err(store_refusal)?.ok_or_else(Refusal::not_a_member)?;
+        Request::Authn {
+            realm,
+            identid,
+            token,
+        } => {
+            let r = state
+                .hub
+                .realm(&realm)
+                .await
+                .map_err(store_refusal)?
+                .ok_or_else(Refusal::not_a_member)?;
             let key = r.member_key(&identid).ok_or_else(Refusal::not_a_member)?;
             preauth::verify_authn(&token, &key, &realm, now, &rules)?;
             Ok((r, identid, "authn"))
         }
-        Request::Exchange { realm, member, invitation } => {
-            let r = state.hub.realm(&realm).await.map_err(store_refusal)?.ok_or_else(Refusal::not_a_member)?;
-            let claims =
-                preauth::verify_invitation(&invitation, &realm, &member.identid, |id| r.member_key(id), now, &rules)?;
+        Request::Exchange {
+            realm,
+            member,
+            invitation,
+        } => {
+            let r = state
+                .hub
+                .realm(&realm)
+                .await
+                .map_err(store_refusal)?
+                .ok_or_else(Refusal::not_a_member)?;
+            let claims = preauth::verify_invitation(
+                &invitation,
+                &realm,
+                &member.identid,
+                |id| r.member_key(id),
+                now,
+                &rules,
+            )?;
             let admission = Admission {
                 realm: &realm,
                 nonce: &claims.ext.jti,
@@ -193,7 +318,11 @@ async fn decide(state: &AppState, request: Request, now: i64) -> Result<(Arc<Rea
                 invitee: &member,
                 now,
             };
-            state.hub.admit(&r, admission).await.map_err(store_refusal)?;
+            state
+                .hub
+                .admit(&r, admission)
+                .await
+                .map_err(store_refusal)?;
             Ok((r, member.identid, "exchange"))
         }
     }
@@ -211,7 +340,7 @@ struct BroadcastIn<'a> {
 /// What handling one client frame asks the loop to do.
 enum Step {
     Continue,
-    Reply(Message),
+    Reply(Utf8Bytes),
     Close(CloseReason),
 }
 
@@ -222,40 +351,35 @@ async fn serve(
     socket: &mut WebSocket,
     realm: &Realm,
     conn: &ConnHandle,
-    mut rx: mpsc::Receiver<Utf8Bytes>,
-    mut kick: oneshot::Receiver<CloseReason>,
 ) -> Option<CloseReason> {
     let cfg = &state.cfg;
+    let frag = cfg.ws_write_buffer.max(512);
     let idle = cfg.idle_timeout();
     let mut last_inbound = Instant::now();
     let mut bucket = TokenBucket::new(cfg.rate_per_sec, cfg.rate_burst, last_inbound);
     let idle_timer = tokio::time::sleep(idle);
     tokio::pin!(idle_timer);
+    let mut batch = VecDeque::new();
     loop {
         tokio::select! {
             biased;
-            reason = &mut kick => return reason.ok(),
-            Some(frame) = rx.recv() => {
-                if socket.feed(Message::Text(frame)).await.is_err() {
-                    return None;
+            close = std::future::poll_fn(|cx| conn.poll_outgoing(cx, &mut batch)) => {
+                if let Some(reason) = close {
+                    return Some(reason);
                 }
-                let mut n = 1;
-                while n < WRITE_BATCH {
-                    match rx.try_recv() {
-                        Ok(frame) => {
-                            if socket.feed(Message::Text(frame)).await.is_err() {
-                                return None;
-                            }
-                            n += 1;
-                        }
-                        Err(_) => break,
+                for frame in batch.drain(..) {
+                    if feed_text(socket, frame, frag).await.is_err() {
+                        return None;
                     }
+                }
+                if batch.capacity() > 32 {
+                    batch = VecDeque::new();
                 }
                 if socket.flush().await.is_err() {
                     return None;
                 }
             }
-            incoming = socket.recv() => {
+            incoming = socket.next() => {
                 let msg = match incoming {
                     None => return None,
                     Some(Ok(m)) => m,
@@ -276,21 +400,21 @@ async fn serve(
                             Step::Close(CloseReason { code: close::RATE_LIMITED, reason: "rate limit exceeded for too long" })
                         } else {
                             state.metrics.reject("rate_limited");
-                            Step::Reply(err_frame("rate", None, 429, format!("rate limit: at most {} messages/s", cfg.rate_per_sec)))
+                            Step::Reply(err_text("rate", None, 429, format!("rate limit: at most {} messages/s", cfg.rate_per_sec)))
                         }
                     }
                     Message::Binary(_) => {
                         state.metrics.reject("binary");
-                        Step::Reply(err_frame("binary", None, 400, "binary frames are not part of the protocol; send JSON text"))
+                        Step::Reply(err_text("binary", None, 400, "binary frames are not part of the protocol; send JSON text"))
                     }
                     Message::Close(_) => return None,
                     // Pings are answered by the WebSocket layer; they still count as activity.
-                    Message::Ping(_) | Message::Pong(_) => Step::Continue,
+                    Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => Step::Continue,
                 };
                 match step {
                     Step::Continue => {}
                     Step::Reply(m) => {
-                        if socket.send(m).await.is_err() {
+                        if send_text(socket, m, frag).await.is_err() {
                             return None;
                         }
                     }
@@ -308,16 +432,18 @@ async fn serve(
     }
 }
 
-fn read_error(state: &AppState, e: axum::Error) -> Option<CloseReason> {
+fn read_error(state: &AppState, e: tokio_tungstenite::tungstenite::Error) -> Option<CloseReason> {
     use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError};
-    let inner = e.into_inner();
-    match inner.downcast_ref::<WsError>() {
-        Some(WsError::Capacity(CapacityError::MessageTooLong { .. })) => {
+    match e {
+        WsError::Capacity(CapacityError::MessageTooLong { .. }) => {
             state.metrics.reject("too_large");
-            Some(CloseReason { code: close::TOO_BIG, reason: "frame larger than the server accepts" })
+            Some(CloseReason {
+                code: close::TOO_BIG,
+                reason: "frame larger than the server accepts",
+            })
         }
-        _ => {
-            tracing::debug!(error = %inner, "websocket read error");
+        other => {
+            tracing::debug!(error = %other, "websocket read error");
             None
         }
     }
@@ -329,13 +455,13 @@ fn handle(state: &AppState, realm: &Realm, conn: &ConnHandle, text: &str) -> Ste
         Ok(e) => e,
         Err(e) => {
             state.metrics.reject("malformed");
-            return Step::Reply(err_frame("invalid", None, 400, e.to_string()));
+            return Step::Reply(err_text("invalid", None, 400, e.to_string()));
         }
     };
     let (msg, seq, typ) = (env.msg.as_ref(), env.seq, env.typ);
     let bad = |reason: &'static str, status: u16, message: String| {
         state.metrics.reject(reason);
-        Step::Reply(err_frame(msg, seq, status, message))
+        Step::Reply(err_text(msg, seq, status, message))
     };
     match typ {
         Typ::Err => {
@@ -343,17 +469,33 @@ fn handle(state: &AppState, realm: &Realm, conn: &ConnHandle, text: &str) -> Ste
             state.metrics.reject("unexpected_err");
             return Step::Continue;
         }
-        Typ::Res => return bad("unexpected_res", 400, format!("no request of the server is waiting for a res to {msg}")),
+        Typ::Res => {
+            return bad(
+                "unexpected_res",
+                400,
+                format!("no request of the server is waiting for a res to {msg}"),
+            );
+        }
         Typ::Evt | Typ::Req => {}
     }
     match msg {
         BROADCAST => {
             let b: BroadcastIn = match env.dat() {
                 Ok(b) => b,
-                Err(e) => return bad("malformed", 400, format!("realm.broadcast needs dat {{payload, recipients?}}: {e}")),
+                Err(e) => {
+                    return bad(
+                        "malformed",
+                        400,
+                        format!("realm.broadcast needs dat {{payload, recipients?}}: {e}"),
+                    );
+                }
             };
             if !b.payload.get().starts_with('"') {
-                return bad("malformed", 400, "realm.broadcast payload must be a string (realm-key ciphertext)".into());
+                return bad(
+                    "malformed",
+                    400,
+                    "realm.broadcast payload must be a string (realm-key ciphertext)".into(),
+                );
             }
             // The payload is already a JSON string literal: splice it in without re-encoding.
             let frame: Utf8Bytes = format!(
@@ -365,23 +507,43 @@ fn handle(state: &AppState, realm: &Realm, conn: &ConnHandle, text: &str) -> Ste
             let n = realm.route(&conn.identid, &frame, b.recipients.as_deref());
             state.metrics.routed("broadcast", n as u64);
             match typ {
-                Typ::Req => Step::Reply(Message::Text(Envelope::res(BROADCAST, seq, BroadcastResult { delivered: n }).to_json().into())),
+                Typ::Req => Step::Reply(
+                    Envelope::res(BROADCAST, seq, BroadcastResult { delivered: n })
+                        .to_json()
+                        .into(),
+                ),
                 _ => Step::Continue,
             }
         }
         SIGNAL => {
             let s: SignalRequest = match env.dat() {
                 Ok(s) => s,
-                Err(e) => return bad("malformed", 400, format!("realm.rtc.signal needs dat {{remoteid, connectionid, payload}}: {e}")),
+                Err(e) => {
+                    return bad(
+                        "malformed",
+                        400,
+                        format!(
+                            "realm.rtc.signal needs dat {{remoteid, connectionid, payload}}: {e}"
+                        ),
+                    );
+                }
             };
             if s.localid.as_ref().is_some_and(|l| l != &conn.identid) {
-                return bad("spoofed_sender", 403, "localid must be your own identity".into());
+                return bad(
+                    "spoofed_sender",
+                    403,
+                    "localid must be your own identity".into(),
+                );
             }
             if s.remoteid == conn.identid {
                 return bad("malformed", 400, "cannot signal yourself".into());
             }
             if s.connectionid.is_empty() || s.connectionid.len() > 128 {
-                return bad("malformed", 400, "connectionid must be 1..=128 characters".into());
+                return bad(
+                    "malformed",
+                    400,
+                    "connectionid must be 1..=128 characters".into(),
+                );
             }
             let delivery = skypod_protocol::messages::SignalDelivery {
                 localid: conn.identid.clone(),
@@ -393,24 +555,36 @@ fn handle(state: &AppState, realm: &Realm, conn: &ConnHandle, text: &str) -> Ste
             if realm.send_to(&s.remoteid, &frame) {
                 state.metrics.routed("signal", 1);
                 match typ {
-                    Typ::Req => Step::Reply(Message::Text(Envelope::res(SIGNAL, seq, BroadcastResult { delivered: 1 }).to_json().into())),
+                    Typ::Req => Step::Reply(
+                        Envelope::res(SIGNAL, seq, BroadcastResult { delivered: 1 })
+                            .to_json()
+                            .into(),
+                    ),
                     _ => Step::Continue,
                 }
             } else {
-                bad("peer_offline", 404, format!("{} is not online in this realm", s.remoteid))
+                bad(
+                    "peer_offline",
+                    404,
+                    format!("{} is not online in this realm", s.remoteid),
+                )
             }
         }
         PING => match typ {
             Typ::Req => {
                 let dat = env.dat.map(|d| d.get()).unwrap_or("{}");
                 let seq = seq.unwrap_or(0);
-                Step::Reply(Message::Text(format!(r#"{{"typ":"res","msg":"ping","seq":{seq},"dat":{dat}}}"#).into()))
+                Step::Reply(
+                    format!(r#"{{"typ":"res","msg":"ping","seq":{seq},"dat":{dat}}}"#).into(),
+                )
             }
             _ => Step::Continue,
         },
-        PREAUTH_REGISTER | PREAUTH_AUTHN | PREAUTH_EXCHANGE => {
-            bad("already_authenticated", 409, "this connection is already authenticated".into())
-        }
+        PREAUTH_REGISTER | PREAUTH_AUTHN | PREAUTH_EXCHANGE => bad(
+            "already_authenticated",
+            409,
+            "this connection is already authenticated".into(),
+        ),
         other => bad("unknown_msg", 404, format!("unknown message {other:?}")),
     }
 }

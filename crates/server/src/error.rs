@@ -28,7 +28,10 @@ impl IntoResponse for AppError {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
         };
-        let body = ErrorBody { status: status.as_u16(), message: self.to_string() };
+        let body = ErrorBody {
+            status: status.as_u16(),
+            message: self.to_string(),
+        };
         (status, Json(body)).into_response()
     }
 }

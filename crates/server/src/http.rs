@@ -1,12 +1,14 @@
 //! HTTP routes: `/realm` (WebSocket), `/healthz`, `/metrics`.
 
 use axum::Router;
-use axum::extract::State;
-use axum::extract::ws::WebSocketUpgrade;
-use axum::http::{StatusCode, header};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use std::sync::atomic::Ordering;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 
 use crate::error::AppError;
 use crate::state::AppState;
@@ -19,30 +21,82 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-async fn realm_socket(State(state): State<AppState>, ws: WebSocketUpgrade) -> Result<Response, AppError> {
+/// The WebSocket upgrade, done here rather than with axum's `ws` so the connection owns a
+/// tungstenite stream it can send fragmented frames on (large messages then never grow a
+/// socket's write buffer for good; see `conn::feed_text`).
+async fn realm_socket(
+    State(state): State<AppState>,
+    mut req: Request,
+) -> Result<Response, AppError> {
+    let headers = req.headers();
+    let key = websocket_key(headers).ok_or_else(|| {
+        AppError::BadRequest("expected a WebSocket upgrade (version 13) on /realm".into())
+    })?;
+    let accept = derive_accept_key(key.as_bytes());
     let cfg = &state.cfg;
     // Reserve a slot before upgrading; the connection task releases it.
     let open = state.open_sockets.fetch_add(1, Ordering::Relaxed);
     if open >= cfg.max_connections {
         state.open_sockets.fetch_sub(1, Ordering::Relaxed);
         state.metrics.reject("max_connections");
-        return Err(AppError::Unavailable(format!("server is at its limit of {} connections", cfg.max_connections)));
+        return Err(AppError::Unavailable(format!(
+            "server is at its limit of {} connections",
+            cfg.max_connections
+        )));
     }
-    let st = state.clone();
-    let st_failed = state.clone();
-    Ok(ws
+    let on_upgrade = hyper::upgrade::on(&mut req);
+    // The WebSocket layer reads frames up to 4x the limit whole, so the connection can refuse
+    // them with a close frame the client actually receives; beyond that it drops.
+    let ws_config = WebSocketConfig::default()
         .read_buffer_size(cfg.ws_read_buffer)
         .write_buffer_size(cfg.ws_write_buffer)
         .max_write_buffer_size(cfg.ws_write_buffer.max(cfg.max_frame_bytes) * 64)
-        // The WebSocket layer reads frames up to 4x the limit whole, so the connection can
-        // refuse them with a close frame the client actually receives; beyond that it drops.
-        .max_message_size(cfg.max_frame_bytes.saturating_mul(4))
-        .max_frame_size(cfg.max_frame_bytes.saturating_mul(4))
-        .on_failed_upgrade(move |e| {
-            st_failed.open_sockets.fetch_sub(1, Ordering::Relaxed);
-            tracing::debug!(error = %e, "websocket upgrade failed");
-        })
-        .on_upgrade(move |socket| crate::conn::run(st, socket)))
+        .max_message_size(Some(cfg.max_frame_bytes.saturating_mul(4)))
+        .max_frame_size(Some(cfg.max_frame_bytes.saturating_mul(4)));
+    let st = state.clone();
+    tokio::spawn(async move {
+        match on_upgrade.await {
+            Ok(upgraded) => {
+                let io = hyper_util::rt::TokioIo::new(upgraded);
+                let ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(ws_config)).await;
+                crate::conn::run(st, ws).await;
+            }
+            Err(e) => {
+                st.open_sockets.fetch_sub(1, Ordering::Relaxed);
+                tracing::debug!(error = %e, "websocket upgrade failed");
+            }
+        }
+    });
+    let mut res = StatusCode::SWITCHING_PROTOCOLS.into_response();
+    let h = res.headers_mut();
+    h.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    h.insert(
+        header::SEC_WEBSOCKET_ACCEPT,
+        HeaderValue::from_str(&accept).map_err(|e| AppError::Internal(e.into()))?,
+    );
+    Ok(res)
+}
+
+fn websocket_key(h: &HeaderMap) -> Option<String> {
+    let has = |name: header::HeaderName, token: &str| {
+        h.get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .any(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+    };
+    if !has(header::CONNECTION, "upgrade") || !has(header::UPGRADE, "websocket") {
+        return None;
+    }
+    if h.get(header::SEC_WEBSOCKET_VERSION)
+        .and_then(|v| v.to_str().ok())
+        != Some("13")
+    {
+        return None;
+    }
+    h.get(header::SEC_WEBSOCKET_KEY)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
 }
 
 async fn healthz() -> impl IntoResponse {
@@ -51,7 +105,10 @@ async fn healthz() -> impl IntoResponse {
 
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     (
-        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
         state.metrics.render(),
     )
 }

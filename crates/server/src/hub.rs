@@ -6,11 +6,12 @@
 //! - At most one live connection per identity per realm; a newer one replaces the older.
 //! - Routing only ever looks inside the sender's own realm: realms cannot reach each other.
 
-use axum::extract::ws::Utf8Bytes;
-use std::collections::HashMap;
+use futures_util::task::AtomicWaker;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
-use tokio::sync::{mpsc, oneshot};
+use std::task::{Context, Poll};
+use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use skypod_protocol::messages::{PEER_JOINED, PEER_LEFT, PeerJoined, PeerLeft};
 use skypod_protocol::{Envelope, IdentId, PublicJwk, RealmId, close};
@@ -26,10 +27,22 @@ pub struct CloseReason {
 }
 
 impl CloseReason {
-    pub const REPLACED: Self = Self { code: close::REPLACED, reason: "replaced by a newer connection of this identity" };
-    pub const SLOW: Self = Self { code: close::SLOW_CONSUMER, reason: "too slow: outbound queue full" };
-    pub const SHUTDOWN: Self = Self { code: close::GOING_AWAY, reason: "server shutting down" };
-    pub const REVOKED: Self = Self { code: close::FORBIDDEN, reason: "this device was removed from the realm" };
+    pub const REPLACED: Self = Self {
+        code: close::REPLACED,
+        reason: "replaced by a newer connection of this identity",
+    };
+    pub const SLOW: Self = Self {
+        code: close::SLOW_CONSUMER,
+        reason: "too slow: outbound queue full",
+    };
+    pub const SHUTDOWN: Self = Self {
+        code: close::GOING_AWAY,
+        reason: "server shutting down",
+    };
+    pub const REVOKED: Self = Self {
+        code: close::FORBIDDEN,
+        reason: "this device was removed from the realm",
+    };
 
     /// Label for metrics.
     pub fn label(&self) -> &'static str {
@@ -43,39 +56,100 @@ impl CloseReason {
     }
 }
 
-/// The hub's side of one authenticated connection.
+/// The hub's side of one authenticated connection: an outbox other connections queue frames
+/// in, and a close request. Both are read by the connection's task.
+///
+/// This is a plain locked queue rather than a channel because an idle socket then costs a few
+/// dozen bytes instead of a channel's preallocated blocks (see docs/benchmarks.md).
 pub struct ConnHandle {
     pub id: u64,
     pub identid: IdentId,
-    tx: mpsc::Sender<Utf8Bytes>,
-    kick: Mutex<Option<oneshot::Sender<CloseReason>>>,
+    outbox: Mutex<Outbox>,
+    waker: AtomicWaker,
 }
 
+struct Outbox {
+    queue: VecDeque<Utf8Bytes>,
+    limit: usize,
+    close: Option<CloseReason>,
+}
+
+/// Queues that grew beyond this many slots are released once drained.
+const KEEP_CAPACITY: usize = 32;
+
 impl ConnHandle {
-    pub fn new(id: u64, identid: IdentId, queue: usize) -> (Arc<Self>, mpsc::Receiver<Utf8Bytes>, oneshot::Receiver<CloseReason>) {
-        let (tx, rx) = mpsc::channel(queue.max(1));
-        let (ktx, krx) = oneshot::channel();
-        (Arc::new(Self { id, identid, tx, kick: Mutex::new(Some(ktx)) }), rx, krx)
+    pub fn new(id: u64, identid: IdentId, queue_limit: usize) -> Arc<Self> {
+        Arc::new(Self {
+            id,
+            identid,
+            outbox: Mutex::new(Outbox {
+                queue: VecDeque::new(),
+                limit: queue_limit.max(1),
+                close: None,
+            }),
+            waker: AtomicWaker::new(),
+        })
+    }
+
+    fn outbox(&self) -> std::sync::MutexGuard<'_, Outbox> {
+        self.outbox.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Ask the connection to close; the first reason wins.
     pub fn kick(&self, reason: CloseReason) {
-        if let Some(k) = self.kick.lock().unwrap_or_else(|p| p.into_inner()).take() {
-            let _ = k.send(reason);
+        {
+            let mut o = self.outbox();
+            if o.close.is_none() {
+                o.close = Some(reason);
+            }
         }
+        self.waker.wake();
     }
 
     /// Queue a frame; a reader that cannot keep up is disconnected rather than silently
     /// missing frames.
     fn deliver(&self, frame: &Utf8Bytes) -> bool {
-        match self.tx.try_send(frame.clone()) {
-            Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                self.kick(CloseReason::SLOW);
-                false
+        let was_empty = {
+            let mut o = self.outbox();
+            if o.close.is_some() {
+                return false;
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
+            if o.queue.len() >= o.limit {
+                o.close = Some(CloseReason::SLOW);
+                drop(o);
+                self.waker.wake();
+                return false;
+            }
+            o.queue.push_back(frame.clone());
+            o.queue.len() == 1
+        };
+        // A non-empty queue means the task was already woken and will drain everything.
+        if was_empty {
+            self.waker.wake();
         }
+        true
+    }
+
+    /// For the connection task: `Ready(Some(reason))` to close, `Ready(None)` when frames were
+    /// moved into `batch` (which must be empty), `Pending` otherwise.
+    pub fn poll_outgoing(
+        &self,
+        cx: &mut Context<'_>,
+        batch: &mut VecDeque<Utf8Bytes>,
+    ) -> Poll<Option<CloseReason>> {
+        self.waker.register(cx.waker());
+        let mut o = self.outbox();
+        if let Some(r) = o.close {
+            return Poll::Ready(Some(r));
+        }
+        if o.queue.is_empty() {
+            return Poll::Pending;
+        }
+        std::mem::swap(&mut o.queue, batch);
+        if o.queue.capacity() > KEEP_CAPACITY {
+            o.queue = VecDeque::new();
+        }
+        Poll::Ready(None)
     }
 }
 
@@ -125,20 +199,38 @@ impl Realm {
     /// to every online member, the newcomer included.
     pub fn join(&self, conn: Arc<ConnHandle>, metrics: &Metrics) -> Joined {
         let pubkey = self.member_key(&conn.identid);
-        let identities: std::collections::BTreeMap<_, _> =
-            read(&self.members).iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let identities: std::collections::BTreeMap<_, _> = read(&self.members)
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         let members = identities.len() as u32;
         let mut online = write(&self.online);
         if let Some(old) = online.insert(conn.identid.clone(), conn.clone()) {
             old.kick(CloseReason::REPLACED);
         }
-        let peers = online.keys().filter(|k| **k != conn.identid).cloned().collect();
+        let peers = online
+            .keys()
+            .filter(|k| **k != conn.identid)
+            .cloned()
+            .collect();
         if let Some(pubkey) = pubkey {
-            let frame: Utf8Bytes = Envelope::evt(PEER_JOINED, PeerJoined { identid: conn.identid.clone(), pubkey }).to_json().into();
+            let frame: Utf8Bytes = Envelope::evt(
+                PEER_JOINED,
+                PeerJoined {
+                    identid: conn.identid.clone(),
+                    pubkey,
+                },
+            )
+            .to_json()
+            .into();
             let n = online.values().filter(|c| c.deliver(&frame)).count();
             metrics.routed("presence", n as u64);
         }
-        Joined { peers, identities, members }
+        Joined {
+            peers,
+            identities,
+            members,
+        }
     }
 
     /// Take `conn` offline if it is still the identity's live connection, and tell the others.
@@ -146,7 +238,14 @@ impl Realm {
         let mut online = write(&self.online);
         if online.get(&conn.identid).is_some_and(|c| c.id == conn.id) {
             online.remove(&conn.identid);
-            let frame: Utf8Bytes = Envelope::evt(PEER_LEFT, PeerLeft { identid: conn.identid.clone() }).to_json().into();
+            let frame: Utf8Bytes = Envelope::evt(
+                PEER_LEFT,
+                PeerLeft {
+                    identid: conn.identid.clone(),
+                },
+            )
+            .to_json()
+            .into();
             let n = online.values().filter(|c| c.deliver(&frame)).count();
             metrics.routed("presence", n as u64);
         }
@@ -203,7 +302,12 @@ pub struct Hub {
 
 impl Hub {
     pub fn new(store: Arc<dyn RealmStore>, metrics: Arc<Metrics>) -> Self {
-        Self { store, realms: Mutex::new(HashMap::new()), next_conn: AtomicU64::new(1), metrics }
+        Self {
+            store,
+            realms: Mutex::new(HashMap::new()),
+            next_conn: AtomicU64::new(1),
+            metrics,
+        }
     }
 
     pub fn store(&self) -> &Arc<dyn RealmStore> {
@@ -215,7 +319,11 @@ impl Hub {
     }
 
     fn cached(&self, id: &RealmId) -> Option<Arc<Realm>> {
-        self.realms.lock().unwrap_or_else(|p| p.into_inner()).get(id).cloned()
+        self.realms
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(id)
+            .cloned()
     }
 
     /// The realm, loading it from the store on first use. `None` if it does not exist.
@@ -227,16 +335,27 @@ impl Hub {
             return Ok(None);
         };
         let mut realms = self.realms.lock().unwrap_or_else(|p| p.into_inner());
-        let r = realms.entry(id.clone()).or_insert_with(|| Arc::new(Realm::new(id.clone(), members))).clone();
+        let r = realms
+            .entry(id.clone())
+            .or_insert_with(|| Arc::new(Realm::new(id.clone(), members)))
+            .clone();
         self.metrics.realms_loaded.set(realms.len() as i64);
         Ok(Some(r))
     }
 
     /// Create a realm with its first member (store first, then memory).
-    pub async fn register(&self, id: &RealmId, first: &StoredMember, now: i64) -> Result<Arc<Realm>, StoreError> {
+    pub async fn register(
+        &self,
+        id: &RealmId,
+        first: &StoredMember,
+        now: i64,
+    ) -> Result<Arc<Realm>, StoreError> {
         self.store.create_realm(id, first, now).await?;
         let mut realms = self.realms.lock().unwrap_or_else(|p| p.into_inner());
-        let r = realms.entry(id.clone()).or_insert_with(|| Arc::new(Realm::new(id.clone(), vec![first.clone()]))).clone();
+        let r = realms
+            .entry(id.clone())
+            .or_insert_with(|| Arc::new(Realm::new(id.clone(), vec![first.clone()])))
+            .clone();
         self.metrics.realms_loaded.set(realms.len() as i64);
         Ok(r)
     }
@@ -245,7 +364,10 @@ impl Hub {
     /// come from [`Hub::realm`], so it is already cached.
     pub async fn admit(&self, realm: &Realm, admission: Admission<'_>) -> Result<(), StoreError> {
         self.store.admit(admission.clone()).await?;
-        write(&realm.members).insert(admission.invitee.identid.clone(), admission.invitee.pubkey.clone());
+        write(&realm.members).insert(
+            admission.invitee.identid.clone(),
+            admission.invitee.pubkey.clone(),
+        );
         Ok(())
     }
 
@@ -258,7 +380,13 @@ impl Hub {
 
     /// Every authenticated connection (graceful shutdown).
     pub fn close_all(&self, reason: CloseReason) {
-        let realms: Vec<_> = self.realms.lock().unwrap_or_else(|p| p.into_inner()).values().cloned().collect();
+        let realms: Vec<_> = self
+            .realms
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect();
         for r in realms {
             for c in r.all_online() {
                 c.kick(reason);

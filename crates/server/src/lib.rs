@@ -36,12 +36,17 @@ pub struct Server {
 impl Server {
     /// Open the store and bind the listener (so the address is known before serving).
     pub async fn start(cfg: ServerConfig) -> anyhow::Result<Self> {
-        let store: Arc<dyn RealmStore> = Arc::new(SqliteStore::open(&cfg.data_dir, cfg.durability).await?);
+        let store: Arc<dyn RealmStore> =
+            Arc::new(SqliteStore::open(&cfg.data_dir, cfg.durability).await?);
         let metrics = Arc::new(metrics::Metrics::default());
         let hub = Hub::new(store, metrics.clone());
         let listener = tokio::net::TcpListener::bind(cfg.listen).await?;
         let state = AppState::new(cfg, hub, metrics);
-        Ok(Self { listener, state, extra: axum::Router::new() })
+        Ok(Self {
+            listener,
+            state,
+            extra: axum::Router::new(),
+        })
     }
 
     /// Routes served beside the realm server (the web app, the feed proxy).
@@ -51,7 +56,9 @@ impl Server {
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener.local_addr().expect("bound listener has an address")
+        self.listener
+            .local_addr()
+            .expect("bound listener has an address")
     }
 
     pub fn state(&self) -> &AppState {
@@ -59,7 +66,10 @@ impl Server {
     }
 
     /// Serve until `shutdown` resolves, then close every connection and the store.
-    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         let state = self.state.clone();
         let app = http::router(self.state.clone())
             .merge(self.extra)
@@ -80,7 +90,9 @@ impl Server {
             .await?;
         // Upgraded sockets outlive the HTTP server; give them a moment to send their close.
         let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-        while state.open_sockets.load(Ordering::Relaxed) > 0 && tokio::time::Instant::now() < deadline {
+        while state.open_sockets.load(Ordering::Relaxed) > 0
+            && tokio::time::Instant::now() < deadline
+        {
             state.hub.close_all(CloseReason::SHUTDOWN);
             tokio::time::sleep(Duration::from_millis(20)).await;
         }

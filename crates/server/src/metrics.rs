@@ -54,15 +54,51 @@ impl Default for Metrics {
             closed: Family::default(),
             registry: Registry::default(),
         };
-        registry.register("websocket_connections", "Open WebSocket connections", m.sockets.clone());
-        registry.register("authenticated_connections", "Authenticated connections", m.authenticated.clone());
-        registry.register("realms_loaded", "Realms held in memory", m.realms_loaded.clone());
-        registry.register("messages_routed", "Frames delivered to members, by kind", m.routed.clone());
-        registry.register("frames_received", "Frames received from clients", m.received.clone());
-        registry.register("auth_successes", "Successful authentications, by method", m.auth_ok.clone());
-        registry.register("auth_failures", "Refused authentications, by reason", m.auth_failures.clone());
-        registry.register("frames_rejected", "Refused frames after authentication, by reason", m.rejected.clone());
-        registry.register("connections_closed", "Connections closed by the server, by reason", m.closed.clone());
+        registry.register(
+            "websocket_connections",
+            "Open WebSocket connections",
+            m.sockets.clone(),
+        );
+        registry.register(
+            "authenticated_connections",
+            "Authenticated connections",
+            m.authenticated.clone(),
+        );
+        registry.register(
+            "realms_loaded",
+            "Realms held in memory",
+            m.realms_loaded.clone(),
+        );
+        registry.register(
+            "messages_routed",
+            "Frames delivered to members, by kind",
+            m.routed.clone(),
+        );
+        registry.register(
+            "frames_received",
+            "Frames received from clients",
+            m.received.clone(),
+        );
+        registry.register(
+            "auth_successes",
+            "Successful authentications, by method",
+            m.auth_ok.clone(),
+        );
+        registry.register(
+            "auth_failures",
+            "Refused authentications, by reason",
+            m.auth_failures.clone(),
+        );
+        registry.register(
+            "frames_rejected",
+            "Refused frames after authentication, by reason",
+            m.rejected.clone(),
+        );
+        registry.register(
+            "connections_closed",
+            "Connections closed by the server, by reason",
+            m.closed.clone(),
+        );
         Metrics { registry, ..m }
     }
 }

@@ -19,11 +19,22 @@ use crate::store::StoredMember;
 #[derive(Debug)]
 pub enum Request {
     /// Create `realm` with `member` (token already verified against its own key).
-    Register { realm: RealmId, member: StoredMember },
+    Register {
+        realm: RealmId,
+        member: StoredMember,
+    },
     /// Authenticate as `identid`; the token still needs the stored key ([`verify_authn`]).
-    Authn { realm: RealmId, identid: IdentId, token: String },
+    Authn {
+        realm: RealmId,
+        identid: IdentId,
+        token: String,
+    },
     /// Join with an invitation; the newcomer's token is verified, the invitation is not yet.
-    Exchange { realm: RealmId, member: StoredMember, invitation: String },
+    Exchange {
+        realm: RealmId,
+        member: StoredMember,
+        invitation: String,
+    },
 }
 
 #[derive(Debug)]
@@ -44,7 +55,11 @@ pub struct Refusal {
 
 impl Refusal {
     pub fn new(status: u16, reason: &'static str, message: impl Into<String>) -> Self {
-        Self { status, reason, message: message.into() }
+        Self {
+            status,
+            reason,
+            message: message.into(),
+        }
     }
 
     fn token(e: TokenError) -> Self {
@@ -58,7 +73,11 @@ impl Refusal {
     /// The refusal every unknown realm or identity gets: the same answer for both, so the
     /// server does not reveal which realm ids exist.
     pub fn not_a_member() -> Self {
-        Self::new(401, "not_a_member", "unknown realm or identity: not a member of this realm")
+        Self::new(
+            401,
+            "not_a_member",
+            "unknown realm or identity: not a member of this realm",
+        )
     }
 }
 
@@ -76,8 +95,13 @@ impl From<InvitationError> for Refusal {
 }
 
 /// Read the first frame of a connection.
-pub fn read_first(text: &str, now: i64, rules: &TokenRules) -> Result<First, (Option<u64>, Refusal)> {
-    let env = RawEnvelope::parse(text).map_err(|e| (None, Refusal::new(400, "malformed", e.to_string())))?;
+pub fn read_first(
+    text: &str,
+    now: i64,
+    rules: &TokenRules,
+) -> Result<First, (Option<u64>, Refusal)> {
+    let env = RawEnvelope::parse(text)
+        .map_err(|e| (None, Refusal::new(400, "malformed", e.to_string())))?;
     let seq = env.seq;
     let fail = |r: Refusal| (seq, r);
     let msg = match env.msg.as_ref() {
@@ -88,37 +112,76 @@ pub fn read_first(text: &str, now: i64, rules: &TokenRules) -> Result<First, (Op
             return Err(fail(Refusal::new(
                 401,
                 "unauthenticated",
-                format!("authenticate first: {other:?} is not allowed before preauth.register, preauth.authn or preauth.exchange"),
+                format!(
+                    "authenticate first: {other:?} is not allowed before preauth.register, preauth.authn or preauth.exchange"
+                ),
             )));
         }
     };
     if env.typ != Typ::Req {
-        return Err(fail(Refusal::new(400, "malformed", format!("{msg} must be sent as a req"))));
+        return Err(fail(Refusal::new(
+            400,
+            "malformed",
+            format!("{msg} must be sent as a req"),
+        )));
     }
-    let TokenRequest { token } = env
-        .dat()
-        .map_err(|e| fail(Refusal::new(400, "malformed", format!("{msg} needs dat {{token}}: {e}"))))?;
+    let TokenRequest { token } = env.dat().map_err(|e| {
+        fail(Refusal::new(
+            400,
+            "malformed",
+            format!("{msg} needs dat {{token}}: {e}"),
+        ))
+    })?;
     let request = match msg {
         PREAUTH_REGISTER => {
-            let claims: Claims<RegisterClaims> = token::peek(&token, rules).map_err(|e| fail(Refusal::token(e)))?;
+            let claims: Claims<RegisterClaims> =
+                token::peek(&token, rules).map_err(|e| fail(Refusal::token(e)))?;
             let pubkey = claims.ext.pubkey.clone();
-            self_signed::<RegisterClaims>(&token, &pubkey, Purpose::Register, &claims.realm, now, rules).map_err(fail)?;
+            self_signed::<RegisterClaims>(
+                &token,
+                &pubkey,
+                Purpose::Register,
+                &claims.realm,
+                now,
+                rules,
+            )
+            .map_err(fail)?;
             Request::Register {
                 realm: claims.base.realm,
-                member: StoredMember { identid: pubkey.thumbprint(), pubkey },
+                member: StoredMember {
+                    identid: pubkey.thumbprint(),
+                    pubkey,
+                },
             }
         }
         PREAUTH_AUTHN => {
-            let claims: Claims<NoClaims> = token::peek(&token, rules).map_err(|e| fail(Refusal::token(e)))?;
-            Request::Authn { realm: claims.base.realm, identid: claims.base.iss, token }
+            let claims: Claims<NoClaims> =
+                token::peek(&token, rules).map_err(|e| fail(Refusal::token(e)))?;
+            Request::Authn {
+                realm: claims.base.realm,
+                identid: claims.base.iss,
+                token,
+            }
         }
         _ => {
-            let claims: Claims<ExchangeClaims> = token::peek(&token, rules).map_err(|e| fail(Refusal::token(e)))?;
+            let claims: Claims<ExchangeClaims> =
+                token::peek(&token, rules).map_err(|e| fail(Refusal::token(e)))?;
             let pubkey = claims.ext.pubkey.clone();
-            self_signed::<ExchangeClaims>(&token, &pubkey, Purpose::Exchange, &claims.realm, now, rules).map_err(fail)?;
+            self_signed::<ExchangeClaims>(
+                &token,
+                &pubkey,
+                Purpose::Exchange,
+                &claims.realm,
+                now,
+                rules,
+            )
+            .map_err(fail)?;
             Request::Exchange {
                 realm: claims.base.realm,
-                member: StoredMember { identid: pubkey.thumbprint(), pubkey },
+                member: StoredMember {
+                    identid: pubkey.thumbprint(),
+                    pubkey,
+                },
                 invitation: claims.ext.invitation,
             }
         }
@@ -145,7 +208,13 @@ fn self_signed<X: serde::de::DeserializeOwned>(
 }
 
 /// Finish `preauth.authn` with the member's stored key.
-pub fn verify_authn(token: &str, key: &PublicJwk, realm: &RealmId, now: i64, rules: &TokenRules) -> Result<(), Refusal> {
+pub fn verify_authn(
+    token: &str,
+    key: &PublicJwk,
+    realm: &RealmId,
+    now: i64,
+    rules: &TokenRules,
+) -> Result<(), Refusal> {
     token::verify::<NoClaims>(token, key, Purpose::Authn, realm, now, rules)
         .map(|_| ())
         .map_err(Refusal::token)
@@ -161,14 +230,21 @@ pub fn verify_invitation(
     now: i64,
     rules: &TokenRules,
 ) -> Result<Claims<InvitationClaims>, Refusal> {
-    let peeked: Claims<InvitationClaims> =
-        token::peek(invitation_token, rules).map_err(|e| Refusal::from(InvitationError::Token(e)))?;
+    let peeked: Claims<InvitationClaims> = token::peek(invitation_token, rules)
+        .map_err(|e| Refusal::from(InvitationError::Token(e)))?;
     if &peeked.realm != realm {
         return Err(InvitationError::Token(TokenError::WrongRealm).into());
     }
     let key = inviter_key(&peeked.iss).ok_or(InvitationError::UnknownInviter)?;
-    let claims = token::verify::<InvitationClaims>(invitation_token, &key, Purpose::Invitation, realm, now, rules)
-        .map_err(InvitationError::Token)?;
+    let claims = token::verify::<InvitationClaims>(
+        invitation_token,
+        &key,
+        Purpose::Invitation,
+        realm,
+        now,
+        rules,
+    )
+    .map_err(InvitationError::Token)?;
     invitation::check_invitee(&claims, invitee)?;
     Ok(claims)
 }
@@ -189,7 +265,17 @@ mod tests {
     fn register_is_self_verified() {
         let k = IdentityKey::generate_es256();
         let realm = RealmId::random();
-        let t = token::sign(&k, Purpose::Register, &realm, NOW, 60, RegisterClaims { pubkey: k.public_jwk().clone() }).unwrap();
+        let t = token::sign(
+            &k,
+            Purpose::Register,
+            &realm,
+            NOW,
+            60,
+            RegisterClaims {
+                pubkey: k.public_jwk().clone(),
+            },
+        )
+        .unwrap();
         let first = read_first(&frame(PREAUTH_REGISTER, &t), NOW, &TokenRules::default()).unwrap();
         match first.request {
             Request::Register { realm: r, member } => {
@@ -206,8 +292,19 @@ mod tests {
         let victim = IdentityKey::generate_es256();
         let realm = RealmId::random();
         // signed by k, but claims the victim's public key
-        let t = token::sign(&k, Purpose::Register, &realm, NOW, 60, RegisterClaims { pubkey: victim.public_jwk().clone() }).unwrap();
-        let (_, r) = read_first(&frame(PREAUTH_REGISTER, &t), NOW, &TokenRules::default()).unwrap_err();
+        let t = token::sign(
+            &k,
+            Purpose::Register,
+            &realm,
+            NOW,
+            60,
+            RegisterClaims {
+                pubkey: victim.public_jwk().clone(),
+            },
+        )
+        .unwrap();
+        let (_, r) =
+            read_first(&frame(PREAUTH_REGISTER, &t), NOW, &TokenRules::default()).unwrap_err();
         assert_eq!(r.status, 401);
     }
 
@@ -215,8 +312,21 @@ mod tests {
     fn a_token_for_one_purpose_cannot_serve_another() {
         let k = IdentityKey::generate_es256();
         let realm = RealmId::random();
-        let authn = token::sign(&k, Purpose::Authn, &realm, NOW, 60, json!({"pubkey": k.public_jwk()})).unwrap();
-        let (_, r) = read_first(&frame(PREAUTH_REGISTER, &authn), NOW, &TokenRules::default()).unwrap_err();
+        let authn = token::sign(
+            &k,
+            Purpose::Authn,
+            &realm,
+            NOW,
+            60,
+            json!({"pubkey": k.public_jwk()}),
+        )
+        .unwrap();
+        let (_, r) = read_first(
+            &frame(PREAUTH_REGISTER, &authn),
+            NOW,
+            &TokenRules::default(),
+        )
+        .unwrap_err();
         assert_eq!(r.reason, "wrong_purpose");
     }
 
@@ -242,13 +352,34 @@ mod tests {
         let realm = RealmId::random();
         let other = RealmId::random();
         let lookup = |id: &IdentId| (id == inviter.identid()).then(|| inviter.public_jwk().clone());
-        let inv = invitation::create(&inviter, &realm, NOW, 600, Some(invitee.identid().clone())).unwrap();
+        let inv = invitation::create(&inviter, &realm, NOW, 600, Some(invitee.identid().clone()))
+            .unwrap();
         assert!(verify_invitation(&inv, &realm, invitee.identid(), lookup, NOW, &rules).is_ok());
-        assert_eq!(verify_invitation(&inv, &other, invitee.identid(), lookup, NOW, &rules).unwrap_err().status, 403);
+        assert_eq!(
+            verify_invitation(&inv, &other, invitee.identid(), lookup, NOW, &rules)
+                .unwrap_err()
+                .status,
+            403
+        );
         let stranger = IdentityKey::generate_es256();
-        assert_eq!(verify_invitation(&inv, &realm, stranger.identid(), lookup, NOW, &rules).unwrap_err().reason, "wrong_invitee");
-        assert_eq!(verify_invitation(&inv, &realm, invitee.identid(), lookup, NOW + 700, &rules).unwrap_err().reason, "expired");
+        assert_eq!(
+            verify_invitation(&inv, &realm, stranger.identid(), lookup, NOW, &rules)
+                .unwrap_err()
+                .reason,
+            "wrong_invitee"
+        );
+        assert_eq!(
+            verify_invitation(&inv, &realm, invitee.identid(), lookup, NOW + 700, &rules)
+                .unwrap_err()
+                .reason,
+            "expired"
+        );
         let by_stranger = invitation::create(&stranger, &realm, NOW, 600, None).unwrap();
-        assert_eq!(verify_invitation(&by_stranger, &realm, invitee.identid(), lookup, NOW, &rules).unwrap_err().reason, "unknown_inviter");
+        assert_eq!(
+            verify_invitation(&by_stranger, &realm, invitee.identid(), lookup, NOW, &rules)
+                .unwrap_err()
+                .reason,
+            "unknown_inviter"
+        );
     }
 }

@@ -14,7 +14,13 @@ pub struct TokenBucket {
 
 impl TokenBucket {
     pub fn new(rate: f64, burst: f64, now: Instant) -> Self {
-        Self { rate, burst: burst.max(1.0), tokens: burst.max(1.0), last: now, strikes: 0 }
+        Self {
+            rate,
+            burst: burst.max(1.0),
+            tokens: burst.max(1.0),
+            last: now,
+            strikes: 0,
+        }
     }
 
     /// Take one token; false when the bucket is empty.

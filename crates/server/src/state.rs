@@ -20,7 +20,12 @@ pub struct Inner {
 
 impl AppState {
     pub fn new(cfg: ServerConfig, hub: Hub, metrics: Arc<Metrics>) -> Self {
-        Self(Arc::new(Inner { cfg, hub, metrics, open_sockets: AtomicUsize::new(0) }))
+        Self(Arc::new(Inner {
+            cfg,
+            hub,
+            metrics,
+            open_sockets: AtomicUsize::new(0),
+        }))
     }
 }
 

@@ -51,7 +51,15 @@ async fn register_authn_status_and_presence() {
 
     // re-registering the same realm id is refused, by anyone
     let mut again = s.client().await;
-    assert_eq!(refused_status(again.register(&IdentityKey::generate_es256(), &realm).await.unwrap_err()), 409);
+    assert_eq!(
+        refused_status(
+            again
+                .register(&IdentityKey::generate_es256(), &realm)
+                .await
+                .unwrap_err()
+        ),
+        409
+    );
 
     // a second device joins by invitation; alice sees it arrive and leave
     let bob = IdentityKey::generate_ed25519();
@@ -82,7 +90,16 @@ async fn broadcast_reaches_listed_or_all_other_members_only() {
     let (_other_realm, _okeys, mut outsiders) = realm_with(&s, 2).await;
     // drain presence
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let (v, _) = cs[0].request(BROADCAST, BroadcastRequest { payload: "c2VjcmV0".into(), recipients: None }).await.unwrap();
+    let (v, _) = cs[0]
+        .request(
+            BROADCAST,
+            BroadcastRequest {
+                payload: "c2VjcmV0".into(),
+                recipients: None,
+            },
+        )
+        .await
+        .unwrap();
     assert_eq!(v, json!({"delivered": 3}));
     for c in cs.iter_mut().skip(1) {
         let f = c.recv_msg(BROADCAST, T).await.unwrap();
@@ -92,7 +109,13 @@ async fn broadcast_reaches_listed_or_all_other_members_only() {
     }
     // directed: only member 2 gets it
     let (v, _) = cs[1]
-        .request(BROADCAST, BroadcastRequest { payload: "dG8tMg".into(), recipients: Some(vec![keys[2].identid().clone()]) })
+        .request(
+            BROADCAST,
+            BroadcastRequest {
+                payload: "dG8tMg".into(),
+                recipients: Some(vec![keys[2].identid().clone()]),
+            },
+        )
         .await
         .unwrap();
     assert_eq!(v, json!({"delivered": 1}));
@@ -101,18 +124,35 @@ async fn broadcast_reaches_listed_or_all_other_members_only() {
     // nobody else got anything: a ping round trip proves the queue is empty
     for i in [0usize, 3] {
         let (_, others) = cs[i].request(PING, Ping { t: Some(1.0) }).await.unwrap();
-        assert!(others.iter().all(|f| f.msg != BROADCAST), "member {i} got a broadcast not meant for it");
+        assert!(
+            others.iter().all(|f| f.msg != BROADCAST),
+            "member {i} got a broadcast not meant for it"
+        );
     }
     // realm isolation: naming a member of another realm delivers nothing there
     let (v, _) = outsiders[0]
-        .request(BROADCAST, BroadcastRequest { payload: "eA".into(), recipients: Some(vec![keys[3].identid().clone()]) })
+        .request(
+            BROADCAST,
+            BroadcastRequest {
+                payload: "eA".into(),
+                recipients: Some(vec![keys[3].identid().clone()]),
+            },
+        )
         .await
         .unwrap();
     assert_eq!(v, json!({"delivered": 0}));
     let (_, others) = cs[3].request(PING, Ping { t: None }).await.unwrap();
     assert!(others.iter().all(|f| f.msg != BROADCAST));
     let e = outsiders[1]
-        .request(SIGNAL, SignalRequest { localid: None, remoteid: keys[0].identid().clone(), connectionid: "c1".into(), payload: "x".into() })
+        .request(
+            SIGNAL,
+            SignalRequest {
+                localid: None,
+                remoteid: keys[0].identid().clone(),
+                connectionid: "c1".into(),
+                payload: "x".into(),
+            },
+        )
         .await
         .unwrap_err();
     assert_eq!(refused_status(e), 404);
@@ -125,7 +165,15 @@ async fn signals_go_to_the_named_member_with_the_real_sender() {
     let s = TestServer::start(config(dir.path())).await;
     let (_realm, keys, mut cs) = realm_with(&s, 3).await;
     cs[0]
-        .evt(SIGNAL, SignalRequest { localid: None, remoteid: keys[1].identid().clone(), connectionid: "conn-1".into(), payload: "signed.jwt.here".into() })
+        .evt(
+            SIGNAL,
+            SignalRequest {
+                localid: None,
+                remoteid: keys[1].identid().clone(),
+                connectionid: "conn-1".into(),
+                payload: "signed.jwt.here".into(),
+            },
+        )
         .await
         .unwrap();
     let d: SignalDelivery = dat(&cs[1].recv_msg(SIGNAL, T).await.unwrap()).unwrap();
@@ -134,7 +182,15 @@ async fn signals_go_to_the_named_member_with_the_real_sender() {
     assert_eq!(d.payload, "signed.jwt.here");
     // spoofing another sender is refused
     let e = cs[2]
-        .request(SIGNAL, SignalRequest { localid: Some(keys[0].identid().clone()), remoteid: keys[1].identid().clone(), connectionid: "c".into(), payload: "x".into() })
+        .request(
+            SIGNAL,
+            SignalRequest {
+                localid: Some(keys[0].identid().clone()),
+                remoteid: keys[1].identid().clone(),
+                connectionid: "c".into(),
+                payload: "x".into(),
+            },
+        )
         .await
         .unwrap_err();
     assert_eq!(refused_status(e), 403);
@@ -154,14 +210,32 @@ async fn bad_frames_get_clear_errors_and_change_nothing() {
         ("[1,2,3]", 400),
         (r#"{"typ":"yell","msg":"ping"}"#, 400),
         (r#"{"typ":"req","msg":"no.such.message","seq":5}"#, 404),
-        (r#"{"typ":"evt","msg":"realm.broadcast","dat":{"payload":{"plaintext":"no"}}}"#, 400),
-        (r#"{"typ":"evt","msg":"realm.broadcast","dat":{"payload":"x","extra":1}}"#, 400),
-        (r#"{"typ":"req","msg":"preauth.authn","seq":6,"dat":{"token":"a.b.c"}}"#, 409),
+        (
+            r#"{"typ":"evt","msg":"realm.broadcast","dat":{"payload":{"plaintext":"no"}}}"#,
+            400,
+        ),
+        (
+            r#"{"typ":"evt","msg":"realm.broadcast","dat":{"payload":"x","extra":1}}"#,
+            400,
+        ),
+        (
+            r#"{"typ":"req","msg":"preauth.authn","seq":6,"dat":{"token":"a.b.c"}}"#,
+            409,
+        ),
         (r#"{"typ":"res","msg":"ping","seq":7}"#, 400),
     ] {
         c.send_text(frame).await.unwrap();
         let f = c.recv_timeout(T).await.unwrap();
-        let f = if f.msg == PEER_JOINED || f.msg == REALM_STATUS { loop { let g = c.recv_timeout(T).await.unwrap(); if g.msg != PEER_JOINED { break g; } } } else { f };
+        let f = if f.msg == PEER_JOINED || f.msg == REALM_STATUS {
+            loop {
+                let g = c.recv_timeout(T).await.unwrap();
+                if g.msg != PEER_JOINED {
+                    break g;
+                }
+            }
+        } else {
+            f
+        };
         assert_eq!(f.typ, skypod_protocol::Typ::Err, "{frame}: {f:?}");
         let body: skypod_protocol::ErrorBody = dat(&f).unwrap();
         assert_eq!(body.status, status, "{frame}: {}", body.message);
@@ -170,7 +244,10 @@ async fn bad_frames_get_clear_errors_and_change_nothing() {
     let (v, _) = c.request(PING, Ping { t: Some(42.0) }).await.unwrap();
     assert_eq!(v, json!({"t": 42.0}));
     let m = s.metrics().await;
-    assert!(m.contains("skypod_frames_rejected_total{reason=\"malformed\"}"), "{m}");
+    assert!(
+        m.contains("skypod_frames_rejected_total{reason=\"malformed\"}"),
+        "{m}"
+    );
     s.stop().await;
 }
 
@@ -181,7 +258,10 @@ async fn oversized_frames_close_with_1009_and_the_server_keeps_serving() {
     cfg.max_frame_bytes = 4096;
     let s = TestServer::start(cfg).await;
     let (_realm, _keys, mut cs) = realm_with(&s, 1).await;
-    let huge = format!(r#"{{"typ":"evt","msg":"realm.broadcast","dat":{{"payload":"{}"}}}}"#, "A".repeat(10_000));
+    let huge = format!(
+        r#"{{"typ":"evt","msg":"realm.broadcast","dat":{{"payload":"{}"}}}}"#,
+        "A".repeat(10_000)
+    );
     cs[0].send_text(huge).await.unwrap();
     assert_eq!(close_code(&mut cs[0]).await, Some(close::TOO_BIG));
     let (_r, _k, mut again) = realm_with(&s, 1).await;
@@ -203,7 +283,10 @@ async fn requests_before_auth_are_refused_and_closed() {
         let f = c.recv_timeout(T).await.unwrap();
         let body: skypod_protocol::ErrorBody = dat(&f).unwrap();
         assert!(matches!(body.status, 400 | 401), "{first}: {body:?}");
-        assert!(close_code(&mut c).await.is_some_and(|c| c >= 4000), "{first}");
+        assert!(
+            close_code(&mut c).await.is_some_and(|c| c >= 4000),
+            "{first}"
+        );
     }
     s.stop().await;
 }
@@ -218,7 +301,10 @@ async fn silence_is_closed_after_the_auth_timeout() {
     let started = std::time::Instant::now();
     assert_eq!(close_code(&mut c).await, Some(close::AUTH_TIMEOUT));
     let waited = started.elapsed();
-    assert!(waited >= Duration::from_millis(250) && waited < Duration::from_secs(3), "{waited:?}");
+    assert!(
+        waited >= Duration::from_millis(250) && waited < Duration::from_secs(3),
+        "{waited:?}"
+    );
     s.stop().await;
 }
 
@@ -242,7 +328,10 @@ async fn forged_expired_and_foreign_tokens_are_refused() {
     // mallory signs "as alice": iss names alice, signature is mallory's
     let mut forged = token::claims(&mallory, Purpose::Authn, &realm, now, 60, NoClaims {});
     forged.base.iss = alice.identid().clone();
-    assert_eq!(send(mallory.sign(&forged).unwrap(), PREAUTH_AUTHN).await, (401, Some(close::UNAUTHENTICATED)));
+    assert_eq!(
+        send(mallory.sign(&forged).unwrap(), PREAUTH_AUTHN).await,
+        (401, Some(close::UNAUTHENTICATED))
+    );
     // expired
     let old = token::sign(alice, Purpose::Authn, &realm, now - 600, 60, NoClaims {}).unwrap();
     assert_eq!(send(old, PREAUTH_AUTHN).await.0, 401);
@@ -256,8 +345,14 @@ async fn forged_expired_and_foreign_tokens_are_refused() {
     let inv = invitation::create(alice, &realm, now, 600, None).unwrap();
     assert_eq!(send(inv, PREAUTH_AUTHN).await.0, 401);
     let m = s.metrics().await;
-    assert!(m.contains("skypod_auth_failures_total{reason=\"bad_signature\"} 1"), "{m}");
-    assert!(m.contains("skypod_auth_failures_total{reason=\"expired\"} 1"), "{m}");
+    assert!(
+        m.contains("skypod_auth_failures_total{reason=\"bad_signature\"} 1"),
+        "{m}"
+    );
+    assert!(
+        m.contains("skypod_auth_failures_total{reason=\"expired\"} 1"),
+        "{m}"
+    );
     s.stop().await;
 }
 
@@ -274,7 +369,10 @@ async fn invitations_refused_when_replayed_foreign_expired_or_bound_to_someone_e
         async move {
             let k = IdentityKey::generate_es256();
             let mut c = RealmClient::connect(&url).await.unwrap();
-            c.exchange(&k, &realm, &inv).await.map(|_| ()).map_err(refused_status)
+            c.exchange(&k, &realm, &inv)
+                .await
+                .map(|_| ())
+                .map_err(refused_status)
         }
     };
     let inv = invitation::create(alice, &realm, now, 600, None).unwrap();
@@ -284,10 +382,28 @@ async fn invitations_refused_when_replayed_foreign_expired_or_bound_to_someone_e
     let inv_b = invitation::create(&keys_b[0], &realm_b, now, 600, None).unwrap();
     assert_eq!(try_join(realm.clone(), inv_b).await, Err(403));
     // expired
-    let old = token::sign(alice, Purpose::Invitation, &realm, now - 7200, 3600, InvitationClaims { jti: "an-old-nonce-00000001".into(), sub: None }).unwrap();
+    let old = token::sign(
+        alice,
+        Purpose::Invitation,
+        &realm,
+        now - 7200,
+        3600,
+        InvitationClaims {
+            jti: "an-old-nonce-00000001".into(),
+            sub: None,
+        },
+    )
+    .unwrap();
     assert_eq!(try_join(realm.clone(), old).await, Err(401));
     // bound to another invitee
-    let bound = invitation::create(alice, &realm, now, 600, Some(IdentityKey::generate_es256().identid().clone())).unwrap();
+    let bound = invitation::create(
+        alice,
+        &realm,
+        now,
+        600,
+        Some(IdentityKey::generate_es256().identid().clone()),
+    )
+    .unwrap();
     assert_eq!(try_join(realm.clone(), bound).await, Err(403));
     // signed by a non-member
     let rogue = invitation::create(&IdentityKey::generate_es256(), &realm, now, 600, None).unwrap();
@@ -307,7 +423,11 @@ async fn fifty_concurrent_exchanges_of_one_invitation_admit_exactly_one() {
         tasks.push(tokio::spawn(async move {
             let k = IdentityKey::generate_es256();
             let mut c = RealmClient::connect(&url).await.unwrap();
-            let r = c.exchange(&k, &realm, &inv).await.map(|_| ()).map_err(refused_status);
+            let r = c
+                .exchange(&k, &realm, &inv)
+                .await
+                .map(|_| ())
+                .map_err(refused_status);
             (r, c)
         }));
     }
@@ -384,7 +504,11 @@ async fn floods_are_rate_limited_then_disconnected() {
     let s = TestServer::start(cfg).await;
     let (_realm, _keys, mut cs) = realm_with(&s, 1).await;
     for _ in 0..40 {
-        if cs[0].send_text(r#"{"typ":"evt","msg":"ping"}"#).await.is_err() {
+        if cs[0]
+            .send_text(r#"{"typ":"evt","msg":"ping"}"#)
+            .await
+            .is_err()
+        {
             break;
         }
     }
@@ -410,10 +534,17 @@ async fn healthz_and_metrics() {
     let dir = tempfile::tempdir().unwrap();
     let s = TestServer::start(config(dir.path())).await;
     let (_realm, _keys, _cs) = realm_with(&s, 2).await;
-    assert!(common::http_get(s.addr, "/healthz").await.starts_with("HTTP/1.1 200"));
+    assert!(
+        common::http_get(s.addr, "/healthz")
+            .await
+            .starts_with("HTTP/1.1 200")
+    );
     let m = s.metrics().await;
     assert!(m.contains("skypod_authenticated_connections 2"), "{m}");
-    assert!(m.contains("skypod_auth_successes_total{kind=\"exchange\"} 1"), "{m}");
+    assert!(
+        m.contains("skypod_auth_successes_total{kind=\"exchange\"} 1"),
+        "{m}"
+    );
     s.stop().await;
 }
 
@@ -425,8 +556,60 @@ async fn max_connections_is_enforced_with_503() {
     let s = TestServer::start(cfg).await;
     let _a = s.client().await;
     let _b = s.client().await;
-    let e = RealmClient::connect(&s.url()).await.err().expect("third is refused");
+    let e = RealmClient::connect(&s.url())
+        .await
+        .err()
+        .expect("third is refused");
     assert!(e.to_string().contains("503"), "{e}");
     drop(json!(null));
     s.stop().await;
+}
+
+#[tokio::test]
+async fn the_server_keeps_only_public_keys_never_payloads() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = TestServer::start(config(dir.path())).await;
+    let (_realm, keys, mut cs) = realm_with(&s, 2).await;
+    let secret_payload = "Y2lwaGVydGV4dC1tYXJrZXItMTIzNDU2Nzg";
+    let secret_signal = "c2lnbmFsLW1hcmtlci05ODc2NTQzMjE";
+    cs[0]
+        .request(
+            BROADCAST,
+            BroadcastRequest {
+                payload: secret_payload.into(),
+                recipients: None,
+            },
+        )
+        .await
+        .unwrap();
+    cs[0]
+        .request(
+            SIGNAL,
+            SignalRequest {
+                localid: None,
+                remoteid: keys[1].identid().clone(),
+                connectionid: "c".into(),
+                payload: secret_signal.into(),
+            },
+        )
+        .await
+        .unwrap();
+    cs[1].recv_msg(SIGNAL, T).await.unwrap();
+    drop(cs);
+    s.stop().await;
+    // Everything the server wrote to disk: the SQLite database, its WAL, anything else.
+    let mut all = Vec::new();
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let p = entry.unwrap().path();
+        if p.is_file() {
+            all.extend(std::fs::read(&p).unwrap());
+        }
+    }
+    let has = |needle: &str| all.windows(needle.len()).any(|w| w == needle.as_bytes());
+    assert!(!has(secret_payload), "a broadcast payload reached the disk");
+    assert!(!has(secret_signal), "a signal payload reached the disk");
+    // what it does keep: members' public keys
+    let jwk = serde_json::to_string(keys[0].public_jwk()).unwrap();
+    assert!(has(&jwk[..40]), "public keys are stored");
+    assert!(!has("\"d\""), "no private key material");
 }

@@ -61,7 +61,11 @@ pub struct SignalingArgs {
     #[arg(long, default_value_t = 200)]
     payload: usize,
     /// Offered broadcast rates to try, broadcasts per second across all clients.
-    #[arg(long, value_delimiter = ',', default_value = "500,1000,2000,4000,8000,16000")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "500,1000,2000,4000,8000,16000"
+    )]
     rates: Vec<u64>,
     /// Seconds per rate step.
     #[arg(long, default_value_t = 5.0)]
@@ -118,7 +122,9 @@ impl Stats {
             delivered: AtomicU64::new(0),
             echoes: AtomicU64::new(0),
             errors: AtomicU64::new(0),
-            hist: Mutex::new(Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("valid bounds")),
+            hist: Mutex::new(
+                Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("valid bounds"),
+            ),
         }
     }
 }
@@ -174,14 +180,17 @@ fn source_addr(i: usize, sources: u8) -> SocketAddr {
     SocketAddr::new(IpAddr::V4(Ipv4Addr::new(127, 0, 0, last)), 0)
 }
 
-type WsStream = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+type WsStream =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 async fn raw_connect(url: &str, server: SocketAddr, local: SocketAddr) -> anyhow::Result<WsStream> {
     let sock = tokio::net::TcpSocket::new_v4()?;
     sock.bind(local)?;
     let stream = sock.connect(server).await?;
     stream.set_nodelay(true)?;
-    let (ws, _) = tokio_tungstenite::client_async(url, tokio_tungstenite::MaybeTlsStream::Plain(stream)).await?;
+    let (ws, _) =
+        tokio_tungstenite::client_async(url, tokio_tungstenite::MaybeTlsStream::Plain(stream))
+            .await?;
     Ok(ws)
 }
 
@@ -200,7 +209,8 @@ async fn setup(a: &SignalingArgs) -> anyhow::Result<Vec<(WsStream, usize, String
             for room in 0..a.rooms {
                 let key = IdentityKey::generate_es256();
                 let realm = RealmId::random();
-                let mut c = RealmClient::connect_from(&url, a.server, source_addr(room, a.sources)).await?;
+                let mut c =
+                    RealmClient::connect_from(&url, a.server, source_addr(room, a.sources)).await?;
                 c.register(&key, &realm).await.context("register")?;
                 pb.inc(1);
                 founders.push((key, realm, c));
@@ -210,8 +220,20 @@ async fn setup(a: &SignalingArgs) -> anyhow::Result<Vec<(WsStream, usize, String
                 let room = i % a.rooms;
                 let (founder, realm) = (&founders[room].0, founders[room].1.clone());
                 let key = IdentityKey::generate_es256();
-                let inv = invitation::create(founder, &realm, unix_now(), 3600, Some(key.identid().clone()))?;
-                let (url, server, local, sem, pb) = (url.clone(), a.server, source_addr(i, a.sources), sem.clone(), pb.clone());
+                let inv = invitation::create(
+                    founder,
+                    &realm,
+                    unix_now(),
+                    3600,
+                    Some(key.identid().clone()),
+                )?;
+                let (url, server, local, sem, pb) = (
+                    url.clone(),
+                    a.server,
+                    source_addr(i, a.sources),
+                    sem.clone(),
+                    pb.clone(),
+                );
                 tasks.push(tokio::spawn(async move {
                     let _permit = sem.acquire().await?;
                     let mut c = RealmClient::connect_from(&url, server, local).await?;
@@ -231,12 +253,21 @@ async fn setup(a: &SignalingArgs) -> anyhow::Result<Vec<(WsStream, usize, String
             let url = format!("ws://{}/", a.server);
             let mut tasks = vec![];
             for i in 0..a.clients {
-                let (url, server, local, sem, pb) = (url.clone(), a.server, source_addr(i, a.sources), sem.clone(), pb.clone());
+                let (url, server, local, sem, pb) = (
+                    url.clone(),
+                    a.server,
+                    source_addr(i, a.sources),
+                    sem.clone(),
+                    pb.clone(),
+                );
                 let room = i % a.rooms;
                 tasks.push(tokio::spawn(async move {
                     let _permit = sem.acquire().await?;
                     let mut ws = raw_connect(&url, server, local).await?;
-                    ws.send(Message::text(format!(r#"{{"type":"subscribe","topics":["room-{room}"]}}"#))).await?;
+                    ws.send(Message::text(format!(
+                        r#"{{"type":"subscribe","topics":["room-{room}"]}}"#
+                    )))
+                    .await?;
                     // y-webrtc does not acknowledge; a ping/pong round trip proves the
                     // subscribe was processed before the next step.
                     ws.send(Message::text(r#"{"type":"ping"}"#)).await?;
@@ -259,7 +290,8 @@ async fn setup(a: &SignalingArgs) -> anyhow::Result<Vec<(WsStream, usize, String
             let mut tasks = vec![];
             for i in 0..a.clients {
                 let url = format!("ws://{}/peerjs?key=peerjs&id=c{i}&token=t{i}", a.server);
-                let (server, local, sem, pb) = (a.server, source_addr(i, a.sources), sem.clone(), pb.clone());
+                let (server, local, sem, pb) =
+                    (a.server, source_addr(i, a.sources), sem.clone(), pb.clone());
                 let room = i % a.rooms;
                 tasks.push(tokio::spawn(async move {
                     let _permit = sem.acquire().await?;
@@ -303,7 +335,13 @@ fn payload_text(size: usize, tag: &str) -> String {
     s
 }
 
-fn spawn_client(a: &SignalingArgs, index: usize, ws: WsStream, room_peers: Vec<String>, stats: Arc<Stats>) -> Client {
+fn spawn_client(
+    a: &SignalingArgs,
+    index: usize,
+    ws: WsStream,
+    room_peers: Vec<String>,
+    stats: Arc<Stats>,
+) -> Client {
     let (mut sink, mut stream) = ws.split();
     let (tx, mut rx) = mpsc::unbounded_channel::<Outgoing>();
     let (target, size) = (a.target, a.payload);
@@ -315,12 +353,26 @@ fn spawn_client(a: &SignalingArgs, index: usize, ws: WsStream, room_peers: Vec<S
         while let Some(Outgoing::Publish) = rx.recv().await {
             let p = payload_text(size, &tag_w);
             let r = match target {
-                Target::Skypod => sink.send(Message::text(format!(r#"{{"typ":"evt","msg":"realm.broadcast","dat":{{"payload":"{p}"}}}}"#))).await,
-                Target::Ywebrtc => sink.send(Message::text(format!(r#"{{"type":"publish","topic":"{topic}","data":"{p}"}}"#))).await,
+                Target::Skypod => {
+                    sink.send(Message::text(format!(
+                        r#"{{"typ":"evt","msg":"realm.broadcast","dat":{{"payload":"{p}"}}}}"#
+                    )))
+                    .await
+                }
+                Target::Ywebrtc => {
+                    sink.send(Message::text(format!(
+                        r#"{{"type":"publish","topic":"{topic}","data":"{p}"}}"#
+                    )))
+                    .await
+                }
                 Target::Peerjs => {
                     let mut r = Ok(());
                     for dst in &peers {
-                        r = sink.feed(Message::text(format!(r#"{{"type":"OFFER","dst":"{dst}","payload":"{p}"}}"#))).await;
+                        r = sink
+                            .feed(Message::text(format!(
+                                r#"{{"type":"OFFER","dst":"{dst}","payload":"{p}"}}"#
+                            )))
+                            .await;
                         if r.is_err() {
                             break;
                         }
@@ -362,7 +414,7 @@ fn spawn_client(a: &SignalingArgs, index: usize, ws: WsStream, room_peers: Vec<S
             }
             stats.delivered.fetch_add(1, Ordering::Relaxed);
             n += 1;
-            if n % 16 == 0
+            if n.is_multiple_of(16)
                 && let Some(sent) = stamp(t.as_str())
             {
                 let lat = now_ns().saturating_sub(sent).max(1);
@@ -438,7 +490,9 @@ async fn signaling(a: SignalingArgs) -> anyhow::Result<()> {
     for (ws, room, id) in conns {
         let list: Vec<String> = match a.target {
             Target::Ywebrtc => vec![format!("room-{room}")],
-            _ => std::iter::once(String::new()).chain(rooms[room].iter().filter(|p| **p != id).cloned()).collect(),
+            _ => std::iter::once(String::new())
+                .chain(rooms[room].iter().filter(|p| **p != id).cloned())
+                .collect(),
         };
         room_of.push(room);
         clients.push(spawn_client(&a, clients.len(), ws, list, stats.clone()));
@@ -478,9 +532,18 @@ async fn signaling(a: SignalingArgs) -> anyhow::Result<()> {
         let (p50, p99) = stats
             .hist
             .lock()
-            .map(|h| (h.value_at_quantile(0.5) as f64 / 1e6, h.value_at_quantile(0.99) as f64 / 1e6))
+            .map(|h| {
+                (
+                    h.value_at_quantile(0.5) as f64 / 1e6,
+                    h.value_at_quantile(0.99) as f64 / 1e6,
+                )
+            })
             .unwrap_or_default();
-        let ratio = if expected == 0 { 0.0 } else { delivered as f64 / expected as f64 };
+        let ratio = if expected == 0 {
+            0.0
+        } else {
+            delivered as f64 / expected as f64
+        };
         let r = StepResult {
             target: a.target,
             rate,
@@ -515,9 +578,17 @@ mod tests {
     fn stamps_round_trip_through_each_wire_format() {
         let p = payload_text(200, "s7x");
         assert_eq!(p.len(), 200);
-        let t = stamp(&format!(r#"{{"typ":"evt","msg":"realm.broadcast","dat":{{"from":"tx","payload":"{p}"}}}}"#)).unwrap();
+        let t = stamp(&format!(
+            r#"{{"typ":"evt","msg":"realm.broadcast","dat":{{"from":"tx","payload":"{p}"}}}}"#
+        ))
+        .unwrap();
         assert!(p.starts_with(&format!("t{t}s7x")));
-        assert_eq!(stamp(&format!(r#"{{"type":"publish","topic":"t1","data":"{p}","clients":3}}"#)), Some(t));
+        assert_eq!(
+            stamp(&format!(
+                r#"{{"type":"publish","topic":"t1","data":"{p}","clients":3}}"#
+            )),
+            Some(t)
+        );
         assert_eq!(stamp(r#"{"type":"OFFER","payload":"nothing"}"#), None);
     }
 }

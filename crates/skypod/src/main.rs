@@ -27,7 +27,10 @@ enum Command {
 
 fn init_tracing() {
     let filter = EnvFilter::try_from_env("SKYPOD_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .init();
 }
 
 async fn shutdown_signal() {
@@ -52,7 +55,10 @@ async fn shutdown_signal() {
 fn raise_fd_limit() {
     #[cfg(unix)]
     {
-        let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
         // SAFETY: getrlimit/setrlimit only read/write the struct we pass.
         unsafe {
             if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
@@ -67,7 +73,9 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     init_tracing();
     raise_fd_limit();
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(async move {
         match cli.command {
             Command::Serve(cfg) => serve(cfg).await,
@@ -81,6 +89,8 @@ async fn serve(cfg: ServerConfig) -> anyhow::Result<()> {
     let server = Server::start(cfg).await?;
     let addr = server.local_addr();
     tracing::info!(data_dir = %data_dir.display(), "store opened");
-    println!("Skypod is running at http://{addr}/  (realm socket ws://{addr}/realm, metrics http://{addr}/metrics)");
+    println!(
+        "Skypod is running at http://{addr}/  (realm socket ws://{addr}/realm, metrics http://{addr}/metrics)"
+    );
     server.run_until(shutdown_signal()).await
 }

@@ -43,7 +43,12 @@ pub struct Admission<'a> {
 pub trait RealmStore: Send + Sync + 'static {
     /// Create `realm` with `first` as its only member. Fails with `RealmExists` if the id is
     /// taken (ids are client-chosen, so a collision is refused, never merged).
-    async fn create_realm(&self, realm: &RealmId, first: &StoredMember, now: i64) -> Result<(), StoreError>;
+    async fn create_realm(
+        &self,
+        realm: &RealmId,
+        first: &StoredMember,
+        now: i64,
+    ) -> Result<(), StoreError>;
 
     /// Every member of `realm`, or `None` if there is no such realm.
     async fn members(&self, realm: &RealmId) -> Result<Option<Vec<StoredMember>>, StoreError>;

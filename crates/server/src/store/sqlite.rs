@@ -69,14 +69,20 @@ fn jwk_json(jwk: &PublicJwk) -> String {
 
 #[async_trait]
 impl RealmStore for SqliteStore {
-    async fn create_realm(&self, realm: &RealmId, first: &StoredMember, now: i64) -> Result<(), StoreError> {
+    async fn create_realm(
+        &self,
+        realm: &RealmId,
+        first: &StoredMember,
+        now: i64,
+    ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await.map_err(backend)?;
-        let inserted = sqlx::query("INSERT INTO realms (realmid, created_at, created_by) VALUES (?, ?, ?)")
-            .bind(realm.as_str())
-            .bind(now)
-            .bind(first.identid.as_str())
-            .execute(&mut *tx)
-            .await;
+        let inserted =
+            sqlx::query("INSERT INTO realms (realmid, created_at, created_by) VALUES (?, ?, ?)")
+                .bind(realm.as_str())
+                .bind(now)
+                .bind(first.identid.as_str())
+                .execute(&mut *tx)
+                .await;
         match inserted {
             Err(e) if is_unique_violation(&e) => return Err(StoreError::RealmExists),
             other => other.map_err(backend)?,
@@ -101,16 +107,19 @@ impl RealmStore for SqliteStore {
         if exists.is_none() {
             return Ok(None);
         }
-        let rows = sqlx::query("SELECT identid, pubkey FROM members WHERE realmid = ? ORDER BY admitted_at")
-            .bind(realm.as_str())
-            .fetch_all(&self.pool)
-            .await
-            .map_err(backend)?;
+        let rows = sqlx::query(
+            "SELECT identid, pubkey FROM members WHERE realmid = ? ORDER BY admitted_at",
+        )
+        .bind(realm.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {
             let identid: String = row.get(0);
             let pubkey: String = row.get(1);
-            let identid = IdentId::new(identid).map_err(|e| StoreError::Backend(format!("corrupt identid: {e}")))?;
+            let identid = IdentId::new(identid)
+                .map_err(|e| StoreError::Backend(format!("corrupt identid: {e}")))?;
             let pubkey: PublicJwk = serde_json::from_str(&pubkey)
                 .map_err(|e| StoreError::Backend(format!("corrupt public key: {e}")))?;
             out.push(StoredMember { identid, pubkey });
@@ -132,7 +141,9 @@ impl RealmStore for SqliteStore {
             .await;
         match spent {
             Err(e) if is_unique_violation(&e) => return Err(StoreError::NonceUsed),
-            Err(sqlx::Error::Database(d)) if d.is_foreign_key_violation() => return Err(StoreError::NoSuchRealm),
+            Err(sqlx::Error::Database(d)) if d.is_foreign_key_violation() => {
+                return Err(StoreError::NoSuchRealm);
+            }
             other => other.map_err(backend)?,
         };
         sqlx::query("INSERT INTO members (realmid, identid, pubkey, admitted_at, invited_by) VALUES (?, ?, ?, ?, ?) \
@@ -178,7 +189,10 @@ mod tests {
 
     fn member() -> StoredMember {
         let k = IdentityKey::generate_ed25519();
-        StoredMember { identid: k.identid().clone(), pubkey: k.public_jwk().clone() }
+        StoredMember {
+            identid: k.identid().clone(),
+            pubkey: k.public_jwk().clone(),
+        }
     }
 
     #[tokio::test]
@@ -187,16 +201,33 @@ mod tests {
         let realm = RealmId::random();
         let (a, b) = (member(), member());
         {
-            let s = SqliteStore::open(dir.path(), Durability::Full).await.unwrap();
+            let s = SqliteStore::open(dir.path(), Durability::Full)
+                .await
+                .unwrap();
             s.create_realm(&realm, &a, 1).await.unwrap();
-            assert!(matches!(s.create_realm(&realm, &b, 2).await, Err(StoreError::RealmExists)));
-            let adm = Admission { realm: &realm, nonce: "nonce-0000000000001", nonce_expires_at: 10, inviter: &a.identid, invitee: &b, now: 3 };
+            assert!(matches!(
+                s.create_realm(&realm, &b, 2).await,
+                Err(StoreError::RealmExists)
+            ));
+            let adm = Admission {
+                realm: &realm,
+                nonce: "nonce-0000000000001",
+                nonce_expires_at: 10,
+                inviter: &a.identid,
+                invitee: &b,
+                now: 3,
+            };
             s.admit(adm.clone()).await.unwrap();
             assert!(matches!(s.admit(adm).await, Err(StoreError::NonceUsed)));
             s.close().await;
         }
-        let s = SqliteStore::open(dir.path(), Durability::Full).await.unwrap();
-        assert_eq!(s.members(&realm).await.unwrap().unwrap(), vec![a.clone(), b.clone()]);
+        let s = SqliteStore::open(dir.path(), Durability::Full)
+            .await
+            .unwrap();
+        assert_eq!(
+            s.members(&realm).await.unwrap().unwrap(),
+            vec![a.clone(), b.clone()]
+        );
         assert!(s.members(&RealmId::random()).await.unwrap().is_none());
         assert!(s.remove_member(&realm, &b.identid).await.unwrap());
         assert_eq!(s.members(&realm).await.unwrap().unwrap(), vec![a]);
@@ -206,10 +237,19 @@ mod tests {
     #[tokio::test]
     async fn admission_into_a_missing_realm_is_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let s = SqliteStore::open(dir.path(), Durability::Normal).await.unwrap();
+        let s = SqliteStore::open(dir.path(), Durability::Normal)
+            .await
+            .unwrap();
         let (a, b) = (member(), member());
         let realm = RealmId::random();
-        let adm = Admission { realm: &realm, nonce: "nonce-0000000000001", nonce_expires_at: 10, inviter: &a.identid, invitee: &b, now: 3 };
+        let adm = Admission {
+            realm: &realm,
+            nonce: "nonce-0000000000001",
+            nonce_expires_at: 10,
+            inviter: &a.identid,
+            invitee: &b,
+            now: 3,
+        };
         assert!(matches!(s.admit(adm).await, Err(StoreError::NoSuchRealm)));
     }
 }

@@ -30,7 +30,11 @@ impl TestServer {
         let task = tokio::spawn(server.run_until(async move {
             let _ = rx.await;
         }));
-        Self { addr, stop: Some(tx), task: Some(task) }
+        Self {
+            addr,
+            stop: Some(tx),
+            task: Some(task),
+        }
     }
 
     pub fn url(&self) -> String {
@@ -60,14 +64,21 @@ impl TestServer {
 pub async fn http_get(addr: SocketAddr, path: &str) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n").as_bytes()).await.unwrap();
+    s.write_all(
+        format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .await
+    .unwrap();
     let mut out = String::new();
     s.read_to_string(&mut out).await.unwrap();
     out
 }
 
 /// A realm with `n` members, all online; returns (realm, keys, clients).
-pub async fn realm_with(server: &TestServer, n: usize) -> (RealmId, Vec<IdentityKey>, Vec<RealmClient>) {
+pub async fn realm_with(
+    server: &TestServer,
+    n: usize,
+) -> (RealmId, Vec<IdentityKey>, Vec<RealmClient>) {
     let realm = RealmId::random();
     let mut keys = vec![];
     let mut clients = vec![];
@@ -78,7 +89,8 @@ pub async fn realm_with(server: &TestServer, n: usize) -> (RealmId, Vec<Identity
     clients.push(c);
     for _ in 1..n {
         let k = IdentityKey::generate_es256();
-        let inv = invitation::create(&keys[0], &realm, unix_now(), 600, Some(k.identid().clone())).unwrap();
+        let inv = invitation::create(&keys[0], &realm, unix_now(), 600, Some(k.identid().clone()))
+            .unwrap();
         let mut c = server.client().await;
         c.exchange(&k, &realm, &inv).await.expect("exchange");
         keys.push(k);
