@@ -10,6 +10,8 @@
 //! | `realm.rtc.peer-left` | evt | server → members | [`PeerLeft`] |
 //! | `realm.rtc.signal` | evt or req | client → server → one member | [`SignalRequest`] → [`SignalDelivery`] |
 //! | `realm.broadcast` | evt or req | client → server → members | [`BroadcastRequest`] → [`BroadcastDelivery`]; res [`BroadcastResult`] |
+//! | `realm.member.remove` | req → res | client → server | [`TokenRequest`] (purpose `Revoke`) → [`MemberRemoved`] |
+//! | `realm.member.removed` | evt | server → members | [`MemberRemoved`] |
 //! | `ping` | req → res | either way | [`Ping`] echoed |
 
 use serde::{Deserialize, Serialize};
@@ -28,6 +30,8 @@ pub const PEER_LEFT: &str = "realm.rtc.peer-left";
 pub const SIGNAL: &str = "realm.rtc.signal";
 pub const BROADCAST: &str = "realm.broadcast";
 pub const PING: &str = "ping";
+pub const MEMBER_REMOVE: &str = "realm.member.remove";
+pub const MEMBER_REMOVED: &str = "realm.member.removed";
 
 /// The `dat` of the three `preauth.*` requests: one JWT, signed by the connecting identity,
 /// whose claims say what is asked (see [`crate::token`]).
@@ -129,4 +133,12 @@ pub struct Ping {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[ts(optional)]
     pub t: Option<f64>,
+}
+
+/// A device was removed from the realm (sent to the remaining online members, and as the
+/// response to `realm.member.remove`). Members rotate the realm key when they see it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct MemberRemoved {
+    pub identid: IdentId,
+    pub by: IdentId,
 }

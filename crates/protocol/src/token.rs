@@ -30,6 +30,8 @@ pub enum Purpose {
     Signal,
     /// The feed proxy's bearer token (HTTP `Authorization: Bearer`).
     Proxy,
+    /// A member removes a device from the realm (revocation).
+    Revoke,
 }
 
 impl Purpose {
@@ -41,6 +43,7 @@ impl Purpose {
             Purpose::Invitation => "skypod:invitation",
             Purpose::Signal => "skypod:rtc.signal",
             Purpose::Proxy => "skypod:proxy",
+            Purpose::Revoke => "skypod:realm.member.remove",
         }
     }
 }
@@ -122,6 +125,12 @@ pub struct InvitationClaims {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[ts(optional)]
     pub sub: Option<IdentId>,
+}
+
+/// `realm.member.remove`: which device to remove.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct RevokeClaims {
+    pub sub: IdentId,
 }
 
 /// A WebRTC signal (SDP or ICE candidate), signed by the sender for one receiver and one

@@ -9,7 +9,8 @@ use crate::envelope::{Envelope, ErrorBody, Typ};
 use crate::jwk::{EcCurve, OkpCurve, PublicJwk};
 use crate::messages::*;
 use crate::token::{
-    BaseClaims, ExchangeClaims, InvitationClaims, NoClaims, RegisterClaims, RtcSignal, SignalClaims,
+    BaseClaims, ExchangeClaims, InvitationClaims, NoClaims, RegisterClaims, RevokeClaims,
+    RtcSignal, SignalClaims,
 };
 
 /// Every exported declaration, in a stable order, as one TypeScript module.
@@ -35,11 +36,13 @@ pub fn render() -> String {
         BroadcastDelivery::decl(&cfg),
         BroadcastResult::decl(&cfg),
         Ping::decl(&cfg),
+        MemberRemoved::decl(&cfg),
         BaseClaims::decl(&cfg),
         NoClaims::decl(&cfg),
         RegisterClaims::decl(&cfg),
         ExchangeClaims::decl(&cfg),
         InvitationClaims::decl(&cfg),
+        RevokeClaims::decl(&cfg),
         SignalClaims::decl(&cfg),
         RtcSignal::decl(&cfg),
     ];
@@ -62,6 +65,8 @@ pub fn render() -> String {
         ("SIGNAL", SIGNAL),
         ("BROADCAST", BROADCAST),
         ("PING", PING),
+        ("MEMBER_REMOVE", MEMBER_REMOVE),
+        ("MEMBER_REMOVED", MEMBER_REMOVED),
     ];
     out.push_str("export const MSG = {\n");
     for (k, v) in msgs {
@@ -75,6 +80,7 @@ pub fn render() -> String {
         ("invitation", crate::Purpose::Invitation),
         ("signal", crate::Purpose::Signal),
         ("proxy", crate::Purpose::Proxy),
+        ("revoke", crate::Purpose::Revoke),
     ] {
         out.push_str(&format!("  {k}: \"{}\",\n", p.audience()));
     }

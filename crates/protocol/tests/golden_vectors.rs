@@ -30,6 +30,7 @@ fn purpose_name(p: Purpose) -> &'static str {
         Purpose::Invitation => "invitation",
         Purpose::Signal => "signal",
         Purpose::Proxy => "proxy",
+        Purpose::Revoke => "revoke",
     }
 }
 

@@ -19,8 +19,9 @@ use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
 use skypod_protocol::envelope::RawEnvelope;
 use skypod_protocol::messages::{
-    AuthnResponse, BROADCAST, BroadcastResult, PING, PREAUTH_AUTHN, PREAUTH_EXCHANGE,
-    PREAUTH_REGISTER, REALM_STATUS, RealmStatus, SIGNAL, SignalRequest,
+    AuthnResponse, BROADCAST, BroadcastResult, MEMBER_REMOVE, MEMBER_REMOVED, MemberRemoved, PING,
+    PREAUTH_AUTHN, PREAUTH_EXCHANGE, PREAUTH_REGISTER, REALM_STATUS, RealmStatus, SIGNAL,
+    SignalRequest,
 };
 use skypod_protocol::{Envelope, IdentId, Typ, close, unix_now};
 
@@ -340,6 +341,11 @@ struct BroadcastIn<'a> {
 /// What handling one client frame asks the loop to do.
 enum Step {
     Continue,
+    /// `realm.member.remove`: needs the store, so it is done in the loop.
+    Revoke {
+        token: String,
+        seq: Option<u64>,
+    },
     Reply(Utf8Bytes),
     Close(CloseReason),
 }
@@ -413,6 +419,12 @@ async fn serve(
                 };
                 match step {
                     Step::Continue => {}
+                    Step::Revoke { token, seq } => {
+                        let reply = revoke(state, realm, conn, &token, seq).await;
+                        if send_text(socket, reply, frag).await.is_err() {
+                            return None;
+                        }
+                    }
                     Step::Reply(m) => {
                         if send_text(socket, m, frag).await.is_err() {
                             return None;
@@ -430,6 +442,70 @@ async fn serve(
             }
         }
     }
+}
+
+/// Remove a device: the request is a token signed by the (authenticated) caller naming the
+/// device. The store forgets its key, its socket is closed, the others are told.
+async fn revoke(
+    state: &AppState,
+    realm: &Realm,
+    conn: &ConnHandle,
+    token: &str,
+    seq: Option<u64>,
+) -> Utf8Bytes {
+    use skypod_protocol::token::{Purpose, RevokeClaims};
+    let rules = state.cfg.token_rules();
+    let Some(key) = realm.member_key(&conn.identid) else {
+        return err_text(
+            MEMBER_REMOVE,
+            seq,
+            403,
+            "you are no longer a member of this realm",
+        );
+    };
+    let claims = match skypod_protocol::token::verify::<RevokeClaims>(
+        token,
+        &key,
+        Purpose::Revoke,
+        &realm.id,
+        unix_now(),
+        &rules,
+    ) {
+        Ok(c) => c,
+        Err(e) => {
+            state.metrics.reject(e.reason());
+            return err_text(MEMBER_REMOVE, seq, 401, e.to_string());
+        }
+    };
+    let target = claims.ext.sub;
+    if !realm.is_member(&target) {
+        return err_text(
+            MEMBER_REMOVE,
+            seq,
+            404,
+            format!("{target} is not a member of this realm"),
+        );
+    }
+    if let Err(e) = state.hub.revoke(realm, &target).await {
+        tracing::error!(error = %e, "store failure during revocation");
+        return err_text(
+            MEMBER_REMOVE,
+            seq,
+            500,
+            "the server could not record this; try again",
+        );
+    }
+    tracing::info!(realm = %realm.id, removed = %target, by = %conn.identid, "device removed");
+    let removed = MemberRemoved {
+        identid: target,
+        by: conn.identid.clone(),
+    };
+    let evt: Utf8Bytes = Envelope::evt(MEMBER_REMOVED, removed.clone())
+        .to_json()
+        .into();
+    let n = realm.route(&conn.identid, &evt, None);
+    state.metrics.routed("presence", n as u64);
+    Envelope::res(MEMBER_REMOVE, seq, removed).to_json().into()
 }
 
 fn read_error(state: &AppState, e: tokio_tungstenite::tungstenite::Error) -> Option<CloseReason> {
@@ -579,6 +655,18 @@ fn handle(state: &AppState, realm: &Realm, conn: &ConnHandle, text: &str) -> Ste
                 )
             }
             _ => Step::Continue,
+        },
+        MEMBER_REMOVE => match (typ, env.dat::<skypod_protocol::messages::TokenRequest>()) {
+            (Typ::Req, Ok(t)) => Step::Revoke {
+                token: t.token,
+                seq,
+            },
+            (Typ::Req, Err(e)) => bad(
+                "malformed",
+                400,
+                format!("realm.member.remove needs dat {{token}}: {e}"),
+            ),
+            _ => bad("malformed", 400, "realm.member.remove must be a req".into()),
         },
         PREAUTH_REGISTER | PREAUTH_AUTHN | PREAUTH_EXCHANGE => bad(
             "already_authenticated",

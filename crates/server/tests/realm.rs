@@ -613,3 +613,67 @@ async fn the_server_keeps_only_public_keys_never_payloads() {
     assert!(has(&jwk[..40]), "public keys are stored");
     assert!(!has("\"d\""), "no private key material");
 }
+
+#[tokio::test]
+async fn a_removed_device_is_locked_out() {
+    use skypod_protocol::token::RevokeClaims;
+    let dir = tempfile::tempdir().unwrap();
+    let s = TestServer::start(config(dir.path())).await;
+    let (realm, keys, mut cs) = realm_with(&s, 3).await;
+    let lost_phone = keys[2].identid().clone();
+    // a forged request (signed by someone else's key) is refused
+    let mallory = IdentityKey::generate_es256();
+    let forged = token::sign(
+        &mallory,
+        Purpose::Revoke,
+        &realm,
+        unix_now(),
+        60,
+        RevokeClaims {
+            sub: lost_phone.clone(),
+        },
+    )
+    .unwrap();
+    let e = cs[0]
+        .request(MEMBER_REMOVE, TokenRequest { token: forged })
+        .await
+        .unwrap_err();
+    assert_eq!(refused_status(e), 401);
+    // the real one
+    let t = token::sign(
+        &keys[0],
+        Purpose::Revoke,
+        &realm,
+        unix_now(),
+        60,
+        RevokeClaims {
+            sub: lost_phone.clone(),
+        },
+    )
+    .unwrap();
+    let (v, _) = cs[0]
+        .request(MEMBER_REMOVE, TokenRequest { token: t })
+        .await
+        .unwrap();
+    assert_eq!(v["identid"], lost_phone.as_str());
+    assert_eq!(close_code(&mut cs[2]).await, Some(close::FORBIDDEN));
+    let removed: MemberRemoved = dat(&cs[1].recv_msg(MEMBER_REMOVED, T).await.unwrap()).unwrap();
+    assert_eq!(removed.identid, lost_phone);
+    let left: PeerLeft = dat(&cs[1].recv_msg(PEER_LEFT, T).await.unwrap()).unwrap();
+    assert_eq!(left.identid, lost_phone);
+    // it can no longer authenticate, even after a restart
+    drop(cs);
+    s.stop().await;
+    let s = TestServer::start(config(dir.path())).await;
+    let mut c = s.client().await;
+    assert_eq!(
+        refused_status(c.authn(&keys[2], &realm).await.unwrap_err()),
+        401
+    );
+    let mut ok = s.client().await;
+    assert_eq!(
+        ok.authn(&keys[1], &realm).await.unwrap().identities.len(),
+        2
+    );
+    s.stop().await;
+}

@@ -76,6 +76,8 @@ export type Ping = {
  */
 t?: number, };
 
+export type MemberRemoved = { identid: IdentId, by: IdentId, };
+
 export type BaseClaims = { iss: IdentId, aud: string, realm: RealmId, iat: number, exp: number, };
 
 export type NoClaims = Record<symbol, never>;
@@ -85,6 +87,8 @@ export type RegisterClaims = { pubkey: PublicJwk, };
 export type ExchangeClaims = { pubkey: PublicJwk, invitation: string, };
 
 export type InvitationClaims = { jti: string, sub?: IdentId, };
+
+export type RevokeClaims = { sub: IdentId, };
 
 export type SignalClaims = { 
 /**
@@ -108,6 +112,8 @@ export const MSG = {
   SIGNAL: "realm.rtc.signal",
   BROADCAST: "realm.broadcast",
   PING: "ping",
+  MEMBER_REMOVE: "realm.member.remove",
+  MEMBER_REMOVED: "realm.member.removed",
 } as const;
 
 export const AUDIENCE = {
@@ -117,4 +123,5 @@ export const AUDIENCE = {
   invitation: "skypod:invitation",
   signal: "skypod:rtc.signal",
   proxy: "skypod:proxy",
+  revoke: "skypod:realm.member.remove",
 } as const;
