@@ -11,19 +11,32 @@ fn main() {
         let html = match std::fs::read(&path) {
             Ok(b) => b,
             Err(e) => {
-                println!("{}", serde_json::json!({"file": path, "error": e.to_string()}));
+                println!(
+                    "{}",
+                    serde_json::json!({"file": path, "error": e.to_string()})
+                );
                 continue;
             }
         };
         let mut last = None;
         let t = Instant::now();
         for _ in 0..repeat {
-            last = Some(skypod_feeds::reader::read_article_bytes(&html, None, Some("https://bench.example/article")));
+            last = Some(skypod_feeds::reader::read_article_bytes(
+                &html,
+                None,
+                Some("https://bench.example/article"),
+            ));
         }
         let ms = t.elapsed().as_secs_f64() * 1e3 / repeat as f64;
         match last {
-            Some(Ok(a)) => println!("{}", serde_json::json!({"file": path, "ms": ms, "title": a.title, "text": a.text})),
-            Some(Err(e)) => println!("{}", serde_json::json!({"file": path, "ms": ms, "error": e.to_string()})),
+            Some(Ok(a)) => println!(
+                "{}",
+                serde_json::json!({"file": path, "ms": ms, "title": a.title, "text": a.text})
+            ),
+            Some(Err(e)) => println!(
+                "{}",
+                serde_json::json!({"file": path, "ms": ms, "error": e.to_string()})
+            ),
             None => {}
         }
     }

@@ -35,6 +35,20 @@ pub struct CacheConfig {
     pub dir: PathBuf,
     /// Maximum total size of stored bodies in bytes.
     pub max_bytes: u64,
+    /// Cache hits refresh the LRU stamp at most this often per entry (saves a
+    /// SQLite write on most hits). Zero: on every hit.
+    pub touch_interval: std::time::Duration,
+}
+
+impl CacheConfig {
+    /// Settings with a 30 s LRU touch interval.
+    pub fn new(dir: impl Into<PathBuf>, max_bytes: u64) -> Self {
+        Self {
+            dir: dir.into(),
+            max_bytes,
+            touch_interval: std::time::Duration::from_secs(30),
+        }
+    }
 }
 
 /// How a response was obtained.
@@ -91,6 +105,7 @@ impl CachedBody {
 }
 
 struct Entry {
+    last_access: i64,
     policy: CachePolicy,
     hash: String,
     size: u64,
@@ -104,6 +119,7 @@ pub struct Cache {
     pool: SqlitePool,
     dir: PathBuf,
     max_bytes: u64,
+    touch_interval_us: i64,
     fetcher: Fetcher,
 }
 
@@ -173,6 +189,7 @@ impl Cache {
             pool,
             dir: config.dir,
             max_bytes: config.max_bytes,
+            touch_interval_us: config.touch_interval.as_micros().min(i64::MAX as u128) as i64,
             fetcher,
         })
     }
@@ -189,7 +206,7 @@ impl Cache {
 
     async fn lookup(&self, url: &Url) -> Result<Option<Entry>> {
         let row = sqlx::query(
-            "SELECT e.hash, e.policy, e.content_type, e.final_url, b.size
+            "SELECT e.hash, e.policy, e.content_type, e.final_url, b.size, e.last_access
              FROM entries e JOIN blobs b ON b.hash = e.hash WHERE e.url = ?",
         )
         .bind(url.as_str())
@@ -206,6 +223,7 @@ impl Cache {
             }
         };
         let entry = Entry {
+            last_access: row.try_get(5)?,
             policy,
             size: row.try_get::<i64, _>(4)? as u64,
             content_type: row.try_get(2)?,
@@ -257,7 +275,9 @@ impl Cache {
         if let Some(e) = &entry {
             match e.policy.before_request(&req, now) {
                 BeforeRequest::Fresh(_) => {
-                    self.touch(url, &e.hash).await?;
+                    if access_stamp() - e.last_access >= self.touch_interval_us {
+                        self.touch(url, &e.hash).await?;
+                    }
                     tracing::debug!(%url, "cache hit");
                     return self.hit(entry, CacheStatus::Hit);
                 }

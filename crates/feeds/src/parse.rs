@@ -224,9 +224,12 @@ pub fn parse_feed(bytes: &[u8], base_url: Option<&str>) -> Result<ParsedFeed> {
         second_pass(trimmed)?
     };
     let parser = feed_rs::parser::Builder::new().base_uri(base_url).build();
-    let feed = parser
-        .parse(trimmed.as_bytes())
-        .map_err(|e| FeedError::Parse(format!("not a feed: {e}")))?;
+    // Defence in depth: a parser bug on hostile input becomes an error, not a crash.
+    let feed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        parser.parse(trimmed.as_bytes())
+    }))
+    .map_err(|_| FeedError::Parse("feed parser failed on malformed input".into()))?
+    .map_err(|e| FeedError::Parse(format!("not a feed: {e}")))?;
     Ok(assemble(feed, extras))
 }
 

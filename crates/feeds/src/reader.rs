@@ -79,8 +79,8 @@ pub fn read_article(html: &str, url: Option<&str>) -> Result<Article> {
     };
     let mut r = dom_smoothie::Readability::with_document(doc, url, Some(cfg))
         .map_err(|e| FeedError::Parse(format!("reader: {e}")))?;
-    let a = r
-        .parse()
+    let a = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| r.parse()))
+        .map_err(|_| FeedError::Parse("reader failed on malformed input".into()))?
         .map_err(|e| FeedError::Parse(format!("reader: {e}")))?;
     let text = normalize_text(&a.text_content);
     Ok(Article {

@@ -39,10 +39,7 @@ impl ServiceConfig {
     pub fn new(dir: impl Into<PathBuf>) -> Self {
         Self {
             fetch: FetchConfig::default(),
-            cache: CacheConfig {
-                dir: dir.into(),
-                max_bytes: 1024 * 1024 * 1024,
-            },
+            cache: CacheConfig::new(dir, 1024 * 1024 * 1024),
             max_audio_bytes: 512 * 1024 * 1024,
             silence: SilenceParams::default(),
         }
@@ -91,11 +88,47 @@ pub struct TitlePayload {
 
 type SilenceJob = Shared<BoxFuture<'static, Result<SilenceMap>>>;
 
+/// Small in-memory memo of transformed results keyed by content hash (+ base
+/// URL), so cache hits do not re-parse. Oldest-inserted entries go first.
+struct Memo<T> {
+    cap: usize,
+    inner: Mutex<(HashMap<String, Arc<T>>, std::collections::VecDeque<String>)>,
+}
+
+impl<T> Memo<T> {
+    fn new(cap: usize) -> Self {
+        Self {
+            cap,
+            inner: Mutex::new((HashMap::new(), std::collections::VecDeque::new())),
+        }
+    }
+
+    fn get(&self, key: &str) -> Option<Arc<T>> {
+        self.inner.lock().ok()?.0.get(key).cloned()
+    }
+
+    fn put(&self, key: String, value: Arc<T>) {
+        let Ok(mut g) = self.inner.lock() else { return };
+        let (map, order) = &mut *g;
+        if map.insert(key.clone(), value).is_none() {
+            order.push_back(key);
+        }
+        while order.len() > self.cap {
+            if let Some(old) = order.pop_front() {
+                map.remove(&old);
+            }
+        }
+    }
+}
+
 struct Inner {
     cache: Cache,
     config: ServiceConfig,
     inflight: Mutex<HashMap<String, SilenceJob>>,
     silence_jobs: AtomicU64,
+    feeds: Memo<ParsedFeed>,
+    articles: Memo<Article>,
+    titles: Memo<TitlePayload>,
 }
 
 /// The feed proxy service. Cheap to clone.
@@ -125,6 +158,9 @@ impl FeedService {
                 config,
                 inflight: Mutex::new(HashMap::new()),
                 silence_jobs: AtomicU64::new(0),
+                feeds: Memo::new(32),
+                articles: Memo::new(64),
+                titles: Memo::new(512),
             }),
         })
     }
@@ -168,36 +204,69 @@ impl FeedService {
     }
 
     /// Parsed feed.
-    pub async fn feed(&self, url: &Url) -> Result<Served<ParsedFeed>> {
-        let (b, body) = self.body(url).await?;
+    pub async fn feed(&self, url: &Url) -> Result<Served<Arc<ParsedFeed>>> {
+        let b = self
+            .inner
+            .cache
+            .get(url, self.inner.config.fetch.max_body)
+            .await?;
+        let key = format!("{}|{}", b.hash, b.final_url);
+        if let Some(v) = self.inner.feeds.get(&key) {
+            return Ok(wrap(v, &b));
+        }
+        let body = b.bytes().await?;
         let base = b.final_url.clone();
         let parsed = tokio::task::spawn_blocking(move || parse::parse_feed(&body, Some(&base)))
             .await
             .map_err(|e| FeedError::Parse(format!("parser task failed: {e}")))??;
+        let parsed = Arc::new(parsed);
+        self.inner.feeds.put(key, parsed.clone());
         Ok(wrap(parsed, &b))
     }
 
     /// Reader-mode article.
-    pub async fn reader(&self, url: &Url) -> Result<Served<Article>> {
-        let (b, body) = self.body(url).await?;
+    pub async fn reader(&self, url: &Url) -> Result<Served<Arc<Article>>> {
+        let b = self
+            .inner
+            .cache
+            .get(url, self.inner.config.fetch.max_body)
+            .await?;
+        let key = format!("{}|{}", b.hash, b.final_url);
+        if let Some(v) = self.inner.articles.get(&key) {
+            return Ok(wrap(v, &b));
+        }
+        let body = b.bytes().await?;
         let (ct, base) = (b.content_type.clone(), b.final_url.clone());
         let article = tokio::task::spawn_blocking(move || {
             reader::read_article_bytes(&body, ct.as_deref(), Some(&base))
         })
         .await
         .map_err(|e| FeedError::Parse(format!("reader task failed: {e}")))??;
+        let article = Arc::new(article);
+        self.inner.articles.put(key, article.clone());
         Ok(wrap(article, &b))
     }
 
     /// Page title.
-    pub async fn title(&self, url: &Url) -> Result<Served<TitlePayload>> {
-        let (b, body) = self.body(url).await?;
+    pub async fn title(&self, url: &Url) -> Result<Served<Arc<TitlePayload>>> {
+        let b = self
+            .inner
+            .cache
+            .get(url, self.inner.config.fetch.max_body)
+            .await?;
+        let key = format!("{}|{}", b.hash, b.content_type.as_deref().unwrap_or(""));
+        if let Some(v) = self.inner.titles.get(&key) {
+            return Ok(wrap(v, &b));
+        }
+        let body = b.bytes().await?;
         let ct = b.content_type.clone();
         let t =
             tokio::task::spawn_blocking(move || title::extract_title_bytes(&body, ct.as_deref()))
                 .await
                 .map_err(|e| FeedError::Parse(format!("title task failed: {e}")))?;
-        Ok(wrap(TitlePayload { title: t }, &b))
+        let t = Arc::new(TitlePayload { title: t });
+        self.inner.titles.put(key, t.clone());
+        Ok(wrap(t, &b))
     }
 
     /// Silence map of an audio URL (default thresholds).

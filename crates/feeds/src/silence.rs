@@ -11,6 +11,7 @@ use std::io::Read;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
+use symphonia::core::audio::{Audio, GenericAudioBufferRef};
 use symphonia::core::codecs::audio::AudioDecoderOptions;
 use symphonia::core::errors::Error as SymError;
 use symphonia::core::formats::probe::Hint;
@@ -63,7 +64,13 @@ const MAX_BAD_PACKET_RATIO: f64 = 0.05;
 pub fn analyze_file(path: &Path, params: SilenceParams) -> Result<SilenceMap> {
     let file = std::fs::File::open(path).map_err(|e| FeedError::Audio(format!("open: {e}")))?;
     let hint = path.extension().and_then(|e| e.to_str()).map(str::to_owned);
-    analyze_source(Box::new(file), hint.as_deref(), params)
+    no_panic(|| analyze_source(Box::new(file), hint.as_deref(), params))
+}
+
+/// Defence in depth: a decoder bug on hostile input becomes an error, not a crash.
+fn no_panic(f: impl FnOnce() -> Result<SilenceMap>) -> Result<SilenceMap> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+        .unwrap_or_else(|_| Err(FeedError::Audio("decoder failed on malformed input".into())))
 }
 
 /// Analyze audio from a non-seekable stream.
@@ -72,7 +79,7 @@ pub fn analyze_reader<R: Read + Send + Sync + 'static>(
     ext_hint: Option<&str>,
     params: SilenceParams,
 ) -> Result<SilenceMap> {
-    analyze_source(Box::new(ReadOnlySource::new(reader)), ext_hint, params)
+    no_panic(|| analyze_source(Box::new(ReadOnlySource::new(reader)), ext_hint, params))
 }
 
 struct Detector {
@@ -114,14 +121,34 @@ impl Detector {
             let need = (self.window_frames - self.win_frames) * channels;
             let take = need.min(rest.len());
             let (chunk, tail) = rest.split_at(take);
-            let mut acc = 0f32;
-            for s in chunk {
-                acc += s * s;
-            }
-            self.win_sum += f64::from(acc);
+            self.win_sum += f64::from(sum_sq(chunk));
             self.win_samples += chunk.len();
             self.win_frames += chunk.len() / channels;
             rest = tail;
+            if self.win_frames >= self.window_frames {
+                self.close_window();
+            }
+        }
+    }
+
+    /// Planar input (one slice per channel, equal lengths): no interleave copy.
+    fn push_planes(&mut self, planes: &[&[f32]]) {
+        let Some(n) = planes.first().map(|p| p.len()) else {
+            return;
+        };
+        let mut pos = 0;
+        while pos < n {
+            let take = (self.window_frames - self.win_frames).min(n - pos);
+            let mut acc = 0f32;
+            for p in planes {
+                if let Some(chunk) = p.get(pos..pos + take) {
+                    acc += sum_sq(chunk);
+                }
+            }
+            self.win_sum += f64::from(acc);
+            self.win_samples += take * planes.len();
+            self.win_frames += take;
+            pos += take;
             if self.win_frames >= self.window_frames {
                 self.close_window();
             }
@@ -164,6 +191,24 @@ impl Detector {
             self.frames_done as f64 / f64::from(self.rate),
         )
     }
+}
+
+/// Sum of squares with 8 independent accumulators (lets the compiler vectorize).
+#[inline]
+fn sum_sq(x: &[f32]) -> f32 {
+    let mut acc = [0f32; 8];
+    let chunks = x.chunks_exact(8);
+    let rem = chunks.remainder();
+    for c in chunks {
+        for i in 0..8 {
+            acc[i] += c[i] * c[i];
+        }
+    }
+    let mut total: f32 = acc.iter().sum();
+    for v in rem {
+        total += v * v;
+    }
+    total
 }
 
 fn round_ms(x: f64) -> f64 {
@@ -239,8 +284,13 @@ fn analyze_source(
                 }
                 channels = spec.channels().count();
                 let det = detector.get_or_insert_with(|| Detector::new(params, rate));
-                decoded.copy_to_vec_interleaved::<f32>(&mut buf);
-                det.push_interleaved(&buf, channels);
+                if let GenericAudioBufferRef::F32(b) = &decoded {
+                    let planes: Vec<&[f32]> = b.iter_planes().collect();
+                    det.push_planes(&planes);
+                } else {
+                    decoded.copy_to_vec_interleaved::<f32>(&mut buf);
+                    det.push_interleaved(&buf, channels);
+                }
             }
             Err(SymError::DecodeError(_)) | Err(SymError::IoError(_)) => {
                 bad += 1;

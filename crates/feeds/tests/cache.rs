@@ -11,15 +11,9 @@ use url::Url;
 
 async fn cache(dir: &std::path::Path, max_bytes: u64) -> Cache {
     let fetcher = Fetcher::new(common::test_fetch_config()).expect("fetcher");
-    Cache::open(
-        CacheConfig {
-            dir: dir.to_path_buf(),
-            max_bytes,
-        },
-        fetcher,
-    )
-    .await
-    .expect("cache")
+    let mut cfg = CacheConfig::new(dir, max_bytes);
+    cfg.touch_interval = std::time::Duration::ZERO;
+    Cache::open(cfg, fetcher).await.expect("cache")
 }
 
 fn u(s: String) -> Url {
