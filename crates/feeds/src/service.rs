@@ -88,11 +88,13 @@ pub struct TitlePayload {
 
 type SilenceJob = Shared<BoxFuture<'static, Result<SilenceMap>>>;
 
+type MemoMap<T> = (HashMap<String, Arc<T>>, std::collections::VecDeque<String>);
+
 /// Small in-memory memo of transformed results keyed by content hash (+ base
 /// URL), so cache hits do not re-parse. Oldest-inserted entries go first.
 struct Memo<T> {
     cap: usize,
-    inner: Mutex<(HashMap<String, Arc<T>>, std::collections::VecDeque<String>)>,
+    inner: Mutex<MemoMap<T>>,
 }
 
 impl<T> Memo<T> {
