@@ -40,6 +40,8 @@ pub enum Mode {
     Throughput,
     /// Open --clients sockets, hold them, report server memory per socket.
     Idle,
+    /// Send one non-JSON frame, then check the server still accepts and answers sockets.
+    BadFrame,
 }
 
 #[derive(clap::Args, Clone)]
@@ -157,6 +159,7 @@ struct StepResult {
 struct IdleResult {
     target: Target,
     sockets: usize,
+    per_room: usize,
     setup_secs: f64,
     rss_before_kib: Option<u64>,
     rss_after_kib: Option<u64>,
@@ -427,9 +430,41 @@ fn spawn_client(
     Client { tx }
 }
 
+#[derive(Serialize)]
+struct BadFrameResult {
+    target: Target,
+    survived: bool,
+    detail: String,
+}
+
+/// One garbage frame, then a fresh client must still get through setup.
+async fn bad_frame(a: &SignalingArgs) -> anyhow::Result<()> {
+    let url = match a.target {
+        Target::Skypod => format!("ws://{}/realm", a.server),
+        Target::Ywebrtc => format!("ws://{}/", a.server),
+        Target::Peerjs => format!("ws://{}/peerjs?key=peerjs&id=bad&token=bad", a.server),
+    };
+    let mut ws = raw_connect(&url, a.server, source_addr(0, 1)).await?;
+    ws.send(Message::text("this is not JSON {")).await?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut probe = a.clone();
+    probe.clients = 2;
+    probe.rooms = 1;
+    let (survived, detail) = match tokio::time::timeout(Duration::from_secs(5), setup(&probe)).await {
+        Ok(Ok(c)) => (true, format!("{} fresh sockets set up after the bad frame", c.len())),
+        Ok(Err(e)) => (false, format!("{e:#}")),
+        Err(_) => (false, "timed out".into()),
+    };
+    println!("{}", serde_json::to_string(&BadFrameResult { target: a.target, survived, detail })?);
+    Ok(())
+}
+
 async fn signaling(a: SignalingArgs) -> anyhow::Result<()> {
     if a.rooms == 0 || a.clients < a.rooms {
         bail!("need at least one client per room");
+    }
+    if a.mode == Mode::BadFrame {
+        return bad_frame(&a).await;
     }
     let _ = now_ns();
     let rss_before = a.server_pid.and_then(rss_kib);
@@ -466,6 +501,7 @@ async fn signaling(a: SignalingArgs) -> anyhow::Result<()> {
         let r = IdleResult {
             target: a.target,
             sockets: n,
+            per_room: n.div_ceil(a.rooms),
             setup_secs,
             rss_before_kib: rss_before,
             rss_after_kib: rss_after,
