@@ -450,12 +450,23 @@ async fn bad_frame(a: &SignalingArgs) -> anyhow::Result<()> {
     let mut probe = a.clone();
     probe.clients = 2;
     probe.rooms = 1;
-    let (survived, detail) = match tokio::time::timeout(Duration::from_secs(5), setup(&probe)).await {
-        Ok(Ok(c)) => (true, format!("{} fresh sockets set up after the bad frame", c.len())),
+    let (survived, detail) = match tokio::time::timeout(Duration::from_secs(5), setup(&probe)).await
+    {
+        Ok(Ok(c)) => (
+            true,
+            format!("{} fresh sockets set up after the bad frame", c.len()),
+        ),
         Ok(Err(e)) => (false, format!("{e:#}")),
         Err(_) => (false, "timed out".into()),
     };
-    println!("{}", serde_json::to_string(&BadFrameResult { target: a.target, survived, detail })?);
+    println!(
+        "{}",
+        serde_json::to_string(&BadFrameResult {
+            target: a.target,
+            survived,
+            detail
+        })?
+    );
     Ok(())
 }
 

@@ -1,6 +1,7 @@
 //! `skypod`: the realm server, feed proxy and web app in one binary, and a CLI peer.
 
 mod bench;
+mod webapp;
 
 use clap::{Parser, Subcommand};
 use skypod_server::{Server, ServerConfig};
@@ -86,9 +87,14 @@ fn main() -> anyhow::Result<()> {
 
 async fn serve(cfg: ServerConfig) -> anyhow::Result<()> {
     let data_dir = cfg.data_dir.clone();
-    let server = Server::start(cfg).await?;
+    let server = Server::start(cfg).await?.merge(webapp::router());
     let addr = server.local_addr();
     tracing::info!(data_dir = %data_dir.display(), "store opened");
+    if !webapp::available() {
+        tracing::warn!(
+            "the web app is not built (web/dist is missing): only the server APIs are served"
+        );
+    }
     println!(
         "Skypod is running at http://{addr}/  (realm socket ws://{addr}/realm, metrics http://{addr}/metrics)"
     );
