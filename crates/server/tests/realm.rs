@@ -677,3 +677,23 @@ async fn a_removed_device_is_locked_out() {
     );
     s.stop().await;
 }
+
+#[tokio::test]
+async fn silent_members_are_closed_after_the_idle_timeout_and_pings_keep_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path());
+    cfg.idle_timeout_secs = 1;
+    let s = TestServer::start(cfg).await;
+    let (_realm, _keys, mut cs) = realm_with(&s, 2).await;
+    // member 1 pings every 300 ms for 1.8 s and stays; member 0 says nothing and is closed
+    let pinger = async {
+        for _ in 0..6 {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            cs[1].send_text(r#"{"typ":"evt","msg":"ping"}"#).await.unwrap();
+        }
+    };
+    pinger.await;
+    assert_eq!(close_code(&mut cs[0]).await, Some(close::IDLE));
+    cs[1].request(PING, Ping { t: None }).await.unwrap();
+    s.stop().await;
+}
