@@ -13,7 +13,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ["public/sw.js"],
+    files: ["src/sw.js"],
     languageOptions: { globals: { ...globals.serviceworker } },
   },
 );

@@ -1,4 +1,5 @@
-import { defineConfig, type Plugin } from "vite";
+import type { Plugin } from "vite";
+import { defineConfig } from "vitest/config";
 import preact from "@preact/preset-vite";
 import { readFileSync } from "node:fs";
 

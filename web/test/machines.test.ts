@@ -47,6 +47,7 @@ describe("health", () => {
     expect(a.kind).toBe("none");
     [s, a] = tick(s, 30_012, cfg);
     expect(a).toEqual({ kind: "ping", id: 2 });
+    expect(s.pending).toEqual({ id: 2, sentAt: 30_012 });
   });
   it("ignores stale pongs and declares a silent link dead", () => {
     let s = startHealth(0);

@@ -1,0 +1,235 @@
+import { useEffect, useRef, useState } from "preact/hooks";
+import type { AuthnResponse } from "./protocol/generated";
+import { MSG } from "./protocol/generated";
+import { randomId } from "./lib/b64";
+import { loadOrCreateIdentity, type Identity } from "./lib/identity";
+import { InviteError, parseInviteLink, precheckInvitation } from "./lib/invite";
+import { sign, unixNow } from "./lib/jwt";
+import { generateRealmKey, importRealmKey, interimLinkTransport, type RealmKey } from "./lib/realmkey";
+import { Mesh, type MeshSnapshot } from "./realm/mesh";
+import type { AuthStep } from "./realm/socket";
+import { realmWsUrl, serverBase } from "./config";
+import { forgetRealm, loadRealm, saveRealm, type RealmRecord } from "./state";
+import { FirstRun } from "./ui/FirstRun";
+import { InvitePanel } from "./ui/InvitePanel";
+import { MessageInterface } from "./ui/MessageInterface";
+import { PeerList } from "./ui/PeerList";
+import { InstallButton } from "./ui/Install";
+
+type Phase =
+  | { kind: "loading" }
+  | { kind: "first-run" }
+  | { kind: "member"; realm: RealmRecord; key: RealmKey | null };
+
+function refusalText(detail: string, joining: boolean): string {
+  const d = detail.toLowerCase();
+  if (joining) {
+    if (d.includes("already")) return "This invitation has already been used. Ask for a new one.";
+    if (d.includes("expired")) return "This invitation has expired. Ask for a new one.";
+    if (d.includes("another identity") || d.includes("bound")) return "This invitation was made for another device.";
+    return `The server refused this invitation: ${detail}`;
+  }
+  return `The server refused this device: ${detail}`;
+}
+
+export function App() {
+  const [me, setMe] = useState<Identity | null>(null);
+  const [phase, setPhase] = useState<Phase>({ kind: "loading" });
+  const [snap, setSnap] = useState<MeshSnapshot | null>(null);
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState("");
+  const mesh = useRef<Mesh | null>(null);
+  const server = useRef(serverBase());
+  const initialLink = location.hash.startsWith("#join=") ? location.href : "";
+
+  useEffect(() => {
+    (async () => {
+      const id = await loadOrCreateIdentity();
+      setMe(id);
+      const r = await loadRealm();
+      if (r) {
+        const key = r.realmKey ? await importRealmKey(r.realmKey) : null;
+        setPhase({ kind: "member", realm: r, key });
+        startMesh(id, r.realmid, key, null);
+      } else setPhase({ kind: "first-run" });
+    })().catch((e: unknown) => setError(`This browser cannot store Skypod's keys: ${String(e)}`));
+    const online = () => mesh.current?.kick();
+    addEventListener("online", online);
+    return () => {
+      removeEventListener("online", online);
+      mesh.current?.stop();
+    };
+  }, []);
+
+  /** Start the realm client. With `first`, the first auth is a register/exchange. */
+  function startMesh(
+    id: Identity,
+    realmid: string,
+    key: RealmKey | null,
+    first: { auth: AuthStep; onAdmitted(res: AuthnResponse): void; joining: boolean } | null,
+  ): Mesh {
+    mesh.current?.stop();
+    let admitted = first === null;
+    const m: Mesh = new Mesh(
+      id,
+      realmid,
+      realmWsUrl(server.current),
+      first?.auth ?? (async () => ({ msg: MSG.PREAUTH_AUTHN, token: await sign(id, "authn", realmid, unixNow(), 60, {}) })),
+      key,
+      undefined,
+      (res) => {
+        if (!admitted && first) {
+          admitted = true;
+          first.onAdmitted(res);
+        }
+      },
+    );
+    mesh.current = m;
+    m.subscribe((s) => {
+      setSnap(s);
+      if (s.socket === "refused" && !admitted && first) {
+        setBusy(false);
+        setError(refusalText(s.socketDetail, first.joining));
+        m.stop();
+      }
+    });
+    m.start();
+    return m;
+  }
+
+  const createRealm = async () => {
+    if (!me) return;
+    setBusy(true);
+    setError("");
+    const realmid = randomId(24);
+    const key = await generateRealmKey();
+    const rec: RealmRecord = { realmid, realmKey: key.raw, joinedAt: Date.now(), createdHere: true };
+    startMesh(me, realmid, key, {
+      joining: false,
+      auth: async () => ({
+        msg: MSG.PREAUTH_REGISTER,
+        token: await sign(me, "register", realmid, unixNow(), 60, { pubkey: me.publicJwk }),
+      }),
+      onAdmitted: () => {
+        void saveRealm(rec);
+        setBusy(false);
+        setPhase({ kind: "member", realm: rec, key });
+      },
+    });
+    // If the server never answers, say so rather than spin forever.
+    setTimeout(() => {
+      if (mesh.current?.snapshot().socket !== "online") {
+        setBusy(false);
+        setError((e) => e || "The Skypod server cannot be reached. Check your connection and try again.");
+      }
+    }, 8000);
+  };
+
+  const join = async (text: string) => {
+    if (!me) return;
+    setError("");
+    let link;
+    try {
+      link = parseInviteLink(text);
+      precheckInvitation(link, me.identid);
+    } catch (e) {
+      setError(e instanceof InviteError ? e.message : "This invitation cannot be read.");
+      return;
+    }
+    let key: RealmKey | null = null;
+    try {
+      key = await interimLinkTransport.fromInvitation(link.params);
+    } catch {
+      setError("The invitation link is damaged: its realm key is not readable.");
+      return;
+    }
+    setBusy(true);
+    const l = link;
+    const rec: RealmRecord = { realmid: l.realm, realmKey: key?.raw ?? null, joinedAt: Date.now(), createdHere: false };
+    performance.mark("skypod:join-submitted");
+    startMesh(me, l.realm, key, {
+      joining: true,
+      auth: async () => ({
+        msg: MSG.PREAUTH_EXCHANGE,
+        token: await sign(me, "exchange", l.realm, unixNow(), 60, { pubkey: me.publicJwk, invitation: l.token }),
+      }),
+      onAdmitted: () => {
+        void saveRealm(rec);
+        if (location.hash) history.replaceState(null, "", location.pathname + location.search);
+        setBusy(false);
+        setPhase({ kind: "member", realm: rec, key });
+      },
+    });
+  };
+
+  const leave = async () => {
+    if (!confirm("Forget this realm on this device? Other devices keep it.")) return;
+    mesh.current?.stop();
+    mesh.current = null;
+    await forgetRealm();
+    setSnap(null);
+    setPhase({ kind: "first-run" });
+  };
+
+  if (!me || phase.kind === "loading") {
+    return (
+      <main class="loading">
+        <p>{error || "Starting Skypod…"}</p>
+      </main>
+    );
+  }
+  if (phase.kind === "first-run") {
+    return (
+      <>
+        <Header snap={null} />
+        <FirstRun me={me} initialLink={initialLink} busy={busy} error={error} onCreate={createRealm} onJoin={join} />
+      </>
+    );
+  }
+  return (
+    <>
+      <Header snap={snap} />
+      <main class="home">
+        {snap?.socket === "refused" && (
+          <p role="alert" class="error">
+            {refusalText(snap.socketDetail, false)}{" "}
+            <button type="button" onClick={leave}>Leave realm</button>
+          </p>
+        )}
+        <PeerList members={snap?.members ?? []} />
+        {mesh.current && <MessageInterface mesh={mesh.current} messages={snap?.messages ?? []} />}
+        <InvitePanel me={me} realm={phase.realm.realmid} server={server.current} realmKey={phase.key} />
+        <details class="card">
+          <summary>Connection log</summary>
+          <pre class="log">{(snap?.log ?? []).join("\n")}</pre>
+        </details>
+        <p class="hint">
+          Realm <code>{phase.realm.realmid.slice(0, 10)}…</code> · this device <code>{me.identid.slice(0, 10)}…</code>{" "}
+          <button type="button" class="link" onClick={leave}>Leave realm</button>
+        </p>
+      </main>
+    </>
+  );
+}
+
+function Header({ snap }: { snap: MeshSnapshot | null }) {
+  const label: Record<string, string> = {
+    online: "Server: connected",
+    connecting: "Server: connecting…",
+    waiting: "Server: offline, retrying",
+    refused: "Server: refused",
+    closed: "Server: not connected",
+  };
+  return (
+    <header class="top">
+      <span class="logo" aria-hidden="true">◉</span>
+      <span class="title">Skypod</span>
+      {snap && (
+        <span class={`pill ${snap.socket}`} role="status" title={snap.socketDetail} data-socket={snap.socket}>
+          {label[snap.socket]}
+        </span>
+      )}
+      <InstallButton />
+    </header>
+  );
+}

@@ -1,0 +1,297 @@
+/**
+ * The realm client: the server socket, member list and presence, one PeerLink per member
+ * (full mesh), signed signals, and relay messages encrypted with the realm key.
+ */
+import type {
+  AuthnResponse, BroadcastDelivery, BroadcastRequest, Envelope, IdentId, PeerJoined, PeerLeft, PublicJwk, RealmId,
+  RealmStatus, RtcSignal, SignalClaims, SignalDelivery, SignalRequest,
+} from "../protocol/generated";
+import { MSG } from "../protocol/generated";
+import { utf8 } from "../lib/b64";
+import type { Identity } from "../lib/identity";
+import { sign, TokenError, unixNow, verify } from "../lib/jwt";
+import { openRelay, sealRelay, type RealmKey } from "../lib/realmkey";
+import { DEFAULT_PEER_OPTIONS, PeerLink, short, type LinkState, type PeerOptions } from "./peer";
+import { RealmSocket, type AuthStep, type SocketState } from "./socket";
+
+export type Via = "p2p" | "relay";
+
+export interface ChatMessage {
+  id: number;
+  from: IdentId;
+  body: string;
+  via: Via;
+  at: number;
+  outgoing: boolean;
+}
+
+export interface MemberView {
+  identid: IdentId;
+  self: boolean;
+  online: boolean;
+  link: "p2p" | "relay" | "offline" | "self";
+  detail: LinkState | null;
+  rttMs: number | null;
+  polite: boolean | null;
+}
+
+export interface MeshSnapshot {
+  socket: SocketState;
+  socketDetail: string;
+  realmid: RealmId;
+  members: MemberView[];
+  messages: ChatMessage[];
+  log: string[];
+}
+
+const SIGNAL_TTL = 60;
+/** An existing member waits this long for the newcomer's offer before offering itself. */
+const FALLBACK_OFFER_MS = 2_500;
+
+export class Mesh {
+  private socket: RealmSocket;
+  private keys = new Map<IdentId, PublicJwk>();
+  private online = new Set<IdentId>();
+  private links = new Map<IdentId, PeerLink>();
+  private messages: ChatMessage[] = [];
+  private logLines: string[] = [];
+  private socketState: SocketState = "closed";
+  private socketDetail = "";
+  private listeners = new Set<(s: MeshSnapshot) => void>();
+  private msgSeq = 0;
+  private scheduled = false;
+
+  constructor(
+    readonly me: Identity,
+    readonly realm: RealmId,
+    wsUrl: string,
+    firstAuth: AuthStep,
+    private realmKey: RealmKey | null,
+    private opts: PeerOptions = DEFAULT_PEER_OPTIONS,
+    private onAuthed?: (res: AuthnResponse, first: boolean) => void,
+  ) {
+    this.keys.set(me.identid, me.publicJwk);
+    this.socket = new RealmSocket(wsUrl, firstAuth, {
+      state: (s, d) => {
+        this.socketState = s;
+        this.socketDetail = d ?? "";
+        if (s !== "online") this.serverGone();
+        this.changed();
+      },
+      authed: (res, first) => this.authed(res, first),
+      event: (env) => this.event(env),
+    });
+  }
+
+  /** Auth step for reconnections once we are a member. */
+  authnStep(): AuthStep {
+    return async () => ({
+      msg: MSG.PREAUTH_AUTHN,
+      token: await sign(this.me, "authn", this.realm, unixNow(), 60, {}),
+    });
+  }
+
+  start(): void {
+    this.socket.start();
+  }
+
+  stop(): void {
+    this.socket.stop();
+    for (const l of this.links.values()) l.close();
+    this.links.clear();
+  }
+
+  kick(): void {
+    this.socket.kick();
+  }
+
+  subscribe(f: (s: MeshSnapshot) => void): () => void {
+    this.listeners.add(f);
+    f(this.snapshot());
+    return () => this.listeners.delete(f);
+  }
+
+  private changed(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    queueMicrotask(() => {
+      this.scheduled = false;
+      const s = this.snapshot();
+      for (const f of this.listeners) f(s);
+    });
+  }
+
+  log(line: string): void {
+    this.logLines = [...this.logLines.slice(-99), `${new Date().toISOString().slice(11, 23)} ${line}`];
+    this.changed();
+  }
+
+  snapshot(): MeshSnapshot {
+    const members: MemberView[] = [...this.keys.keys()].map((id) => {
+      if (id === this.me.identid) {
+        return { identid: id, self: true, online: this.socketState === "online", link: "self", detail: null, rttMs: null, polite: null };
+      }
+      const l = this.links.get(id);
+      const online = this.online.has(id);
+      const link = l?.state === "p2p" ? "p2p" : online ? "relay" : "offline";
+      return { identid: id, self: false, online, link, detail: l?.state ?? null, rttMs: l?.rttMs ?? null, polite: l?.polite ?? null };
+    });
+    members.sort((a, b) => Number(b.self) - Number(a.self) || a.identid.localeCompare(b.identid));
+    return {
+      socket: this.socketState,
+      socketDetail: this.socketDetail,
+      realmid: this.realm,
+      members,
+      messages: this.messages,
+      log: this.logLines,
+    };
+  }
+
+  private link(id: IdentId): PeerLink {
+    let l = this.links.get(id);
+    if (!l) {
+      l = new PeerLink(
+        this.me.identid,
+        id,
+        {
+          sendSignal: (cid, signal) => void this.sendSignal(id, cid, signal),
+          onMessage: (body, at) => this.received(id, body, "p2p", at),
+          onChange: () => this.changed(),
+          log: (line) => this.log(line),
+        },
+        this.opts,
+      );
+      this.links.set(id, l);
+    }
+    return l;
+  }
+
+  private authed(res: AuthnResponse, first: boolean): void {
+    this.socket.setAuth(this.authnStep());
+    for (const [id, k] of Object.entries(res.identities)) this.keys.set(id, k);
+    this.online = new Set(res.peers);
+    this.log(`authenticated as ${short(res.identid)}; ${res.peers.length} peer(s) online`);
+    // We are the newcomer on this socket: we offer to everyone online.
+    for (const id of res.peers) {
+      const l = this.link(id);
+      l.remoteOnline = true;
+      if (!l.active) l.connect();
+    }
+    this.onAuthed?.(res, first);
+    this.changed();
+  }
+
+  private serverGone(): void {
+    // Established P2P links survive a server outage; pending ones cannot complete anyway.
+    for (const id of [...this.online]) {
+      const l = this.links.get(id);
+      if (!l || l.state !== "p2p") this.online.delete(id);
+    }
+  }
+
+  private event(env: Envelope<unknown>): void {
+    switch (env.msg) {
+      case MSG.REALM_STATUS: {
+        const s = env.dat as RealmStatus;
+        this.log(`realm status: ${s.members} member(s)`);
+        break;
+      }
+      case MSG.PEER_JOINED: {
+        const p = env.dat as PeerJoined;
+        if (p.identid === this.me.identid) break;
+        this.keys.set(p.identid, p.pubkey);
+        this.online.add(p.identid);
+        this.log(`peer joined: ${short(p.identid)}`);
+        const l = this.link(p.identid);
+        // A new socket of that member: any old link is dead. It will offer; we wait a bit.
+        l.remoteLeft();
+        l.remoteOnline = true;
+        l.connectSoon(FALLBACK_OFFER_MS);
+        break;
+      }
+      case MSG.PEER_LEFT: {
+        const p = env.dat as PeerLeft;
+        this.online.delete(p.identid);
+        this.links.get(p.identid)?.remoteLeft();
+        this.log(`peer left: ${short(p.identid)}`);
+        break;
+      }
+      case MSG.MEMBER_REMOVED: {
+        const p = env.dat as { identid: IdentId };
+        this.online.delete(p.identid);
+        this.keys.delete(p.identid);
+        this.links.get(p.identid)?.close();
+        this.links.delete(p.identid);
+        this.log(`member removed: ${short(p.identid)}`);
+        break;
+      }
+      case MSG.SIGNAL:
+        void this.receiveSignal(env.dat as SignalDelivery);
+        break;
+      case MSG.BROADCAST:
+        void this.receiveRelay(env.dat as BroadcastDelivery);
+        break;
+      default:
+        break;
+    }
+    this.changed();
+  }
+
+  private async sendSignal(to: IdentId, cid: string, signal: RtcSignal): Promise<void> {
+    const ext: SignalClaims = { sub: to, cid, signal };
+    const payload = await sign(this.me, "signal", this.realm, unixNow(), SIGNAL_TTL, ext);
+    const req: SignalRequest = { remoteid: to, connectionid: cid, payload };
+    this.socket.evt(MSG.SIGNAL, req);
+  }
+
+  private async receiveSignal(d: SignalDelivery): Promise<void> {
+    const key = this.keys.get(d.localid);
+    if (!key) return this.log(`signal from unknown member ${short(d.localid)} dropped`);
+    try {
+      const c = await verify<SignalClaims>(d.payload, key, "signal", this.realm, unixNow());
+      if (c.sub !== this.me.identid || c.cid !== d.connectionid || c.iss !== d.localid) {
+        return this.log(`signal from ${short(d.localid)} dropped: addressed elsewhere`);
+      }
+      await this.link(d.localid).onSignal(c.cid, c.signal);
+    } catch (e) {
+      const why = e instanceof TokenError ? e.reason : String(e);
+      this.log(`signal from ${short(d.localid)} refused: ${why}`);
+    }
+  }
+
+  private async receiveRelay(d: BroadcastDelivery): Promise<void> {
+    if (!this.realmKey) return this.log(`relay message from ${short(d.from)}: no realm key yet`);
+    try {
+      const pt = await openRelay(this.realmKey, this.realm, d.payload);
+      const m = JSON.parse(utf8.decode(pt)) as { t?: string; body?: unknown; at?: unknown };
+      if (m.t === "msg" && typeof m.body === "string") this.received(d.from, m.body, "relay", typeof m.at === "number" ? m.at : Date.now());
+    } catch {
+      this.log(`relay message from ${short(d.from)} could not be decrypted`);
+    }
+  }
+
+  private received(from: IdentId, body: string, via: Via, at: number): void {
+    this.messages = [...this.messages.slice(-199), { id: ++this.msgSeq, from, body, via, at, outgoing: false }];
+    this.changed();
+  }
+
+  /** Send over every open data channel; returns how many peers it went to. */
+  sendP2P(body: string): number {
+    let n = 0;
+    for (const l of this.links.values()) if (l.send(body)) n++;
+    if (n > 0) this.messages = [...this.messages.slice(-199), { id: ++this.msgSeq, from: this.me.identid, body, via: "p2p", at: Date.now(), outgoing: true }];
+    this.changed();
+    return n;
+  }
+
+  /** Send through the server, encrypted with the realm key; returns how many got it. */
+  async sendRelay(body: string): Promise<number> {
+    if (!this.realmKey) throw new Error("This device has no realm key yet, so it cannot use the relay.");
+    const payload = await sealRelay(this.realmKey, this.realm, utf8.encode(JSON.stringify({ t: "msg", body, at: Date.now() })));
+    const req: BroadcastRequest = { payload };
+    const res = (await this.socket.request(MSG.BROADCAST, req)) as { delivered: number };
+    this.messages = [...this.messages.slice(-199), { id: ++this.msgSeq, from: this.me.identid, body, via: "relay", at: Date.now(), outgoing: true }];
+    this.changed();
+    return res.delivered;
+  }
+}

@@ -1,0 +1,321 @@
+/**
+ * One remote member: an RTCPeerConnection and a reliable, ordered data channel, driven by the
+ * pure machines in negotiation.ts, health.ts and backoff.ts. Timers live here, decisions there.
+ */
+import type { RtcSignal } from "../protocol/generated";
+import { randomId } from "../lib/b64";
+import { DEFAULT_BACKOFF, initialBackoff, onFailure, onSuccess, type BackoffState } from "./backoff";
+import { DEFAULT_HEALTH, nextDeadline, onPong, startHealth, tick, type HealthConfig, type HealthState } from "./health";
+import {
+  adopt, candidateErrorMatters, classifySignal, initialCid, initialNegotiation, isPolite, onRemoteDescription,
+  setPhase, startAttempt, type CidState, type NegotiationState,
+} from "./negotiation";
+
+export type LinkState = "idle" | "connecting" | "p2p" | "failed";
+
+/** What travels on the data channel (JSON text). */
+export type WireMessage =
+  | { t: "ping"; id: number }
+  | { t: "pong"; id: number }
+  | { t: "msg"; body: string; at: number };
+
+export interface PeerHooks {
+  sendSignal(cid: string, signal: RtcSignal): void;
+  onMessage(body: string, at: number): void;
+  onChange(): void;
+  log(line: string): void;
+}
+
+export interface PeerOptions {
+  rtcConfig: RTCConfiguration;
+  health: HealthConfig;
+  /** How long an ICE restart may take before a full reconnect. */
+  iceRestartMs: number;
+}
+
+export const DEFAULT_PEER_OPTIONS: PeerOptions = {
+  rtcConfig: { iceServers: [] },
+  health: DEFAULT_HEALTH,
+  iceRestartMs: 8_000,
+};
+
+export class PeerLink {
+  readonly polite: boolean;
+  private cid: CidState = initialCid;
+  private neg: NegotiationState;
+  private pc: RTCPeerConnection | null = null;
+  private dc: RTCDataChannel | null = null;
+  private health: HealthState | null = null;
+  private healthTimer: ReturnType<typeof setTimeout> | null = null;
+  private backoff: BackoffState = initialBackoff;
+  private retryTimer: ReturnType<typeof setTimeout> | null = null;
+  private restartTimer: ReturnType<typeof setTimeout> | null = null;
+  private closed = false;
+  state: LinkState = "idle";
+  rttMs: number | null = null;
+  connectedAt: number | null = null;
+  /** Is the remote online at the server (so worth connecting to)? */
+  remoteOnline = false;
+
+  constructor(
+    readonly ownId: string,
+    readonly remoteId: string,
+    private hooks: PeerHooks,
+    private opts: PeerOptions = DEFAULT_PEER_OPTIONS,
+  ) {
+    this.polite = isPolite(ownId, remoteId);
+    this.neg = initialNegotiation(this.polite);
+  }
+
+  get connectionId(): string | null {
+    return this.cid.current;
+  }
+
+  /** Start a fresh attempt (new cid, new RTCPeerConnection, we create the channel). */
+  connect(): void {
+    if (this.closed) return;
+    this.clearRetry();
+    const cid = randomId(12);
+    this.cid = startAttempt(this.cid, cid);
+    this.hooks.log(`connect → ${short(this.remoteId)} cid=${cid}`);
+    this.newPc(true);
+  }
+
+  /** True if an attempt is in flight or up. */
+  get active(): boolean {
+    return this.pc !== null && (this.state === "connecting" || this.state === "p2p");
+  }
+
+  private newPc(initiator: boolean): void {
+    this.teardownPc();
+    const cid = this.cid.current!;
+    const pc = new RTCPeerConnection(this.opts.rtcConfig);
+    this.pc = pc;
+    this.neg = initialNegotiation(this.polite);
+    this.setState("connecting");
+    pc.onicecandidate = ({ candidate }) => {
+      if (!candidate || this.pc !== pc) return;
+      const sig: RtcSignal = { kind: "candidate", candidate: candidate.candidate };
+      if (candidate.sdpMid != null) sig.sdpMid = candidate.sdpMid;
+      if (candidate.sdpMLineIndex != null) sig.sdpMLineIndex = candidate.sdpMLineIndex;
+      this.hooks.sendSignal(cid, sig);
+    };
+    pc.onnegotiationneeded = async () => {
+      if (this.pc !== pc) return;
+      try {
+        this.neg = { ...this.neg, makingOffer: true };
+        await pc.setLocalDescription();
+        const d = pc.localDescription!;
+        this.hooks.sendSignal(cid, { kind: "description", type: d.type, sdp: d.sdp });
+      } catch (e) {
+        this.hooks.log(`offer failed: ${String(e)}`);
+      } finally {
+        this.neg = { ...this.neg, makingOffer: false };
+      }
+    };
+    pc.onconnectionstatechange = () => {
+      if (this.pc !== pc) return;
+      const s = pc.connectionState;
+      if (s === "failed") this.onTrouble("connection failed");
+      else if (s === "disconnected") this.scheduleIceRestart();
+      else if (s === "connected" && this.restartTimer) {
+        clearTimeout(this.restartTimer);
+        this.restartTimer = null;
+      }
+    };
+    pc.ondatachannel = ({ channel }) => {
+      if (this.pc === pc) this.attachChannel(channel);
+    };
+    if (initiator) this.attachChannel(pc.createDataChannel("skypod", { ordered: true }));
+  }
+
+  private attachChannel(dc: RTCDataChannel): void {
+    this.dc = dc;
+    dc.onopen = () => {
+      if (this.dc !== dc) return;
+      this.cid = setPhase(this.cid, "connected");
+      this.backoff = onSuccess();
+      this.connectedAt = Date.now();
+      this.setState("p2p");
+      this.health = startHealth(Date.now());
+      this.runHealth();
+    };
+    dc.onclose = () => {
+      if (this.dc !== dc) return;
+      this.onTrouble("data channel closed");
+    };
+    dc.onmessage = (m) => {
+      if (typeof m.data !== "string") return;
+      let w: WireMessage;
+      try {
+        w = JSON.parse(m.data) as WireMessage;
+      } catch {
+        return;
+      }
+      if (w.t === "ping") this.sendWire({ t: "pong", id: w.id });
+      else if (w.t === "pong" && this.health) {
+        this.health = onPong(this.health, w.id, Date.now(), this.opts.health);
+        this.rttMs = this.health.rttMs;
+        this.hooks.onChange();
+        this.runHealth();
+      } else if (w.t === "msg" && typeof w.body === "string") this.hooks.onMessage(w.body, w.at);
+    };
+  }
+
+  private runHealth(): void {
+    if (this.healthTimer) clearTimeout(this.healthTimer);
+    if (!this.health) return;
+    const [h, action] = tick(this.health, Date.now(), this.opts.health);
+    this.health = h;
+    if (action.kind === "ping") this.sendWire({ t: "ping", id: action.id });
+    if (action.kind === "dead") {
+      this.onTrouble(`no pong for ${action.sinceMs} ms`);
+      return;
+    }
+    const wait = Math.max(10, nextDeadline(this.health, this.opts.health) - Date.now());
+    this.healthTimer = setTimeout(() => this.runHealth(), wait);
+  }
+
+  /** Link trouble: try an ICE restart first, then a fresh attempt with backoff. */
+  private onTrouble(why: string): void {
+    if (this.closed) return;
+    this.hooks.log(`${short(this.remoteId)}: ${why}`);
+    this.cid = setPhase(this.cid, "failed");
+    this.teardownPc();
+    this.setState("failed");
+    this.scheduleReconnect();
+  }
+
+  private scheduleIceRestart(): void {
+    if (this.restartTimer || !this.pc) return;
+    const pc = this.pc;
+    this.restartTimer = setTimeout(() => {
+      this.restartTimer = null;
+      if (this.pc !== pc || pc.connectionState === "connected") return;
+      this.hooks.log(`${short(this.remoteId)}: ICE restart`);
+      pc.restartIce();
+      this.restartTimer = setTimeout(() => {
+        this.restartTimer = null;
+        if (this.pc === pc && pc.connectionState !== "connected") this.onTrouble("ICE restart did not recover");
+      }, this.opts.iceRestartMs);
+    }, 2_000);
+  }
+
+  private scheduleReconnect(): void {
+    this.clearRetry();
+    if (!this.remoteOnline || this.closed) return;
+    this.backoff = onFailure(this.backoff, Date.now(), Math.random(), DEFAULT_BACKOFF);
+    const delay = Math.max(0, (this.backoff.retryAt ?? 0) - Date.now());
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      if (!this.active && this.remoteOnline) this.connect();
+    }, delay);
+  }
+
+  /** Connect after `ms` unless the remote starts an attempt first. */
+  connectSoon(ms: number): void {
+    this.clearRetry();
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      if (!this.active && this.remoteOnline) this.connect();
+    }, ms);
+  }
+
+  private clearRetry(): void {
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+  }
+
+  /** A verified signal from the remote. */
+  async onSignal(cid: string, signal: RtcSignal): Promise<void> {
+    if (this.closed) return;
+    const isOffer = signal.kind === "description" && signal.type === "offer";
+    const decision = classifySignal(this.cid, cid, isOffer, this.polite);
+    if (decision.kind === "ignore") {
+      this.hooks.log(`${short(this.remoteId)}: ignored ${signal.kind} (${decision.why}) cid=${cid}`);
+      return;
+    }
+    if (decision.kind === "adopt") {
+      this.clearRetry();
+      this.cid = adopt(this.cid, cid);
+      this.newPc(false);
+    }
+    const pc = this.pc;
+    if (!pc) return;
+    try {
+      if (signal.kind === "description") {
+        const [neg, d] = onRemoteDescription(this.neg, signal.type, pc.signalingState);
+        this.neg = neg;
+        if (d.kind === "ignore") return;
+        await pc.setRemoteDescription({ type: signal.type as RTCSdpType, sdp: signal.sdp });
+        this.neg = { ...this.neg, settingRemoteAnswerPending: false };
+        if (d.answer) {
+          await pc.setLocalDescription();
+          const l = pc.localDescription!;
+          this.hooks.sendSignal(cid, { kind: "description", type: l.type, sdp: l.sdp });
+        }
+      } else {
+        try {
+          await pc.addIceCandidate({
+            candidate: signal.candidate,
+            sdpMid: signal.sdpMid ?? null,
+            sdpMLineIndex: signal.sdpMLineIndex ?? null,
+          });
+        } catch (e) {
+          if (candidateErrorMatters(this.neg)) throw e;
+        }
+      }
+    } catch (e) {
+      this.hooks.log(`${short(this.remoteId)}: signal failed: ${String(e)}`);
+    }
+  }
+
+  private sendWire(w: WireMessage): boolean {
+    if (!this.dc || this.dc.readyState !== "open") return false;
+    this.dc.send(JSON.stringify(w));
+    return true;
+  }
+
+  send(body: string): boolean {
+    return this.sendWire({ t: "msg", body, at: Date.now() });
+  }
+
+  /** The remote went offline at the server: drop the link, wait for it to come back. */
+  remoteLeft(): void {
+    this.remoteOnline = false;
+    this.clearRetry();
+    this.teardownPc();
+    this.cid = setPhase(this.cid, "failed");
+    this.setState("idle");
+  }
+
+  close(): void {
+    this.closed = true;
+    this.clearRetry();
+    this.teardownPc();
+  }
+
+  private teardownPc(): void {
+    if (this.healthTimer) clearTimeout(this.healthTimer);
+    if (this.restartTimer) clearTimeout(this.restartTimer);
+    this.healthTimer = this.restartTimer = null;
+    this.health = null;
+    const dc = this.dc;
+    const pc = this.pc;
+    this.dc = null;
+    this.pc = null;
+    dc?.close();
+    pc?.close();
+    this.connectedAt = null;
+  }
+
+  private setState(s: LinkState): void {
+    this.state = s;
+    if (s !== "p2p") this.rttMs = null;
+    this.hooks.onChange();
+  }
+}
+
+export function short(id: string): string {
+  return id.slice(0, 8);
+}

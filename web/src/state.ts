@@ -1,0 +1,15 @@
+import type { RealmId } from "./protocol/generated";
+import { kv } from "./lib/idb";
+
+/** What this device remembers about its realm (IndexedDB). */
+export interface RealmRecord {
+  realmid: RealmId;
+  /** Raw realm key (interim: it came in the invitation link, or we made it). */
+  realmKey: Uint8Array<ArrayBuffer> | null;
+  joinedAt: number;
+  createdHere: boolean;
+}
+
+export const loadRealm = () => kv.get<RealmRecord>("realm");
+export const saveRealm = (r: RealmRecord) => kv.set("realm", r);
+export const forgetRealm = () => kv.del("realm");

@@ -1,0 +1,52 @@
+import { describe, expect, it } from "vitest";
+import { generateIdentity } from "../src/lib/identity";
+import { createInvitation, formatInviteLink, parseInviteLink, precheckInvitation } from "../src/lib/invite";
+import { verify } from "../src/lib/jwt";
+import { generateRealmKey, importRealmKey, interimLinkTransport, openRelay, sealRelay } from "../src/lib/realmkey";
+
+describe("invitations", () => {
+  it("round-trips a link with the interim realm key and verifies", async () => {
+    const alice = await generateIdentity();
+    await expect(crypto.subtle.exportKey("jwk", alice.privateKey)).rejects.toThrow();
+    const realm = "realm-under-test-0001";
+    const now = Math.floor(Date.now() / 1000);
+    const token = await createInvitation(alice, realm, now, 600);
+    const rk = await generateRealmKey();
+    const url = formatInviteLink({ server: "http://127.0.0.1:8080/", realm, token, params: interimLinkTransport.forInvitation(rk) });
+    expect(url.startsWith(`http://127.0.0.1:8080/#join=${realm}.${token}&k=`)).toBe(true);
+    const l = parseInviteLink(`  ${url}\n`);
+    expect(l).toMatchObject({ server: "http://127.0.0.1:8080", realm, token });
+    const c = await verify<{ jti: string }>(l.token, alice.publicJwk, "invitation", realm, now);
+    expect(c.jti.length).toBeGreaterThanOrEqual(16);
+    precheckInvitation(l, "someone", now);
+    const rk2 = await interimLinkTransport.fromInvitation(l.params);
+    expect(rk2!.kid).toBe(rk.kid);
+    // a link without the key (e.g. from the CLI) still parses
+    expect(parseInviteLink(`http://x/#join=${realm}.${token}`).params).toEqual({});
+  });
+
+  it("explains garbage, expired and foreign-bound invitations", async () => {
+    const alice = await generateIdentity();
+    const realm = "realm-under-test-0001";
+    expect(() => parseInviteLink("hello")).toThrow(/not a Skypod invitation/);
+    expect(() => parseInviteLink("http://x/#join=short.a.b.c")).toThrow(/no valid realm/);
+    expect(() => parseInviteLink(`http://x/#join=${realm}.garbage`)).toThrow(/damaged/);
+    const old = await createInvitation(alice, realm, 1_000_000, 600);
+    expect(() => precheckInvitation(parseInviteLink(`http://x/#join=${realm}.${old}`), "me", 2_000_000)).toThrow(/expired/);
+    const bound = await createInvitation(alice, realm, 1_000_000, 600, "bob");
+    expect(() => precheckInvitation(parseInviteLink(`http://x/#join=${realm}.${bound}`), "me", 1_000_000)).toThrow(/another device/);
+    precheckInvitation(parseInviteLink(`http://x/#join=${realm}.${bound}`), "bob", 1_000_000);
+  });
+});
+
+describe("realm key", () => {
+  it("seals and opens relay payloads, bound to the realm", async () => {
+    const k = await generateRealmKey();
+    const sealed = await sealRelay(k, "realm-a-0000000001", new TextEncoder().encode("hi"));
+    expect(new TextDecoder().decode(await openRelay(k, "realm-a-0000000001", sealed))).toBe("hi");
+    await expect(openRelay(k, "realm-b-0000000001", sealed)).rejects.toThrow();
+    const other = await importRealmKey(crypto.getRandomValues(new Uint8Array(32)));
+    await expect(openRelay(other, "realm-a-0000000001", sealed)).rejects.toThrow();
+    await expect(importRealmKey(new Uint8Array(5))).rejects.toThrow();
+  });
+});
