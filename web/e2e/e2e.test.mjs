@@ -1,0 +1,134 @@
+// End-to-end: two browser devices pair through the paste-a-link flow, talk over P2P and over
+// the relay; bad invitations are explained; the app shell opens offline.
+// Run through scripts/e2e.sh (builds the app and the server first).
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { ROOT, device, launch, skypodServer, staticServer } from "./harness.mjs";
+
+const SHOTS = join(ROOT, "docs/screenshots");
+const T = { timeout: 15_000 };
+const metrics = {};
+let web, realm, browser, A, B, appUrl, inviteLink;
+
+async function shot(page, name) {
+  if (process.env.E2E_SCREENSHOTS === "0") return;
+  mkdirSync(SHOTS, { recursive: true });
+  await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
+}
+
+async function open(page) {
+  await page.goto(appUrl);
+  // time to interactive: the first-run or home screen is rendered with enabled controls
+  await page.waitForSelector("main.first-run button:not([disabled]), main.home", T);
+  return page.evaluate(() => Math.round(performance.now()));
+}
+
+before(async () => {
+  web = await staticServer();
+  realm = await skypodServer();
+  appUrl = `http://127.0.0.1:${web.port}/?server=${encodeURIComponent(realm.base)}`;
+  browser = await launch();
+  A = await device(browser);
+  B = await device(browser);
+});
+
+after(async () => {
+  await browser?.close();
+  await web?.close();
+  await realm?.stop();
+  if (Object.keys(metrics).length) {
+    writeFileSync(join(ROOT, "web/e2e/last-metrics.json"), JSON.stringify(metrics, null, 2) + "\n");
+    console.log("metrics:", JSON.stringify(metrics));
+  }
+});
+
+describe("skypod web", () => {
+  it("A creates a realm, B pairs by pasting the invitation link, P2P and relay messages flow both ways", async () => {
+    metrics.ttiMsA = await open(A.page);
+    await shot(A.page, "01-first-run");
+    await A.page.getByRole("button", { name: "Start a new realm" }).click();
+    await A.page.waitForSelector("[data-socket=online]", T);
+    await A.page.getByRole("button", { name: "Create invitation" }).click();
+    inviteLink = await A.page.getByLabel(/Invitation link/).inputValue();
+    assert.match(inviteLink, new RegExp(`^${realm.base}/#join=[A-Za-z0-9_-]+\\.[^&]+&k=`));
+    await shot(A.page, "02-invitation");
+
+    metrics.ttiMsB = await open(B.page);
+    await B.page.getByRole("button", { name: "Sync to an existing install" }).click();
+    await B.page.getByLabel("Invitation link").fill(inviteLink);
+    await shot(B.page, "03-join");
+    const t0 = Date.now();
+    await B.page.getByRole("button", { name: "Join" }).click();
+    await B.page.waitForSelector("li.peer[data-link=p2p]", T);
+    metrics.pasteToP2pMs = Date.now() - t0;
+    await A.page.waitForSelector("li.peer[data-link=p2p]", T);
+    // RTT measured by the health ping
+    await B.page.waitForFunction(() => /\d+ ms/.test(document.querySelector("li.peer[data-link=p2p] .rtt")?.textContent ?? ""), null, T);
+
+    const send = async (page, via, text) => {
+      await page.getByRole("radio", { name: via === "p2p" ? "P2P" : "Server relay" }).check();
+      await page.getByLabel("Message", { exact: true }).fill(text);
+      await page.getByRole("button", { name: "Send" }).click();
+    };
+    const expectIn = (page, via, text) =>
+      page.waitForSelector(`ol.messages li.in[data-via=${via}]:has-text("${text}")`, T);
+
+    await send(A.page, "p2p", "hello B over p2p");
+    await expectIn(B.page, "p2p", "hello B over p2p");
+    await send(B.page, "p2p", "hello A over p2p");
+    await expectIn(A.page, "p2p", "hello A over p2p");
+    await send(A.page, "relay", "hello B via relay");
+    await expectIn(B.page, "relay", "hello B via relay");
+    await send(B.page, "relay", "hello A via relay");
+    await expectIn(A.page, "relay", "hello A via relay");
+    await shot(A.page, "04-home-a");
+    await shot(B.page, "05-home-b");
+  });
+
+  it("a garbage, an expired or a used invitation shows a clear error", async () => {
+    const C = await device(browser);
+    await open(C.page);
+    await C.page.getByRole("button", { name: "Sync to an existing install" }).click();
+    const tryLink = async (link, re) => {
+      await C.page.getByLabel("Invitation link").fill(link);
+      await C.page.getByRole("button", { name: "Join" }).click();
+      const alert = C.page.getByRole("alert");
+      await alert.waitFor(T);
+      assert.match(await alert.innerText(), re);
+    };
+    await tryLink("this is not a link", /not a Skypod invitation/);
+    // expired: same link with the token's times moved into the past
+    const [head, tokAndRest] = inviteLink.split("#join=");
+    const [frag, ...rest] = tokAndRest.split("&");
+    const dot = frag.indexOf(".");
+    const [h, p, s] = frag.slice(dot + 1).split(".");
+    const claims = JSON.parse(Buffer.from(p, "base64url").toString());
+    claims.iat -= 3 * 86400;
+    claims.exp = claims.iat + 3600;
+    const expired = `${head}#join=${frag.slice(0, dot)}.${h}.${Buffer.from(JSON.stringify(claims)).toString("base64url")}.${s}&${rest.join("&")}`;
+    await tryLink(expired, /expired/);
+    await shot(C.page, "06-expired-invitation");
+    // replayed: B already used this one; the server refuses it
+    await tryLink(inviteLink, /already been used/);
+    await C.ctx.close();
+  });
+
+  it("with the servers stopped, a reload still opens the app shell from the service worker", async () => {
+    await A.page.evaluate(async () => {
+      await navigator.serviceWorker.ready;
+    });
+    if (!(await A.page.evaluate(() => !!navigator.serviceWorker.controller))) {
+      await A.page.reload();
+      await A.page.waitForFunction(() => !!navigator.serviceWorker.controller, null, T);
+    }
+    await web.close();
+    await realm.stop();
+    await B.ctx.close();
+    await A.page.reload();
+    await A.page.waitForSelector("main.home h2#peers-h", T);
+    await A.page.waitForSelector("[data-socket=waiting], [data-socket=connecting]", T);
+    await shot(A.page, "07-offline");
+  });
+});
