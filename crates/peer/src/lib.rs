@@ -1,0 +1,2 @@
+//! Skypod's native realm client.
+pub mod sm;
