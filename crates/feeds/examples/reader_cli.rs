@@ -1,5 +1,5 @@
 //! `reader_cli REPEAT FILE...` — runs reader mode on each HTML file REPEAT times
-//! and prints one JSON line per file: text and mean milliseconds per run
+//! and prints one JSON line per file: text and median milliseconds per run
 //! (used by bench/feeds/run.sh).
 
 use std::time::Instant;
