@@ -129,6 +129,8 @@ describe("skypod web", () => {
     await A.page.reload();
     await A.page.waitForSelector("main.home h2#peers-h", T);
     await A.page.waitForSelector("[data-socket=waiting], [data-socket=connecting]", T);
+    // members are remembered: B is listed, offline
+    await A.page.waitForSelector("li.peer[data-link=offline]", T);
     await shot(A.page, "07-offline");
   });
 });

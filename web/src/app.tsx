@@ -50,7 +50,7 @@ export function App() {
       if (r) {
         const key = r.realmKey ? await importRealmKey(r.realmKey) : null;
         setPhase({ kind: "member", realm: r, key });
-        startMesh(id, r.realmid, key, null);
+        startMesh(id, r.realmid, key, null, r);
       } else setPhase({ kind: "first-run" });
     })().catch((e: unknown) => setError(`This browser cannot store Skypod's keys: ${String(e)}`));
     const online = () => mesh.current?.kick();
@@ -67,6 +67,7 @@ export function App() {
     realmid: string,
     key: RealmKey | null,
     first: { auth: AuthStep; onAdmitted(res: AuthnResponse): void; joining: boolean } | null,
+    rec?: RealmRecord,
   ): Mesh {
     mesh.current?.stop();
     let admitted = first === null;
@@ -83,8 +84,14 @@ export function App() {
           first.onAdmitted(res);
         }
       },
+      rec?.members,
     );
     mesh.current = m;
+    let members = rec?.members;
+    m.onMembersChanged = (ms) => {
+      members = ms;
+      if (admitted) void loadRealm().then((r) => r && r.realmid === realmid && saveRealm({ ...r, members }));
+    };
     m.subscribe((s) => {
       setSnap(s);
       if (s.socket === "refused" && !admitted && first) {
@@ -110,8 +117,8 @@ export function App() {
         msg: MSG.PREAUTH_REGISTER,
         token: await sign(me, "register", realmid, unixNow(), 60, { pubkey: me.publicJwk }),
       }),
-      onAdmitted: () => {
-        void saveRealm(rec);
+      onAdmitted: (res) => {
+        void saveRealm({ ...rec, members: res.identities });
         setBusy(false);
         setPhase({ kind: "member", realm: rec, key });
       },
@@ -153,8 +160,8 @@ export function App() {
         msg: MSG.PREAUTH_EXCHANGE,
         token: await sign(me, "exchange", l.realm, unixNow(), 60, { pubkey: me.publicJwk, invitation: l.token }),
       }),
-      onAdmitted: () => {
-        void saveRealm(rec);
+      onAdmitted: (res) => {
+        void saveRealm({ ...rec, members: res.identities });
         if (location.hash) history.replaceState(null, "", location.pathname + location.search);
         setBusy(false);
         setPhase({ kind: "member", realm: rec, key });

@@ -1,4 +1,4 @@
-import type { RealmId } from "./protocol/generated";
+import type { IdentId, PublicJwk, RealmId } from "./protocol/generated";
 import { kv } from "./lib/idb";
 
 /** What this device remembers about its realm (IndexedDB). */
@@ -8,6 +8,8 @@ export interface RealmRecord {
   realmKey: Uint8Array<ArrayBuffer> | null;
   joinedAt: number;
   createdHere: boolean;
+  /** Members last seen (public keys), so the device list shows them while offline. */
+  members?: Record<IdentId, PublicJwk>;
 }
 
 export const loadRealm = () => kv.get<RealmRecord>("realm");

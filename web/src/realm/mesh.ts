@@ -60,6 +60,8 @@ export class Mesh {
   private listeners = new Set<(s: MeshSnapshot) => void>();
   private msgSeq = 0;
   private scheduled = false;
+  /** Called when the set of known members (and keys) changes, to persist it. */
+  onMembersChanged?: (members: Record<IdentId, PublicJwk>) => void;
 
   constructor(
     readonly me: Identity,
@@ -69,7 +71,9 @@ export class Mesh {
     private realmKey: RealmKey | null,
     private opts: PeerOptions = DEFAULT_PEER_OPTIONS,
     private onAuthed?: (res: AuthnResponse, first: boolean) => void,
+    known: Record<IdentId, PublicJwk> = {},
   ) {
+    for (const [id, k] of Object.entries(known)) this.keys.set(id, k);
     this.keys.set(me.identid, me.publicJwk);
     this.socket = new RealmSocket(wsUrl, firstAuth, {
       state: (s, d) => {
@@ -147,6 +151,10 @@ export class Mesh {
     };
   }
 
+  private membersChanged(): void {
+    this.onMembersChanged?.(Object.fromEntries(this.keys));
+  }
+
   private link(id: IdentId): PeerLink {
     let l = this.links.get(id);
     if (!l) {
@@ -169,6 +177,7 @@ export class Mesh {
   private authed(res: AuthnResponse, first: boolean): void {
     this.socket.setAuth(this.authnStep());
     for (const [id, k] of Object.entries(res.identities)) this.keys.set(id, k);
+    this.membersChanged();
     this.online = new Set(res.peers);
     this.log(`authenticated as ${short(res.identid)}; ${res.peers.length} peer(s) online`);
     // We are the newcomer on this socket: we offer to everyone online.
@@ -199,7 +208,9 @@ export class Mesh {
       case MSG.PEER_JOINED: {
         const p = env.dat as PeerJoined;
         if (p.identid === this.me.identid) break;
+        const known = this.keys.has(p.identid);
         this.keys.set(p.identid, p.pubkey);
+        if (!known) this.membersChanged();
         this.online.add(p.identid);
         this.log(`peer joined: ${short(p.identid)}`);
         const l = this.link(p.identid);
@@ -220,6 +231,7 @@ export class Mesh {
         const p = env.dat as { identid: IdentId };
         this.online.delete(p.identid);
         this.keys.delete(p.identid);
+        this.membersChanged();
         this.links.get(p.identid)?.close();
         this.links.delete(p.identid);
         this.log(`member removed: ${short(p.identid)}`);
