@@ -26,9 +26,16 @@ async function open(page) {
 }
 
 before(async () => {
-  web = await staticServer();
   realm = await skypodServer();
-  appUrl = `http://127.0.0.1:${web.port}/?server=${encodeURIComponent(realm.base)}`;
+  if (process.env.E2E_SAME_ORIGIN === "1") {
+    // `skypod serve` serves web/dist itself: the app finds /realm on its own origin.
+    web = { close: async () => {} };
+    appUrl = `${realm.base}/`;
+  } else {
+    // Until then: web/dist from a loopback static server, pointed at skypod by ?server=.
+    web = await staticServer();
+    appUrl = `http://127.0.0.1:${web.port}/?server=${encodeURIComponent(realm.base)}`;
+  }
   browser = await launch();
   A = await device(browser);
   B = await device(browser);
@@ -85,6 +92,31 @@ describe("skypod web", () => {
     await expectIn(A.page, "relay", "hello A via relay");
     await shot(A.page, "04-home-a");
     await shot(B.page, "05-home-b");
+  });
+
+  it("two-way pairing: the inviter binds the invitation to the invitee's device id", async () => {
+    const C = await device(browser);
+    await open(C.page);
+    await C.page.getByRole("button", { name: "Sync to an existing install" }).click();
+    const cid = (await C.page.locator("code.id").innerText()).trim();
+    assert.match(cid, /^[A-Za-z0-9_-]{43}$/);
+    // an invitation bound to someone else is refused before it reaches the server
+    await A.page.getByLabel(/Bind to the new device/).fill("x".repeat(43));
+    await A.page.getByRole("button", { name: "Create invitation" }).click();
+    const wrong = await A.page.getByLabel(/Invitation link/).inputValue();
+    await C.page.getByLabel("Invitation link").fill(wrong);
+    await C.page.getByRole("button", { name: "Join" }).click();
+    assert.match(await C.page.getByRole("alert").innerText(), /made for another device/);
+    // the one bound to C (what scanning C's QR code fills in) admits C
+    await A.page.getByLabel(/Bind to the new device/).fill(`skypod:device:${cid}`);
+    await A.page.getByRole("button", { name: "Create invitation" }).click();
+    await A.page.waitForFunction((w) => document.querySelector("#invite-link")?.value !== w, wrong, T);
+    const bound = await A.page.getByLabel(/Invitation link/).inputValue();
+    await C.page.getByLabel("Invitation link").fill(bound);
+    await C.page.getByRole("button", { name: "Join" }).click();
+    await C.page.waitForFunction(() => document.querySelectorAll("li.peer[data-link=p2p]").length === 2, null, T);
+    await A.page.waitForFunction(() => document.querySelectorAll("li.peer[data-link=p2p]").length === 2, null, T);
+    await C.ctx.close();
   });
 
   it("a garbage, an expired or a used invitation shows a clear error", async () => {

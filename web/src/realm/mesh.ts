@@ -45,6 +45,38 @@ export interface MeshSnapshot {
 }
 
 const SIGNAL_TTL = 60;
+
+export type SignalCheck = { ok: true; claims: SignalClaims } | { ok: false; why: string };
+
+/**
+ * Verify a relayed signal: signed (purpose rtc.signal, this realm, fresh) by the member the
+ * server says sent it, with the key learned at join, addressed to us, for the connection id
+ * the envelope names. The server cannot forge or redirect signals.
+ */
+export async function checkSignal(
+  d: SignalDelivery,
+  keys: ReadonlyMap<IdentId, PublicJwk>,
+  me: IdentId,
+  realm: RealmId,
+  now: number,
+): Promise<SignalCheck> {
+  const key = keys.get(d.localid);
+  if (!key) return { ok: false, why: "unknown member" };
+  try {
+    const c = await verify<SignalClaims>(d.payload, key, "signal", realm, now);
+    if (c.sub !== me) return { ok: false, why: "addressed to another member" };
+    if (c.cid !== d.connectionid) return { ok: false, why: "connection id mismatch" };
+    if (c.iss !== d.localid) return { ok: false, why: "issuer mismatch" };
+    const sig = c.signal as Partial<RtcSignal> | undefined;
+    const valid =
+      (sig?.kind === "description" && typeof sig.type === "string" && typeof sig.sdp === "string") ||
+      (sig?.kind === "candidate" && typeof sig.candidate === "string");
+    if (!valid) return { ok: false, why: "malformed signal" };
+    return { ok: true, claims: c };
+  } catch (e) {
+    return { ok: false, why: e instanceof TokenError ? e.reason : String(e) };
+  }
+}
 /** An existing member waits this long for the newcomer's offer before offering itself. */
 const FALLBACK_OFFER_MS = 2_500;
 
@@ -214,10 +246,14 @@ export class Mesh {
         this.online.add(p.identid);
         this.log(`peer joined: ${short(p.identid)}`);
         const l = this.link(p.identid);
-        // A new socket of that member: any old link is dead. It will offer; we wait a bit.
-        l.remoteLeft();
         l.remoteOnline = true;
-        l.connectSoon(FALLBACK_OFFER_MS);
+        // A working data channel survives the member's reconnection to the server (e.g. after
+        // a server restart). Otherwise the newcomer offers; we offer ourselves if it does not.
+        if (l.state !== "p2p") {
+          l.remoteLeft();
+          l.remoteOnline = true;
+          l.connectSoon(FALLBACK_OFFER_MS);
+        }
         break;
       }
       case MSG.PEER_LEFT: {
@@ -257,18 +293,9 @@ export class Mesh {
   }
 
   private async receiveSignal(d: SignalDelivery): Promise<void> {
-    const key = this.keys.get(d.localid);
-    if (!key) return this.log(`signal from unknown member ${short(d.localid)} dropped`);
-    try {
-      const c = await verify<SignalClaims>(d.payload, key, "signal", this.realm, unixNow());
-      if (c.sub !== this.me.identid || c.cid !== d.connectionid || c.iss !== d.localid) {
-        return this.log(`signal from ${short(d.localid)} dropped: addressed elsewhere`);
-      }
-      await this.link(d.localid).onSignal(c.cid, c.signal);
-    } catch (e) {
-      const why = e instanceof TokenError ? e.reason : String(e);
-      this.log(`signal from ${short(d.localid)} refused: ${why}`);
-    }
+    const r = await checkSignal(d, this.keys, this.me.identid, this.realm, unixNow());
+    if (!r.ok) return this.log(`signal from ${short(d.localid)} refused: ${r.why}`);
+    await this.link(d.localid).onSignal(r.claims.cid, r.claims.signal);
   }
 
   private async receiveRelay(d: BroadcastDelivery): Promise<void> {
