@@ -1,0 +1,29 @@
+//! Skypod's synced library: the user's subscriptions, per-device play records and
+//! queues, settings and device names, as one Automerge document shared by every
+//! device of a realm (Rust `automerge` 0.12 and the browser's `@automerge/automerge`
+//! 3.x share the format and the sync protocol).
+//!
+//! - [`Library`]: the typed document API (subscribe, positions, queue, continue-from).
+//! - [`Store`]: on-disk persistence with incremental saves, compaction, atomic writes
+//!   and recovery from damaged files.
+//! - [`SyncPeer`] / [`SyncHub`]: the Automerge sync protocol per peer pair, over any
+//!   transport that carries byte messages.
+//! - OPML import/export ([`Library::import_opml`], [`Library::export_opml`]).
+
+mod error;
+mod library;
+mod opml;
+mod store;
+mod sync;
+
+pub use error::{LibraryError, StoreError};
+pub use library::{
+    DeviceId, DeviceInfo, Feed, Library, NewFeed, PlayRecord, Resume, SCHEMA_VERSION,
+    SettingValue, Subscribed, episode_key, genesis_bytes, normalize_feed_url, split_episode_key,
+};
+pub use opml::{ImportProgress, ImportReport};
+pub use store::{COMPACT_MIN_LOG, Opened, Recovery, Store};
+pub use sync::{MAX_SYNC_MESSAGE, SyncHub, SyncPeer};
+
+/// Re-export of the pinned Automerge crate, for callers that need change hashes.
+pub use automerge;
