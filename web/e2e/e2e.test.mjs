@@ -18,6 +18,16 @@ async function shot(page, name) {
   await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
 }
 
+async function send(page, via, text) {
+  await page.getByRole("radio", { name: via === "p2p" ? "P2P" : "Server relay" }).check();
+  await page.getByLabel("Message", { exact: true }).fill(text);
+  await page.getByRole("button", { name: "Send" }).click();
+}
+
+function expectIn(page, via, text) {
+  return page.waitForSelector(`ol.messages li.in[data-via=${via}]:has-text("${text}")`, T);
+}
+
 async function open(page) {
   await page.goto(appUrl);
   // time to interactive: the first-run or home screen is rendered with enabled controls
@@ -74,14 +84,6 @@ describe("skypod web", () => {
     // RTT measured by the health ping
     await B.page.waitForFunction(() => /\d+ ms/.test(document.querySelector("li.peer[data-link=p2p] .rtt")?.textContent ?? ""), null, T);
 
-    const send = async (page, via, text) => {
-      await page.getByRole("radio", { name: via === "p2p" ? "P2P" : "Server relay" }).check();
-      await page.getByLabel("Message", { exact: true }).fill(text);
-      await page.getByRole("button", { name: "Send" }).click();
-    };
-    const expectIn = (page, via, text) =>
-      page.waitForSelector(`ol.messages li.in[data-via=${via}]:has-text("${text}")`, T);
-
     await send(A.page, "p2p", "hello B over p2p");
     await expectIn(B.page, "p2p", "hello B over p2p");
     await send(B.page, "p2p", "hello A over p2p");
@@ -122,7 +124,12 @@ describe("skypod web", () => {
   it("a garbage, an expired or a used invitation shows a clear error", async () => {
     const C = await device(browser);
     await open(C.page);
-    await C.page.getByRole("button", { name: "Sync to an existing install" }).click();
+    // keyboard only: Tab to the second choice, Enter
+    await C.page.keyboard.press("Tab");
+    assert.equal(await C.page.evaluate(() => document.activeElement?.textContent), "Start a new realm");
+    await C.page.keyboard.press("Tab");
+    await C.page.keyboard.press("Enter");
+    await C.page.getByLabel("Invitation link").waitFor(T);
     const tryLink = async (link, re) => {
       await C.page.getByLabel("Invitation link").fill(link);
       await C.page.getByRole("button", { name: "Join" }).click();
@@ -145,6 +152,38 @@ describe("skypod web", () => {
     // replayed: B already used this one; the server refuses it
     await tryLink(inviteLink, /already been used/);
     await C.ctx.close();
+  });
+
+  it("a broken P2P link reconnects by itself with a fresh connection id", async () => {
+    const cidsBefore = await B.page.evaluate(() => globalThis.skypodDebug.connectionIds());
+    const t0 = Date.now();
+    await A.page.evaluate(() => globalThis.skypodDebug.dropLinks());
+    await A.page.waitForSelector("li.peer[data-link=relay]", T);
+    await A.page.waitForSelector("li.peer[data-link=p2p]", T);
+    await B.page.waitForSelector("li.peer[data-link=p2p]", T);
+    metrics.linkFailureToP2pMs = Date.now() - t0;
+    const cidsAfter = await B.page.evaluate(() => globalThis.skypodDebug.connectionIds());
+    const aId = await A.page.locator("li.peer.self").getAttribute("data-identid");
+    assert.ok(cidsBefore[aId] && cidsAfter[aId]);
+    assert.notEqual(cidsAfter[aId], cidsBefore[aId]);
+    await send(B.page, "p2p", "p2p after the link came back");
+    await expectIn(A.page, "p2p", "p2p after the link came back");
+  });
+
+  it("a server restart: P2P keeps working meanwhile, both devices reconnect and the relay resumes", async () => {
+    const before = Date.now();
+    await realm.stop();
+    await A.page.waitForSelector("[data-socket=waiting], [data-socket=connecting]", T);
+    await B.page.waitForSelector("[data-socket=waiting], [data-socket=connecting]", T);
+    await send(A.page, "p2p", "p2p while the server is down");
+    await expectIn(B.page, "p2p", "p2p while the server is down");
+    realm = await realm.restart();
+    await A.page.waitForSelector("[data-socket=online]", { timeout: 40_000 });
+    await B.page.waitForSelector("[data-socket=online]", { timeout: 40_000 });
+    metrics.serverRestartToReconnectedMs = Date.now() - before;
+    await B.page.waitForSelector("li.peer[data-link=p2p]", T);
+    await send(B.page, "relay", "relay after the restart");
+    await expectIn(A.page, "relay", "relay after the restart");
   });
 
   it("with the servers stopped, a reload still opens the app shell from the service worker", async () => {

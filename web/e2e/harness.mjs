@@ -51,9 +51,9 @@ export async function freePort() {
 }
 
 /** Start `target/release/skypod serve` on a free loopback port; wait for /healthz. */
-export async function skypodServer() {
-  const port = await freePort();
-  const dataDir = mkdtempSync(join(tmpdir(), "skypod-e2e-"));
+export async function skypodServer(port0 = 0, dataDir0 = "") {
+  const port = port0 || (await freePort());
+  const dataDir = dataDir0 || mkdtempSync(join(tmpdir(), "skypod-e2e-"));
   const bin = process.env.SKYPOD_BIN ?? join(ROOT, "target/release/skypod");
   const child = spawn(bin, ["serve", "--listen", `127.0.0.1:${port}`, "--data-dir", dataDir], {
     stdio: ["ignore", "ignore", "pipe"],
@@ -72,6 +72,10 @@ export async function skypodServer() {
   }
   return {
     base,
+    port,
+    dataDir,
+    /** Start again on the same port with the same store. */
+    restart: () => skypodServer(port, dataDir),
     stop: () => new Promise((r) => { if (child.exitCode !== null) return r(); child.once("exit", r); child.kill("SIGTERM"); }),
   };
 }

@@ -87,6 +87,11 @@ export function App() {
       rec?.members,
     );
     mesh.current = m;
+    // A debug handle for the console and the E2E tests (nothing secret: no keys are reachable).
+    (globalThis as { skypodDebug?: unknown }).skypodDebug = {
+      dropLinks: () => m.simulateLinkFailure(),
+      connectionIds: () => m.connectionIds(),
+    };
     let members = rec?.members;
     m.onMembersChanged = (ms) => {
       members = ms;

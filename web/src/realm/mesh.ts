@@ -314,6 +314,16 @@ export class Mesh {
     this.changed();
   }
 
+  /** Break every P2P link as if the network failed (debug / E2E); they reconnect by themselves. */
+  simulateLinkFailure(): void {
+    for (const l of this.links.values()) l.simulateFailure();
+  }
+
+  /** Connection ids of the current attempts, per member (debug / E2E). */
+  connectionIds(): Record<IdentId, string | null> {
+    return Object.fromEntries([...this.links].map(([id, l]) => [id, l.connectionId]));
+  }
+
   /** Send over every open data channel; returns how many peers it went to. */
   sendP2P(body: string): number {
     let n = 0;

@@ -280,6 +280,11 @@ export class PeerLink {
     return this.sendWire({ t: "msg", body, at: Date.now() });
   }
 
+  /** Treat the link as broken (tests and the debug handle): reconnect with backoff. */
+  simulateFailure(): void {
+    if (this.pc) this.onTrouble("failure simulated");
+  }
+
   /** The remote went offline at the server: drop the link, wait for it to come back. */
   remoteLeft(): void {
     this.remoteOnline = false;
