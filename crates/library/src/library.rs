@@ -451,6 +451,12 @@ impl Library {
         self.doc.get_heads()
     }
 
+    /// Number of changes in the history (commits pending edits first).
+    pub fn change_count(&mut self) -> usize {
+        self.commit();
+        self.doc.get_changes(&[]).len()
+    }
+
     /// Full compact save (Automerge document format, loadable by the JS package).
     pub fn save(&mut self) -> Vec<u8> {
         self.commit();

@@ -94,6 +94,7 @@ pub struct Store {
     snap_len: u64,
     /// A failed append may have left a partial record: compact before appending again.
     dirty_tail: bool,
+    compact_min: u64,
 }
 
 fn now_ms() -> u128 {
@@ -317,6 +318,7 @@ impl Store {
             log_len: scan.good_len,
             snap_len,
             dirty_tail: false,
+            compact_min: COMPACT_MIN_LOG,
         };
         let mut library = library;
         let recovery = if problems.is_empty() {
@@ -354,6 +356,16 @@ impl Store {
     /// Data directory.
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// Change the minimum log size before compaction (default [`COMPACT_MIN_LOG`]).
+    pub fn set_compact_threshold(&mut self, bytes: u64) {
+        self.compact_min = bytes;
+    }
+
+    /// Bytes currently in the snapshot file.
+    pub fn snapshot_len(&self) -> u64 {
+        self.snap_len
     }
 
     /// Bytes currently in the log.
@@ -401,7 +413,7 @@ impl Store {
         }
         self.log_len += rec.len() as u64;
         self.saved_heads = lib.doc.get_heads();
-        if self.log_len >= COMPACT_MIN_LOG && self.log_len > self.snap_len {
+        if self.log_len >= self.compact_min && self.log_len > self.snap_len {
             self.compact(lib)?;
         }
         Ok(rec.len() as u64)
