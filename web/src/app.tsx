@@ -8,7 +8,7 @@ import { sign, unixNow } from "./lib/jwt";
 import { generateRealmKey, importRealmKey, interimLinkTransport, type RealmKey } from "./lib/realmkey";
 import { Mesh, type MeshSnapshot } from "./realm/mesh";
 import type { AuthStep } from "./realm/socket";
-import { realmWsUrl, serverBase } from "./config";
+import { realmWsUrl, serverBase, setServerBase } from "./config";
 import { forgetRealm, loadRealm, saveRealm, type RealmRecord } from "./state";
 import { FirstRun } from "./ui/FirstRun";
 import { InvitePanel } from "./ui/InvitePanel";
@@ -157,6 +157,8 @@ export function App() {
     }
     setBusy(true);
     const l = link;
+    // The realm lives on the server the invitation names (a link may come from another install).
+    if (l.server) server.current = setServerBase(l.server);
     const rec: RealmRecord = { realmid: l.realm, realmKey: key?.raw ?? null, joinedAt: Date.now(), createdHere: false };
     performance.mark("skypod:join-submitted");
     startMesh(me, l.realm, key, {

@@ -16,3 +16,10 @@ export function serverBase(): string {
 export function realmWsUrl(base: string): string {
   return `${base.replace(/^http/, "ws")}/realm`;
 }
+
+/** Use `base` from now on (the invitation names the server its realm lives on). */
+export function setServerBase(base: string): string {
+  const b = base.replace(/\/+$/, "");
+  if (/^https?:\/\/[^/]+$/.test(b)) localStorage.setItem(KEY, b);
+  return localStorage.getItem(KEY) ?? location.origin;
+}
