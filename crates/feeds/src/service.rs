@@ -62,6 +62,11 @@ pub struct Served<T> {
     pub stale: bool,
 }
 
+/// Raw bodies up to this size are kept in memory (by content hash) for fast hits.
+const RAW_MEMO_MAX_BODY: u64 = 512 * 1024;
+/// Number of raw bodies kept in memory (at most 32 MiB).
+const RAW_MEMO_ENTRIES: usize = 64;
+
 /// A raw body for the raw proxy.
 #[derive(Debug, Clone)]
 pub struct RawBody {
@@ -131,6 +136,7 @@ struct Inner {
     feeds: Memo<ParsedFeed>,
     articles: Memo<Article>,
     titles: Memo<TitlePayload>,
+    raw: Memo<Bytes>,
 }
 
 /// The feed proxy service. Cheap to clone.
@@ -163,6 +169,7 @@ impl FeedService {
                 feeds: Memo::new(32),
                 articles: Memo::new(64),
                 titles: Memo::new(512),
+                raw: Memo::new(RAW_MEMO_ENTRIES),
             }),
         })
     }
@@ -182,19 +189,23 @@ impl FeedService {
         self.inner.silence_jobs.load(Ordering::Relaxed)
     }
 
-    async fn body(&self, url: &Url) -> Result<(CachedBody, Bytes)> {
+    /// Raw body through the cache.
+    pub async fn raw(&self, url: &Url) -> Result<RawBody> {
         let b = self
             .inner
             .cache
             .get(url, self.inner.config.fetch.max_body)
             .await?;
-        let bytes = b.bytes().await?;
-        Ok((b, bytes))
-    }
-
-    /// Raw body through the cache.
-    pub async fn raw(&self, url: &Url) -> Result<RawBody> {
-        let (b, body) = self.body(url).await?;
+        let body = match self.inner.raw.get(&b.hash) {
+            Some(bytes) => (*bytes).clone(),
+            None => {
+                let bytes = b.bytes().await?;
+                if b.len <= RAW_MEMO_MAX_BODY {
+                    self.inner.raw.put(b.hash.clone(), Arc::new(bytes.clone()));
+                }
+                bytes
+            }
+        };
         Ok(RawBody {
             body,
             content_type: b.content_type.clone(),
