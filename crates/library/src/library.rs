@@ -274,7 +274,8 @@ fn now_ms() -> i64 {
 pub(crate) fn genesis_doc() -> AutoCommit {
     let mut doc = AutoCommit::new().with_actor(ActorId::from(GENESIS_ACTOR));
     // These cannot fail on a fresh document with ROOT as the target.
-    let _ = doc.put(ROOT, K_SCHEMA, SCHEMA_VERSION);
+    // An Int, not a Uint: JS reads Int as a plain number.
+    let _ = doc.put(ROOT, K_SCHEMA, SCHEMA_VERSION as i64);
     for k in TOP_MAPS {
         let _ = doc.put_object(ROOT, k, ObjType::Map);
     }
@@ -377,7 +378,7 @@ impl Library {
                         self.doc.put_object(ROOT, k, ObjType::Map)?;
                     }
                 }
-                self.doc.put(ROOT, K_SCHEMA, 1u64)?;
+                self.doc.put(ROOT, K_SCHEMA, 1i64)?;
                 self.commit_msg("migrate schema 0 -> 1");
             }
         }
