@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { generateIdentity } from "../src/lib/identity";
 import { createInvitation, formatInviteLink, parseInviteLink, precheckInvitation } from "../src/lib/invite";
 import { verify } from "../src/lib/jwt";
+import { b64urlDecode } from "../src/lib/b64";
 import { generateRealmKey, importRealmKey, interimLinkTransport, openRelay, sealRelay } from "../src/lib/realmkey";
 
 describe("invitations", () => {
@@ -40,13 +41,27 @@ describe("invitations", () => {
 });
 
 describe("realm key", () => {
-  it("seals and opens relay payloads, bound to the realm", async () => {
+  it("seals and opens relay payloads, bound to the realm and the sender", async () => {
     const k = await generateRealmKey();
-    const sealed = await sealRelay(k, "realm-a-0000000001", new TextEncoder().encode("hi"));
-    expect(new TextDecoder().decode(await openRelay(k, "realm-a-0000000001", sealed))).toBe("hi");
-    await expect(openRelay(k, "realm-b-0000000001", sealed)).rejects.toThrow();
+    const R = "realm-a-0000000001";
+    const sealed = await sealRelay(k, R, "alice", new TextEncoder().encode("hi"));
+    expect(new TextDecoder().decode(await openRelay(k, R, "alice", sealed))).toBe("hi");
+    await expect(openRelay(k, "realm-b-0000000001", "alice", sealed)).rejects.toThrow();
+    await expect(openRelay(k, R, "mallory", sealed)).rejects.toThrow(); // re-attributed by the server
     const other = await importRealmKey(crypto.getRandomValues(new Uint8Array(32)));
-    await expect(openRelay(other, "realm-a-0000000001", sealed)).rejects.toThrow();
+    await expect(openRelay(other, R, "alice", sealed)).rejects.toThrow();
     await expect(importRealmKey(new Uint8Array(5))).rejects.toThrow();
+  });
+
+  it("uses the native peer's AAD and layout (nonce ‖ ciphertext ‖ tag)", async () => {
+    const raw = new Uint8Array(32).fill(7);
+    const k = await importRealmKey(raw);
+    const sealed = b64urlDecode(await sealRelay(k, "golden-realm-000001", "alice", new TextEncoder().encode("abc")));
+    expect(sealed.length).toBe(12 + 3 + 16);
+    const node = await import("node:crypto");
+    const d = node.createDecipheriv("aes-256-gcm", raw, sealed.subarray(0, 12));
+    d.setAAD(Buffer.from("skypod relay v1|golden-realm-000001|alice"));
+    d.setAuthTag(sealed.subarray(12 + 3));
+    expect(Buffer.concat([d.update(sealed.subarray(12, 15)), d.final()]).toString()).toBe("abc");
   });
 });

@@ -108,3 +108,14 @@ describe("connection ids", () => {
     expect(classifySignal(initialCid, "first", true, false)).toEqual({ kind: "adopt" });
   });
 });
+
+import { counterBytes, frame, readCounter, T_PING } from "../src/realm/peer";
+
+describe("data channel frames (shared with the native peer)", () => {
+  it("tag byte then body; ping counters are 8-byte big-endian", () => {
+    const f = frame(T_PING, counterBytes(258));
+    expect([...f]).toEqual([1, 0, 0, 0, 0, 0, 0, 1, 2]);
+    expect(readCounter(f.subarray(1))).toBe(258);
+    expect(readCounter(new Uint8Array(3))).toBeNull();
+  });
+});

@@ -26,11 +26,19 @@ export function generateRealmKey(): Promise<RealmKey> {
   return importRealmKey(crypto.getRandomValues(new Uint8Array(32)));
 }
 
-/** base64url(nonce(12) ‖ AES-256-GCM(ciphertext ‖ tag)); the realm id is bound as AAD. */
-export async function sealRelay(k: RealmKey, realm: string, plaintext: Uint8Array<ArrayBuffer>): Promise<string> {
+/**
+ * Additional data binding a relayed ciphertext to its realm and its sender, so the server can
+ * neither read nor re-attribute it (same bytes as crates/peer/src/crypto.rs `relay_aad`).
+ */
+export function relayAad(realm: string, from: string): Uint8Array<ArrayBuffer> {
+  return new TextEncoder().encode(`skypod relay v1|${realm}|${from}`);
+}
+
+/** base64url(nonce(12) ‖ AES-256-GCM(ciphertext ‖ tag)), the `realm.broadcast` payload. */
+export async function sealRelay(k: RealmKey, realm: string, from: string, plaintext: Uint8Array<ArrayBuffer>): Promise<string> {
   const iv = crypto.getRandomValues(new Uint8Array(12));
   const ct = new Uint8Array(
-    await crypto.subtle.encrypt({ name: "AES-GCM", iv, additionalData: new TextEncoder().encode(realm) }, k.key, plaintext),
+    await crypto.subtle.encrypt({ name: "AES-GCM", iv, additionalData: relayAad(realm, from) }, k.key, plaintext),
   );
   const out = new Uint8Array(12 + ct.length);
   out.set(iv);
@@ -38,11 +46,11 @@ export async function sealRelay(k: RealmKey, realm: string, plaintext: Uint8Arra
   return b64urlEncode(out);
 }
 
-export async function openRelay(k: RealmKey, realm: string, payload: string): Promise<Uint8Array> {
+export async function openRelay(k: RealmKey, realm: string, from: string, payload: string): Promise<Uint8Array> {
   const bytes = b64urlDecode(payload);
   if (bytes.length < 12 + 16) throw new Error("relay payload too short");
   const pt = await crypto.subtle.decrypt(
-    { name: "AES-GCM", iv: bytes.subarray(0, 12), additionalData: new TextEncoder().encode(realm) },
+    { name: "AES-GCM", iv: bytes.subarray(0, 12), additionalData: relayAad(realm, from) },
     k.key,
     bytes.subarray(12),
   );

@@ -195,7 +195,8 @@ export class Mesh {
         id,
         {
           sendSignal: (cid, signal) => void this.sendSignal(id, cid, signal),
-          onMessage: (body, at) => this.received(id, body, "p2p", at),
+          onMessage: (body) => this.received(id, body, "p2p", Date.now()),
+          onControl: () => this.log(`${short(id)}: realm-key control frame ignored (exchange not implemented in the browser yet)`),
           onChange: () => this.changed(),
           log: (line) => this.log(line),
         },
@@ -301,9 +302,8 @@ export class Mesh {
   private async receiveRelay(d: BroadcastDelivery): Promise<void> {
     if (!this.realmKey) return this.log(`relay message from ${short(d.from)}: no realm key yet`);
     try {
-      const pt = await openRelay(this.realmKey, this.realm, d.payload);
-      const m = JSON.parse(utf8.decode(pt)) as { t?: string; body?: unknown; at?: unknown };
-      if (m.t === "msg" && typeof m.body === "string") this.received(d.from, m.body, "relay", typeof m.at === "number" ? m.at : Date.now());
+      const pt = await openRelay(this.realmKey, this.realm, d.from, d.payload);
+      this.received(d.from, utf8.decode(pt), "relay", Date.now());
     } catch {
       this.log(`relay message from ${short(d.from)} could not be decrypted`);
     }
@@ -336,7 +336,7 @@ export class Mesh {
   /** Send through the server, encrypted with the realm key; returns how many got it. */
   async sendRelay(body: string): Promise<number> {
     if (!this.realmKey) throw new Error("This device has no realm key yet, so it cannot use the relay.");
-    const payload = await sealRelay(this.realmKey, this.realm, utf8.encode(JSON.stringify({ t: "msg", body, at: Date.now() })));
+    const payload = await sealRelay(this.realmKey, this.realm, this.me.identid, utf8.encode(body));
     const req: BroadcastRequest = { payload };
     const res = (await this.socket.request(MSG.BROADCAST, req)) as { delivered: number };
     this.messages = [...this.messages.slice(-199), { id: ++this.msgSeq, from: this.me.identid, body, via: "relay", at: Date.now(), outgoing: true }];

@@ -13,15 +13,38 @@ import {
 
 export type LinkState = "idle" | "connecting" | "p2p" | "failed";
 
-/** What travels on the data channel (JSON text). */
-export type WireMessage =
-  | { t: "ping"; id: number }
-  | { t: "pong"; id: number }
-  | { t: "msg"; body: string; at: number };
+/**
+ * Data channel frames, shared with the native peer (crates/peer/src/rtc.rs): binary, one tag
+ * byte then the body. DATA: application bytes (UTF-8 text for messages); PING: 8-byte
+ * big-endian counter; PONG: the ping's body echoed; CTRL: a UTF-8 JWT (realm-key exchange).
+ */
+export const T_DATA = 0;
+export const T_PING = 1;
+export const T_PONG = 2;
+export const T_CTRL = 3;
+
+export function frame(tag: number, body: Uint8Array): Uint8Array<ArrayBuffer> {
+  const out = new Uint8Array(body.length + 1);
+  out[0] = tag;
+  out.set(body, 1);
+  return out;
+}
+
+export function counterBytes(n: number): Uint8Array<ArrayBuffer> {
+  const b = new Uint8Array(8);
+  new DataView(b.buffer).setBigUint64(0, BigInt(n));
+  return b;
+}
+
+export function readCounter(b: Uint8Array): number | null {
+  if (b.length !== 8) return null;
+  return Number(new DataView(b.buffer, b.byteOffset, 8).getBigUint64(0));
+}
 
 export interface PeerHooks {
   sendSignal(cid: string, signal: RtcSignal): void;
-  onMessage(body: string, at: number): void;
+  onMessage(body: string): void;
+  onControl?(token: string): void;
   onChange(): void;
   log(line: string): void;
 }
@@ -144,21 +167,34 @@ export class PeerLink {
       if (this.dc !== dc) return;
       this.onTrouble("data channel closed");
     };
+    dc.binaryType = "arraybuffer";
     dc.onmessage = (m) => {
-      if (typeof m.data !== "string") return;
-      let w: WireMessage;
-      try {
-        w = JSON.parse(m.data) as WireMessage;
-      } catch {
-        return;
+      if (!(m.data instanceof ArrayBuffer) || m.data.byteLength === 0) return;
+      const data = new Uint8Array(m.data);
+      const body = data.subarray(1);
+      switch (data[0]) {
+        case T_DATA:
+          this.hooks.onMessage(new TextDecoder().decode(body));
+          break;
+        case T_PING:
+          this.sendFrame(T_PONG, body);
+          break;
+        case T_PONG: {
+          const id = readCounter(body);
+          if (id !== null && this.health) {
+            this.health = onPong(this.health, id, Date.now(), this.opts.health);
+            this.rttMs = this.health.rttMs;
+            this.hooks.onChange();
+            this.runHealth();
+          }
+          break;
+        }
+        case T_CTRL:
+          this.hooks.onControl?.(new TextDecoder().decode(body));
+          break;
+        default:
+          break;
       }
-      if (w.t === "ping") this.sendWire({ t: "pong", id: w.id });
-      else if (w.t === "pong" && this.health) {
-        this.health = onPong(this.health, w.id, Date.now(), this.opts.health);
-        this.rttMs = this.health.rttMs;
-        this.hooks.onChange();
-        this.runHealth();
-      } else if (w.t === "msg" && typeof w.body === "string") this.hooks.onMessage(w.body, w.at);
     };
   }
 
@@ -167,7 +203,7 @@ export class PeerLink {
     if (!this.health) return;
     const [h, action] = tick(this.health, Date.now(), this.opts.health);
     this.health = h;
-    if (action.kind === "ping") this.sendWire({ t: "ping", id: action.id });
+    if (action.kind === "ping") this.sendFrame(T_PING, counterBytes(action.id));
     if (action.kind === "dead") {
       this.onTrouble(`no pong for ${action.sinceMs} ms`);
       return;
@@ -270,14 +306,14 @@ export class PeerLink {
     }
   }
 
-  private sendWire(w: WireMessage): boolean {
+  private sendFrame(tag: number, body: Uint8Array): boolean {
     if (!this.dc || this.dc.readyState !== "open") return false;
-    this.dc.send(JSON.stringify(w));
+    this.dc.send(frame(tag, body));
     return true;
   }
 
   send(body: string): boolean {
-    return this.sendWire({ t: "msg", body, at: Date.now() });
+    return this.sendFrame(T_DATA, new TextEncoder().encode(body));
   }
 
   /** Treat the link as broken (tests and the debug handle): reconnect with backoff. */
