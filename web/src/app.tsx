@@ -5,7 +5,7 @@ import { randomId } from "./lib/b64";
 import { loadOrCreateIdentity, type Identity } from "./lib/identity";
 import { InviteError, parseInviteLink, precheckInvitation } from "./lib/invite";
 import { sign, unixNow } from "./lib/jwt";
-import { generateRealmKey, importRealmKey, interimLinkTransport, type RealmKey } from "./lib/realmkey";
+import { generateRealmKey, importRealmKey, type RealmKey } from "./lib/realmkey";
 import { Mesh, type MeshSnapshot } from "./realm/mesh";
 import type { AuthStep } from "./realm/socket";
 import { realmWsUrl, serverBase, setServerBase } from "./config";
@@ -48,7 +48,7 @@ export function App() {
       setMe(id);
       const r = await loadRealm();
       if (r) {
-        const key = r.realmKey ? await importRealmKey(r.realmKey) : null;
+        const key = r.realmKey ? await importRealmKey(r.realmKey, r.realmKeyEpoch ?? 1) : null;
         setPhase({ kind: "member", realm: r, key });
         startMesh(id, r.realmid, key, null, r);
       } else setPhase({ kind: "first-run" });
@@ -93,10 +93,13 @@ export function App() {
       connectionIds: () => m.connectionIds(),
     };
     let members = rec?.members;
+    const update = (f: (r: RealmRecord) => RealmRecord) =>
+      void loadRealm().then((r) => r && r.realmid === realmid && saveRealm(f(r)));
     m.onMembersChanged = (ms) => {
       members = ms;
-      if (admitted) void loadRealm().then((r) => r && r.realmid === realmid && saveRealm({ ...r, members }));
+      if (admitted) update((r) => ({ ...r, members }));
     };
+    m.onRealmKey = (k) => update((r) => ({ ...r, realmKey: k.raw, realmKeyEpoch: k.epoch }));
     m.subscribe((s) => {
       setSnap(s);
       if (s.socket === "refused" && !admitted && first) {
@@ -105,7 +108,7 @@ export function App() {
         m.stop();
       }
     });
-    m.start();
+    void m.start();
     return m;
   }
 
@@ -114,8 +117,8 @@ export function App() {
     setBusy(true);
     setError("");
     const realmid = randomId(24);
-    const key = await generateRealmKey();
-    const rec: RealmRecord = { realmid, realmKey: key.raw, joinedAt: Date.now(), createdHere: true };
+    const key = await generateRealmKey(1);
+    const rec: RealmRecord = { realmid, realmKey: key.raw, realmKeyEpoch: key.epoch, joinedAt: Date.now(), createdHere: true };
     startMesh(me, realmid, key, {
       joining: false,
       auth: async () => ({
@@ -148,20 +151,14 @@ export function App() {
       setError(e instanceof InviteError ? e.message : "This invitation cannot be read.");
       return;
     }
-    let key: RealmKey | null = null;
-    try {
-      key = await interimLinkTransport.fromInvitation(link.params);
-    } catch {
-      setError("The invitation link is damaged: its realm key is not readable.");
-      return;
-    }
     setBusy(true);
     const l = link;
     // The realm lives on the server the invitation names (a link may come from another install).
     if (l.server) server.current = setServerBase(l.server);
-    const rec: RealmRecord = { realmid: l.realm, realmKey: key?.raw ?? null, joinedAt: Date.now(), createdHere: false };
+    // The realm key arrives later, granted by a member (see realmkey.ts).
+    const rec: RealmRecord = { realmid: l.realm, realmKey: null, joinedAt: Date.now(), createdHere: false };
     performance.mark("skypod:join-submitted");
-    startMesh(me, l.realm, key, {
+    startMesh(me, l.realm, null, {
       joining: true,
       auth: async () => ({
         msg: MSG.PREAUTH_EXCHANGE,
@@ -171,7 +168,7 @@ export function App() {
         void saveRealm({ ...rec, members: res.identities });
         if (location.hash) history.replaceState(null, "", location.pathname + location.search);
         setBusy(false);
-        setPhase({ kind: "member", realm: rec, key });
+        setPhase({ kind: "member", realm: rec, key: null });
       },
     });
   };
@@ -212,13 +209,16 @@ export function App() {
         )}
         <PeerList members={snap?.members ?? []} />
         {mesh.current && <MessageInterface mesh={mesh.current} messages={snap?.messages ?? []} />}
-        <InvitePanel me={me} realm={phase.realm.realmid} server={server.current} realmKey={phase.key} />
+        <InvitePanel me={me} realm={phase.realm.realmid} server={server.current} />
         <details class="card">
           <summary>Connection log</summary>
           <pre class="log">{(snap?.log ?? []).join("\n")}</pre>
         </details>
         <p class="hint">
-          Realm <code>{phase.realm.realmid.slice(0, 10)}…</code> · this device <code>{me.identid.slice(0, 10)}…</code>{" "}
+          Realm <code>{phase.realm.realmid.slice(0, 10)}…</code> · this device <code>{me.identid.slice(0, 10)}…</code> ·{" "}
+          <span data-realm-key={snap?.realmKey ? `${snap.realmKey.epoch}:${snap.realmKey.kid}` : ""}>
+            {snap?.realmKey ? `realm key epoch ${snap.realmKey.epoch} (${snap.realmKey.kid.slice(0, 8)})` : "waiting for the realm key from a member"}
+          </span>{" "}
           <button type="button" class="link" onClick={leave}>Leave realm</button>
         </p>
       </main>

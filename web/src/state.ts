@@ -4,8 +4,9 @@ import { kv } from "./lib/idb";
 /** What this device remembers about its realm (IndexedDB). */
 export interface RealmRecord {
   realmid: RealmId;
-  /** Raw realm key (interim: it came in the invitation link, or we made it). */
+  /** Raw realm key (we made it, or a member granted it). */
   realmKey: Uint8Array<ArrayBuffer> | null;
+  realmKeyEpoch?: number;
   joinedAt: number;
   createdHere: boolean;
   /** Members last seen (public keys), so the device list shows them while offline. */

@@ -1,7 +1,7 @@
 /**
- * Invitation links: `<server>/#join=<realm>.<token>` (crates/protocol/src/invitation.rs),
- * optionally followed by `&k=<realm key>` (interim, see realmkey.ts). Fragments never reach a
- * server. The realm id is base64url (no dots) and the token is a compact JWS.
+ * Invitation links: `<server>/#join=<realm>.<token>` (crates/protocol/src/invitation.rs), the
+ * same links `skypod invite` prints. Fragments never reach a server. The realm id is base64url
+ * (no dots) and the token is a compact JWS. Extra `&name=value` parameters are tolerated.
  */
 import type { IdentId, InvitationClaims, RealmId } from "../protocol/generated";
 import { randomId } from "./b64";

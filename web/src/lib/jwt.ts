@@ -59,7 +59,7 @@ export function unixNow(): number {
 }
 
 /** Sign `ext` claims for `purpose` in `realm`, valid for `ttl` seconds from `now`. */
-export async function sign<X extends object>(
+export function sign<X extends object>(
   signer: Signer,
   purpose: Purpose,
   realm: RealmId,
@@ -67,8 +67,20 @@ export async function sign<X extends object>(
   ttl: number,
   ext: X,
 ): Promise<string> {
+  return signAud(signer, AUDIENCE[purpose], realm, now, ttl, ext);
+}
+
+/** Sign for an audience outside the protocol's purposes (the peers' own, e.g. key exchange). */
+export async function signAud<X extends object>(
+  signer: Signer,
+  aud: string,
+  realm: RealmId,
+  now: number,
+  ttl: number,
+  ext: X,
+): Promise<string> {
   const header = { typ: "JWT", alg: signer.alg, kid: signer.identid };
-  const claims = { iss: signer.identid, aud: AUDIENCE[purpose], realm, iat: now, exp: now + ttl, ...ext };
+  const claims = { iss: signer.identid, aud, realm, iat: now, exp: now + ttl, ...ext };
   const input = `${b64urlEncode(utf8.encode(JSON.stringify(header)))}.${b64urlEncode(utf8.encode(JSON.stringify(claims)))}`;
   // WebCrypto ECDSA signatures are already raw r||s (64 bytes), exactly what JWS wants.
   const sig = await crypto.subtle.sign({ name: "ECDSA", hash: "SHA-256" }, signer.privateKey, utf8.encode(input));
@@ -99,13 +111,27 @@ export function peek<X = object>(token: string, rules: TokenRules = DEFAULT_RULE
 }
 
 /** Verify a token signed by `key` for `purpose` in `realm` at `now` (seconds). */
-export async function verify<X = object>(
+export function verify<X = object>(
   token: string,
   key: PublicJwk,
   purpose: Purpose,
   realm: RealmId,
   now: number,
   rules: TokenRules = DEFAULT_RULES,
+): Promise<Claims<X>> {
+  const max = purpose === "invitation" ? rules.maxInvitationLifetime : rules.maxLifetime;
+  return verifyAud<X>(token, key, AUDIENCE[purpose], realm, now, rules, max);
+}
+
+/** Verify for any audience, with the same checks (lifetime at most `maxLifetime`). */
+export async function verifyAud<X = object>(
+  token: string,
+  key: PublicJwk,
+  aud: string,
+  realm: RealmId,
+  now: number,
+  rules: TokenRules = DEFAULT_RULES,
+  maxLifetime: number = rules.maxLifetime,
 ): Promise<Claims<X>> {
   const [h, p, s] = parts(token, rules);
   const header = decodeJson(h, "header") as { alg?: unknown } | null;
@@ -133,17 +159,21 @@ export async function verify<X = object>(
       typeof c.iat !== "number" || typeof c.exp !== "number") {
     throw new TokenError("malformed", "missing or mistyped base claims");
   }
-  if (c.aud !== AUDIENCE[purpose]) {
-    throw new TokenError("wrong_purpose", `token is for ${c.aud}, not ${AUDIENCE[purpose]}`);
+  if (c.aud !== aud) {
+    throw new TokenError("wrong_purpose", `token is for ${c.aud}, not ${aud}`);
   }
   if (c.realm !== realm) throw new TokenError("wrong_realm", "token is for another realm");
   if (c.iss !== (await thumbprint(key))) throw new TokenError("issuer_mismatch", "token issuer does not match the signing key");
-  checkTimes(c.iat, c.exp, purpose, now, rules);
+  checkLifetime(c.iat, c.exp, maxLifetime, now, rules);
   return c;
 }
 
 export function checkTimes(iat: number, exp: number, purpose: Purpose, now: number, rules: TokenRules): void {
   const max = purpose === "invitation" ? rules.maxInvitationLifetime : rules.maxLifetime;
+  checkLifetime(iat, exp, max, now, rules);
+}
+
+function checkLifetime(iat: number, exp: number, max: number, now: number, rules: TokenRules): void {
   if (iat > now + rules.skew) throw new TokenError("not_yet_valid", "token is issued in the future (check the device clock)");
   if (exp <= now - rules.skew) throw new TokenError("expired", "token expired");
   if (exp <= iat || exp - iat > max) throw new TokenError("lifetime", `token lifetime exceeds ${max} s`);

@@ -9,8 +9,11 @@ import type {
 import { MSG } from "../protocol/generated";
 import { utf8 } from "../lib/b64";
 import type { Identity } from "../lib/identity";
-import { sign, TokenError, unixNow, verify } from "../lib/jwt";
-import { openRelay, sealRelay, type RealmKey } from "../lib/realmkey";
+import { peek, sign, TokenError, unixNow, verify } from "../lib/jwt";
+import {
+  announce, AUD_ANNOUNCE, AUD_GRANT, compareRank, generateAgreementKey, grant, KEY_CONNECTION_ID, openGrant, openRelay,
+  rank, sealRelay, verifyKeyToken, type AgreementKey, type AnnounceClaims, type GrantClaims, type RealmKey,
+} from "../lib/realmkey";
 import { DEFAULT_PEER_OPTIONS, PeerLink, short, type LinkState, type PeerOptions } from "./peer";
 import { RealmSocket, type AuthStep, type SocketState } from "./socket";
 
@@ -42,6 +45,7 @@ export interface MeshSnapshot {
   members: MemberView[];
   messages: ChatMessage[];
   log: string[];
+  realmKey: { epoch: number; kid: string } | null;
 }
 
 const SIGNAL_TTL = 60;
@@ -92,6 +96,11 @@ export class Mesh {
   private listeners = new Set<(s: MeshSnapshot) => void>();
   private msgSeq = 0;
   private scheduled = false;
+  private oldKeys: RealmKey[] = [];
+  private agreement: AgreementKey | null = null;
+  private apks = new Map<IdentId, string>();
+  /** Called when a newer realm key is adopted, to persist it. */
+  onRealmKey?: (k: RealmKey) => void;
   /** Called when the set of known members (and keys) changes, to persist it. */
   onMembersChanged?: (members: Record<IdentId, PublicJwk>) => void;
 
@@ -127,7 +136,8 @@ export class Mesh {
     });
   }
 
-  start(): void {
+  async start(): Promise<void> {
+    this.agreement = await generateAgreementKey();
     this.socket.start();
   }
 
@@ -180,6 +190,7 @@ export class Mesh {
       members,
       messages: this.messages,
       log: this.logLines,
+      realmKey: this.realmKey ? { epoch: this.realmKey.epoch, kid: this.realmKey.kid } : null,
     };
   }
 
@@ -196,7 +207,8 @@ export class Mesh {
         {
           sendSignal: (cid, signal) => void this.sendSignal(id, cid, signal),
           onMessage: (body) => this.received(id, body, "p2p", Date.now()),
-          onControl: () => this.log(`${short(id)}: realm-key control frame ignored (exchange not implemented in the browser yet)`),
+          onControl: (tok) => void this.keyToken(id, tok),
+          onOpen: () => void this.announceTo(id),
           onChange: () => this.changed(),
           log: (line) => this.log(line),
         },
@@ -255,6 +267,8 @@ export class Mesh {
           l.remoteOnline = true;
           l.connectSoon(FALLBACK_OFFER_MS);
         }
+        // No realm key yet: ask the newcomer through the server too (it may hold one).
+        if (!this.realmKey) void this.announceTo(p.identid);
         break;
       }
       case MSG.PEER_LEFT: {
@@ -294,6 +308,7 @@ export class Mesh {
   }
 
   private async receiveSignal(d: SignalDelivery): Promise<void> {
+    if (d.connectionid === KEY_CONNECTION_ID && d.remoteid === this.me.identid) return this.keyToken(d.localid, d.payload);
     const r = await checkSignal(d, this.keys, this.me.identid, this.realm, unixNow());
     if (!r.ok) return this.log(`signal from ${short(d.localid)} refused: ${r.why}`);
     await this.link(d.localid).onSignal(r.claims.cid, r.claims.signal);
@@ -302,11 +317,64 @@ export class Mesh {
   private async receiveRelay(d: BroadcastDelivery): Promise<void> {
     if (!this.realmKey) return this.log(`relay message from ${short(d.from)}: no realm key yet`);
     try {
-      const pt = await openRelay(this.realmKey, this.realm, d.from, d.payload);
+      const pt = await openRelay([this.realmKey, ...this.oldKeys], this.realm, d.from, d.payload);
       this.received(d.from, utf8.decode(pt), "relay", Date.now());
     } catch {
       this.log(`relay message from ${short(d.from)} could not be decrypted`);
     }
+  }
+
+  // ---- realm key delivery (same protocol as crates/peer) ----
+
+  private async announceTo(id: IdentId): Promise<void> {
+    if (!this.agreement) return;
+    const tok = await announce(this.me, this.agreement, this.realmKey, this.realm, unixNow());
+    this.sendKeyToken(id, tok);
+  }
+
+  /** Over the data channel when open, else through the server as a signal. */
+  private sendKeyToken(to: IdentId, tok: string): void {
+    if (this.links.get(to)?.sendControl(tok)) return;
+    const req: SignalRequest = { remoteid: to, connectionid: KEY_CONNECTION_ID, payload: tok };
+    this.socket.evt(MSG.SIGNAL, req);
+  }
+
+  private async keyToken(from: IdentId, tok: string): Promise<void> {
+    const key = this.keys.get(from);
+    if (!key || !this.agreement) return this.log(`key message from ${short(from)} dropped: unknown member`);
+    try {
+      const aud = peek(tok).aud;
+      if (aud === AUD_ANNOUNCE) {
+        const c = await verifyKeyToken<AnnounceClaims>(tok, key, AUD_ANNOUNCE, this.realm, unixNow());
+        if (typeof c.apk !== "string") throw new Error("announcement without agreement key");
+        this.apks.set(from, c.apk);
+        const cmp = compareRank(rank(this.realmKey), c.have ?? null);
+        if (cmp > 0 && this.realmKey) {
+          this.sendKeyToken(from, await grant(this.me, this.realmKey, from, c.apk, this.realm, unixNow()));
+          this.log(`granted realm key epoch ${this.realmKey.epoch} to ${short(from)}`);
+        } else if (cmp < 0) {
+          await this.announceTo(from);
+        }
+      } else if (aud === AUD_GRANT) {
+        const c = await verifyKeyToken<GrantClaims>(tok, key, AUD_GRANT, this.realm, unixNow());
+        const k = await openGrant(c, this.me.identid, this.agreement, this.realm);
+        if (compareRank(rank(k), rank(this.realmKey)) > 0) await this.adoptKey(k, from);
+      } else {
+        this.log(`unknown key message from ${short(from)}`);
+      }
+    } catch (e) {
+      this.log(`key message from ${short(from)} refused: ${e instanceof TokenError ? e.reason : String(e)}`);
+    }
+  }
+
+  private async adoptKey(k: RealmKey, from: IdentId): Promise<void> {
+    if (this.realmKey) this.oldKeys = [this.realmKey, ...this.oldKeys].slice(0, 3);
+    this.realmKey = k;
+    this.log(`realm key epoch ${k.epoch} (${k.kid}) granted by ${short(from)}`);
+    this.onRealmKey?.(k);
+    this.changed();
+    // Everyone behind gets a grant, everyone ahead grants us.
+    for (const id of this.online) await this.announceTo(id);
   }
 
   private received(from: IdentId, body: string, via: Via, at: number): void {

@@ -45,6 +45,7 @@ export interface PeerHooks {
   sendSignal(cid: string, signal: RtcSignal): void;
   onMessage(body: string): void;
   onControl?(token: string): void;
+  onOpen?(): void;
   onChange(): void;
   log(line: string): void;
 }
@@ -162,6 +163,7 @@ export class PeerLink {
       this.setState("p2p");
       this.health = startHealth(Date.now());
       this.runHealth();
+      this.hooks.onOpen?.();
     };
     dc.onclose = () => {
       if (this.dc !== dc) return;
@@ -314,6 +316,11 @@ export class PeerLink {
 
   send(body: string): boolean {
     return this.sendFrame(T_DATA, new TextEncoder().encode(body));
+  }
+
+  /** A realm-key token as a CTRL frame; false when the channel is not open. */
+  sendControl(token: string): boolean {
+    return this.sendFrame(T_CTRL, new TextEncoder().encode(token));
   }
 
   /** Treat the link as broken (tests and the debug handle): reconnect with backoff. */

@@ -2,15 +2,13 @@ import { useState } from "preact/hooks";
 import type { Identity } from "../lib/identity";
 import { createInvitation, formatInviteLink } from "../lib/invite";
 import { unixNow } from "../lib/jwt";
-import type { RealmKey } from "../lib/realmkey";
-import { interimLinkTransport } from "../lib/realmkey";
 import { Qr } from "./Qr";
 import { canScan, Scanner } from "./Scanner";
 
 const ID_RE = /^[A-Za-z0-9_-]{43}$/;
 
 /** Create an invitation (optionally bound to the invitee's device id) as a link and a QR code. */
-export function InvitePanel({ me, realm, server, realmKey }: { me: Identity; realm: string; server: string; realmKey: RealmKey | null }) {
+export function InvitePanel({ me, realm, server }: { me: Identity; realm: string; server: string }) {
   const [link, setLink] = useState("");
   const [bind, setBind] = useState("");
   const [error, setError] = useState("");
@@ -26,8 +24,7 @@ export function InvitePanel({ me, realm, server, realmKey }: { me: Identity; rea
       return;
     }
     const token = await createInvitation(me, realm, unixNow(), undefined, sub || undefined);
-    const params = realmKey ? interimLinkTransport.forInvitation(realmKey) : {};
-    setLink(formatInviteLink({ server, realm, token, params }));
+    setLink(formatInviteLink({ server, realm, token, params: {} }));
     setCopied(false);
   };
 
@@ -67,7 +64,7 @@ export function InvitePanel({ me, realm, server, realmKey }: { me: Identity; rea
           >
             {copied ? "Copied" : "Copy link"}
           </button>
-          <p class="hint">The link carries the realm key in its #fragment, which browsers never send to a server. Share it only with your own device.</p>
+          <p class="hint">Anyone with this link can join your realm once: share it only with your own device. The realm key is then handed over end-to-end encrypted.</p>
         </div>
       )}
     </section>
