@@ -68,6 +68,40 @@ describe("realm key delivery (same protocol as crates/peer/src/crypto.rs)", () =
   });
 });
 
+/**
+ * A grant computed by RustCrypto (p256 0.13 ecdh, hkdf 0.12, aes-gcm 0.10 — the crates
+ * crates/peer uses) with the same steps as crypto.rs `grant`, fixed secrets (recipient
+ * agreement key 0x07×32, ephemeral 0x09×32, nonce 0x01×12, realm key 0x05×32, recipient "bob",
+ * granter "alice", epoch 3, realm "golden-realm-000001"): WebCrypto must open it.
+ */
+const RUST_GRANT = {
+  "d": "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc",
+  "x": "HhhTL9R1TALzBB2cdc6zO4P_2BrHzk_ogsyxyYvFiW4",
+  "y": "pGwxHE4v9A3ZajZT5uRURdMt_khuztdcepDGoYiBwKM",
+  "apk": "BB4YUy_UdUwC8wQdnHXOszuD_9gax85P6ILMscmLxYlupGwxHE4v9A3ZajZT5uRURdMt_khuztdcepDGoYiBwKM",
+  "epk": "BHE1-k_ZOgnc6Yu_aBtL_PUOfA1jVOYq-wv_KjQpYXhl7UwfAt25Aj7lalV-UV1qncZsEfIglg3llDNN9Yh3ZyQ",
+  "ct": "AQEBAQEBAQEBAQEBJyhHmaJRdwWXdPvs4GsB7raemvg-Z14cYCi1VRc1jBSVu8o2ogvnsHSiSUmhABCx"
+};
+
+describe("cross-implementation grant vector", () => {
+  it("a grant sealed by RustCrypto opens with WebCrypto", async () => {
+    const privateKey = await crypto.subtle.importKey(
+      "jwk",
+      { kty: "EC", crv: "P-256", d: RUST_GRANT.d, x: RUST_GRANT.x, y: RUST_GRANT.y },
+      { name: "ECDH", namedCurve: "P-256" },
+      false,
+      ["deriveBits"],
+    );
+    const claims = {
+      iss: "alice", aud: AUD_GRANT, realm: "golden-realm-000001", iat: 0, exp: 120,
+      sub: "bob", epk: RUST_GRANT.epk, apk: RUST_GRANT.apk, epoch: 3, ct: RUST_GRANT.ct,
+    };
+    const k = await openGrant(claims, "bob", { privateKey, publicB64: RUST_GRANT.apk }, "golden-realm-000001");
+    expect([...k.raw]).toEqual(new Array(32).fill(5));
+    expect(k.epoch).toBe(3);
+  });
+});
+
 function b64len(s: string): number {
   return Math.floor((s.length * 3) / 4);
 }
