@@ -266,6 +266,16 @@ impl Cache {
 
     /// GET `url` through the cache. `max_body` caps the body size.
     pub async fn get(&self, url: &Url, max_body: u64) -> Result<CachedBody> {
+        self.get_with_timeout(url, max_body, None).await
+    }
+
+    /// [`Cache::get`] with a total fetch timeout other than the fetcher's.
+    pub async fn get_with_timeout(
+        &self,
+        url: &Url,
+        max_body: u64,
+        timeout: Option<std::time::Duration>,
+    ) -> Result<CachedBody> {
         let req = request_parts(url)?;
         let now = SystemTime::now();
         let entry = self.lookup(url).await?;
@@ -282,7 +292,7 @@ impl Cache {
                 BeforeRequest::Stale { request, .. } => headers = request.headers,
             }
         }
-        let upstream = match self.fetcher.send(url, &headers).await {
+        let upstream = match self.fetcher.send_with_timeout(url, &headers, timeout).await {
             Ok(up) => up,
             Err(err) => return self.stale_or(entry, err, url),
         };
@@ -299,7 +309,10 @@ impl Cache {
                 }
                 AfterResponse::Modified(..) => {
                     // Validators did not match: refetch unconditionally.
-                    let up = self.fetcher.send(url, &HeaderMap::new()).await?;
+                    let up = self
+                        .fetcher
+                        .send_with_timeout(url, &HeaderMap::new(), timeout)
+                        .await?;
                     return self.store(url, &req, up, max_body, None).await;
                 }
             }

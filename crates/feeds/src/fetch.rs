@@ -332,18 +332,27 @@ impl Fetcher {
 
     /// Send a GET, following redirects by hand with the guard on every hop.
     pub async fn send(&self, url: &Url, headers: &HeaderMap) -> Result<Upstream> {
+        self.send_with_timeout(url, headers, None).await
+    }
+
+    /// [`Fetcher::send`] with a total timeout (each hop, body included) other
+    /// than the configured one, e.g. longer for large audio files.
+    pub async fn send_with_timeout(
+        &self,
+        url: &Url,
+        headers: &HeaderMap,
+        total_timeout: Option<Duration>,
+    ) -> Result<Upstream> {
         let mut current = url.clone();
         let mut hops = 0usize;
         loop {
             check_url(&current, &self.config.allow)?;
             tracing::debug!(url = %current, hop = hops, "fetch");
-            let response = self
-                .client
-                .get(current.clone())
-                .headers(headers.clone())
-                .send()
-                .await
-                .map_err(map_reqwest)?;
+            let mut req = self.client.get(current.clone()).headers(headers.clone());
+            if let Some(t) = total_timeout {
+                req = req.timeout(t);
+            }
+            let response = req.send().await.map_err(map_reqwest)?;
             let status = response.status();
             if status.is_redirection() && status != StatusCode::NOT_MODIFIED {
                 let location = response

@@ -30,6 +30,8 @@ pub struct ServiceConfig {
     pub cache: CacheConfig,
     /// Body cap for audio fetched for silence analysis.
     pub max_audio_bytes: u64,
+    /// Total fetch timeout for audio (large files), instead of `fetch.total_timeout`.
+    pub audio_timeout: std::time::Duration,
     /// Default silence thresholds.
     pub silence: SilenceParams,
 }
@@ -41,6 +43,7 @@ impl ServiceConfig {
             fetch: FetchConfig::default(),
             cache: CacheConfig::new(dir, 1024 * 1024 * 1024),
             max_audio_bytes: 512 * 1024 * 1024,
+            audio_timeout: std::time::Duration::from_secs(600),
             silence: SilenceParams::default(),
         }
     }
@@ -296,7 +299,11 @@ impl FeedService {
         let b = self
             .inner
             .cache
-            .get(url, self.inner.config.max_audio_bytes)
+            .get_with_timeout(
+                url,
+                self.inner.config.max_audio_bytes,
+                Some(self.inner.config.audio_timeout),
+            )
             .await?;
         let kind = format!(
             "silence:v1:{}:{}:{}",
