@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use axum::Router;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
@@ -205,7 +206,10 @@ struct UrlQuery {
     min_silence: Option<f64>,
 }
 
-fn target(q: &UrlQuery) -> Result<url::Url, FeedError> {
+fn target(q: &Result<Query<UrlQuery>, QueryRejection>) -> Result<url::Url, FeedError> {
+    let q = q
+        .as_ref()
+        .map_err(|e| FeedError::BadRequest(e.body_text()))?;
     let raw = q
         .url
         .as_deref()
@@ -239,7 +243,10 @@ fn meta_headers(resp: &mut Response, cache: CacheStatus, stale: bool, final_url:
 
 macro_rules! json_endpoint {
     ($name:ident, $method:ident) => {
-        async fn $name(State(st): State<AppState>, Query(q): Query<UrlQuery>) -> Response {
+        async fn $name(
+            State(st): State<AppState>,
+            q: Result<Query<UrlQuery>, QueryRejection>,
+        ) -> Response {
             let url = match target(&q) {
                 Ok(u) => u,
                 Err(e) => return e.into_response(),
@@ -266,20 +273,27 @@ json_endpoint!(feed_handler, feed);
 json_endpoint!(reader_handler, reader);
 json_endpoint!(title_handler, title);
 
-async fn silence_handler(State(st): State<AppState>, Query(q): Query<UrlQuery>) -> Response {
+async fn silence_handler(
+    State(st): State<AppState>,
+    q: Result<Query<UrlQuery>, QueryRejection>,
+) -> Response {
     let url = match target(&q) {
         Ok(u) => u,
         Err(e) => return e.into_response(),
     };
     let mut params: SilenceParams = st.service.config().silence;
-    if let Some(t) = q.threshold_db {
+    let (threshold_db, min_silence) = match &q {
+        Ok(Query(q)) => (q.threshold_db, q.min_silence),
+        Err(_) => (None, None),
+    };
+    if let Some(t) = threshold_db {
         if !(-96.0..=-10.0).contains(&t) {
             return FeedError::BadRequest("threshold_db must be within [-96, -10]".into())
                 .into_response();
         }
         params.threshold_db = t;
     }
-    if let Some(m) = q.min_silence {
+    if let Some(m) = min_silence {
         if !(0.05..=60.0).contains(&m) {
             return FeedError::BadRequest("min_silence must be within [0.05, 60]".into())
                 .into_response();
@@ -302,7 +316,10 @@ async fn silence_handler(State(st): State<AppState>, Query(q): Query<UrlQuery>) 
     }
 }
 
-async fn raw_handler(State(st): State<AppState>, Query(q): Query<UrlQuery>) -> Response {
+async fn raw_handler(
+    State(st): State<AppState>,
+    q: Result<Query<UrlQuery>, QueryRejection>,
+) -> Response {
     let url = match target(&q) {
         Ok(u) => u,
         Err(e) => return e.into_response(),

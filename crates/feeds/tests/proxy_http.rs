@@ -226,6 +226,19 @@ async fn errors_map_to_statuses() {
         .await
         .expect("send");
     assert_eq!(r.status(), 400, "missing url");
+    let r = p
+        .client
+        .get(format!(
+            "{}/proxy/silence?url=http%3A%2F%2Fx%2F&threshold_db=loud",
+            p.base
+        ))
+        .bearer_auth("good")
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), 400, "bad query");
+    let v: Value = r.json().await.expect("json error body");
+    assert_eq!(v["status"], 400);
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = l.local_addr().expect("addr").port();
     drop(l);
