@@ -183,6 +183,8 @@ pub struct PeerInfo {
     pub online: bool,
     pub link: Link,
     pub rtt: Option<Duration>,
+    /// The connection id of the current attempt, if any (diagnostics).
+    pub connection: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -1456,6 +1458,7 @@ impl Actor {
                         online: r.online,
                         link: r.link,
                         rtt: r.health.as_ref().and_then(Health::rtt),
+                        connection: r.neg.current_cid().map(str::to_owned),
                     })
                     .collect();
                 v.sort_by(|a, b| a.peer.cmp(&b.peer));
