@@ -12,15 +12,17 @@
 
 mod error;
 mod library;
+#[cfg(feature = "opml")]
 mod opml;
 mod store;
 mod sync;
 
 pub use error::{LibraryError, StoreError};
 pub use library::{
-    DeviceId, DeviceInfo, Feed, Library, NewFeed, PlayRecord, Resume, SCHEMA_VERSION,
-    SettingValue, Subscribed, episode_key, genesis_bytes, normalize_feed_url, split_episode_key,
+    DeviceId, DeviceInfo, Feed, Library, NewFeed, PlayRecord, Resume, SCHEMA_VERSION, SettingValue,
+    Subscribed, episode_key, genesis_bytes, normalize_feed_url, split_episode_key,
 };
+#[cfg(feature = "opml")]
 pub use opml::{ImportProgress, ImportReport};
 pub use store::{COMPACT_MIN_LOG, Opened, Recovery, Store};
 pub use sync::{MAX_SYNC_MESSAGE, SyncHub, SyncPeer};

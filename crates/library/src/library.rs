@@ -32,7 +32,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use automerge::transaction::{CommitOptions, Transactable};
-use automerge::{ActorId, AutoCommit, ChangeHash, ObjId, ObjType, ROOT, ReadDoc, ScalarValue, Value};
+use automerge::{
+    ActorId, AutoCommit, ChangeHash, ObjId, ObjType, ROOT, ReadDoc, ScalarValue, Value,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::error::LibraryError;
@@ -227,7 +229,9 @@ pub fn normalize_feed_url(input: &str) -> Result<String, LibraryError> {
     }
     let mut url = url::Url::parse(trimmed).map_err(|e| bad(format!("{trimmed:?}: {e}")))?;
     if !matches!(url.scheme(), "http" | "https") {
-        return Err(bad(format!("{trimmed:?}: only http and https feeds are supported")));
+        return Err(bad(format!(
+            "{trimmed:?}: only http and https feeds are supported"
+        )));
     }
     if url.host_str().is_none_or(str::is_empty) {
         return Err(bad(format!("{trimmed:?}: no host")));
@@ -557,7 +561,12 @@ impl Library {
             .collect()
     }
 
-    fn put_str_list(&mut self, parent: &ObjId, key: &str, items: &[String]) -> Result<(), LibraryError> {
+    fn put_str_list(
+        &mut self,
+        parent: &ObjId,
+        key: &str,
+        items: &[String],
+    ) -> Result<(), LibraryError> {
         // A new list object each time: a folder move is one atomic value, so two
         // concurrent moves give one winner instead of an interleaved path.
         let list = self.doc.put_object(parent, key, ObjType::List)?;
@@ -573,13 +582,13 @@ impl Library {
     pub fn subscribe(&mut self, feed: NewFeed) -> Result<Subscribed, LibraryError> {
         self.writable()?;
         let url = normalize_feed_url(&feed.url)?;
-        if let Some(t) = &feed.title {
-            if t.len() > MAX_TEXT {
-                return Err(LibraryError::Invalid {
-                    what: "title",
-                    why: format!("longer than {MAX_TEXT} bytes"),
-                });
-            }
+        if let Some(t) = &feed.title
+            && t.len() > MAX_TEXT
+        {
+            return Err(LibraryError::Invalid {
+                what: "title",
+                why: format!("longer than {MAX_TEXT} bytes"),
+            });
         }
         check_folder(&feed.folder)?;
         for t in &feed.tags {
@@ -593,7 +602,11 @@ impl Library {
         let s = self.doc.put_object(&subs, url.as_str(), ObjType::Map)?;
         self.doc
             .put(&s, "title", feed.title.as_deref().unwrap_or_default())?;
-        if let Some(h) = feed.html_url.as_deref().filter(|h| !h.is_empty() && h.len() <= MAX_TEXT) {
+        if let Some(h) = feed
+            .html_url
+            .as_deref()
+            .filter(|h| !h.is_empty() && h.len() <= MAX_TEXT)
+        {
             self.doc.put(&s, "html_url", h)?;
         }
         self.put_str_list(&s, "folder", &feed.folder)?;
@@ -659,10 +672,10 @@ impl Library {
     pub fn remove_tag(&mut self, url: &str, tag: &str) -> Result<(), LibraryError> {
         self.writable()?;
         let (_, s) = self.sub_obj(url)?;
-        if let Some(tags) = self.child(&s, "tags", ObjType::Map)? {
-            if self.doc.get(&tags, tag)?.is_some() {
-                self.doc.delete(&tags, tag)?;
-            }
+        if let Some(tags) = self.child(&s, "tags", ObjType::Map)?
+            && self.doc.get(&tags, tag)?.is_some()
+        {
+            self.doc.delete(&tags, tag)?;
         }
         Ok(())
     }
@@ -787,10 +800,10 @@ impl Library {
         }
         let rec = self.my_record(episode)?;
         self.doc.put(&rec, "position", position)?;
-        if let Some(d) = duration {
-            if self.get_f64(&rec, "duration") != Some(d) {
-                self.doc.put(&rec, "duration", d)?;
-            }
+        if let Some(d) = duration
+            && self.get_f64(&rec, "duration") != Some(d)
+        {
+            self.doc.put(&rec, "duration", d)?;
         }
         let now = self.now();
         self.doc.put(&rec, "updated", now)?;

@@ -338,7 +338,10 @@ impl Store {
             // Rewrite a clean snapshot of the recovered state and an empty log, so
             // later appends do not follow garbage. The damaged bytes live on in `kept`.
             // The previous snapshot is only replaced when it was the damaged one.
-            store.compact_inner(&mut library, damaged_files.contains(&prev) || !prev.exists())?;
+            store.compact_inner(
+                &mut library,
+                damaged_files.contains(&prev) || !prev.exists(),
+            )?;
             Some(Recovery {
                 problems,
                 kept,

@@ -26,12 +26,17 @@ fn node_ready() -> Option<()> {
         let v = Command::new("node")
             .arg("--version")
             .output()
-            .map_err(|e| format!("`node` not found ({e}); install Node.js or set SKYPOD_SKIP_NODE_INTEROP=1"))?;
+            .map_err(|e| {
+                format!("`node` not found ({e}); install Node.js or set SKYPOD_SKIP_NODE_INTEROP=1")
+            })?;
         if !v.status.success() {
             return Err("`node --version` failed".into());
         }
         let dir = interop_dir();
-        if !dir.join("node_modules/@automerge/automerge/package.json").exists() {
+        if !dir
+            .join("node_modules/@automerge/automerge/package.json")
+            .exists()
+        {
             let out = Command::new("npm")
                 .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
                 .current_dir(&dir)
@@ -111,7 +116,11 @@ fn check_node_edits(lib: &Library, ep: &str, device: &str, url: &str) {
     assert_eq!(f.title, "Added by Node");
     assert_eq!(f.folder, vec!["From", "Node"]);
     assert!(f.tags.contains("js"));
-    assert!(lib.feed("https://rust.example/feed.xml").expect("ok").is_some());
+    assert!(
+        lib.feed("https://rust.example/feed.xml")
+            .expect("ok")
+            .is_some()
+    );
     assert_eq!(lib.queue_of(device), vec![ep.to_owned()]);
     let names: Vec<_> = lib.devices().into_iter().filter_map(|d| d.name).collect();
     assert!(names.contains(&"Node device".to_owned()), "{names:?}");
@@ -164,7 +173,8 @@ fn live_sync_with_node_over_a_pipe() {
         write_frame(&mut stdin, ours.as_deref().unwrap_or_default());
         let theirs = read_frame(&mut stdout);
         if !theirs.is_empty() {
-            lib.receive_sync_message(&mut peer, &theirs).expect("receive from node");
+            lib.receive_sync_message(&mut peer, &theirs)
+                .expect("receive from node");
         }
         if ours.is_none() && theirs.is_empty() {
             break;
@@ -187,7 +197,10 @@ fn live_sync_with_node_over_a_pipe() {
     assert_eq!(result["laptop"], serde_json::json!(120.25));
     assert_eq!(
         result["feeds"],
-        serde_json::json!(["https://node-live.example/feed.xml", "https://rust.example/feed.xml"])
+        serde_json::json!([
+            "https://node-live.example/feed.xml",
+            "https://rust.example/feed.xml"
+        ])
     );
     check_node_edits(&lib, &ep, "node-live", "https://node-live.example/feed.xml");
 }

@@ -21,30 +21,48 @@ fn genesis_is_deterministic() {
 fn migrates_schema_0_and_refuses_writes_to_newer_schema() {
     // A document from before the schema key, with only subscriptions.
     let mut old = AutoCommit::new();
-    let subs = old.put_object(ROOT, "subscriptions", ObjType::Map).expect("put");
-    let s = old.put_object(&subs, "https://old.example/f.xml", ObjType::Map).expect("put");
+    let subs = old
+        .put_object(ROOT, "subscriptions", ObjType::Map)
+        .expect("put");
+    let s = old
+        .put_object(&subs, "https://old.example/f.xml", ObjType::Map)
+        .expect("put");
     old.put(&s, "title", "Old").expect("put");
     let bytes = old.save();
     let mut lib = Library::load(&bytes, "dev").expect("load + migrate");
     assert_eq!(lib.schema_version(), 1);
     assert_eq!(lib.feeds()[0].title, "Old");
-    lib.set_device_name("Dev").expect("devices map created by migration");
+    lib.set_device_name("Dev")
+        .expect("devices map created by migration");
 
     // A document from a future version: readable, not writable.
     let mut newer = Library::new("x").expect("lib");
-    newer.subscribe(NewFeed::url("https://n.example/f")).expect("sub");
+    newer
+        .subscribe(NewFeed::url("https://n.example/f"))
+        .expect("sub");
     let mut raw = AutoCommit::load(&newer.save()).expect("load");
     raw.put(ROOT, "schema", 99u64).expect("put");
     let mut lib = Library::load(&raw.save(), "dev").expect("load");
     assert_eq!(lib.feed_count(), 1);
-    let err = lib.subscribe(NewFeed::url("https://m.example/f")).expect_err("refused");
-    assert!(matches!(err, LibraryError::SchemaTooNew { found: 99, .. }), "{err}");
+    let err = lib
+        .subscribe(NewFeed::url("https://m.example/f"))
+        .expect_err("refused");
+    assert!(
+        matches!(err, LibraryError::SchemaTooNew { found: 99, .. }),
+        "{err}"
+    );
 }
 
 #[test]
 fn validates_input() {
     let mut lib = Library::new("dev").expect("lib");
-    for bad in ["", "ftp://x/y", "not a url", "file:///etc/passwd", "http://"] {
+    for bad in [
+        "",
+        "ftp://x/y",
+        "not a url",
+        "file:///etc/passwd",
+        "http://",
+    ] {
         assert!(lib.subscribe(NewFeed::url(bad)).is_err(), "{bad}");
     }
     assert!(lib.set_position("ep", f64::NAN, None).is_err());
@@ -55,7 +73,7 @@ fn validates_input() {
         lib.set_title("https://none.example/", "x"),
         Err(LibraryError::NotSubscribed(_))
     ));
-    assert!(lib.unsubscribe("https://none.example/").expect("ok") == false);
+    assert!(!lib.unsubscribe("https://none.example/").expect("ok"));
 }
 
 #[test]
@@ -68,13 +86,17 @@ fn feeds_settings_queue_and_devices() {
         .to_owned();
     assert_eq!(url, "https://example.com/feed.xml");
     lib.set_title(&url, "Example").expect("title");
-    lib.set_folder(&url, &["A".into(), "B".into()]).expect("folder");
-    lib.set_feed_setting(&url, "speed", SettingValue::Float(1.5)).expect("set");
-    lib.set_feed_setting(&url, "skip_intro", SettingValue::Int(30)).expect("set");
+    lib.set_folder(&url, &["A".into(), "B".into()])
+        .expect("folder");
+    lib.set_feed_setting(&url, "speed", SettingValue::Float(1.5))
+        .expect("set");
+    lib.set_feed_setting(&url, "skip_intro", SettingValue::Int(30))
+        .expect("set");
     lib.add_tag(&url, "t1").expect("tag");
     lib.add_tag(&url, "t2").expect("tag");
     lib.remove_tag(&url, "t1").expect("tag");
-    lib.set_setting("theme", SettingValue::Str("dark".into())).expect("set");
+    lib.set_setting("theme", SettingValue::Str("dark".into()))
+        .expect("set");
     let f = lib.feed(&url).expect("ok").expect("feed");
     assert_eq!(f.title, "Example");
     assert_eq!(f.folder, vec!["A", "B"]);
@@ -83,21 +105,33 @@ fn feeds_settings_queue_and_devices() {
     assert_eq!(f.tags.into_iter().collect::<Vec<_>>(), vec!["t2"]);
     assert_eq!(lib.setting("theme"), Some(SettingValue::Str("dark".into())));
 
-    let e: Vec<String> = (0..4).map(|i| episode_key(&url, &format!("g{i}")).expect("key")).collect();
+    let e: Vec<String> = (0..4)
+        .map(|i| episode_key(&url, &format!("g{i}")).expect("key"))
+        .collect();
     assert!(lib.queue_add(&e[0]).expect("q"));
     assert!(lib.queue_add(&e[1]).expect("q"));
     assert!(!lib.queue_add(&e[0]).expect("q"), "no duplicates");
     lib.queue_insert(0, &e[2]).expect("q");
     lib.queue_insert(1, &e[1]).expect("q move");
-    assert_eq!(lib.queue_list(), vec![e[2].clone(), e[1].clone(), e[0].clone()]);
+    assert_eq!(
+        lib.queue_list(),
+        vec![e[2].clone(), e[1].clone(), e[0].clone()]
+    );
     assert!(lib.queue_remove(&e[1]).expect("q"));
     assert_eq!(lib.queue_list(), vec![e[2].clone(), e[0].clone()]);
 
     lib.set_position(&e[0], 10.0, Some(60.0)).expect("pos");
     lib.set_speed(&e[0], 1.25).expect("speed");
-    assert_eq!(lib.mark_all_played(e[1..].iter().map(String::as_str)).expect("played"), 3);
+    assert_eq!(
+        lib.mark_all_played(e[1..].iter().map(String::as_str))
+            .expect("played"),
+        3
+    );
     let r = lib.my_play(&e[0]).expect("rec");
-    assert_eq!((r.position, r.duration, r.speed, r.completed), (10.0, Some(60.0), 1.25, false));
+    assert_eq!(
+        (r.position, r.duration, r.speed, r.completed),
+        (10.0, Some(60.0), 1.25, false)
+    );
     assert!(lib.my_play(&e[3]).expect("rec").completed);
     assert_eq!(lib.plays_of("dev").len(), 4);
     assert_eq!(lib.play_count(), 4);
@@ -117,13 +151,13 @@ fn generated_opml(n: usize) -> Opml {
     // 5 top folders, each with 4 subfolders, each with 2 sub-subfolders; feeds spread
     // over every level, plus loose feeds at the top.
     let mut k = 0;
-    let mut next = |k: &mut usize| {
+    let next = |k: &mut usize| {
         *k += 1;
         let mut o = Outline::feed(
             &format!("Show #{k} — \"Q&A\" <live> 日本語"),
             &format!("https://feeds.example/{k}.xml?a=1&b=2"),
         );
-        if *k % 3 == 0 {
+        if (*k).is_multiple_of(3) {
             o.html_url = Some(format!("https://example.org/{k}"));
         }
         o
@@ -170,7 +204,13 @@ fn opml_round_trip_500_feeds_nested_folders() {
     assert_eq!(report.added, 500);
     assert!(report.skipped.is_empty(), "{:?}", report.skipped);
     assert_eq!(seen.len(), 500);
-    assert_eq!(seen.last().copied(), Some(ImportProgress { done: 500, total: 500 }));
+    assert_eq!(
+        seen.last().copied(),
+        Some(ImportProgress {
+            done: 500,
+            total: 500
+        })
+    );
     assert_eq!(lib.feed_count(), 500);
 
     // Importing again changes nothing.

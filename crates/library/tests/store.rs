@@ -30,7 +30,11 @@ fn incremental_saves_reopen_and_compact() {
         let n = o.store.save(&mut o.library).expect("save");
         assert!(n > 0, "each save appends a record");
     }
-    assert_eq!(o.store.save(&mut o.library).expect("save"), 0, "nothing new");
+    assert_eq!(
+        o.store.save(&mut o.library).expect("save"),
+        0,
+        "nothing new"
+    );
     o.library.set_position(&ep, 42.0, Some(100.0)).expect("pos");
     let small = o.store.save(&mut o.library).expect("save");
     assert!(small < 512, "a position update appends {small} bytes");
@@ -94,7 +98,10 @@ fn truncated_log_tail_opens_last_good_state_with_clear_report() {
     let log = dir.path().join("library.log");
     let len = fs::metadata(&log).expect("meta").len();
     // A crash mid-append: the last record is cut short.
-    let f = fs::OpenOptions::new().write(true).open(&log).expect("open log");
+    let f = fs::OpenOptions::new()
+        .write(true)
+        .open(&log)
+        .expect("open log");
     f.set_len(len - 5).expect("truncate");
     drop(f);
 
@@ -158,7 +165,11 @@ fn corrupted_snapshot_falls_back_to_previous_snapshot() {
     let text = rec.to_string();
     assert!(text.contains("library.snap: checksum mismatch"), "{text}");
     assert_eq!(urls(&o.library), first, "previous snapshot's state");
-    assert!(rec.kept.iter().any(|k| k.to_string_lossy().contains("library.snap.damaged-")));
+    assert!(
+        rec.kept
+            .iter()
+            .any(|k| k.to_string_lossy().contains("library.snap.damaged-"))
+    );
 }
 
 #[test]
@@ -176,7 +187,11 @@ fn truncated_only_snapshot_is_a_clear_error_and_files_are_untouched() {
     let msg = err.to_string();
     assert!(matches!(err, StoreError::Unrecoverable { .. }));
     assert!(msg.contains("truncated"), "{msg}");
-    assert_eq!(fs::read(&snap).expect("read").len(), bytes.len() / 2, "left untouched");
+    assert_eq!(
+        fs::read(&snap).expect("read").len(),
+        bytes.len() / 2,
+        "left untouched"
+    );
 }
 
 #[test]
@@ -197,7 +212,9 @@ fn peer_sync_state_persists() {
         }
     }
     assert_eq!(o.library.feed_count(), 1);
-    o.store.save_peer_state("peer/../x", &a).expect("save state");
+    o.store
+        .save_peer_state("peer/../x", &a)
+        .expect("save state");
     let restored = o.store.load_peer_state("peer/../x").expect("restored");
     assert_eq!(restored.save(), a.save());
     // Garbage state file: treated as no state (a full sync), not an error.

@@ -49,9 +49,15 @@ fn three_replicas_partitioned_then_merge_identically() {
             ..Default::default()
         })
         .expect("subscribe");
-    nodes[0].lib.set_position(&ep, 754.0, Some(3600.0)).expect("pos");
+    nodes[0]
+        .lib
+        .set_position(&ep, 754.0, Some(3600.0))
+        .expect("pos");
     nodes[0].lib.queue_add(&ep).expect("queue");
-    nodes[0].lib.add_tag("https://shared.example/0.xml", "fav").expect("tag");
+    nodes[0]
+        .lib
+        .add_tag("https://shared.example/0.xml", "fav")
+        .expect("tag");
 
     // laptop: another subscription, a later position on the same episode, its name.
     clock(&mut nodes[1].lib, 3_000);
@@ -59,9 +65,15 @@ fn three_replicas_partitioned_then_merge_identically() {
         .lib
         .subscribe(NewFeed::url("https://laptop.example/feed.xml"))
         .expect("subscribe");
-    nodes[1].lib.set_position(&ep, 1200.5, Some(3600.0)).expect("pos");
+    nodes[1]
+        .lib
+        .set_position(&ep, 1200.5, Some(3600.0))
+        .expect("pos");
     nodes[1].lib.set_device_name("Laptop").expect("name");
-    nodes[1].lib.add_tag("https://shared.example/0.xml", "tech").expect("tag");
+    nodes[1]
+        .lib
+        .add_tag("https://shared.example/0.xml", "tech")
+        .expect("tag");
 
     // server: a third subscription, an unsubscribe, a queue change.
     clock(&mut nodes[2].lib, 2_500);
@@ -69,7 +81,12 @@ fn three_replicas_partitioned_then_merge_identically() {
         .lib
         .subscribe(NewFeed::url("https://server.example/feed.xml"))
         .expect("subscribe");
-    assert!(nodes[2].lib.unsubscribe("https://shared.example/2.xml").expect("unsub"));
+    assert!(
+        nodes[2]
+            .lib
+            .unsubscribe("https://shared.example/2.xml")
+            .expect("unsub")
+    );
     nodes[2].lib.queue_add(&ep2).expect("queue");
     nodes[2].lib.queue_add(&ep).expect("queue");
     assert!(nodes[2].lib.queue_remove(&ep2).expect("queue remove"));
@@ -112,16 +129,28 @@ fn three_replicas_partitioned_then_merge_identically() {
             "on {}",
             n.id
         );
-        let f = lib.feed("https://phone.example/feed.xml").expect("ok").expect("feed");
+        let f = lib
+            .feed("https://phone.example/feed.xml")
+            .expect("ok")
+            .expect("feed");
         assert_eq!(f.folder, vec!["News"]);
         assert_eq!(f.title, "Phone only");
-        let shared = lib.feed("https://shared.example/0.xml").expect("ok").expect("feed");
+        let shared = lib
+            .feed("https://shared.example/0.xml")
+            .expect("ok")
+            .expect("feed");
         // Concurrent tag additions both survive (tags are a set).
-        assert_eq!(shared.tags.into_iter().collect::<Vec<_>>(), vec!["fav", "tech"]);
+        assert_eq!(
+            shared.tags.into_iter().collect::<Vec<_>>(),
+            vec!["fav", "tech"]
+        );
 
         // Per-device positions intact; the newest wins "continue from".
         assert_eq!(lib.play("phone", &ep).expect("phone rec").position, 754.0);
-        assert_eq!(lib.play("laptop", &ep).expect("laptop rec").position, 1200.5);
+        assert_eq!(
+            lib.play("laptop", &ep).expect("laptop rec").position,
+            1200.5
+        );
         let cont = lib.continue_from(&ep);
         assert_eq!(cont.len(), 2);
         assert_eq!(cont[0].device, "laptop");
@@ -138,7 +167,10 @@ fn three_replicas_partitioned_then_merge_identically() {
     }
     // The phone is offered to continue from the laptop.
     let offer = nodes[0].lib.resume_offer(&ep).expect("offer");
-    assert_eq!((offer.device.as_str(), offer.record.position), ("laptop", 1200.5));
+    assert_eq!(
+        (offer.device.as_str(), offer.record.position),
+        ("laptop", 1200.5)
+    );
     assert!(nodes[1].lib.resume_offer(&ep).is_none());
 
     // Reconnecting with saved states must not resend the whole library: compare with
@@ -172,11 +204,23 @@ fn offline_edits_merge_when_devices_meet() {
     let mut net = Net::default();
     // Both devices start offline with their own library: the deterministic genesis
     // makes their top-level maps the same objects, so nothing is hidden on merge.
-    nodes[0].lib.subscribe(NewFeed::url("https://a.example/x.xml")).expect("sub");
-    nodes[1].lib.subscribe(NewFeed::url("https://b.example/y.xml")).expect("sub");
+    nodes[0]
+        .lib
+        .subscribe(NewFeed::url("https://a.example/x.xml"))
+        .expect("sub");
+    nodes[1]
+        .lib
+        .subscribe(NewFeed::url("https://b.example/y.xml"))
+        .expect("sub");
     // Both subscribe to the same feed concurrently: one entry.
-    nodes[0].lib.subscribe(NewFeed::url("https://both.example/z.xml")).expect("sub");
-    nodes[1].lib.subscribe(NewFeed::url("https://BOTH.example/z.xml#frag")).expect("sub");
+    nodes[0]
+        .lib
+        .subscribe(NewFeed::url("https://both.example/z.xml"))
+        .expect("sub");
+    nodes[1]
+        .lib
+        .subscribe(NewFeed::url("https://BOTH.example/z.xml#frag"))
+        .expect("sub");
     let ep = episode_key("https://both.example/z.xml", "g").expect("key");
     nodes[0].lib.set_position(&ep, 10.0, None).expect("pos");
     nodes[1].lib.set_position(&ep, 20.0, None).expect("pos");
@@ -201,11 +245,98 @@ fn offline_edits_merge_when_devices_meet() {
 fn malformed_sync_messages_are_errors_not_panics() {
     let mut lib = Library::new("x").expect("lib");
     let mut peer = SyncPeer::new();
-    for bad in [&b""[..], b"\x42", b"\x43\xff\xff\xff\xff", b"hello", &[0x42; 64]] {
+    for bad in [
+        &b""[..],
+        b"\x42",
+        b"\x43\xff\xff\xff\xff",
+        b"hello",
+        &[0x42; 64],
+    ] {
         assert!(lib.receive_sync_message(&mut peer, bad).is_err());
     }
     assert!(SyncPeer::restore(b"garbage").is_err());
     // The document is unchanged and still usable.
-    lib.subscribe(NewFeed::url("https://ok.example/f")).expect("sub");
+    lib.subscribe(NewFeed::url("https://ok.example/f"))
+        .expect("sub");
     assert_eq!(lib.feed_count(), 1);
+}
+
+/// A library whose saved form is well above the 64 KiB full-document fast path:
+/// titles from a cheap PRNG compress poorly.
+fn big_library(device: &str) -> Library {
+    let mut lib = Library::new(device).expect("lib");
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    for i in 0..2000 {
+        let title: String = (0..60)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                char::from(b'a' + (x % 26) as u8)
+            })
+            .collect();
+        lib.subscribe(NewFeed {
+            url: format!("https://big.example/{i}.xml"),
+            title: Some(title),
+            ..Default::default()
+        })
+        .expect("sub");
+    }
+    lib
+}
+
+fn pump(a: &mut Library, pa: &mut SyncPeer, b: &mut Library, pb: &mut SyncPeer) -> (u64, usize) {
+    let (mut bytes, mut largest) = (0u64, 0usize);
+    for _ in 0..100 {
+        let m1 = a.generate_sync_message(pa);
+        if let Some(m) = &m1 {
+            bytes += m.len() as u64;
+            largest = largest.max(m.len());
+            b.receive_sync_message(pb, m).expect("recv");
+        }
+        let m2 = b.generate_sync_message(pb);
+        if let Some(m) = &m2 {
+            bytes += m.len() as u64;
+            largest = largest.max(m.len());
+            a.receive_sync_message(pa, m).expect("recv");
+        }
+        if m1.is_none() && m2.is_none() {
+            return (bytes, largest);
+        }
+    }
+    panic!("no convergence");
+}
+
+#[test]
+fn initial_sync_of_a_large_library_to_a_new_device() {
+    let mut a = big_library("old");
+    let mut b = Library::new("new").expect("lib");
+    let (mut pa, mut pb) = (SyncPeer::new(), SyncPeer::new());
+    let (_, largest) = pump(&mut a, &mut pa, &mut b, &mut pb);
+    assert!(largest > 64 * 1024, "fast path not exercised ({largest} B)");
+    assert_eq!(a.heads(), b.heads());
+    assert_eq!(b.feed_count(), 2000);
+    // The new device keeps its own identity and can edit; the sender learned our heads,
+    // so a later update is small (no bloom filter over the whole history).
+    let ep = episode_key("https://big.example/1.xml", "e").expect("key");
+    b.set_position(&ep, 5.0, None).expect("pos");
+    a.set_position(&ep, 7.0, None).expect("pos");
+    let (bytes, _) = pump(&mut a, &mut pa, &mut b, &mut pb);
+    assert_eq!(a.heads(), b.heads());
+    assert_eq!(a.play("new", &ep).expect("rec").position, 5.0);
+    assert_eq!(b.play("old", &ep).expect("rec").position, 7.0);
+    assert!(bytes < 2048, "two concurrent updates cost {bytes} B");
+}
+
+#[test]
+fn large_sync_to_a_device_with_its_own_edits_merges_both() {
+    let mut a = big_library("old");
+    let mut b = Library::new("new").expect("lib");
+    b.subscribe(NewFeed::url("https://mine.example/only.xml"))
+        .expect("sub");
+    let (mut pa, mut pb) = (SyncPeer::new(), SyncPeer::new());
+    pump(&mut a, &mut pa, &mut b, &mut pb);
+    assert_eq!(a.heads(), b.heads());
+    assert_eq!(b.feed_count(), 2001);
+    assert!(a.is_subscribed("https://mine.example/only.xml"));
 }

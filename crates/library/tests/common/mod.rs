@@ -36,8 +36,14 @@ pub struct Net {
 impl Net {
     pub fn connect(&mut self, nodes: &mut [Node], a: usize, b: usize) {
         let (ida, idb) = (nodes[a].id.clone(), nodes[b].id.clone());
-        let sa = nodes[a].saved.get(&idb).map(|s| SyncPeer::restore(s).expect("state"));
-        let sb = nodes[b].saved.get(&ida).map(|s| SyncPeer::restore(s).expect("state"));
+        let sa = nodes[a]
+            .saved
+            .get(&idb)
+            .map(|s| SyncPeer::restore(s).expect("state"));
+        let sb = nodes[b]
+            .saved
+            .get(&ida)
+            .map(|s| SyncPeer::restore(s).expect("state"));
         nodes[a].hub.connect(&idb, sa);
         nodes[b].hub.connect(&ida, sb);
         self.links.insert((a.min(b), a.max(b)));
