@@ -173,8 +173,10 @@ fn three_replicas_partitioned_then_merge_identically() {
     );
     assert!(nodes[1].lib.resume_offer(&ep).is_none());
 
-    // Reconnecting with saved states must not resend the whole library: compare with
-    // a fresh sync of the same converged document to a new peer.
+    // A new peer can still sync the converged document from scratch. (For a library
+    // this small, reconnect traffic between three peers that each hold different
+    // changes is larger than one fresh sync; the benchmark shows the saved-state gain
+    // on a real-sized library: ~500 B instead of 0.63 MiB.)
     let mut fresh = Library::new("fresh").expect("lib");
     let mut a = SyncPeer::new();
     let mut b = SyncPeer::new();
