@@ -19,8 +19,8 @@ mod sync;
 
 pub use error::{LibraryError, StoreError};
 pub use library::{
-    DeviceId, DeviceInfo, Feed, Library, NewFeed, PlayRecord, Resume, SCHEMA_VERSION, SettingValue,
-    Subscribed, episode_key, genesis_bytes, normalize_feed_url, split_episode_key,
+    DeviceId, DeviceInfo, Feed, GENESIS_HASH, Library, NewFeed, PlayRecord, Resume, SCHEMA_VERSION,
+    SettingValue, Subscribed, episode_key, genesis_bytes, normalize_feed_url, split_episode_key,
 };
 #[cfg(feature = "opml")]
 pub use opml::{ImportProgress, ImportReport};

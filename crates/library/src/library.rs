@@ -291,6 +291,10 @@ pub(crate) fn genesis_doc() -> AutoCommit {
     doc
 }
 
+/// Hash of the genesis change (hex). Every replica's history starts with it; the web app
+/// can check `A.getHeads(A.load(genesisBytes))` against it.
+pub const GENESIS_HASH: &str = "fe8b1a9a0c76d921e920905c8e22e9d0cb22290a95bf76ce37fc283b14b96d12";
+
 /// The genesis document as saved bytes, for clients (the web app) that must start
 /// from the exact same first change.
 pub fn genesis_bytes() -> Vec<u8> {

@@ -195,6 +195,11 @@ fn live_sync_with_node_over_a_pipe() {
     theirs.sort();
     assert_eq!(ours, theirs, "same heads on both sides");
     assert_eq!(result["laptop"], serde_json::json!(120.25));
+    // JS sees the same genesis change hash.
+    assert_eq!(
+        result["genesis"],
+        serde_json::json!([skypod_library::GENESIS_HASH])
+    );
     assert_eq!(
         result["feeds"],
         serde_json::json!([

@@ -259,3 +259,15 @@ fn opml_errors_are_clear() {
     assert_eq!(r.added, 1);
     assert_eq!(r.skipped.len(), 1);
 }
+
+/// Changing the genesis change (keys, types, actor, time, message) would make new
+/// devices unable to merge with existing libraries: this pin makes such a change loud.
+#[test]
+fn genesis_hash_is_pinned() {
+    let mut lib = Library::new("any").expect("lib");
+    let heads: Vec<String> = lib.heads().iter().map(|h| h.to_string()).collect();
+    assert_eq!(heads, vec![PINNED_GENESIS.to_owned()], "genesis changed");
+    assert_eq!(skypod_library::GENESIS_HASH, PINNED_GENESIS);
+}
+
+const PINNED_GENESIS: &str = "fe8b1a9a0c76d921e920905c8e22e9d0cb22290a95bf76ce37fc283b14b96d12";

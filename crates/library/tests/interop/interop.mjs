@@ -54,6 +54,7 @@ if (mode === "edit") {
 } else if (mode === "sync") {
   const [startPath, ep] = args;
   let doc = A.load(new Uint8Array(readFileSync(startPath)));
+  const genesis = A.getHeads(doc);
   doc = nodeEdits(doc, ep, "node-live", "https://node-live.example/feed.xml");
   let state = A.initSyncState();
   let buf = Buffer.alloc(0);
@@ -79,6 +80,7 @@ if (mode === "edit") {
   });
   process.stdin.on("end", () => {
     const result = {
+      genesis,
       heads: A.getHeads(doc),
       feeds: Object.keys(doc.subscriptions).sort(),
       laptop: doc.plays["rust-dev"]?.[ep]?.position ?? null,
