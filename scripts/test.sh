@@ -1,12 +1,21 @@
 #!/usr/bin/env bash
-# Every test Skypod has, as CI runs it (.ci/run calls exactly this).
-# Installs what the tests need on a fresh machine first (idempotent).
+# Every test Skypod has, as CI runs it (.ci/run calls exactly this). On a fresh machine it
+# installs what the tests need first: npm packages (web/), and Debian's chromium for the
+# browser end-to-end tests (web/scripts/e2e.sh does that when /usr/bin/chromium is missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+root="$(pwd)"
 
-echo "== formatting and lints" >&2
+echo "== web app: install, lint, unit tests, build" >&2
+(cd web && npm ci --no-audit --no-fund && npm run lint && npm test && npm run build)
+
+echo "== rust: formatting, lints" >&2
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-echo "== tests" >&2
+echo "== rust: tests" >&2
 cargo test --workspace --locked
+
+echo "== browser end-to-end (Debian chromium + playwright-core), app served by skypod" >&2
+cargo build --release --locked -p skypod
+E2E_SAME_ORIGIN=1 SKYPOD_BIN="$root/target/release/skypod" bash web/scripts/e2e.sh

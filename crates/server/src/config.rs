@@ -62,6 +62,24 @@ pub struct ServerConfig {
     #[arg(long, env = "SKYPOD_WS_WRITE_BUFFER", default_value_t = 1024)]
     pub ws_write_buffer: usize,
 
+    /// Feed proxy cache size cap, bytes (bodies are stored once by content hash).
+    #[arg(long, env = "SKYPOD_PROXY_CACHE_BYTES", default_value_t = 1 << 30)]
+    pub proxy_cache_bytes: u64,
+
+    /// Feed proxy requests per second per identity, sustained.
+    #[arg(long, env = "SKYPOD_PROXY_RATE", default_value_t = 2.0)]
+    pub proxy_rate_per_sec: f64,
+
+    /// Feed proxy requests per identity in a burst.
+    #[arg(long, env = "SKYPOD_PROXY_RATE_BURST", default_value_t = 60)]
+    pub proxy_rate_burst: u32,
+
+    /// FOR TESTS ONLY: private/loopback networks the feed proxy may fetch from (CIDR,
+    /// repeatable). By default every loopback, private, link-local and metadata address is
+    /// refused.
+    #[arg(long = "proxy-allow-for-tests", env = "SKYPOD_PROXY_ALLOW_FOR_TESTS", value_delimiter = ',')]
+    pub proxy_allow: Vec<ipnet::IpNet>,
+
     /// Clock skew tolerated on token `iat`/`exp`, seconds.
     #[arg(long, env = "SKYPOD_CLOCK_SKEW", default_value_t = 30)]
     pub clock_skew_secs: i64,

@@ -318,7 +318,8 @@ impl Hub {
         self.next_conn.fetch_add(1, Ordering::Relaxed)
     }
 
-    fn cached(&self, id: &RealmId) -> Option<Arc<Realm>> {
+    /// The realm if it is in memory (no store access).
+    pub fn cached(&self, id: &RealmId) -> Option<Arc<Realm>> {
         self.realms
             .lock()
             .unwrap_or_else(|p| p.into_inner())

@@ -11,6 +11,7 @@ pub mod http;
 pub mod hub;
 pub mod metrics;
 pub mod preauth;
+pub mod proxy;
 pub mod ratelimit;
 pub mod state;
 pub mod store;
@@ -41,12 +42,18 @@ impl Server {
         let metrics = Arc::new(metrics::Metrics::default());
         let hub = Hub::new(store, metrics.clone());
         let listener = tokio::net::TcpListener::bind(cfg.listen).await?;
+        let mut feeds_cfg = skypod_feeds::ServiceConfig::new(cfg.data_dir.join("feeds"));
+        feeds_cfg.cache.max_bytes = cfg.proxy_cache_bytes;
+        feeds_cfg.fetch.allow = cfg.proxy_allow.clone();
+        let feeds = skypod_feeds::FeedService::new(feeds_cfg).await?;
         let state = AppState::new(cfg, hub, metrics);
-        Ok(Self {
-            listener,
-            state,
-            extra: axum::Router::new(),
-        })
+        let auth = Arc::new(proxy::RealmProxyAuth { state: state.clone() });
+        let limits = skypod_feeds::RateLimitConfig {
+            burst: state.cfg.proxy_rate_burst,
+            per_second: state.cfg.proxy_rate_per_sec,
+        };
+        let extra = skypod_feeds::router(feeds, auth, limits);
+        Ok(Self { listener, state, extra })
     }
 
     /// Routes served beside the realm server (the web app, the feed proxy).

@@ -1,0 +1,74 @@
+//! The feed proxy as mounted by the realm server: members only, real fetch from a loopback
+//! fixture (allow-listed for the test), parsed episodes back.
+
+mod common;
+
+use common::{TestServer, config, http_get_with, realm_with};
+use skypod_protocol::token::{self, NoClaims, Purpose};
+use skypod_protocol::{IdentityKey, unix_now};
+
+const FEED: &str = r#"<?xml version="1.0"?>
+<rss version="2.0" xmlns:itunes="http://www.itunes.com/dtds/podcast-1.0.dtd">
+<channel><title>Loopback Radio</title><description>fixture</description>
+<item><title>Episode One</title><guid>ep-1</guid>
+<enclosure url="http://127.0.0.1/ep1.mp3" type="audio/mpeg" length="1234"/>
+<itunes:duration>01:02:03</itunes:duration></item>
+</channel></rss>"#;
+
+async fn fixture() -> std::net::SocketAddr {
+    let app = axum::Router::new().route(
+        "/feed.xml",
+        axum::routing::get(|| async { ([("content-type", "application/rss+xml")], FEED) }),
+    );
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn members_get_parsed_feeds_and_strangers_get_401() {
+    let upstream = fixture().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path());
+    cfg.proxy_allow = vec!["127.0.0.1/32".parse().unwrap()];
+    let s = TestServer::start(cfg).await;
+    let (realm, keys, _cs) = realm_with(&s, 1).await;
+    let path = format!("/proxy/feed?url=http://{upstream}/feed.xml");
+
+    let token = token::sign(&keys[0], Purpose::Proxy, &realm, unix_now(), 60, NoClaims {}).unwrap();
+    let ok = http_get_with(s.addr, &path, &format!("Authorization: Bearer {token}\r\n")).await;
+    assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");
+    assert!(ok.contains("Loopback Radio") && ok.contains("Episode One"), "{ok}");
+    assert!(ok.contains("3723"), "duration in seconds: {ok}");
+
+    // no token, a stranger's token, a token for another purpose
+    let none = http_get_with(s.addr, &path, "").await;
+    assert!(none.starts_with("HTTP/1.1 401"), "{none}");
+    let stranger = IdentityKey::generate_es256();
+    let t = token::sign(&stranger, Purpose::Proxy, &realm, unix_now(), 60, NoClaims {}).unwrap();
+    let r = http_get_with(s.addr, &path, &format!("Authorization: Bearer {t}\r\n")).await;
+    assert!(r.starts_with("HTTP/1.1 401"), "{r}");
+    let t = token::sign(&keys[0], Purpose::Authn, &realm, unix_now(), 60, NoClaims {}).unwrap();
+    let r = http_get_with(s.addr, &path, &format!("Authorization: Bearer {t}\r\n")).await;
+    assert!(r.starts_with("HTTP/1.1 401"), "{r}");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_the_test_allow_list_loopback_is_refused() {
+    let upstream = fixture().await;
+    let dir = tempfile::tempdir().unwrap();
+    let s = TestServer::start(config(dir.path())).await;
+    let (realm, keys, _cs) = realm_with(&s, 1).await;
+    let token = token::sign(&keys[0], Purpose::Proxy, &realm, unix_now(), 60, NoClaims {}).unwrap();
+    let r = http_get_with(
+        s.addr,
+        &format!("/proxy/feed?url=http://{upstream}/feed.xml"),
+        &format!("Authorization: Bearer {token}\r\n"),
+    )
+    .await;
+    assert!(!r.starts_with("HTTP/1.1 200"), "{r}");
+    assert!(r.to_lowercase().contains("refused") || r.to_lowercase().contains("not allowed") || r.contains("403"), "{r}");
+    s.stop().await;
+}
