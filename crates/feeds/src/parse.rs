@@ -358,11 +358,18 @@ fn second_pass(xml: &str) -> Result<Extras> {
     let mut item_depth: Option<usize> = None;
     let mut pending: Option<(usize, Pending)> = None;
     let mut saw_root = false;
+    let mut first_event = true;
     loop {
         let (res, event) = reader
             .read_resolved_event()
             .map_err(|e| FeedError::Parse(format!("malformed XML: {e}")))?;
         let ns = ns_of(&res);
+        // An XML declaration is only valid as the very first thing in the
+        // document (a second one made feed-rs/quick-xml panic: found by fuzzing).
+        if matches!(event, Event::Decl(_)) && !first_event {
+            return Err(FeedError::Parse("misplaced XML declaration".into()));
+        }
+        first_event = false;
         match event {
             Event::DocType(d) => {
                 let content = d.xml_content(quick_xml::XmlVersion::Implicit1_0);
@@ -880,6 +887,7 @@ mod tests {
     #[test]
     fn hostile_inputs_are_errors() {
         for name in [
+            "fuzz-double-decl.xml",
             "billion-laughs.xml",
             "external-entity.xml",
             "not-a-feed.html",
@@ -891,6 +899,16 @@ mod tests {
         assert!(parse_feed(b"", None).is_err());
         assert!(parse_feed(b"{not json", None).is_err());
         assert!(parse_feed(&vec![b' '; MAX_FEED_BYTES + 1], None).is_err());
+    }
+
+    #[test]
+    fn second_xml_declaration_is_refused() {
+        // Regression (cargo-fuzz): a second declaration made feed-rs panic.
+        let r = parse_feed(&fixture("fuzz-double-decl.xml"), None);
+        assert!(
+            matches!(&r, Err(FeedError::Parse(m)) if m.contains("misplaced")),
+            "{r:?}"
+        );
     }
 
     #[test]
