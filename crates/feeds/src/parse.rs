@@ -218,6 +218,13 @@ pub fn parse_feed(bytes: &[u8], base_url: Option<&str>) -> Result<ParsedFeed> {
     if trimmed.is_empty() {
         return Err(FeedError::Parse("empty document".into()));
     }
+    let normalized;
+    let trimmed = if trimmed.starts_with('{') {
+        trimmed
+    } else {
+        normalized = normalize_decl(trimmed)?;
+        normalized.as_str()
+    };
     let extras = if trimmed.starts_with('{') {
         Extras::default()
     } else {
@@ -266,6 +273,24 @@ fn to_utf8(bytes: &[u8]) -> String {
         }
     }
     String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// The body is UTF-8 by now: replace the XML declaration by a canonical UTF-8
+/// one, refusing malformed declarations. (A long or repeated declaration made
+/// feed-rs/quick-xml panic when switching encodings: found by cargo-fuzz.)
+fn normalize_decl(doc: &str) -> Result<String> {
+    const CANONICAL: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>";
+    if !doc.starts_with("<?xml") {
+        return Ok(doc.to_string());
+    }
+    let end = doc
+        .get(..doc.len().min(512))
+        .and_then(|head| head.find("?>"))
+        .ok_or_else(|| FeedError::Parse("malformed XML declaration".into()))?;
+    if doc[5..end].contains(['<', '>']) {
+        return Err(FeedError::Parse("malformed XML declaration".into()));
+    }
+    Ok(format!("{CANONICAL}{}", &doc[end + 2..]))
 }
 
 fn rewrite_decl(s: String) -> String {
@@ -909,6 +934,19 @@ mod tests {
             matches!(&r, Err(FeedError::Parse(m)) if m.contains("misplaced")),
             "{r:?}"
         );
+    }
+
+    #[test]
+    fn malformed_long_declaration_is_refused() {
+        // Regression (cargo-fuzz): an unterminated declaration running into the
+        // document made feed-rs panic while switching encodings.
+        let r = parse_feed(&fixture("fuzz-long-decl.xml"), None);
+        assert!(
+            matches!(&r, Err(FeedError::Parse(m)) if m.contains("declaration")),
+            "{r:?}"
+        );
+        assert!(normalize_decl("<?xml version=\"1.0\"?><rss/>").is_ok());
+        assert!(normalize_decl("<?xml version=\"1.0\"").is_err());
     }
 
     #[test]
