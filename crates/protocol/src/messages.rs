@@ -142,3 +142,8 @@ pub struct MemberRemoved {
     pub identid: IdentId,
     pub by: IdentId,
 }
+
+/// Application payloads on a data channel (or in a relayed broadcast) that start with this
+/// prefix are library sync messages (Automerge sync protocol bytes follow); anything else is a
+/// console message in UTF-8. A NUL byte never starts console text.
+pub const LIBRARY_SYNC_PREFIX: &[u8] = b"\0L";

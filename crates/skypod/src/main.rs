@@ -1,6 +1,8 @@
 //! `skypod`: the realm server, feed proxy and web app in one binary, and a CLI peer.
 
 mod bench;
+mod device;
+mod realm_cmd;
 mod webapp;
 
 use clap::{Parser, Subcommand};
@@ -10,6 +12,8 @@ use tracing_subscriber::EnvFilter;
 #[derive(Parser)]
 #[command(name = "skypod", version, about = "Skypod: a private podcast manager whose library syncs between your own devices.", long_about = None)]
 struct Cli {
+    #[command(flatten)]
+    home: device::Home,
     #[command(subcommand)]
     command: Command,
 }
@@ -24,10 +28,20 @@ enum Command {
     /// Load generators and benchmarks (see docs/benchmarks.md).
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    #[command(flatten)]
+    Realm(realm_cmd::RealmCmd),
 }
 
 fn init_tracing() {
-    let filter = EnvFilter::try_from_env("SKYPOD_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    // webrtc-rs logs routine ICE/DTLS chatter at warn; keep it to errors unless asked for.
+    let quiet = "webrtc=error,webrtc_ice=error,webrtc_dtls=error,webrtc_sctp=error,webrtc_srtp=error,webrtc_mdns=error,webrtc_data=error,webrtc_util=error";
+    let wanted = std::env::var("SKYPOD_LOG").unwrap_or_else(|_| "info".into());
+    let spec = if wanted.contains("webrtc") {
+        wanted
+    } else {
+        format!("{wanted},{quiet}")
+    };
+    let filter = EnvFilter::try_new(&spec).unwrap_or_else(|_| EnvFilter::new("info"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)
@@ -81,6 +95,7 @@ fn main() -> anyhow::Result<()> {
         match cli.command {
             Command::Serve(cfg) => serve(cfg).await,
             Command::Bench(cmd) => bench::run(cmd).await,
+            Command::Realm(cmd) => realm_cmd::run(&cli.home, cmd).await,
         }
     })
 }
