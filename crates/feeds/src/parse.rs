@@ -230,12 +230,16 @@ pub fn parse_feed(bytes: &[u8], base_url: Option<&str>) -> Result<ParsedFeed> {
     } else {
         second_pass(trimmed)?
     };
-    let parser = feed_rs::parser::Builder::new().base_uri(base_url).build();
-    // Defence in depth: a parser bug on hostile input becomes an error, not a crash.
-    let feed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        parser.parse(trimmed.as_bytes())
-    }))
-    .map_err(|_| FeedError::Parse("feed parser failed on malformed input".into()))?
+    let feed = match run_feed_rs(trimmed, base_url) {
+        Some(r) => r,
+        None => {
+            // feed-rs panicked (e.g. an `itunes:duration` overflowing u64: found by
+            // cargo-fuzz). Durations come from our own pass anyway: drop them and retry.
+            tracing::warn!("feed-rs panicked; retrying without itunes:duration elements");
+            run_feed_rs(&strip_elements(trimmed, "itunes:duration"), base_url)
+                .ok_or_else(|| FeedError::Parse("feed parser failed on malformed input".into()))?
+        }
+    }
     .map_err(|e| FeedError::Parse(format!("not a feed: {e}")))?;
     Ok(assemble(feed, extras))
 }
@@ -273,6 +277,37 @@ fn to_utf8(bytes: &[u8]) -> String {
         }
     }
     String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Run feed-rs, turning a panic into `None`.
+fn run_feed_rs(
+    doc: &str,
+    base_url: Option<&str>,
+) -> Option<std::result::Result<feed_rs::model::Feed, feed_rs::parser::ParseFeedError>> {
+    let parser = feed_rs::parser::Builder::new().base_uri(base_url).build();
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        parser.parse(doc.as_bytes())
+    }))
+    .ok()
+}
+
+/// Remove every `<tag>…</tag>` element (exact prefixed name) from the text.
+fn strip_elements(doc: &str, tag: &str) -> String {
+    let (open, close) = (format!("<{tag}>"), format!("</{tag}>"));
+    let mut out = String::with_capacity(doc.len());
+    let mut rest = doc;
+    while let Some(i) = rest.find(&open) {
+        out.push_str(&rest[..i]);
+        match rest[i..].find(&close) {
+            Some(j) => rest = &rest[i + j + close.len()..],
+            None => {
+                rest = "";
+                break;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// The body is UTF-8 by now: replace the XML declaration by a canonical UTF-8
@@ -947,6 +982,19 @@ mod tests {
         );
         assert!(normalize_decl("<?xml version=\"1.0\"?><rss/>").is_ok());
         assert!(normalize_decl("<?xml version=\"1.0\"").is_err());
+    }
+
+    #[test]
+    fn overflowing_duration_does_not_lose_the_feed() {
+        // Regression (cargo-fuzz): feed-rs unwraps a u64 parse of itunes:duration.
+        let doc = r#"<rss version="2.0" xmlns:itunes="http://www.itunes.com/dtds/podcast-1.0.dtd"><channel><title>T</title>
+            <item><title>a</title><guid>a</guid><itunes:duration>99999999999999999999999</itunes:duration></item>
+            <item><title>b</title><guid>b</guid><itunes:duration>1:00</itunes:duration></item></channel></rss>"#;
+        let feed = parse_feed(doc.as_bytes(), None).expect("parsed despite the bad duration");
+        assert_eq!(feed.episodes.len(), 2);
+        assert_eq!(feed.episodes[0].duration_seconds, None);
+        assert_eq!(feed.episodes[1].duration_seconds, Some(60));
+        assert_eq!(strip_elements("a<x:d>1</x:d>b<x:d>2", "x:d"), "ab");
     }
 
     #[test]
