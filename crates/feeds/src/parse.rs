@@ -995,6 +995,8 @@ mod tests {
         assert_eq!(feed.episodes[0].duration_seconds, None);
         assert_eq!(feed.episodes[1].duration_seconds, Some(60));
         assert_eq!(strip_elements("a<x:d>1</x:d>b<x:d>2", "x:d"), "ab");
+        // the original fuzz input: must return (Ok or Err) without escaping panic
+        let _ = parse_feed(&fixture("fuzz-duration-overflow.xml"), None);
     }
 
     #[test]
