@@ -511,10 +511,7 @@ impl Actor {
         }
         let ids: Vec<IdentId> = self.remotes.keys().cloned().collect();
         for id in ids {
-            loop {
-                let Some(r) = self.remotes.get_mut(&id) else {
-                    break;
-                };
+            while let Some(r) = self.remotes.get_mut(&id) {
                 let health = r.health.as_mut().and_then(|h| h.poll(now));
                 if let Some(h) = health {
                     self.health_action(&id, h, now).await;
@@ -935,7 +932,17 @@ impl Actor {
             .collect();
         for id in gone {
             self.peer_gone(&id);
-            self.remotes.remove(&id);
+            self.links
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&id);
+            if let Some(r) = self.remotes.remove(&id) {
+                for (_, c) in r.conns {
+                    tokio::spawn(async move {
+                        let _ = c.pc.close().await;
+                    });
+                }
+            }
         }
         for (id, jwk) in &authn.identities {
             if *id != self.me {
@@ -1192,12 +1199,12 @@ impl Actor {
                 }
             }
             RtcInput::State(s) => match s {
-                RTCPeerConnectionState::Connected => {
-                    // After an ICE restart the channel is already open: connected again
-                    // means the link is back.
-                    if r.conns.get(&cid).is_some_and(|c| c.dc.is_some()) && r.link != Link::P2p {
-                        r.neg.on_link_up(&cid);
-                    }
+                // After an ICE restart the channel is already open: connected again means
+                // the link is back.
+                RTCPeerConnectionState::Connected
+                    if r.conns.get(&cid).is_some_and(|c| c.dc.is_some()) && r.link != Link::P2p =>
+                {
+                    r.neg.on_link_up(&cid);
                 }
                 RTCPeerConnectionState::Failed | RTCPeerConnectionState::Closed => {
                     r.neg.on_failed(now, &cid)
