@@ -62,10 +62,10 @@ run ywebrtc start_ywebrtc 18101 --clients $CLIENTS --rooms $ROOMS --step-secs $S
 run peerjs start_peerjs 18102 --clients $CLIENTS --rooms $ROOMS --step-secs $STEP --rates "$PEERJS_RATES"
 
 echo "== idle sockets: $IDLE" >&2
-run skypod start_skypod 18110 --mode idle --clients "$IDLE" --rooms $((IDLE / 100)) --hold-secs 5
-run skypod start_skypod 18113 --mode idle --clients "$IDLE" --rooms $((IDLE / 5)) --hold-secs 5
-run ywebrtc start_ywebrtc 18111 --mode idle --clients "$IDLE" --rooms $((IDLE / 100)) --hold-secs 5
-run peerjs start_peerjs 18112 --mode idle --clients "$IDLE" --rooms $((IDLE / 100)) --hold-secs 5
+run skypod start_skypod 18110 --mode idle --clients "$IDLE" --rooms $((IDLE / 100)) --hold-secs 5 --sources 4
+run skypod start_skypod 18113 --mode idle --clients "$IDLE" --rooms $((IDLE / 5)) --hold-secs 5 --sources 4
+run ywebrtc start_ywebrtc 18111 --mode idle --clients "$IDLE" --rooms $((IDLE / 100)) --hold-secs 5 --sources 4
+run peerjs start_peerjs 18112 --mode idle --clients "$IDLE" --rooms $((IDLE / 100)) --hold-secs 5 --sources 4
 
 echo "== one non-JSON frame" >&2
 run skypod start_skypod 18120 --mode bad-frame --clients 2 --rooms 1
