@@ -77,7 +77,11 @@ pub struct ServerConfig {
     /// FOR TESTS ONLY: private/loopback networks the feed proxy may fetch from (CIDR,
     /// repeatable). By default every loopback, private, link-local and metadata address is
     /// refused.
-    #[arg(long = "proxy-allow-for-tests", env = "SKYPOD_PROXY_ALLOW_FOR_TESTS", value_delimiter = ',')]
+    #[arg(
+        long = "proxy-allow-for-tests",
+        env = "SKYPOD_PROXY_ALLOW_FOR_TESTS",
+        value_delimiter = ','
+    )]
     pub proxy_allow: Vec<ipnet::IpNet>,
 
     /// Clock skew tolerated on token `iat`/`exp`, seconds.

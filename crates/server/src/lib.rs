@@ -47,13 +47,19 @@ impl Server {
         feeds_cfg.fetch.allow = cfg.proxy_allow.clone();
         let feeds = skypod_feeds::FeedService::new(feeds_cfg).await?;
         let state = AppState::new(cfg, hub, metrics);
-        let auth = Arc::new(proxy::RealmProxyAuth { state: state.clone() });
+        let auth = Arc::new(proxy::RealmProxyAuth {
+            state: state.clone(),
+        });
         let limits = skypod_feeds::RateLimitConfig {
             burst: state.cfg.proxy_rate_burst,
             per_second: state.cfg.proxy_rate_per_sec,
         };
         let extra = skypod_feeds::router(feeds, auth, limits);
-        Ok(Self { listener, state, extra })
+        Ok(Self {
+            listener,
+            state,
+            extra,
+        })
     }
 
     /// Routes served beside the realm server (the web app, the feed proxy).

@@ -21,17 +21,28 @@ impl ProxyAuth for RealmProxyAuth {
             Some(r) => Some(r),
             // A member that has not connected since the server started: load its realm. The
             // trait is synchronous, so this needs the multi-threaded runtime `skypod serve` uses.
-            None if tokio::runtime::Handle::current().runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
-                tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(self.state.hub.realm(&claims.realm)))
-                    .map_err(|e| e.to_string())?
+            None if tokio::runtime::Handle::current().runtime_flavor()
+                == tokio::runtime::RuntimeFlavor::MultiThread =>
+            {
+                tokio::task::block_in_place(|| {
+                    tokio::runtime::Handle::current().block_on(self.state.hub.realm(&claims.realm))
+                })
+                .map_err(|e| e.to_string())?
             }
             None => None,
         };
         let key = realm
             .and_then(|r| r.member_key(&claims.iss))
             .ok_or_else(|| "unknown realm or identity: not a member of this realm".to_owned())?;
-        token::verify::<NoClaims>(bearer, &key, Purpose::Proxy, &claims.realm, unix_now(), &rules)
-            .map_err(|e| e.to_string())?;
+        token::verify::<NoClaims>(
+            bearer,
+            &key,
+            Purpose::Proxy,
+            &claims.realm,
+            unix_now(),
+            &rules,
+        )
+        .map_err(|e| e.to_string())?;
         Ok(claims.base.iss.to_string())
     }
 }

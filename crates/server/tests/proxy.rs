@@ -36,20 +36,47 @@ async fn members_get_parsed_feeds_and_strangers_get_401() {
     let (realm, keys, _cs) = realm_with(&s, 1).await;
     let path = format!("/proxy/feed?url=http://{upstream}/feed.xml");
 
-    let token = token::sign(&keys[0], Purpose::Proxy, &realm, unix_now(), 60, NoClaims {}).unwrap();
+    let token = token::sign(
+        &keys[0],
+        Purpose::Proxy,
+        &realm,
+        unix_now(),
+        60,
+        NoClaims {},
+    )
+    .unwrap();
     let ok = http_get_with(s.addr, &path, &format!("Authorization: Bearer {token}\r\n")).await;
     assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");
-    assert!(ok.contains("Loopback Radio") && ok.contains("Episode One"), "{ok}");
+    assert!(
+        ok.contains("Loopback Radio") && ok.contains("Episode One"),
+        "{ok}"
+    );
     assert!(ok.contains("3723"), "duration in seconds: {ok}");
 
     // no token, a stranger's token, a token for another purpose
     let none = http_get_with(s.addr, &path, "").await;
     assert!(none.starts_with("HTTP/1.1 401"), "{none}");
     let stranger = IdentityKey::generate_es256();
-    let t = token::sign(&stranger, Purpose::Proxy, &realm, unix_now(), 60, NoClaims {}).unwrap();
+    let t = token::sign(
+        &stranger,
+        Purpose::Proxy,
+        &realm,
+        unix_now(),
+        60,
+        NoClaims {},
+    )
+    .unwrap();
     let r = http_get_with(s.addr, &path, &format!("Authorization: Bearer {t}\r\n")).await;
     assert!(r.starts_with("HTTP/1.1 401"), "{r}");
-    let t = token::sign(&keys[0], Purpose::Authn, &realm, unix_now(), 60, NoClaims {}).unwrap();
+    let t = token::sign(
+        &keys[0],
+        Purpose::Authn,
+        &realm,
+        unix_now(),
+        60,
+        NoClaims {},
+    )
+    .unwrap();
     let r = http_get_with(s.addr, &path, &format!("Authorization: Bearer {t}\r\n")).await;
     assert!(r.starts_with("HTTP/1.1 401"), "{r}");
     s.stop().await;
@@ -61,7 +88,15 @@ async fn without_the_test_allow_list_loopback_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let s = TestServer::start(config(dir.path())).await;
     let (realm, keys, _cs) = realm_with(&s, 1).await;
-    let token = token::sign(&keys[0], Purpose::Proxy, &realm, unix_now(), 60, NoClaims {}).unwrap();
+    let token = token::sign(
+        &keys[0],
+        Purpose::Proxy,
+        &realm,
+        unix_now(),
+        60,
+        NoClaims {},
+    )
+    .unwrap();
     let r = http_get_with(
         s.addr,
         &format!("/proxy/feed?url=http://{upstream}/feed.xml"),
@@ -69,6 +104,11 @@ async fn without_the_test_allow_list_loopback_is_refused() {
     )
     .await;
     assert!(!r.starts_with("HTTP/1.1 200"), "{r}");
-    assert!(r.to_lowercase().contains("refused") || r.to_lowercase().contains("not allowed") || r.contains("403"), "{r}");
+    assert!(
+        r.to_lowercase().contains("refused")
+            || r.to_lowercase().contains("not allowed")
+            || r.contains("403"),
+        "{r}"
+    );
     s.stop().await;
 }

@@ -689,7 +689,10 @@ async fn silent_members_are_closed_after_the_idle_timeout_and_pings_keep_them() 
     let pinger = async {
         for _ in 0..6 {
             tokio::time::sleep(Duration::from_millis(300)).await;
-            cs[1].send_text(r#"{"typ":"evt","msg":"ping"}"#).await.unwrap();
+            cs[1]
+                .send_text(r#"{"typ":"evt","msg":"ping"}"#)
+                .await
+                .unwrap();
         }
     };
     pinger.await;

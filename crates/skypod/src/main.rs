@@ -2,6 +2,8 @@
 
 mod bench;
 mod device;
+mod library_cmd;
+mod libsync;
 mod realm_cmd;
 mod webapp;
 
@@ -30,6 +32,8 @@ enum Command {
     Bench(bench::BenchCommand),
     #[command(flatten)]
     Realm(realm_cmd::RealmCmd),
+    #[command(flatten)]
+    Library(library_cmd::LibraryCmd),
 }
 
 fn init_tracing() {
@@ -96,6 +100,7 @@ fn main() -> anyhow::Result<()> {
             Command::Serve(cfg) => serve(cfg).await,
             Command::Bench(cmd) => bench::run(cmd).await,
             Command::Realm(cmd) => realm_cmd::run(&cli.home, cmd).await,
+            Command::Library(cmd) => library_cmd::run(&cli.home, cmd).await,
         }
     })
 }

@@ -97,10 +97,10 @@ fn init_invite_join_and_messages_over_p2p_and_relay() {
     let mut seen = vec![];
     let deadline = Instant::now() + Duration::from_secs(20);
     while seen.len() < 2 && Instant::now() < deadline {
-        if let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
-            if line.contains("hello over") {
-                seen.push(line);
-            }
+        if let Ok(line) = rx.recv_timeout(Duration::from_millis(200))
+            && line.contains("hello over")
+        {
+            seen.push(line);
         }
     }
     assert!(

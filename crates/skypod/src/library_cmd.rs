@@ -1,0 +1,602 @@
+//! The podcast manager in the terminal: subscriptions, episodes, positions, the queue, OPML,
+//! and `skypod node`, the always-on peer that keeps the library for the other devices.
+//!
+//! The library lives in `<home>/library`. Edits are saved locally first; then (unless
+//! `--offline`) the peer starts for a short sync round so that the edit reaches the devices
+//! (or the `node`) online now.
+
+use anyhow::{Context, bail};
+use serde::Deserialize;
+use skypod_library::{Feed, Library, NewFeed, Store, Subscribed, episode_key, normalize_feed_url};
+use skypod_protocol::token::{self, NoClaims};
+use skypod_protocol::{Purpose, unix_now};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::device::{Device, Home, http_base};
+
+#[derive(clap::Args, Clone, Debug)]
+pub struct SyncOpts {
+    /// Do not touch the network: edit (or read) the local library only.
+    #[arg(long)]
+    offline: bool,
+    /// Longest sync round with the online devices, in seconds.
+    #[arg(long, default_value_t = 10)]
+    sync_timeout: u64,
+}
+
+#[derive(clap::Subcommand)]
+pub enum LibraryCmd {
+    /// Subscribe to a podcast feed (its title is fetched through the server's feed proxy).
+    Subscribe {
+        url: String,
+        #[command(flatten)]
+        sync: SyncOpts,
+    },
+    /// Unsubscribe from a feed.
+    Unsubscribe {
+        url: String,
+        #[command(flatten)]
+        sync: SyncOpts,
+    },
+    /// The subscriptions.
+    Feeds {
+        #[command(flatten)]
+        sync: SyncOpts,
+    },
+    /// A feed's episodes (through the feed proxy) with this and the other devices' positions.
+    Episodes {
+        feed: String,
+        /// Show at most this many (newest first as the feed lists them).
+        #[arg(long, default_value_t = 30)]
+        limit: usize,
+        #[command(flatten)]
+        sync: SyncOpts,
+    },
+    /// Import subscriptions from an OPML file.
+    Import {
+        file: PathBuf,
+        #[command(flatten)]
+        sync: SyncOpts,
+    },
+    /// Export the subscriptions as OPML 2.0 (to stdout, or a file).
+    Export {
+        file: Option<PathBuf>,
+        #[command(flatten)]
+        sync: SyncOpts,
+    },
+    /// Record this device's position in an episode.
+    Position {
+        /// The episode: its key ("<feed url> <guid>"), or its guid with --feed.
+        episode: String,
+        /// 12:34, 1:02:03 or seconds.
+        time: String,
+        /// The episode's feed (when EPISODE is a guid).
+        #[arg(long)]
+        feed: Option<String>,
+        /// The episode's duration (12:34 or seconds), if known.
+        #[arg(long)]
+        duration: Option<String>,
+        #[command(flatten)]
+        sync: SyncOpts,
+    },
+    /// Mark an episode played (or, with --unplayed, not played).
+    Played {
+        episode: String,
+        #[arg(long)]
+        feed: Option<String>,
+        #[arg(long)]
+        unplayed: bool,
+        #[command(flatten)]
+        sync: SyncOpts,
+    },
+    /// This device's queue.
+    Queue {
+        #[command(subcommand)]
+        action: QueueAction,
+    },
+    /// Sync the library with the devices online now, then exit.
+    Sync {
+        #[arg(long, default_value_t = 10)]
+        sync_timeout: u64,
+    },
+    /// Run an always-on headless peer that keeps the library and syncs every device that
+    /// comes online (for a home server). Stop with Ctrl-C or SIGTERM.
+    Node,
+}
+
+#[derive(clap::Subcommand)]
+pub enum QueueAction {
+    /// Append an episode.
+    Add {
+        episode: String,
+        #[arg(long)]
+        feed: Option<String>,
+        #[command(flatten)]
+        sync: SyncOpts,
+    },
+    /// List the queue.
+    List {
+        #[command(flatten)]
+        sync: SyncOpts,
+    },
+    /// Remove an episode.
+    Remove {
+        episode: String,
+        #[arg(long)]
+        feed: Option<String>,
+        #[command(flatten)]
+        sync: SyncOpts,
+    },
+}
+
+/// The device and its opened library.
+struct Ctx {
+    dev: Device,
+    lib: Library,
+    store: Store,
+}
+
+impl Ctx {
+    fn open(home: &Home) -> anyhow::Result<Self> {
+        let dev = Device::open(&home.home)?;
+        let id = dev.identity.identid().as_str().to_owned();
+        let opened = Store::open(dev.dir.join("library"), &id)
+            .with_context(|| format!("opening the library in {}", dev.dir.display()))?;
+        if let Some(r) = &opened.recovery {
+            eprintln!("warning: {r}");
+        }
+        Ok(Self {
+            dev,
+            lib: opened.library,
+            store: opened.store,
+        })
+    }
+
+    fn save(&mut self) -> anyhow::Result<()> {
+        self.store.save(&mut self.lib)?;
+        Ok(())
+    }
+
+    /// A short sync round with the online devices, unless offline or in no realm.
+    async fn sync(&mut self, opts: &SyncOpts) {
+        if opts.offline {
+            return;
+        }
+        if self.dev.realm.is_none() {
+            eprintln!("(not in a realm: the library stays on this device)");
+            return;
+        }
+        let t = Duration::from_secs(opts.sync_timeout.max(1));
+        match crate::libsync::round(&self.dev, &mut self.lib, &mut self.store, t).await {
+            Ok((0, _)) => eprintln!("(no other device online: synced later)"),
+            Ok((n, _)) => eprintln!("(synced with {n} device(s))"),
+            Err(e) => eprintln!("(not synced: {e:#})"),
+        }
+    }
+}
+
+pub async fn run(home: &Home, cmd: LibraryCmd) -> anyhow::Result<()> {
+    match cmd {
+        LibraryCmd::Node => {
+            let mut c = Ctx::open(home)?;
+            c.dev.joined()?;
+            crate::libsync::node(&c.dev, &mut c.lib, &mut c.store).await?;
+            c.save()
+        }
+        LibraryCmd::Sync { sync_timeout } => {
+            let mut c = Ctx::open(home)?;
+            c.dev.joined()?;
+            let t = Duration::from_secs(sync_timeout.max(1));
+            let (n, r) = crate::libsync::round(&c.dev, &mut c.lib, &mut c.store, t).await?;
+            println!("synced with {n} device(s), {r} message(s) received");
+            Ok(())
+        }
+        LibraryCmd::Subscribe { url, sync } => {
+            let mut c = Ctx::open(home)?;
+            let url = normalize_feed_url(&url)?;
+            let title = if sync.offline {
+                Err(anyhow::anyhow!("offline"))
+            } else {
+                fetch_feed(&c.dev, &url).await.map(|f| f.channel.title)
+            };
+            let known = title.as_ref().ok().cloned().flatten();
+            let r = c.lib.subscribe(NewFeed {
+                url: url.clone(),
+                title: known.clone(),
+                ..Default::default()
+            })?;
+            if let (Subscribed::Already(_), Some(t)) = (&r, &known)
+                && c.lib.feed(&url)?.is_some_and(|f| f.title.is_empty())
+            {
+                c.lib.set_title(&url, t)?;
+            }
+            c.save()?;
+            let what = match &r {
+                Subscribed::Added(_) => "Subscribed to",
+                Subscribed::Already(_) => "Already subscribed to",
+            };
+            match (&title, known) {
+                (_, Some(t)) => println!("{what} {t} ({})", r.url()),
+                (Ok(_), None) => println!("{what} {} (the feed has no title)", r.url()),
+                (Err(e), None) => println!("{what} {} (title unknown: {e:#})", r.url()),
+            }
+            c.sync(&sync).await;
+            Ok(())
+        }
+        LibraryCmd::Unsubscribe { url, sync } => {
+            let mut c = Ctx::open(home)?;
+            let url = normalize_feed_url(&url)?;
+            if c.lib.unsubscribe(&url)? {
+                c.save()?;
+                println!("Unsubscribed from {url}");
+            } else {
+                println!("Not subscribed to {url}");
+            }
+            c.sync(&sync).await;
+            Ok(())
+        }
+        LibraryCmd::Feeds { sync } => {
+            let mut c = Ctx::open(home)?;
+            c.sync(&sync).await;
+            print_feeds(&c.lib.feeds());
+            Ok(())
+        }
+        LibraryCmd::Episodes { feed, limit, sync } => {
+            let mut c = Ctx::open(home)?;
+            c.sync(&sync).await;
+            let url = normalize_feed_url(&feed)?;
+            let parsed = fetch_feed(&c.dev, &url)
+                .await
+                .with_context(|| format!("fetching {url} through the feed proxy"))?;
+            print_episodes(&c.lib, &url, &parsed, limit)
+        }
+        LibraryCmd::Import { file, sync } => {
+            let mut c = Ctx::open(home)?;
+            let bytes =
+                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let bar = indicatif::ProgressBar::new(0);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{msg} [{bar:40}] {pos}/{len} feeds ({eta})",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+                .progress_chars("=> "),
+            );
+            bar.set_message("importing");
+            let report = c.lib.import_opml(&bytes, |p| {
+                bar.set_length(p.total as u64);
+                bar.set_position(p.done as u64);
+            })?;
+            bar.finish_and_clear();
+            c.save()?;
+            println!(
+                "Imported {} new feed(s), {} already subscribed, {} skipped",
+                report.added,
+                report.already,
+                report.skipped.len()
+            );
+            for (what, why) in &report.skipped {
+                eprintln!("  skipped {what}: {why}");
+            }
+            c.sync(&sync).await;
+            Ok(())
+        }
+        LibraryCmd::Export { file, sync } => {
+            let mut c = Ctx::open(home)?;
+            c.sync(&sync).await;
+            let text = c.lib.export_opml();
+            match file {
+                Some(f) => {
+                    std::fs::write(&f, text.as_bytes())
+                        .with_context(|| format!("writing {}", f.display()))?;
+                    eprintln!("Exported {} feed(s) to {}", c.lib.feed_count(), f.display());
+                }
+                None => print!("{text}"),
+            }
+            Ok(())
+        }
+        LibraryCmd::Position {
+            episode,
+            time,
+            feed,
+            duration,
+            sync,
+        } => {
+            let mut c = Ctx::open(home)?;
+            let key = resolve_episode(&c.lib, &episode, feed.as_deref())?;
+            let secs = parse_time(&time)?;
+            let dur = duration.as_deref().map(parse_time).transpose()?;
+            c.lib.set_position(&key, secs, dur)?;
+            c.save()?;
+            println!("Position {} in {key}", fmt_time(secs));
+            c.sync(&sync).await;
+            Ok(())
+        }
+        LibraryCmd::Played {
+            episode,
+            feed,
+            unplayed,
+            sync,
+        } => {
+            let mut c = Ctx::open(home)?;
+            let key = resolve_episode(&c.lib, &episode, feed.as_deref())?;
+            c.lib.mark_played(&key, !unplayed)?;
+            c.save()?;
+            println!(
+                "Marked {} {key}",
+                if unplayed { "unplayed" } else { "played" }
+            );
+            c.sync(&sync).await;
+            Ok(())
+        }
+        LibraryCmd::Queue { action } => match action {
+            QueueAction::Add {
+                episode,
+                feed,
+                sync,
+            } => {
+                let mut c = Ctx::open(home)?;
+                let key = resolve_episode(&c.lib, &episode, feed.as_deref())?;
+                if c.lib.queue_add(&key)? {
+                    c.save()?;
+                    println!("Queued {key}");
+                } else {
+                    println!("Already queued: {key}");
+                }
+                c.sync(&sync).await;
+                Ok(())
+            }
+            QueueAction::Remove {
+                episode,
+                feed,
+                sync,
+            } => {
+                let mut c = Ctx::open(home)?;
+                let key = resolve_episode(&c.lib, &episode, feed.as_deref())?;
+                if c.lib.queue_remove(&key)? {
+                    c.save()?;
+                    println!("Removed {key} from the queue");
+                } else {
+                    println!("Not queued: {key}");
+                }
+                c.sync(&sync).await;
+                Ok(())
+            }
+            QueueAction::List { sync } => {
+                let mut c = Ctx::open(home)?;
+                c.sync(&sync).await;
+                let q = c.lib.queue_list();
+                if q.is_empty() {
+                    println!("The queue is empty.");
+                }
+                for (i, key) in q.iter().enumerate() {
+                    let pos = c
+                        .lib
+                        .my_play(key)
+                        .map(|r| format!("  [{}]", fmt_time(r.position)))
+                        .unwrap_or_default();
+                    println!("{:>3}. {key}{pos}", i + 1);
+                }
+                Ok(())
+            }
+        },
+    }
+}
+
+// ----- episodes and times -----
+
+/// An episode key from what the user typed: a full key, a guid with --feed, or a guid that
+/// matches exactly one known episode (in play records or the queue).
+fn resolve_episode(lib: &Library, episode: &str, feed: Option<&str>) -> anyhow::Result<String> {
+    if let Some(feed) = feed {
+        return Ok(episode_key(feed, episode)?);
+    }
+    if let Some((f, g)) = skypod_library::split_episode_key(episode)
+        && normalize_feed_url(f).is_ok()
+    {
+        return Ok(episode_key(f, g)?);
+    }
+    let mut known: std::collections::BTreeSet<String> = lib.queue_list().into_iter().collect();
+    for d in play_devices(lib) {
+        known.extend(lib.plays_of(&d).into_keys());
+    }
+    let hits: Vec<&String> = known
+        .iter()
+        .filter(|k| skypod_library::split_episode_key(k).is_some_and(|(_, g)| g == episode))
+        .collect();
+    match hits.as_slice() {
+        [one] => Ok((*one).clone()),
+        [] => bail!(
+            "unknown episode {episode:?}: give its feed with --feed <url>, or the full key \"<feed url> <guid>\""
+        ),
+        _ => bail!("{episode:?} matches several episodes: give its feed with --feed <url>"),
+    }
+}
+
+/// Every device with play records (the keys of the document's `plays` map).
+fn play_devices(lib: &Library) -> Vec<String> {
+    use skypod_library::automerge::{ObjType, ReadDoc, Value};
+    let doc = lib.doc();
+    let mut out: Vec<String> = match doc.get(skypod_library::automerge::ROOT, "plays") {
+        Ok(Some((Value::Object(ObjType::Map), id))) => doc.keys(&id).collect(),
+        _ => Vec::new(),
+    };
+    out.push(lib.device().to_owned());
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// `12:34`, `1:02:03`, `754` or `754.5` → seconds.
+pub fn parse_time(s: &str) -> anyhow::Result<f64> {
+    let bad = || anyhow::anyhow!("bad time {s:?}: use 12:34, 1:02:03 or seconds");
+    let mut total = 0.0;
+    let parts: Vec<&str> = s.trim().split(':').collect();
+    if parts.len() > 3 {
+        return Err(bad());
+    }
+    for (i, p) in parts.iter().enumerate() {
+        let v: f64 = p.parse().map_err(|_| bad())?;
+        if !v.is_finite() || v < 0.0 || (i > 0 && v >= 60.0) {
+            return Err(bad());
+        }
+        total = total * 60.0 + v;
+    }
+    Ok(total)
+}
+
+pub fn fmt_time(secs: f64) -> String {
+    let s = secs.max(0.0).round() as u64;
+    if s >= 3600 {
+        format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+    } else {
+        format!("{}:{:02}", s / 60, s % 60)
+    }
+}
+
+// ----- the feed proxy -----
+
+#[derive(Deserialize, Default)]
+struct ProxyFeed {
+    #[serde(default)]
+    channel: ProxyChannel,
+    #[serde(default)]
+    episodes: Vec<ProxyEpisode>,
+}
+
+#[derive(Deserialize, Default)]
+struct ProxyChannel {
+    title: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ProxyEpisode {
+    guid: String,
+    title: Option<String>,
+    published: Option<String>,
+    duration_seconds: Option<u64>,
+}
+
+async fn fetch_feed(dev: &Device, url: &str) -> anyhow::Result<ProxyFeed> {
+    let state = dev.joined()?;
+    let base = http_base(&state.server);
+    let token = token::sign(
+        &dev.identity,
+        Purpose::Proxy,
+        &state.realm,
+        unix_now(),
+        60,
+        NoClaims {},
+    )
+    .map_err(|e| anyhow::anyhow!("signing the proxy token: {e}"))?;
+    let target = reqwest::Url::parse_with_params(&format!("{base}/proxy/feed"), &[("url", url)])?;
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .build()?;
+    let resp = client
+        .get(target)
+        .bearer_auth(token)
+        .send()
+        .await
+        .context("the feed proxy is unreachable")?;
+    let status = resp.status();
+    let body = resp.bytes().await?;
+    if !status.is_success() {
+        let msg = serde_json::from_slice::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|v| v.get("message").and_then(|m| m.as_str()).map(str::to_owned))
+            .unwrap_or_else(|| String::from_utf8_lossy(&body[..body.len().min(200)]).into());
+        bail!("the feed proxy answered {status}: {msg}");
+    }
+    serde_json::from_slice(&body).context("the feed proxy sent an unexpected answer")
+}
+
+// ----- output -----
+
+fn print_feeds(feeds: &[Feed]) {
+    if feeds.is_empty() {
+        println!(
+            "No subscriptions. Add one with `skypod subscribe <url>` or `skypod import <opml>`."
+        );
+        return;
+    }
+    for f in feeds {
+        let folder = if f.folder.is_empty() {
+            String::new()
+        } else {
+            format!("[{}] ", f.folder.join("/"))
+        };
+        let title = if f.title.is_empty() {
+            "(untitled)"
+        } else {
+            &f.title
+        };
+        println!("{folder}{title}  {}", f.url);
+    }
+    println!("{} feed(s)", feeds.len());
+}
+
+fn print_episodes(lib: &Library, url: &str, feed: &ProxyFeed, limit: usize) -> anyhow::Result<()> {
+    println!(
+        "{}  ({} episode(s))",
+        feed.channel.title.as_deref().unwrap_or(url),
+        feed.episodes.len()
+    );
+    let names: std::collections::BTreeMap<String, String> = lib
+        .devices()
+        .into_iter()
+        .filter_map(|d| d.name.map(|n| (d.id, n)))
+        .collect();
+    for ep in feed.episodes.iter().take(limit) {
+        let date = ep
+            .published
+            .as_deref()
+            .map(|d| d.get(..10).unwrap_or(d))
+            .unwrap_or("          ");
+        let dur = ep
+            .duration_seconds
+            .map(|d| fmt_time(d as f64))
+            .unwrap_or_else(|| "-".into());
+        println!(
+            "{date}  {dur:>8}  {}",
+            ep.title.as_deref().unwrap_or("(untitled)")
+        );
+        let Ok(key) = episode_key(url, &ep.guid) else {
+            continue;
+        };
+        for r in lib.continue_from(&key) {
+            let who = if r.device == lib.device() {
+                "this device".to_owned()
+            } else {
+                names
+                    .get(&r.device)
+                    .cloned()
+                    .unwrap_or_else(|| r.device.chars().take(12).collect())
+            };
+            let state = if r.record.completed {
+                "played".to_owned()
+            } else {
+                format!("at {}", fmt_time(r.record.position))
+            };
+            println!("{:22}{who}: {state}", "");
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times() {
+        assert_eq!(parse_time("12:34").unwrap(), 754.0);
+        assert_eq!(parse_time("1:02:03").unwrap(), 3723.0);
+        assert_eq!(parse_time("90").unwrap(), 90.0);
+        assert!(parse_time("1:60").is_err());
+        assert!(parse_time("x").is_err());
+        assert_eq!(fmt_time(754.0), "12:34");
+        assert_eq!(fmt_time(3723.0), "1:02:03");
+    }
+}

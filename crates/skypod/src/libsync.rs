@@ -1,0 +1,297 @@
+//! The library's sync over the realm mesh: one [`SyncHub`] fed by the peer's events.
+//!
+//! Library sync messages travel as `LIBRARY_SYNC_PREFIX` + Automerge sync bytes, over the
+//! direct data channel when open, else the encrypted relay (`Mode::P2p` falls back).
+//! Used by `skypod node` (forever) and by the one-shot commands (a short round).
+
+use futures_util::{Stream, StreamExt};
+use skypod_library::{Library, Store, SyncHub};
+use skypod_peer::{Link, Mode, PeerEvent, PeerHandle, Signal};
+use skypod_protocol::IdentId;
+use skypod_protocol::messages::LIBRARY_SYNC_PREFIX;
+use std::collections::BTreeSet;
+use std::time::Duration;
+use tokio::time::Instant;
+
+use crate::device::{Device, until_online};
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// The sync side of one running peer.
+pub struct Syncer<'a> {
+    lib: &'a mut Library,
+    store: &'a mut Store,
+    hub: SyncHub,
+    handle: PeerHandle,
+    /// Members currently online.
+    online: BTreeSet<String>,
+    /// Library messages received (and applied).
+    pub received: usize,
+    /// Library messages sent.
+    pub sent: usize,
+    last_activity: Instant,
+}
+
+impl<'a> Syncer<'a> {
+    pub fn new(lib: &'a mut Library, store: &'a mut Store, handle: PeerHandle) -> Self {
+        Self {
+            lib,
+            store,
+            hub: SyncHub::new(),
+            handle,
+            online: BTreeSet::new(),
+            received: 0,
+            sent: 0,
+            last_activity: Instant::now(),
+        }
+    }
+
+    fn ensure_connected(&mut self, peer: &str) {
+        if self.hub.state(peer).is_none() {
+            let saved = self.store.load_peer_state(peer);
+            tracing::debug!(%peer, restored = saved.is_some(), "library sync: connect");
+            self.hub.connect(peer, saved);
+        }
+    }
+
+    /// A member came online or its direct link opened: start (or continue) syncing.
+    pub async fn peer_up(&mut self, peer: &IdentId) {
+        self.online.insert(peer.as_str().to_owned());
+        self.ensure_connected(peer.as_str());
+        self.flush().await;
+    }
+
+    /// A member went offline: keep what we know it has for next time.
+    pub fn peer_down(&mut self, peer: &IdentId) {
+        self.online.remove(peer.as_str());
+        if let Some(s) = self.hub.disconnect(peer.as_str())
+            && let Err(e) = self.store.save_peer_state(peer.as_str(), &s)
+        {
+            tracing::warn!(%peer, error = %e, "could not save the sync state");
+        }
+    }
+
+    /// Persist every connected peer's sync state.
+    pub fn persist(&mut self) {
+        let peers: Vec<String> = self.hub.peers().map(str::to_owned).collect();
+        for p in peers {
+            if let Some(s) = self.hub.state(&p)
+                && let Err(e) = self.store.save_peer_state(&p, s)
+            {
+                tracing::warn!(peer = %p, error = %e, "could not save the sync state");
+            }
+        }
+    }
+
+    /// A data message: if it is a library sync message, apply it, save and answer.
+    /// Returns whether it was one.
+    pub async fn message(&mut self, from: &IdentId, bytes: &[u8]) -> bool {
+        let Some(body) = bytes.strip_prefix(LIBRARY_SYNC_PREFIX) else {
+            return false;
+        };
+        self.last_activity = Instant::now();
+        self.online.insert(from.as_str().to_owned());
+        self.ensure_connected(from.as_str());
+        let before = self.lib.heads();
+        match self.hub.receive(self.lib, from.as_str(), body) {
+            Ok(()) => {
+                self.received += 1;
+                if self.lib.heads() != before {
+                    match self.store.save(self.lib) {
+                        Ok(n) => {
+                            tracing::info!(peer = %from, bytes = body.len(), saved = n, "library: merged changes")
+                        }
+                        Err(e) => {
+                            tracing::error!(error = %e, "library: could not save merged changes")
+                        }
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::warn!(peer = %from, error = %e, "library: refused a sync message");
+            }
+        }
+        self.flush().await;
+        true
+    }
+
+    /// Send whatever the sync protocol wants to send now.
+    pub async fn flush(&mut self) {
+        for (peer, msg) in self.hub.outgoing(self.lib) {
+            let Ok(id) = IdentId::new(peer.clone()) else {
+                continue;
+            };
+            let mut framed = Vec::with_capacity(LIBRARY_SYNC_PREFIX.len() + msg.len());
+            framed.extend_from_slice(LIBRARY_SYNC_PREFIX);
+            framed.extend_from_slice(&msg);
+            let len = framed.len();
+            match self.handle.send(&id, framed, Mode::P2p).await {
+                Ok(via) => {
+                    self.sent += 1;
+                    self.last_activity = Instant::now();
+                    tracing::debug!(%peer, bytes = len, ?via, "library: sent sync message");
+                }
+                Err(e) => {
+                    // The sync state believes the message is in flight; forget that so the
+                    // next event (link up, a message) retries from what they acknowledged.
+                    tracing::warn!(%peer, bytes = len, error = %e, "library: could not send a sync message");
+                    if let Some(mut s) = self.hub.disconnect(&peer) {
+                        s.reset_connection();
+                        self.hub.connect(&peer, Some(s));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Every online member has our heads and we have theirs, and things are quiet.
+    fn settled(&mut self) -> bool {
+        if self.last_activity.elapsed() < Duration::from_millis(400) {
+            return false;
+        }
+        let peers: Vec<String> = self.online.iter().cloned().collect();
+        peers.iter().all(|p| match self.hub.state(p) {
+            Some(s) => s.in_sync(self.lib),
+            None => false,
+        })
+    }
+
+    /// Handle one peer event. Returns false when the peer stopped for good.
+    pub async fn event(&mut self, ev: PeerEvent) -> bool {
+        match ev {
+            PeerEvent::PeerJoined { peer } => {
+                tracing::info!(%peer, "device online");
+                self.peer_up(&peer).await;
+            }
+            PeerEvent::LinkState { peer, link } => {
+                tracing::debug!(%peer, ?link, "link");
+                if link == Link::P2p {
+                    self.peer_up(&peer).await;
+                }
+            }
+            PeerEvent::PeerLeft { peer } => {
+                tracing::info!(%peer, "device offline");
+                self.peer_down(&peer);
+            }
+            PeerEvent::MemberRemoved { peer, .. } => {
+                tracing::info!(%peer, "device removed from the realm");
+                self.peer_down(&peer);
+            }
+            PeerEvent::Message { from, bytes, .. } => {
+                let library = self.message(&from, &bytes).await;
+                if !library {
+                    tracing::info!(peer = %from, "console: {}", String::from_utf8_lossy(&bytes));
+                }
+            }
+            PeerEvent::Signaling(Signal::Stopped(reason)) => {
+                tracing::error!(?reason, "the server stopped this device");
+                return false;
+            }
+            PeerEvent::Signaling(s) => tracing::info!(?s, "signaling"),
+            _ => {}
+        }
+        true
+    }
+}
+
+/// Start the peer, sync with every online member until all are in sync (or `timeout`), stop.
+/// Returns (online members synced with, messages received).
+pub async fn round(
+    dev: &Device,
+    lib: &mut Library,
+    store: &mut Store,
+    timeout: Duration,
+) -> anyhow::Result<(usize, usize)> {
+    let (handle, mut events) = dev.start()?;
+    let mut early = vec![];
+    let online = until_online(&mut events, CONNECT_TIMEOUT, |e| {
+        if let PeerEvent::PeerJoined { peer } = e {
+            early.push(peer.clone());
+        }
+    })
+    .await;
+    if let Err(e) = online {
+        handle.shutdown().await;
+        return Err(e);
+    }
+    let result = {
+        let mut s = Syncer::new(lib, store, handle.clone());
+        for p in early {
+            s.peer_up(&p).await;
+        }
+        // Members already present are announced right after authentication.
+        for p in handle.peers().await.unwrap_or_default() {
+            if p.online {
+                s.peer_up(&p.peer).await;
+            }
+        }
+        run_until_settled(&mut s, &mut events, timeout).await;
+        s.persist();
+        (s.online.len(), s.received)
+    };
+    // Let queued frames leave before closing.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    handle.shutdown().await;
+    Ok(result)
+}
+
+async fn run_until_settled(
+    s: &mut Syncer<'_>,
+    events: &mut (impl Stream<Item = PeerEvent> + Unpin),
+    timeout: Duration,
+) {
+    let start = Instant::now();
+    let deadline = start + timeout;
+    // Give presence a moment to list who is online before deciding nobody is.
+    let grace = start + Duration::from_millis(1500);
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    loop {
+        tokio::select! {
+            ev = events.next() => match ev {
+                None => return,
+                Some(ev) => if !s.event(ev).await { return },
+            },
+            _ = tick.tick() => {
+                let now = Instant::now();
+                if now >= deadline {
+                    tracing::warn!("library sync round timed out; the rest syncs next time");
+                    return;
+                }
+                if s.online.is_empty() {
+                    if now >= grace {
+                        return;
+                    }
+                } else if s.settled() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// `skypod node`: sync with every device that comes online, until Ctrl-C/SIGTERM.
+pub async fn node(dev: &Device, lib: &mut Library, store: &mut Store) -> anyhow::Result<()> {
+    let (handle, mut events) = dev.start()?;
+    let mut s = Syncer::new(lib, store, handle.clone());
+    let shutdown = crate::shutdown_signal();
+    tokio::pin!(shutdown);
+    let mut persist = tokio::time::interval(Duration::from_secs(30));
+    tracing::info!(device = %dev.identity.identid(), "library node running (Ctrl-C to stop)");
+    loop {
+        tokio::select! {
+            () = &mut shutdown => {
+                tracing::info!("stopping");
+                break;
+            }
+            ev = events.next() => match ev {
+                None => break,
+                Some(ev) => if !s.event(ev).await { break },
+            },
+            _ = persist.tick() => s.persist(),
+        }
+    }
+    s.persist();
+    drop(s);
+    handle.shutdown().await;
+    Ok(())
+}
