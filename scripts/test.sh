@@ -18,4 +18,4 @@ cargo test --workspace --locked
 
 echo "== browser end-to-end (Debian chromium + playwright-core), app served by skypod" >&2
 cargo build --release --locked -p skypod
-E2E_SAME_ORIGIN=1 SKYPOD_BIN="$root/target/release/skypod" bash web/scripts/e2e.sh
+E2E_SAME_ORIGIN=1 SKYPOD_BIN="${CARGO_TARGET_DIR:-$root/target}/release/skypod" bash web/scripts/e2e.sh
