@@ -7,4 +7,4 @@ cd "$(dirname "$0")/.."
 # The release binary embeds web/dist, so the web app is built first.
 (cd web && { [ -d node_modules ] && [ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund; } && npm run build) >&2
 cargo build --release --locked -p skypod
-exec ./target/release/skypod serve "$@"
+exec "${CARGO_TARGET_DIR:-target}/release/skypod" serve "$@"
