@@ -17,5 +17,6 @@ echo "== rust: tests" >&2
 cargo test --workspace --locked
 
 echo "== browser end-to-end (Debian chromium + playwright-core), app served by skypod" >&2
-cargo build --release --locked -p skypod
-E2E_SAME_ORIGIN=1 SKYPOD_BIN="${CARGO_TARGET_DIR:-$root/target}/release/skypod" bash web/scripts/e2e.sh
+# The debug binary `cargo test` just built serves web/dist from disk: no second (release) build.
+cargo build --locked -p skypod
+E2E_SAME_ORIGIN=1 SKYPOD_BIN="${CARGO_TARGET_DIR:-$root/target}/debug/skypod" bash web/scripts/e2e.sh
