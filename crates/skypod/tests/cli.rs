@@ -1,63 +1,19 @@
 //! The CLI peer end to end: a real `skypod serve` process and two device homes on loopback.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+
+use common::{Kill, run, skypod, start_server};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
-
-fn skypod() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_skypod"));
-    c.env("SKYPOD_LOG", "warn");
-    c
-}
-
-struct Kill(Child);
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn run(args: &[&str]) -> String {
-    let out = skypod().args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "skypod {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
 
 #[test]
 fn init_invite_join_and_messages_over_p2p_and_relay() {
     let dir = tempfile::tempdir().unwrap();
     let d = |s: &str| dir.path().join(s).to_string_lossy().into_owned();
-    let port = free_port();
-    let listen = format!("127.0.0.1:{port}");
+    let (_srv, listen) = start_server(&d("srv"));
     let server = format!("http://{listen}");
-    let _srv = Kill(
-        skypod()
-            .args(["serve", "--listen", &listen, "--data-dir", &d("srv")])
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let start = Instant::now();
-    while std::net::TcpStream::connect(&listen).is_err() {
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "server did not start"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
 
     let (a, b) = (d("a"), d("b"));
     assert!(run(&["--home", &a, "init", "--server", &server]).contains("Created realm"));

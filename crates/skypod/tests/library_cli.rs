@@ -1,51 +1,11 @@
 //! The library commands end to end: a real `skypod serve`, an always-on `skypod node` and
 //! devices that are never online at the same time, on loopback.
 
-use std::process::{Child, Command, Stdio};
+mod common;
+
+use common::{Kill, run, skypod, start_server};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
-
-fn skypod() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_skypod"));
-    c.env("SKYPOD_LOG", "warn");
-    c
-}
-
-struct Kill(Child);
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    if let Ok(l) = std::net::TcpListener::bind("127.0.0.1:0") {
-        return l.local_addr().unwrap().port();
-    }
-    // The ephemeral range can be exhausted on a busy machine (load tests): look below it.
-    let seed = std::process::id() as u64
-        ^ std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .subsec_nanos() as u64;
-    for i in 0..2000u64 {
-        let port = 20_000 + ((seed + i * 7919) % 12_000) as u16;
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-    panic!("no free port on 127.0.0.1");
-}
-
-fn run(args: &[&str]) -> String {
-    let out = skypod().args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "skypod {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
 
 const OPML: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
 <opml version="2.0">
@@ -64,23 +24,8 @@ fn node_relays_a_subscription_between_devices_never_online_together() {
     let started = Instant::now();
     let dir = tempfile::tempdir().unwrap();
     let d = |s: &str| dir.path().join(s).to_string_lossy().into_owned();
-    let port = free_port();
-    let listen = format!("127.0.0.1:{port}");
+    let (_srv, listen) = start_server(&d("srv"));
     let server = format!("http://{listen}");
-    let _srv = Kill(
-        skypod()
-            .args(["serve", "--listen", &listen, "--data-dir", &d("srv")])
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    while std::net::TcpStream::connect(&listen).is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "server did not start"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
 
     let (a, b, c) = (d("a"), d("b"), d("c"));
     assert!(run(&["--home", &a, "init", "--server", &server]).contains("Created realm"));
