@@ -161,7 +161,17 @@ impl RealmClient {
         }
     }
 
-    async fn preauth(&mut self, msg: &str, token: String) -> Result<AuthnResponse, ClientError> {
+    /// Sign a short-lived token for `purpose` and send it as the `preauth.*` request `msg`.
+    async fn preauth<X: Serialize>(
+        &mut self,
+        msg: &str,
+        key: &IdentityKey,
+        purpose: Purpose,
+        realm: &RealmId,
+        ext: X,
+    ) -> Result<AuthnResponse, ClientError> {
+        let token = token::sign(key, purpose, realm, unix_now(), TOKEN_TTL, ext)
+            .map_err(|e| ClientError::Sign(e.to_string()))?;
         let (v, _) = self.request(msg, TokenRequest { token }).await?;
         serde_json::from_value(v).map_err(|e| ClientError::Unexpected(e.to_string()))
     }
@@ -172,18 +182,16 @@ impl RealmClient {
         key: &IdentityKey,
         realm: &RealmId,
     ) -> Result<AuthnResponse, ClientError> {
-        let t = token::sign(
+        self.preauth(
+            PREAUTH_REGISTER,
             key,
             Purpose::Register,
             realm,
-            unix_now(),
-            TOKEN_TTL,
             RegisterClaims {
                 pubkey: key.public_jwk().clone(),
             },
         )
-        .map_err(|e| ClientError::Sign(e.to_string()))?;
-        self.preauth(PREAUTH_REGISTER, t).await
+        .await
     }
 
     /// Authenticate as an existing member.
@@ -192,16 +200,8 @@ impl RealmClient {
         key: &IdentityKey,
         realm: &RealmId,
     ) -> Result<AuthnResponse, ClientError> {
-        let t = token::sign(
-            key,
-            Purpose::Authn,
-            realm,
-            unix_now(),
-            TOKEN_TTL,
-            NoClaims {},
-        )
-        .map_err(|e| ClientError::Sign(e.to_string()))?;
-        self.preauth(PREAUTH_AUTHN, t).await
+        self.preauth(PREAUTH_AUTHN, key, Purpose::Authn, realm, NoClaims {})
+            .await
     }
 
     /// Join `realm` with an invitation.
@@ -211,19 +211,17 @@ impl RealmClient {
         realm: &RealmId,
         invitation: &str,
     ) -> Result<AuthnResponse, ClientError> {
-        let t = token::sign(
+        self.preauth(
+            PREAUTH_EXCHANGE,
             key,
             Purpose::Exchange,
             realm,
-            unix_now(),
-            TOKEN_TTL,
             ExchangeClaims {
                 pubkey: key.public_jwk().clone(),
                 invitation: invitation.to_owned(),
             },
         )
-        .map_err(|e| ClientError::Sign(e.to_string()))?;
-        self.preauth(PREAUTH_EXCHANGE, t).await
+        .await
     }
 
     /// Broadcast an (already encrypted) payload.
