@@ -323,11 +323,19 @@ impl FeedService {
                 .map_err(|_| FeedError::Storage("inflight lock poisoned".into()))?;
             map.entry(key.clone())
                 .or_insert_with(|| {
-                    self.inner.silence_jobs.fetch_add(1, Ordering::Relaxed);
+                    let inner = self.inner.clone();
                     let cache = self.inner.cache.clone();
                     let body = b.clone();
                     let kind = kind.clone();
                     async move {
+                        // A job that finished between our cache lookup and taking the
+                        // in-flight lock has already stored its result: reuse it.
+                        if let Some(json) = cache.analysis(&body.hash, &kind).await?
+                            && let Ok(map) = serde_json::from_str::<SilenceMap>(&json)
+                        {
+                            return Ok(map);
+                        }
+                        inner.silence_jobs.fetch_add(1, Ordering::Relaxed);
                         let path = body.path().to_path_buf();
                         let ext = ext_hint(body.content_type.as_deref(), &body.final_url);
                         let result = tokio::task::spawn_blocking(move || {
