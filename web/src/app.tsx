@@ -15,6 +15,7 @@ import { InvitePanel } from "./ui/InvitePanel";
 import { MessageInterface } from "./ui/MessageInterface";
 import { PeerList } from "./ui/PeerList";
 import { InstallButton } from "./ui/Install";
+import { PlayerDock } from "./player/PlayerDock";
 
 type Phase =
   | { kind: "loading" }
@@ -222,6 +223,7 @@ export function App() {
           <button type="button" class="link" onClick={leave}>Leave realm</button>
         </p>
       </main>
+      <PlayerDock />
     </>
   );
 }

@@ -24,6 +24,8 @@ export interface PlayRequest {
   onProgress: (positionSec: number, durationSec: number) => void;
   onSpeed: (speed: number) => void;
   onEnded: () => void;
+  /** Start playing at once (default true); false only loads it (e.g. restoring the last episode). */
+  autoplay?: boolean;
   /** The next queued episode, when the queue has one (Media Session "next track"). */
   next?: () => PlayRequest | null;
 }
