@@ -2,7 +2,8 @@
 # End-to-end tests of the web app, from a fresh clone:
 #   npm ci, Debian chromium (installed when /usr/bin/chromium is absent), the release `skypod`
 #   binary (built when absent; SKYPOD_REBUILD=1 forces `cargo build`), `npm run build`, then
-#   node's test runner over web/e2e/ (playwright-core driving /usr/bin/chromium, headless).
+#   node's test runner over every web/e2e/*.test.mjs (playwright-core driving /usr/bin/chromium,
+#   headless).
 # Screenshots go to docs/screenshots/ (E2E_SCREENSHOTS=0 to skip); timings to web/e2e/last-metrics.json.
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
@@ -27,4 +28,8 @@ fi
 export SKYPOD_BIN="$bin"
 
 npm run build
-exec node --test --test-concurrency=1 e2e/
+# Every e2e/*.test.mjs, one file at a time (they share ports and the metrics file);
+# E2E_ONLY=player runs e2e/player.test.mjs alone.
+files=(e2e/*.test.mjs)
+if [ -n "${E2E_ONLY:-}" ]; then files=("e2e/${E2E_ONLY}.test.mjs"); fi
+exec node --test --test-concurrency=1 "${files[@]}"

@@ -344,16 +344,21 @@ function Dock({ req }: { req: PlayRequest }) {
         </button>
       </div>
       <div class="opts">
-        <label class="inline">
-          Speed{" "}
-          <select value={String(speed)} aria-keyshortcuts={`${SHORTCUTS.slower} ${SHORTCUTS.faster}`} onChange={(e) => setSpeed(Number(e.currentTarget.value))}>
-            {speeds.map((s) => (
-              <option key={s} value={String(s)}>
-                {s}×
-              </option>
-            ))}
-          </select>
+        <label class="inline" for="np-speed">
+          Speed
         </label>
+        <select
+          id="np-speed"
+          value={String(speed)}
+          aria-keyshortcuts={`${SHORTCUTS.slower} ${SHORTCUTS.faster}`}
+          onChange={(e) => setSpeed(Number(e.currentTarget.value))}
+        >
+          {speeds.map((s) => (
+            <option key={s} value={String(s)}>
+              {s}×
+            </option>
+          ))}
+        </select>
         <label class="inline">
           <input type="checkbox" checked={skip} aria-keyshortcuts={SHORTCUTS.skip} onChange={(e) => setSkipOn(e.currentTarget.checked)} /> Skip silences
         </label>
