@@ -1,4 +1,4 @@
-import { useState } from "preact/hooks";
+import { useEffect, useRef, useState } from "preact/hooks";
 import type { Identity } from "../lib/identity";
 import { Qr } from "./Qr";
 import { canScan, Scanner } from "./Scanner";
@@ -17,11 +17,19 @@ export function FirstRun({ me, initialLink, busy, error, onCreate, onJoin }: Fir
   const [mode, setMode] = useState<"choose" | "join">(initialLink ? "join" : "choose");
   const [link, setLink] = useState(initialLink);
   const [scanning, setScanning] = useState(false);
+  // Switching screens removes the focused button: put focus on the new screen's heading so
+  // keyboard and screen-reader users land at its start (not on <body>).
+  const heading = useRef<HTMLHeadingElement>(null);
+  const switched = useRef(false);
+  useEffect(() => {
+    if (switched.current) heading.current?.focus();
+    switched.current = true;
+  }, [mode]);
 
   if (mode === "choose") {
     return (
       <main class="first-run">
-        <h1>Welcome to Skypod</h1>
+        <h1 ref={heading} tabIndex={-1}>Welcome to Skypod</h1>
         <p>Your podcasts live on your own devices and sync between them directly.</p>
         <div class="choices">
           <button type="button" class="primary" disabled={busy} onClick={onCreate}>
@@ -38,7 +46,7 @@ export function FirstRun({ me, initialLink, busy, error, onCreate, onJoin }: Fir
   }
   return (
     <main class="first-run">
-      <h1>Sync to an existing install</h1>
+      <h1 ref={heading} tabIndex={-1}>Sync to an existing install</h1>
       <ol class="steps">
         <li>
           On your other device, open Skypod → <em>Invite a device</em>. To bind the invitation to this

@@ -12,7 +12,11 @@ export function PeerList({ members }: { members: MemberView[] }) {
   return (
     <section aria-labelledby="peers-h" class="card">
       <h2 id="peers-h">Devices in this realm</h2>
-      <ul class="peers" aria-live="polite">
+      {/* One short announcement when a link changes, not one per RTT ping. */}
+      <p class="sr-only" role="status">
+        {summary(members)}
+      </p>
+      <ul class="peers">
         {members.map((m) => (
           <li key={m.identid} class={`peer ${m.link}`} data-identid={m.identid} data-link={m.link}>
             <span class="dot" aria-hidden="true" />
@@ -27,4 +31,11 @@ export function PeerList({ members }: { members: MemberView[] }) {
       {members.length === 1 && <p class="hint">No other device yet. Invite one below.</p>}
     </section>
   );
+}
+
+function summary(members: MemberView[]): string {
+  const others = members.filter((m) => m.link !== "self");
+  const p2p = others.filter((m) => m.link === "p2p").length;
+  const relay = others.filter((m) => m.link === "relay").length;
+  return `${others.length} other device${others.length === 1 ? "" : "s"}: ${p2p} over P2P, ${relay} relay only, ${others.length - p2p - relay} offline.`;
 }
