@@ -145,8 +145,8 @@ function Dock({ req }: { req: PlayRequest }) {
       a.play().catch(() => undefined);
     }
     let gone = false;
-    req
-      .silences()
+    Promise.resolve()
+      .then(() => req.silences())
       .then((spans) => {
         if (gone) return;
         l.spans = spans;
@@ -362,7 +362,8 @@ function Dock({ req }: { req: PlayRequest }) {
         <label class="inline">
           <input type="checkbox" checked={skip} aria-keyshortcuts={SHORTCUTS.skip} onChange={(e) => setSkipOn(e.currentTarget.checked)} /> Skip silences
         </label>
-        <span class="saved" data-saved={saved.toFixed(2)} data-silences={spans.length} aria-live="polite">
+        {/* Not a live region: announcing every skip would talk over the episode. */}
+        <span class="saved" data-saved={saved.toFixed(2)} data-silences={spans.length}>
           {silence.kind === "loading" && "Finding silences…"}
           {silence.kind === "error" && "No silence map"}
           {silence.kind === "ready" &&
