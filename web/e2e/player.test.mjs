@@ -284,6 +284,10 @@ describe("player dock", () => {
       "Position", "Back 30 seconds", "Back 15 seconds", "Play", "Forward 15 seconds", "Forward 30 seconds",
       "Speed", "Skip silences", "Keyboard shortcuts",
     ]);
+    // Enter on the focused summary opens the shortcut help (a keyboard user's view, focus ring on).
+    await A.page.keyboard.press("Enter");
+    await A.page.waitForSelector(".dock details.keys[open]", T);
+    await shot(A.page, "09-player-keyboard");
     // Closing the dock after the end reports nothing more, and removes it.
     const n = (await events(A.page)).length;
     await dock.getByRole("button", { name: "Close player" }).click();
