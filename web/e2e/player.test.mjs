@@ -148,9 +148,13 @@ after(async () => {
 });
 
 describe("player dock", () => {
-  it("first-run screens: labelled controls, phone width", async () => {
+  it("first-run, home and invitation screens: labelled controls, focus, phone width", async () => {
     await A.page.goto(appUrl);
     await A.page.waitForSelector("main.first-run button:not([disabled])", T);
+    // the checker itself catches an unlabelled control
+    await el(A.page, () => document.querySelector("main").insertAdjacentHTML("beforeend", '<input id="probe"><button id="probe2"></button>'));
+    assert.equal((await unlabelled(A.page)).length, 2);
+    await el(A.page, () => ["probe", "probe2"].forEach((id) => document.getElementById(id).remove()));
     assert.deepEqual(await unlabelled(A.page), []);
     await fitsPhone(A.page);
     await A.page.getByRole("button", { name: "Sync to an existing install" }).click();
@@ -163,6 +167,11 @@ describe("player dock", () => {
     await A.page.getByRole("button", { name: "Start a new realm" }).click();
     await A.page.waitForSelector("[data-socket=online]", T);
     await A.page.waitForSelector("main.home", T);
+    assert.deepEqual(await unlabelled(A.page), []);
+    await fitsPhone(A.page);
+    // the invitation panel with its QR code and link
+    await A.page.getByRole("button", { name: "Create invitation" }).click();
+    await A.page.getByRole("img", { name: "Invitation QR code" }).waitFor(T);
     assert.deepEqual(await unlabelled(A.page), []);
     await fitsPhone(A.page);
   });
