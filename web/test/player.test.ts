@@ -126,6 +126,8 @@ describe("keyboard shortcuts", () => {
     expect(keyAction(k("ArrowLeft", { tag: "INPUT", type: "radio" }))).toBeNull();
     expect(keyAction(k(" ", { tag: "BUTTON" }))).toBeNull();
     expect(keyAction(k("k", { tag: "BUTTON" }))).toEqual({ kind: "toggle" });
+    expect(keyAction(k("ArrowLeft", { tag: "BUTTON", arrowWidget: true }))).toBeNull();
+    expect(keyAction(k("k", { tag: "BUTTON", arrowWidget: true }))).toEqual({ kind: "toggle" });
     expect(keyAction(k("ArrowLeft", { ctrlKey: true }))).toBeNull();
     expect(keyAction(k("s", { metaKey: true }))).toBeNull();
   });

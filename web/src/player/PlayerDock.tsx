@@ -7,7 +7,7 @@
 import { useEffect, useRef, useState } from "preact/hooks";
 import { current, onChange, play, stop, type PlayRequest } from "./nowPlaying";
 import { planSkip, totalSilence, type Span } from "./silence";
-import { keyAction, SHORTCUTS } from "./keys";
+import { ARROW_WIDGETS, keyAction, SHORTCUTS } from "./keys";
 import { ProgressClock, type ProgressReason } from "./progress";
 import { clampSpeed, formatTime, seekTarget, spokenTime, SPEEDS, stepSpeed } from "./time";
 import { installPlayerDebug } from "./debug";
@@ -217,6 +217,8 @@ function Dock({ req }: { req: PlayRequest }) {
   // Keyboard shortcuts anywhere on the page, unless the focused control uses the key.
   useEffect(() => {
     const onKey = (e: KeyboardEvent) => {
+      // Another handler (a list, a dialog) already used this key.
+      if (e.defaultPrevented) return;
       const t = e.target instanceof HTMLElement ? e.target : null;
       const act = keyAction({
         key: e.key,
@@ -227,6 +229,7 @@ function Dock({ req }: { req: PlayRequest }) {
         tag: t?.tagName ?? "",
         type: t instanceof HTMLInputElement ? t.type : undefined,
         editable: t?.isContentEditable,
+        arrowWidget: !!t?.closest(ARROW_WIDGETS),
       });
       if (!act) return;
       e.preventDefault();

@@ -16,7 +16,12 @@ export interface KeyInput {
   tag: string;
   type?: string;
   editable?: boolean;
+  /** Inside a composite widget that uses arrow keys itself (tabs, listbox, menu, grid, …). */
+  arrowWidget?: boolean;
 }
+
+/** ARIA roles whose widgets move with the arrow keys; the dock leaves arrows to them. */
+export const ARROW_WIDGETS = "[role=tablist],[role=listbox],[role=menu],[role=menubar],[role=radiogroup],[role=slider],[role=grid],[role=tree],[role=treegrid],[role=spinbutton]";
 
 /** Shortcut help, shown in the dock and in `aria-keyshortcuts`. */
 export const SHORTCUTS = {
@@ -33,6 +38,7 @@ export const SHORTCUTS = {
 /** Whether the focused element uses this key itself. */
 function ownedByTarget(e: KeyInput): boolean {
   if (e.editable || e.tag === "TEXTAREA" || e.tag === "SELECT") return true;
+  if (e.arrowWidget && e.key.startsWith("Arrow")) return true;
   if (e.tag !== "INPUT") return false;
   const t = (e.type ?? "text").toLowerCase();
   // A slider owns the arrows; checkboxes and radios own Space (and radios the arrows).
