@@ -1,0 +1,29 @@
+/**
+ * Wires this device's library to the mesh: library messages in and out, a sync state per
+ * member that comes online, persistence on page hide.
+ */
+import { kv } from "../lib/idb";
+import type { Mesh } from "../realm/mesh";
+import { isLibraryMessage, LibraryStore } from "./store";
+import { loadAutomerge } from "./wasm";
+
+export async function attachLibrary(m: Mesh, realm: string, device: string): Promise<LibraryStore> {
+  await loadAutomerge();
+  const lib = await LibraryStore.open(kv, realm, device);
+  lib.send = (peer, bytes) => m.sendBytes(peer, bytes);
+  lib.log = (line) => m.log(line);
+  m.onData = (from, body) => {
+    if (!isLibraryMessage(body)) return false;
+    void lib.receive(from, body);
+    return true;
+  };
+  m.onPeerUp = (id) => void lib.connect(id);
+  m.onPeerDown = (id) => void lib.disconnect(id);
+  // Members that came online while the library was loading.
+  for (const mv of m.snapshot().members) if (!mv.self && mv.online) void lib.connect(mv.identid);
+  addEventListener("pagehide", () => {
+    void lib.save();
+    void lib.persistPeers();
+  });
+  return lib;
+}
