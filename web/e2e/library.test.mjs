@@ -59,11 +59,11 @@ function cli(args, timeoutMs = 60_000) {
   });
 }
 
-async function waitFor(cond, what, ms = 30_000) {
+async function waitFor(cond, what, ms = 30_000, detail = () => "") {
   const end = Date.now() + ms;
   for (;;) {
     if (await cond()) return;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}\n${detail()}`);
     await new Promise((r) => setTimeout(r, 200));
   }
 }
@@ -134,7 +134,7 @@ describe("skypod web: library and podcasts", () => {
     assert.equal(await B.page.evaluate(() => globalThis.skypodDebug.playing()), key);
     // What the player dock reports while playing (it lives in web/src/player, another change).
     await B.page.evaluate(() => globalThis.skypodDebug.progress(60, 600));
-    await B.page.getByRole("button", { name: "Resume at 1:00" }).waitFor(T);
+    await B.page.getByRole("button", { name: "Resume Episode One at 1:00" }).waitFor(T);
 
     const offer = A.page.getByRole("button", { name: "Continue from Phone B at 1:00" }).first();
     await offer.waitFor(T);
@@ -212,11 +212,12 @@ describe("skypod web: library and podcasts", () => {
     await A.page.getByRole("button", { name: "Rename", exact: true }).click();
     await A.page.evaluate(() => globalThis.skypodDebug.progress(90, 600));
     let episodes = "";
+    let feeds = "";
     await waitFor(async () => {
-      const feeds = await cli(["--home", home, "feeds"]);
-      episodes = await cli(["--home", home, "episodes", feedUrl]);
+      feeds = await cli(["--home", home, "feeds"]);
+      episodes = await cli(["--home", home, "episodes", feedUrl]).catch((e) => String(e));
       return feeds.includes("Loopback Cast") && feeds.includes("Native Cast") && /Laptop A[^\n]*1:30/.test(episodes);
-    }, "the native device to see A's changes");
+    }, "the native device to see A's changes", 40_000, () => `${feeds}\n${episodes}`);
     assert.match(episodes, /Phone B[^\n]*1:00/);
     await shot(A.page, "13-podcasts-native-peer");
   });
@@ -235,10 +236,13 @@ describe("skypod web: library and podcasts", () => {
     await A.page.reload();
     await A.page.waitForSelector("[data-socket=waiting], [data-socket=connecting]", T);
     await A.page.waitForSelector(`.feed[data-feed="${feedUrl}"] button.feed-title:has-text("Loopback Cast")`, T);
-    await A.page.getByRole("button", { name: "Continue from Phone B at 1:00" }).first().waitFor(T);
+    await A.page.waitForSelector(`.feed[data-feed="${fixture.base}/native.xml"]`, T);
     // Episodes come from the last copy of the feed; refreshing says the server is away.
     await A.page.getByRole("button", { name: "Loopback Cast", exact: true }).click();
-    await A.page.locator("li.episode").first().waitFor(T);
+    // A's own position (1:30, newer than B's 1:00) survived the reload: no offer, a resume.
+    await A.page.getByRole("button", { name: "Resume Episode One at 1:30" }).waitFor(T);
+    assert.equal(await A.page.getByRole("button", { name: /Continue from Phone B/ }).count(), 0);
+    await A.page.locator("li.episode .hint", { hasText: "Phone B at 1:00" }).first().waitFor(T);
     await A.page.locator(".feed [role=alert]").first().waitFor(T);
     await shot(A.page, "14-podcasts-offline");
   });

@@ -294,9 +294,15 @@ function EpisodeRow(props: {
         {others.map((r) => ` · ${props.name(r)} at ${clock(r.record.position)}`).join("")}
       </div>
       <div class="row">
-        <button type="button" class="primary" disabled={!v.ep.enclosure} onClick={() => props.onPlay()} aria-label={`Play ${title}`}>
-          {mine && mine.position > 0 && !mine.completed ? `Resume at ${clock(mine.position)}` : "Play"}
-        </button>
+        {mine && mine.position > 0 && !mine.completed ? (
+          <button type="button" class="primary" disabled={!v.ep.enclosure} onClick={() => props.onPlay()} aria-label={`Resume ${title} at ${clock(mine.position)}`}>
+            Resume at {clock(mine.position)}
+          </button>
+        ) : (
+          <button type="button" class="primary" disabled={!v.ep.enclosure} onClick={() => props.onPlay()} aria-label={`Play ${title}`}>
+            Play
+          </button>
+        )}
         {offer && !offer.record.completed && (
           <button type="button" data-offer={offer.device} onClick={() => props.onPlay(offer.record.position)}>
             Continue from {props.name(offer)} at {clock(offer.record.position)}
