@@ -142,3 +142,36 @@ describe("library sync between stores", () => {
     expect(lines.join()).toMatch(/refused/);
   });
 });
+
+describe("a library written by the Rust side", () => {
+  // test/fixtures/rust-library.log: the `library.log` of crates/library's Store after, on a
+  // fresh home, `skypod subscribe --offline https://rust.example/feed.xml`, `skypod position
+  // "https://rust.example/feed.xml ep-1" 12:34 --offline`, `skypod queue add ... --offline`.
+  // Records: "SKLR" | u32 LE length | 8-byte SHA-256 prefix | Automerge incremental save.
+  const RUST_DEVICE = "-UoZQt1s9FZElAsEut89_rMsskAilB-2hw2AClf-tn4";
+  it("loads onto the shared genesis and reads with the same schema", async () => {
+    const log = new Uint8Array(readFileSync(new URL("./fixtures/rust-library.log", import.meta.url)));
+    let d = A.load<LibraryDoc>(genesisBytes());
+    let at = 0;
+    let records = 0;
+    while (at < log.length) {
+      expect(new TextDecoder().decode(log.subarray(at, at + 4))).toBe("SKLR");
+      const len = new DataView(log.buffer, log.byteOffset + at + 4, 4).getUint32(0, true);
+      const payload = log.subarray(at + 16, at + 16 + len);
+      const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", payload)).subarray(0, 8);
+      expect(digest).toEqual(log.subarray(at + 8, at + 16));
+      d = A.loadIncremental(d, payload);
+      at += 16 + len;
+      records++;
+    }
+    expect(records).toBeGreaterThan(0);
+    const ep = episodeKey("https://rust.example/feed.xml", "ep-1");
+    expect(feeds(d).map((f) => f.url)).toEqual(["https://rust.example/feed.xml"]);
+    expect(continueFrom(d, ep).map((r) => [r.device, r.record.position])).toEqual([[RUST_DEVICE, 754]]);
+    expect(queueOf(d, RUST_DEVICE)).toEqual([ep]);
+    // The browser's edits go on top and sync back as ordinary changes.
+    expect(resumeOffer(d, "browser", ep)?.record.position).toBe(754);
+    d = setPosition(d, "browser", ep, 800);
+    expect(resumeOffer(d, "browser", ep)).toBeNull();
+  });
+});
