@@ -41,6 +41,12 @@ function fixtureServer() {
     const path = new URL(req.url, base).pathname;
     if (path === "/feed.xml") return res.writeHead(200, { "content-type": "application/rss+xml" }).end(feed("Loopback Cast"));
     if (path === "/native.xml") return res.writeHead(200, { "content-type": "application/rss+xml" }).end(feed("Native Cast"));
+    if (path === "/subs.opml")
+      return res.writeHead(200, { "content-type": "text/x-opml" }).end(`<?xml version="1.0"?><opml version="2.0"><head><title>subs</title></head><body>
+  <outline text="News"><outline type="rss" text="Daily" title="Daily" xmlUrl="${base}/daily.xml"/></outline>
+  <outline type="rss" text="Weekly" xmlUrl="${base}/weekly.xml"/>
+  <outline type="rss" text="Broken" xmlUrl="not a url"/>
+</body></opml>`);
     if (path === "/page.html") return res.writeHead(200, { "content-type": "text/html" }).end("<html><body>Just a page</body></html>");
     if (path.endsWith(".mp3")) return res.writeHead(200, { "content-type": "audio/mpeg" }).end(Buffer.from([0xff, 0xfb, 0x90, 0x00]));
     res.writeHead(404).end("not here");
@@ -171,6 +177,22 @@ describe("skypod web: library and podcasts", () => {
     assert.equal(await feedCount(A.page), before);
   });
 
+  it("imports an OPML list through the proxy; a file that is not OPML is explained", async () => {
+    const before = await feedCount(A.page);
+    await A.page.getByText("Import an OPML subscription list").click();
+    const importFrom = async (url) => {
+      await A.page.getByLabel("OPML address").fill(url);
+      await A.page.getByRole("button", { name: "Import", exact: true }).click();
+    };
+    await importFrom(`${fixture.base}/page.html`);
+    await A.page.locator("section[aria-labelledby=sub-h] [role=alert]", { hasText: "not an OPML subscription list" }).waitFor(T);
+    assert.equal(await feedCount(A.page), before);
+    await importFrom(`${fixture.base}/subs.opml`);
+    await A.page.getByText("Imported 2 new feeds; skipped 1 with an invalid address.").waitFor(T);
+    assert.equal(await feedCount(A.page), before + 2);
+    await B.page.waitForSelector(`.feed[data-feed="${fixture.base}/weekly.xml"] button.feed-title:has-text("Weekly")`, T);
+  });
+
   it("a native device (skypod join) exchanges a message and library changes with a browser", async () => {
     const home = mkdtempSync(join(tmpdir(), "skypod-native-"));
     const link = await invite(A.page);
@@ -220,6 +242,13 @@ describe("skypod web: library and podcasts", () => {
     }, "the native device to see A's changes", 40_000, () => `${feeds}\n${episodes}`);
     assert.match(episodes, /Phone B[^\n]*1:00/);
     await shot(A.page, "13-podcasts-native-peer");
+
+    // Device management: A removes the native device from the realm.
+    A.page.once("dialog", (d) => void d.accept());
+    await A.page.locator(`ul.devices li[data-device="${nativeId}"] button`, { hasText: "Remove" }).click();
+    await A.page.locator("section[aria-labelledby=dev-h] [role=status]", { hasText: "Removed" }).waitFor(T);
+    await A.page.waitForFunction((id) => !document.querySelector(`li.peer[data-identid="${id}"]`), nativeId, T);
+    await assert.rejects(cli(["--home", home, "send", "still here?", "--settle", "1"]));
   });
 
   it("with the servers stopped, a reload shows the library from IndexedDB and the service worker", async () => {

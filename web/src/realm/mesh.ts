@@ -437,6 +437,8 @@ export class Mesh {
   async removeMember(id: IdentId): Promise<void> {
     const token = await sign(this.me, "revoke", this.realm, unixNow(), 60, { sub: id });
     await this.socket.request(MSG.MEMBER_REMOVE, { token });
+    // The server tells the other members; the remover learns it from this answer.
+    this.event({ typ: "evt", msg: MSG.MEMBER_REMOVED, dat: { identid: id, by: this.me.identid } } as Envelope<unknown>);
   }
 
   /** Send through the server, encrypted with the realm key; returns how many got it. */
