@@ -249,6 +249,9 @@ describe("skypod web: library and podcasts", () => {
     await A.page.locator("section[aria-labelledby=dev-h] [role=status]", { hasText: "Removed" }).waitFor(T);
     await A.page.waitForFunction((id) => !document.querySelector(`li.peer[data-identid="${id}"]`), nativeId, T);
     await assert.rejects(cli(["--home", home, "send", "still here?", "--settle", "1"]));
+    // The remover rotated the realm key; B got the new one.
+    const keyA = await A.page.locator("[data-realm-key^='2:']").getAttribute("data-realm-key", T);
+    await B.page.waitForSelector(`[data-realm-key="${keyA}"]`, T);
   });
 
   it("with the servers stopped, a reload shows the library from IndexedDB and the service worker", async () => {

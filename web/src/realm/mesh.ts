@@ -11,7 +11,7 @@ import { utf8 } from "../lib/b64";
 import type { Identity } from "../lib/identity";
 import { peek, sign, TokenError, unixNow, verify } from "../lib/jwt";
 import {
-  announce, AUD_ANNOUNCE, AUD_GRANT, compareRank, generateAgreementKey, grant, KEY_CONNECTION_ID, openGrant, openRelay,
+  announce, AUD_ANNOUNCE, AUD_GRANT, compareRank, generateAgreementKey, generateRealmKey, grant, KEY_CONNECTION_ID, openGrant, openRelay,
   rank, sealRelay, verifyKeyToken, type AgreementKey, type AnnounceClaims, type GrantClaims, type RealmKey,
 } from "../lib/realmkey";
 import { DEFAULT_PEER_OPTIONS, PeerLink, short, type LinkState, type PeerOptions } from "./peer";
@@ -439,6 +439,8 @@ export class Mesh {
     await this.socket.request(MSG.MEMBER_REMOVE, { token });
     // The server tells the other members; the remover learns it from this answer.
     this.event({ typ: "evt", msg: MSG.MEMBER_REMOVED, dat: { identid: id, by: this.me.identid } } as Envelope<unknown>);
+    // The remover rotates the realm key (as crates/peer does); the others get it as a grant.
+    await this.adoptKey(await generateRealmKey((this.realmKey?.epoch ?? 0) + 1), this.me.identid);
   }
 
   /** Send through the server, encrypted with the realm key; returns how many got it. */
