@@ -269,6 +269,9 @@ describe("skypod web: library and podcasts", () => {
     await A.page.waitForSelector("[data-socket=waiting], [data-socket=connecting]", T);
     await A.page.waitForSelector(`.feed[data-feed="${feedUrl}"] button.feed-title:has-text("Loopback Cast")`, T);
     await A.page.waitForSelector(`.feed[data-feed="${fixture.base}/native.xml"]`, T);
+    // The removed native device stays removed; B is remembered, offline.
+    await A.page.waitForSelector("li.peer[data-link=offline]", T);
+    assert.equal(await A.page.locator("li.peer").count(), 2);
     // Episodes come from the last copy of the feed; refreshing says the server is away.
     await A.page.getByRole("button", { name: "Loopback Cast", exact: true }).click();
     // A's own position (1:30, newer than B's 1:00) survived the reload: no offer, a resume.

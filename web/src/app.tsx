@@ -107,8 +107,12 @@ export function App() {
       .then((l) => mesh.current === m && setLib(l))
       .catch((e: unknown) => setError(`The library cannot be opened: ${String(e)}`));
     let members = rec?.members;
-    const update = (f: (r: RealmRecord) => RealmRecord) =>
-      void loadRealm().then((r) => r && r.realmid === realmid && saveRealm(f(r)));
+    // One read-modify-write at a time: a member removal and the key rotation that follows
+    // must not overwrite each other's record.
+    let saving: Promise<unknown> = Promise.resolve();
+    const update = (f: (r: RealmRecord) => RealmRecord) => {
+      saving = saving.then(() => loadRealm()).then((r) => r && r.realmid === realmid && saveRealm(f(r))).catch(() => undefined);
+    };
     m.onMembersChanged = (ms) => {
       members = ms;
       if (admitted) update((r) => ({ ...r, members }));
