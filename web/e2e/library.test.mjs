@@ -163,13 +163,21 @@ describe("skypod web: library and podcasts", () => {
 
   it("bad feed addresses show a clear message and change nothing", async () => {
     const before = await feedCount(A.page);
+    let previous = "";
     const tryUrl = async (url, re) => {
       await subscribeIn(A.page, url);
-      const alert = A.page.locator("section[aria-labelledby=sub-h] [role=alert]");
+      // Wait for this attempt's message (the previous one may still be on screen).
+      const alert = A.page.locator("section[aria-labelledby=sub-h] [role=alert]", { hasText: re });
       await alert.waitFor(T);
-      assert.match(await alert.innerText(), re);
+      const text = await alert.innerText();
+      assert.notEqual(text, previous);
+      previous = text;
     };
     await tryUrl("not a feed address", /not a valid web address/);
+    // Keyboard: Enter in the address field submits.
+    await A.page.getByLabel("Feed address").fill("mailto:someone@example.org");
+    await A.page.getByLabel("Feed address").press("Enter");
+    await A.page.locator("section[aria-labelledby=sub-h] [role=alert]", { hasText: "only http and https" }).waitFor(T);
     await tryUrl("ftp://127.0.0.1/feed.xml", /only http and https/);
     await tryUrl("http://127.0.0.1:1/feed.xml", /could not be reached/);
     await tryUrl(`${fixture.base}/page.html`, /does not serve a podcast feed/);
