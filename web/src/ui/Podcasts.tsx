@@ -23,6 +23,14 @@ export function useDoc(lib: LibraryStore): Doc {
   return doc;
 }
 
+function safe(f: () => void): void {
+  try {
+    f();
+  } catch (e) {
+    console.warn("library:", e);
+  }
+}
+
 const message = (e: unknown) => (e instanceof LibraryInputError || e instanceof ProxyError || e instanceof Error ? e.message : String(e));
 
 /** An episode as the UI needs it: from the cached feed, keyed like the library. */
@@ -103,10 +111,12 @@ export function Podcasts({ lib, me, ctx, fallbackName }: Props) {
       startAt,
       speed: mine?.speed ?? 1,
       silences: () => fetchSilences(ctx, url),
+      // The player reports what the media element says; a NaN or out-of-range value is dropped
+      // (and logged) rather than thrown back into the player.
       onProgress: (pos, dur) =>
-        lib.change((d) => setPosition(d, device, v.key, pos, Number.isFinite(dur) && dur > 0 ? dur : undefined)),
-      onSpeed: (s) => lib.change((d) => setSpeed(d, device, v.key, s)),
-      onEnded: () => lib.change((d) => queueRemove(markPlayed(d, device, v.key, true), device, v.key)),
+        safe(() => lib.change((d) => setPosition(d, device, v.key, pos, Number.isFinite(dur) && dur > 0 ? dur : undefined))),
+      onSpeed: (s) => safe(() => lib.change((d) => setSpeed(d, device, v.key, s))),
+      onEnded: () => safe(() => lib.change((d) => queueRemove(markPlayed(d, device, v.key, true), device, v.key))),
       next: () => {
         const q = queueOf(lib.doc, device).filter((k) => k !== v.key);
         const n = q.map((k) => episodes.get(k)).find((x) => x?.ep.enclosure);
