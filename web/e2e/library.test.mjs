@@ -155,8 +155,16 @@ describe("skypod web: library and podcasts", () => {
     // Taking the offer starts the episode at B's position.
     await offer.click();
     assert.equal(await A.page.evaluate(() => globalThis.skypodDebug.playing()), key);
-    await A.page.getByRole("button", { name: "Add to queue" }).first().click();
-    await A.page.locator("ol.queue li").first().waitFor(T);
+    // The queue: add both episodes, move the second up, remove one.
+    for (const n of [1, 2]) await A.page.locator(`li.episode[data-episode="${feedUrl} lc-${n}"]`).getByRole("button", { name: "Add to queue" }).click();
+    const order = () => A.page.locator("ol.queue li .ep-title").allInnerTexts();
+    await A.page.waitForFunction(() => document.querySelectorAll("ol.queue li").length === 2, null, T);
+    assert.deepEqual(await order(), ["Episode One", "Episode Two"]);
+    await A.page.getByRole("button", { name: "Move Episode Two up" }).click();
+    await A.page.waitForFunction(() => document.querySelector("ol.queue li .ep-title")?.textContent === "Episode Two", null, T);
+    await A.page.getByRole("button", { name: "Remove Episode Two from the queue" }).click();
+    await A.page.waitForFunction(() => document.querySelectorAll("ol.queue li").length === 1, null, T);
+    assert.deepEqual(await order(), ["Episode One"]);
     await shot(A.page, "10-podcasts-continue-from");
     await shot(B.page, "11-podcasts-episodes");
   });
