@@ -132,6 +132,37 @@ describe("library sync between stores", () => {
     expect(bytesToA).toBeLessThan(A.save(b.doc).length * 2);
   });
 
+  it("a message that could not go out is sent again on the next connect", async () => {
+    const a = await LibraryStore.open(memKV(), "realm", "devA");
+    const b = await LibraryStore.open(memKV(), "realm", "devB");
+    a.change((d) => subscribe(d, [{ url: "https://example.com/lost" }])[0]);
+    let up = false;
+    const delivered: Uint8Array[] = [];
+    a.send = async (_p, m) => {
+      if (up) delivered.push(m);
+      return up;
+    };
+    await a.connect("devB");
+    await new Promise((r) => setTimeout(r, 0));
+    expect(a.sent).toBe(0);
+    up = true;
+    await a.connect("devB");
+    await new Promise((r) => setTimeout(r, 0));
+    expect(delivered.length).toBe(1);
+    // Let B answer and A follow up until B has the change.
+    b.send = async (_p, m) => {
+      await a.receive("devB", m);
+      return true;
+    };
+    a.send = async (_p, m) => {
+      await b.receive("devA", m);
+      return true;
+    };
+    await b.receive("devA", delivered[0] as Uint8Array);
+    for (let i = 0; i < 50 && !b.doc.subscriptions["https://example.com/lost"]; i++) await new Promise((r) => setTimeout(r, 0));
+    expect(feeds(b.doc).map((f) => f.url)).toEqual(["https://example.com/lost"]);
+  });
+
   it("refuses garbage without changing the document", async () => {
     const s = await LibraryStore.open(memKV(), "realm", "dev");
     const lines: string[] = [];
