@@ -13,6 +13,7 @@ export const DIST = join(ROOT, "web/dist");
 const TYPES = {
   ".html": "text/html; charset=utf-8", ".js": "text/javascript", ".css": "text/css",
   ".webmanifest": "application/manifest+json", ".png": "image/png", ".svg": "image/svg+xml",
+  ".wasm": "application/wasm",
 };
 
 /** Serve web/dist on 127.0.0.1 (SPA fallback to index.html). Resolves to {port, close()}. */
@@ -85,8 +86,8 @@ export const CHROMIUM_ARGS = [
   "--disable-component-update", "--disable-sync",
 ];
 
-export function launch() {
-  return chromium.launch({ executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium", headless: true, args: CHROMIUM_ARGS });
+export function launch(extraArgs = []) {
+  return chromium.launch({ executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium", headless: true, args: [...CHROMIUM_ARGS, ...extraArgs] });
 }
 
 /** A phone-sized browser context (one "device"). */

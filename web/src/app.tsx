@@ -16,6 +16,11 @@ import { MessageInterface } from "./ui/MessageInterface";
 import { PeerList } from "./ui/PeerList";
 import { InstallButton } from "./ui/Install";
 import { PlayerDock } from "./player/PlayerDock";
+import { attachLibrary } from "./library/session";
+import type { LibraryStore } from "./library/store";
+import { current as nowPlaying } from "./player/nowPlaying";
+import { Devices } from "./ui/Devices";
+import { Podcasts } from "./ui/Podcasts";
 
 type Phase =
   | { kind: "loading" }
@@ -39,6 +44,7 @@ export function App() {
   const [snap, setSnap] = useState<MeshSnapshot | null>(null);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState("");
+  const [lib, setLib] = useState<LibraryStore | null>(null);
   const mesh = useRef<Mesh | null>(null);
   const server = useRef(serverBase());
   const initialLink = location.hash.startsWith("#join=") ? location.href : "";
@@ -92,10 +98,22 @@ export function App() {
     (globalThis as { skypodDebug?: unknown }).skypodDebug = {
       dropLinks: () => m.simulateLinkFailure(),
       connectionIds: () => m.connectionIds(),
+      // Temporary E2E hook until the player dock reports progress: what is playing, and
+      // a progress report as the dock would make it (web/e2e/library.test.mjs).
+      playing: () => nowPlaying()?.episodeKey ?? null,
+      progress: (pos: number, dur: number) => nowPlaying()?.onProgress(pos, dur),
     };
+    setLib(null);
+    attachLibrary(m, realmid, id.identid)
+      .then((l) => mesh.current === m && setLib(l))
+      .catch((e: unknown) => setError(`The library cannot be opened: ${String(e)}`));
     let members = rec?.members;
-    const update = (f: (r: RealmRecord) => RealmRecord) =>
-      void loadRealm().then((r) => r && r.realmid === realmid && saveRealm(f(r)));
+    // One read-modify-write at a time: a member removal and the key rotation that follows
+    // must not overwrite each other's record.
+    let saving: Promise<unknown> = Promise.resolve();
+    const update = (f: (r: RealmRecord) => RealmRecord) => {
+      saving = saving.then(() => loadRealm()).then((r) => r && r.realmid === realmid && saveRealm(f(r))).catch(() => undefined);
+    };
     m.onMembersChanged = (ms) => {
       members = ms;
       if (admitted) update((r) => ({ ...r, members }));
@@ -178,6 +196,7 @@ export function App() {
     if (!confirm("Forget this realm on this device? Other devices keep it.")) return;
     mesh.current?.stop();
     mesh.current = null;
+    setLib(null);
     await forgetRealm();
     setSnap(null);
     setPhase({ kind: "first-run" });
@@ -207,6 +226,19 @@ export function App() {
             {refusalText(snap.socketDetail, false)}{" "}
             <button type="button" onClick={leave}>Leave realm</button>
           </p>
+        )}
+        {lib ? (
+          <>
+            <Podcasts
+              lib={lib}
+              me={me}
+              ctx={{ me, realm: phase.realm.realmid, server: server.current }}
+              fallbackName={(id) => (id === me.identid ? "this device" : `device ${id.slice(0, 6)}`)}
+            />
+            <Devices lib={lib} members={snap?.members ?? []} onRemove={(id) => mesh.current?.removeMember(id) ?? Promise.resolve()} />
+          </>
+        ) : (
+          <p class="hint" role="status">Opening the library…</p>
         )}
         <PeerList members={snap?.members ?? []} />
         {mesh.current && <MessageInterface mesh={mesh.current} messages={snap?.messages ?? []} />}

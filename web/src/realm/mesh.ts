@@ -11,7 +11,7 @@ import { utf8 } from "../lib/b64";
 import type { Identity } from "../lib/identity";
 import { peek, sign, TokenError, unixNow, verify } from "../lib/jwt";
 import {
-  announce, AUD_ANNOUNCE, AUD_GRANT, compareRank, generateAgreementKey, grant, KEY_CONNECTION_ID, openGrant, openRelay,
+  announce, AUD_ANNOUNCE, AUD_GRANT, compareRank, generateAgreementKey, generateRealmKey, grant, KEY_CONNECTION_ID, openGrant, openRelay,
   rank, sealRelay, verifyKeyToken, type AgreementKey, type AnnounceClaims, type GrantClaims, type RealmKey,
 } from "../lib/realmkey";
 import { DEFAULT_PEER_OPTIONS, PeerLink, short, type LinkState, type PeerOptions } from "./peer";
@@ -103,6 +103,11 @@ export class Mesh {
   onRealmKey?: (k: RealmKey) => void;
   /** Called when the set of known members (and keys) changes, to persist it. */
   onMembersChanged?: (members: Record<IdentId, PublicJwk>) => void;
+  /** Binary application data (library sync) from a member; true when consumed. */
+  onData?: (from: IdentId, body: Uint8Array, via: Via) => boolean;
+  /** A member came online or its data channel opened / it went away (library sync). */
+  onPeerUp?: (id: IdentId) => void;
+  onPeerDown?: (id: IdentId) => void;
 
   constructor(
     readonly me: Identity,
@@ -207,8 +212,12 @@ export class Mesh {
         {
           sendSignal: (cid, signal) => void this.sendSignal(id, cid, signal),
           onMessage: (body) => this.received(id, body, "p2p", Date.now()),
+          onData: (body) => this.onData?.(id, body, "p2p") ?? false,
           onControl: (tok) => void this.keyToken(id, tok),
-          onOpen: () => void this.announceTo(id),
+          onOpen: () => {
+            void this.announceTo(id);
+            this.onPeerUp?.(id);
+          },
           onChange: () => this.changed(),
           log: (line) => this.log(line),
         },
@@ -232,6 +241,7 @@ export class Mesh {
       if (!l.active) l.connect();
     }
     this.onAuthed?.(res, first);
+    for (const id of res.peers) this.onPeerUp?.(id);
     this.changed();
   }
 
@@ -269,12 +279,14 @@ export class Mesh {
         }
         // No realm key yet: ask the newcomer through the server too (it may hold one).
         if (!this.realmKey) void this.announceTo(p.identid);
+        this.onPeerUp?.(p.identid);
         break;
       }
       case MSG.PEER_LEFT: {
         const p = env.dat as PeerLeft;
         this.online.delete(p.identid);
         this.links.get(p.identid)?.remoteLeft();
+        this.onPeerDown?.(p.identid);
         this.log(`peer left: ${short(p.identid)}`);
         break;
       }
@@ -285,6 +297,7 @@ export class Mesh {
         this.membersChanged();
         this.links.get(p.identid)?.close();
         this.links.delete(p.identid);
+        this.onPeerDown?.(p.identid);
         this.log(`member removed: ${short(p.identid)}`);
         break;
       }
@@ -318,6 +331,7 @@ export class Mesh {
     if (!this.realmKey) return this.log(`relay message from ${short(d.from)}: no realm key yet`);
     try {
       const pt = await openRelay([this.realmKey, ...this.oldKeys], this.realm, d.from, d.payload);
+      if (this.onData?.(d.from, pt, "relay")) return;
       this.received(d.from, utf8.decode(pt), "relay", Date.now());
     } catch {
       this.log(`relay message from ${short(d.from)} could not be decrypted`);
@@ -399,6 +413,34 @@ export class Mesh {
     if (n > 0) this.messages = [...this.messages.slice(-199), { id: ++this.msgSeq, from: this.me.identid, body, via: "p2p", at: Date.now(), outgoing: true }];
     this.changed();
     return n;
+  }
+
+  /**
+   * Binary data (library sync) to one member: over its data channel when open, else through
+   * the server, encrypted with the realm key (like `Mode::P2p` on the native peer). Resolves
+   * false when neither is possible now.
+   */
+  async sendBytes(to: IdentId, body: Uint8Array<ArrayBuffer>): Promise<boolean> {
+    if (this.links.get(to)?.sendBytes(body)) return true;
+    if (!this.realmKey || this.socketState !== "online") return false;
+    try {
+      const payload = await sealRelay(this.realmKey, this.realm, this.me.identid, body);
+      const req: BroadcastRequest = { payload, recipients: [to] };
+      const res = (await this.socket.request(MSG.BROADCAST, req)) as { delivered: number };
+      return res.delivered > 0;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Remove a device from the realm (signed `realm.member.remove`); throws with the server's reason. */
+  async removeMember(id: IdentId): Promise<void> {
+    const token = await sign(this.me, "revoke", this.realm, unixNow(), 60, { sub: id });
+    await this.socket.request(MSG.MEMBER_REMOVE, { token });
+    // The server tells the other members; the remover learns it from this answer.
+    this.event({ typ: "evt", msg: MSG.MEMBER_REMOVED, dat: { identid: id, by: this.me.identid } } as Envelope<unknown>);
+    // The remover rotates the realm key (as crates/peer does); the others get it as a grant.
+    await this.adoptKey(await generateRealmKey((this.realmKey?.epoch ?? 0) + 1), this.me.identid);
   }
 
   /** Send through the server, encrypted with the realm key; returns how many got it. */

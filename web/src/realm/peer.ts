@@ -44,6 +44,8 @@ export function readCounter(b: Uint8Array): number | null {
 export interface PeerHooks {
   sendSignal(cid: string, signal: RtcSignal): void;
   onMessage(body: string): void;
+  /** Binary data first (library sync); returns true when it consumed the frame. */
+  onData?(body: Uint8Array): boolean;
   onControl?(token: string): void;
   onOpen?(): void;
   onChange(): void;
@@ -176,6 +178,7 @@ export class PeerLink {
       const body = data.subarray(1);
       switch (data[0]) {
         case T_DATA:
+          if (this.hooks.onData?.(body)) break;
           this.hooks.onMessage(new TextDecoder().decode(body));
           break;
         case T_PING:
@@ -316,6 +319,11 @@ export class PeerLink {
 
   send(body: string): boolean {
     return this.sendFrame(T_DATA, new TextEncoder().encode(body));
+  }
+
+  /** Application bytes as a DATA frame (library sync); false when the channel is not open. */
+  sendBytes(body: Uint8Array): boolean {
+    return this.sendFrame(T_DATA, body);
   }
 
   /** A realm-key token as a CTRL frame; false when the channel is not open. */

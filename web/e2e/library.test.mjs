@@ -1,0 +1,300 @@
+// End-to-end, library and podcasts (issue #6 tests 2-5): a subscription and a play position
+// sync between two browsers, "continue from <device>" is offered; a native `skypod` device
+// exchanges a message and library changes with a browser; bad feed addresses are explained;
+// with the servers stopped a reload still shows the library. Everything on 127.0.0.1.
+// Run through scripts/e2e.sh (builds the app and the server first).
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, execFile } from "node:child_process";
+import { createServer } from "node:http";
+import { mkdirSync, mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ROOT, device, launch, skypodServer, staticServer } from "./harness.mjs";
+
+const SHOTS = join(ROOT, "docs/screenshots");
+const T = { timeout: 20_000 };
+const BIN = () => process.env.SKYPOD_BIN ?? join(ROOT, "target/release/skypod");
+let web, realm, browser, A, B, appUrl, fixture, feedUrl;
+const children = new Set();
+
+async function shot(page, name) {
+  if (process.env.E2E_SCREENSHOTS === "0") return;
+  mkdirSync(SHOTS, { recursive: true });
+  await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
+}
+
+/** The fixture podcast host: a feed, a page that is not a feed, a few bytes of "audio". */
+function fixtureServer() {
+  const srv = createServer((req, res) => {
+    const base = `http://127.0.0.1:${srv.address().port}`;
+    const item = (n, title, extra = "") => `
+      <item><title>${title}</title><guid isPermaLink="false">lc-${n}</guid>
+        <description><![CDATA[<p>Notes for <b>${title}</b> with <a href="https://example.org/${n}">a link</a>.</p><script>window.pwned = 1</script><img src=x onerror="window.pwned = 2">${extra}]]></description>
+        <enclosure url="${base}/ep${n}.mp3" type="audio/mpeg" length="4"/>
+        <itunes:duration>10:00</itunes:duration><pubDate>Mon, 0${n} Nov 2026 10:00:00 GMT</pubDate></item>`;
+    const feed = (title) => `<?xml version="1.0" encoding="UTF-8"?>
+<rss version="2.0" xmlns:itunes="http://www.itunes.com/dtds/podcast-1.0.dtd"><channel>
+  <title>${title}</title><link>${base}/</link><description>A fixture podcast on loopback.</description>
+  ${item(1, "Episode One")}${item(2, "Episode Two")}
+</channel></rss>`;
+    const path = new URL(req.url, base).pathname;
+    if (path === "/feed.xml") return res.writeHead(200, { "content-type": "application/rss+xml" }).end(feed("Loopback Cast"));
+    if (path === "/native.xml") return res.writeHead(200, { "content-type": "application/rss+xml" }).end(feed("Native Cast"));
+    if (path === "/subs.opml")
+      return res.writeHead(200, { "content-type": "text/x-opml" }).end(`<?xml version="1.0"?><opml version="2.0"><head><title>subs</title></head><body>
+  <outline text="News"><outline type="rss" text="Daily" title="Daily" xmlUrl="${base}/daily.xml"/></outline>
+  <outline type="rss" text="Weekly" xmlUrl="${base}/weekly.xml"/>
+  <outline type="rss" text="Broken" xmlUrl="not a url"/>
+</body></opml>`);
+    if (path === "/page.html") return res.writeHead(200, { "content-type": "text/html" }).end("<html><body>Just a page</body></html>");
+    if (path.endsWith(".mp3")) return res.writeHead(200, { "content-type": "audio/mpeg" }).end(Buffer.from([0xff, 0xfb, 0x90, 0x00]));
+    res.writeHead(404).end("not here");
+  });
+  return new Promise((resolve) =>
+    srv.listen(0, "127.0.0.1", () => resolve({ base: `http://127.0.0.1:${srv.address().port}`, close: () => new Promise((r) => srv.close(() => r())) })),
+  );
+}
+
+/** Run the skypod CLI to completion; resolves to stdout (rejects with stderr on failure). */
+function cli(args, timeoutMs = 60_000) {
+  return new Promise((resolve, reject) => {
+    execFile(BIN(), args, { timeout: timeoutMs, env: { ...process.env, SKYPOD_LOG: "warn" } }, (err, stdout, stderr) =>
+      err ? reject(new Error(`skypod ${args.join(" ")}: ${err.message}\n${stderr}`)) : resolve(stdout),
+    );
+  });
+}
+
+async function waitFor(cond, what, ms = 30_000, detail = () => "") {
+  const end = Date.now() + ms;
+  for (;;) {
+    if (await cond()) return;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}\n${detail()}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+async function subscribeIn(page, url) {
+  await page.getByLabel("Feed address").fill(url);
+  await page.getByRole("button", { name: "Subscribe", exact: true }).click();
+}
+
+async function feedCount(page) {
+  return page.locator("ul.feeds > li").count();
+}
+
+before(async () => {
+  fixture = await fixtureServer();
+  feedUrl = `${fixture.base}/feed.xml`;
+  // The proxy refuses loopback targets unless told otherwise (test-only switch).
+  process.env.SKYPOD_PROXY_ALLOW_FOR_TESTS = "127.0.0.0/8";
+  realm = await skypodServer();
+  if (process.env.E2E_SAME_ORIGIN === "1") {
+    web = { close: async () => {} };
+    appUrl = `${realm.base}/`;
+  } else {
+    web = await staticServer();
+    appUrl = `http://127.0.0.1:${web.port}/?server=${encodeURIComponent(realm.base)}`;
+  }
+  // Browser <-> native P2P needs real loopback candidates, not mDNS names.
+  browser = await launch(["--disable-features=WebRtcHideLocalIpsWithMdns"]);
+  A = await device(browser);
+  B = await device(browser);
+});
+
+after(async () => {
+  for (const c of children) c.kill("SIGTERM");
+  await browser?.close();
+  await web?.close();
+  await realm?.stop();
+  await fixture?.close();
+});
+
+async function invite(page) {
+  await page.getByRole("button", { name: "Create invitation" }).click();
+  await page.waitForFunction(() => /#join=/.test(document.querySelector("#invite-link")?.value ?? ""), null, T);
+  return page.getByLabel(/Invitation link/).inputValue();
+}
+
+describe("skypod web: library and podcasts", () => {
+  it("A subscribes to a loopback feed, B sees it, B plays to 1:00, A offers to continue from B at 1:00", async () => {
+    await A.page.goto(appUrl);
+    await A.page.getByRole("button", { name: "Start a new realm" }).click();
+    await A.page.waitForSelector("[data-socket=online]", T);
+    const link = await invite(A.page);
+    await B.page.goto(appUrl);
+    await B.page.getByRole("button", { name: "Sync to an existing install" }).click();
+    await B.page.getByLabel("Invitation link").fill(link);
+    await B.page.getByRole("button", { name: "Join" }).click();
+    await B.page.waitForSelector("li.peer[data-link=p2p]", T);
+
+    await subscribeIn(A.page, feedUrl);
+    await A.page.getByText("Subscribed to Loopback Cast.").waitFor(T);
+    await B.page.waitForSelector(`.feed[data-feed="${feedUrl}"] button.feed-title:has-text("Loopback Cast")`, T);
+
+    await B.page.getByLabel("Name of this device").fill("Phone B");
+    await B.page.getByRole("button", { name: "Rename", exact: true }).click();
+    await B.page.getByRole("button", { name: "Loopback Cast", exact: true }).click();
+    await B.page.getByRole("button", { name: "Play Episode One" }).click();
+    const key = `${feedUrl} lc-1`;
+    assert.equal(await B.page.evaluate(() => globalThis.skypodDebug.playing()), key);
+    // What the player dock reports while playing (it lives in web/src/player, another change).
+    await B.page.evaluate(() => globalThis.skypodDebug.progress(60, 600));
+    await B.page.getByRole("button", { name: "Resume Episode One at 1:00" }).waitFor(T);
+
+    const offer = A.page.getByRole("button", { name: "Continue from Phone B at 1:00" }).first();
+    await offer.waitFor(T);
+    await A.page.getByRole("button", { name: "Loopback Cast", exact: true }).click();
+    await A.page.locator(`li.episode[data-episode="${key}"] button[data-offer]:has-text("Continue from Phone B at 1:00")`).waitFor(T);
+    // Notes are shown sanitized: formatting kept, scripts and handlers gone.
+    const ep = A.page.locator(`li.episode[data-episode="${key}"]`);
+    await ep.getByText("Episode notes").click();
+    assert.equal(await ep.locator(".notes b").innerText(), "Episode One");
+    assert.equal(await ep.locator(".notes script, .notes img, .notes [onerror]").count(), 0);
+    assert.equal(await A.page.evaluate(() => globalThis.pwned ?? null), null);
+    // Taking the offer starts the episode at B's position.
+    await offer.click();
+    assert.equal(await A.page.evaluate(() => globalThis.skypodDebug.playing()), key);
+    // The queue: add both episodes, move the second up, remove one.
+    for (const n of [1, 2]) await A.page.locator(`li.episode[data-episode="${feedUrl} lc-${n}"]`).getByRole("button", { name: "Add to queue" }).click();
+    const order = () => A.page.locator("ol.queue li .ep-title").allInnerTexts();
+    await A.page.waitForFunction(() => document.querySelectorAll("ol.queue li").length === 2, null, T);
+    assert.deepEqual(await order(), ["Episode One", "Episode Two"]);
+    await A.page.getByRole("button", { name: "Move Episode Two up" }).click();
+    await A.page.waitForFunction(() => document.querySelector("ol.queue li .ep-title")?.textContent === "Episode Two", null, T);
+    await A.page.getByRole("button", { name: "Remove Episode Two from the queue" }).click();
+    await A.page.waitForFunction(() => document.querySelectorAll("ol.queue li").length === 1, null, T);
+    assert.deepEqual(await order(), ["Episode One"]);
+    await shot(A.page, "10-podcasts-continue-from");
+    await shot(B.page, "11-podcasts-episodes");
+  });
+
+  it("bad feed addresses show a clear message and change nothing", async () => {
+    const before = await feedCount(A.page);
+    let previous = "";
+    const tryUrl = async (url, re) => {
+      await subscribeIn(A.page, url);
+      // Wait for this attempt's message (the previous one may still be on screen).
+      const alert = A.page.locator("section[aria-labelledby=sub-h] [role=alert]", { hasText: re });
+      await alert.waitFor(T);
+      const text = await alert.innerText();
+      assert.notEqual(text, previous);
+      previous = text;
+    };
+    await tryUrl("not a feed address", /not a valid web address/);
+    // Keyboard: Enter in the address field submits.
+    await A.page.getByLabel("Feed address").fill("mailto:someone@example.org");
+    await A.page.getByLabel("Feed address").press("Enter");
+    await A.page.locator("section[aria-labelledby=sub-h] [role=alert]", { hasText: "only http and https" }).waitFor(T);
+    await tryUrl("ftp://127.0.0.1/feed.xml", /only http and https/);
+    await tryUrl("http://127.0.0.1:1/feed.xml", /could not be reached/);
+    await tryUrl(`${fixture.base}/page.html`, /does not serve a podcast feed/);
+    await shot(A.page, "12-podcasts-invalid-feed");
+    assert.equal(await feedCount(A.page), before);
+  });
+
+  it("imports an OPML list through the proxy; a file that is not OPML is explained", async () => {
+    const before = await feedCount(A.page);
+    await A.page.getByText("Import an OPML subscription list").click();
+    const importFrom = async (url) => {
+      await A.page.getByLabel("OPML address").fill(url);
+      await A.page.getByRole("button", { name: "Import", exact: true }).click();
+    };
+    await importFrom(`${fixture.base}/page.html`);
+    await A.page.locator("section[aria-labelledby=sub-h] [role=alert]", { hasText: "not an OPML subscription list" }).waitFor(T);
+    assert.equal(await feedCount(A.page), before);
+    await importFrom(`${fixture.base}/subs.opml`);
+    await A.page.getByText("Imported 2 new feeds; skipped 1 with an invalid address.").waitFor(T);
+    assert.equal(await feedCount(A.page), before + 2);
+    await B.page.waitForSelector(`.feed[data-feed="${fixture.base}/weekly.xml"] button.feed-title:has-text("Weekly")`, T);
+  });
+
+  it("a native device (skypod join) exchanges a message and library changes with a browser", async () => {
+    const home = mkdtempSync(join(tmpdir(), "skypod-native-"));
+    const link = await invite(A.page);
+    const joined = await cli(["--home", home, "join", link, "--key-timeout", "30"]);
+    assert.match(joined, /Realm key received/);
+
+    // native -> browser message
+    await cli(["--home", home, "send", "hello browsers from native", "--settle", "5"]);
+    await A.page.waitForSelector('ol.messages li.in:has-text("hello browsers from native")', T);
+
+    // browser -> native message, seen by `skypod listen`
+    const listen = spawn(BIN(), ["--home", home, "listen"], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, SKYPOD_LOG: "warn" } });
+    children.add(listen);
+    let heard = "";
+    listen.stdout.on("data", (d) => { heard += d; });
+    const nativeId = (await cli(["--home", home, "whoami"])).match(/[A-Za-z0-9_-]{43}/)?.[0];
+    assert.ok(nativeId, "native device id");
+    await A.page.waitForSelector(`li.peer[data-identid="${nativeId}"]:not([data-link=offline])`, T);
+    await waitFor(async () => {
+      await A.page.getByRole("radio", { name: "Server relay" }).check();
+      await A.page.getByLabel("Message", { exact: true }).fill("hello native from A");
+      await A.page.getByRole("button", { name: "Send", exact: true }).click();
+      await new Promise((r) => setTimeout(r, 1000));
+      return heard.includes("hello native from A");
+    }, "the native device to hear A");
+    listen.kill("SIGTERM");
+    children.delete(listen);
+
+    // native -> browser library change: a subscription made on the command line
+    const nativeFeed = `${fixture.base}/native.xml`;
+    const out = await cli(["--home", home, "subscribe", nativeFeed]);
+    assert.match(out, /Subscribed to Native Cast/);
+    await A.page.waitForSelector(`.feed[data-feed="${nativeFeed}"]`, T);
+    await B.page.waitForSelector(`.feed[data-feed="${nativeFeed}"]`, T);
+
+    // browser -> native library changes: A names itself and reaches 1:30 in the episode it
+    // took over from B; the native device lists both feeds and A's position under its name.
+    await A.page.getByLabel("Name of this device").fill("Laptop A");
+    await A.page.getByRole("button", { name: "Rename", exact: true }).click();
+    await A.page.evaluate(() => globalThis.skypodDebug.progress(90, 600));
+    let episodes = "";
+    let feeds = "";
+    await waitFor(async () => {
+      feeds = await cli(["--home", home, "feeds"]);
+      episodes = await cli(["--home", home, "episodes", feedUrl]).catch((e) => String(e));
+      return feeds.includes("Loopback Cast") && feeds.includes("Native Cast") && /Laptop A[^\n]*1:30/.test(episodes);
+    }, "the native device to see A's changes", 40_000, () => `${feeds}\n${episodes}`);
+    assert.match(episodes, /Phone B[^\n]*1:00/);
+    await shot(A.page, "13-podcasts-native-peer");
+
+    // Device management: A removes the native device from the realm.
+    A.page.once("dialog", (d) => void d.accept());
+    await A.page.locator(`ul.devices li[data-device="${nativeId}"] button`, { hasText: "Remove" }).click();
+    await A.page.locator("section[aria-labelledby=dev-h] [role=status]", { hasText: "Removed" }).waitFor(T);
+    await A.page.waitForFunction((id) => !document.querySelector(`li.peer[data-identid="${id}"]`), nativeId, T);
+    await assert.rejects(cli(["--home", home, "send", "still here?", "--settle", "1"]));
+    // The remover rotated the realm key; B got the new one.
+    const keyA = await A.page.locator("[data-realm-key^='2:']").getAttribute("data-realm-key", T);
+    await B.page.waitForSelector(`[data-realm-key="${keyA}"]`, T);
+  });
+
+  it("with the servers stopped, a reload shows the library from IndexedDB and the service worker", async () => {
+    await A.page.evaluate(async () => {
+      await navigator.serviceWorker.ready;
+    });
+    if (!(await A.page.evaluate(() => !!navigator.serviceWorker.controller))) {
+      await A.page.reload();
+      await A.page.waitForFunction(() => !!navigator.serviceWorker.controller, null, T);
+    }
+    await web.close();
+    await realm.stop();
+    await B.ctx.close();
+    await A.page.reload();
+    await A.page.waitForSelector("[data-socket=waiting], [data-socket=connecting]", T);
+    await A.page.waitForSelector(`.feed[data-feed="${feedUrl}"] button.feed-title:has-text("Loopback Cast")`, T);
+    await A.page.waitForSelector(`.feed[data-feed="${fixture.base}/native.xml"]`, T);
+    // The removed native device stays removed; B is remembered, offline.
+    await A.page.waitForSelector("li.peer[data-link=offline]", T);
+    assert.equal(await A.page.locator("li.peer").count(), 2);
+    // Episodes come from the last copy of the feed; refreshing says the server is away.
+    await A.page.getByRole("button", { name: "Loopback Cast", exact: true }).click();
+    // A's own position (1:30, newer than B's 1:00) survived the reload: no offer, a resume.
+    await A.page.getByRole("button", { name: "Resume Episode One at 1:30" }).waitFor(T);
+    assert.equal(await A.page.getByRole("button", { name: /Continue from Phone B/ }).count(), 0);
+    await A.page.locator("li.episode .hint", { hasText: "Phone B at 1:00" }).first().waitFor(T);
+    await A.page.locator(".feed [role=alert]").first().waitFor(T);
+    await shot(A.page, "14-podcasts-offline");
+  });
+});

@@ -1,0 +1,332 @@
+/**
+ * The library document: the same Automerge schema as crates/library (src/library.rs), read
+ * and edited with `@automerge/automerge`. Pure functions over immutable documents; the
+ * store (store.ts) persists and syncs them.
+ *
+ * Rules shared with the Rust side (see its module docs for the why):
+ * - every replica starts from the same genesis change (GENESIS_BYTES), so top-level maps
+ *   are one object everywhere;
+ * - play records and queues live under the writing device's id, and only that device
+ *   writes there; "continue from" is decided from `updated`;
+ * - subscriptions are keyed by the normalized feed URL.
+ */
+import * as A from "@automerge/automerge/slim";
+import { b64urlDecode } from "../lib/b64";
+
+export const SCHEMA_VERSION = 1;
+/** Hash of the genesis change; must equal crates/library's GENESIS_HASH (a test checks). */
+export const GENESIS_HASH = "fe8b1a9a0c76d921e920905c8e22e9d0cb22290a95bf76ce37fc283b14b96d12";
+/** `genesis_bytes()` of crates/library, base64url (a test checks it against GENESIS_HASH). */
+const GENESIS_B64 =
+  "hW9KgzWFhJwAxgEBEHNreXBvZC1saWJyYXJ5AAEB_osamgx22SHpIJBcjiLp0MsiKQqVv3bON_woOxS5bRIHAQIDAhMCIwI1GEACVgIIFTQhAiMHNAFCBlYGVwGAAQJ_AH8BfwZ_AH8Wc2t5cG9kIGxpYnJhcnkgZ2VuZXNpc38Afwd6B2RldmljZXMFcGxheXMGcXVldWVzBnNjaGVtYQhzZXR0aW5ncw1zdWJzY3JpcHRpb25zBgB6Bn0BfQR9BgMAfwECAAMAfxQCAAEGAAA";
+export const genesisBytes = (): Uint8Array => b64urlDecode(GENESIS_B64);
+
+/** Longest text accepted (bytes), as in crates/library. */
+const MAX_TEXT = 4096;
+
+/** A string as Automerge gives it back: plain (text) or an ImmutableString (Rust scalar). */
+type Str = string | A.ImmutableString;
+
+export interface PlayRec {
+  position: number;
+  duration?: number;
+  completed: boolean;
+  speed: number;
+  updated?: number;
+}
+
+export interface SubRec {
+  title: Str;
+  html_url?: Str;
+  folder: Str[];
+  tags: Record<string, boolean>;
+  added: number;
+  settings: Record<string, unknown>;
+}
+
+export interface LibraryDoc {
+  schema: number;
+  subscriptions: Record<string, SubRec>;
+  plays: Record<string, Record<string, PlayRec>>;
+  queues: Record<string, Str[]>;
+  settings: Record<string, unknown>;
+  devices: Record<string, { name?: Str }>;
+}
+
+export type Doc = A.Doc<LibraryDoc>;
+
+/** Bad input from the user or a peer: the message is meant for people. */
+export class LibraryInputError extends Error {}
+
+const str = (v: unknown): string | undefined => (v === undefined || v === null ? undefined : String(v));
+const bytes = (s: string) => new TextEncoder().encode(s).length;
+// Scalar strings, like the Rust side writes: cheaper than collaborative text.
+const imm = (s: string) => new A.ImmutableString(s);
+
+function checkText(what: string, s: string): void {
+  if (s.length === 0) throw new LibraryInputError(`The ${what} is empty.`);
+  if (bytes(s) > MAX_TEXT) throw new LibraryInputError(`The ${what} is longer than ${MAX_TEXT} bytes.`);
+}
+
+/** Same rule as crates/library `normalize_feed_url` (both follow the WHATWG URL standard). */
+export function normalizeFeedUrl(input: string): string {
+  const t = input.trim();
+  if (t === "") throw new LibraryInputError("Enter a feed address, like https://example.com/feed.xml.");
+  if (bytes(t) > MAX_TEXT) throw new LibraryInputError("That feed address is too long.");
+  let u: URL;
+  try {
+    u = new URL(t);
+  } catch {
+    throw new LibraryInputError(`"${t}" is not a valid web address. A feed address looks like https://example.com/feed.xml.`);
+  }
+  if (u.protocol !== "http:" && u.protocol !== "https:") {
+    throw new LibraryInputError(`"${t}" is not a web address: only http and https feeds are supported.`);
+  }
+  if (!u.hostname) throw new LibraryInputError(`"${t}" has no host name.`);
+  u.hash = "";
+  return u.href;
+}
+
+/** `episode_key(feed_url, guid)` of crates/library: feed URL, a space, the guid. */
+export function episodeKey(feedUrl: string, guid: string): string {
+  checkText("episode guid", guid);
+  return `${normalizeFeedUrl(feedUrl)} ${guid}`;
+}
+
+export function splitEpisodeKey(key: string): [string, string] | null {
+  const i = key.indexOf(" ");
+  return i < 0 ? null : [key.slice(0, i), key.slice(i + 1)];
+}
+
+export function schemaOk(doc: Doc): boolean {
+  return typeof doc.schema === "number" && doc.schema <= SCHEMA_VERSION && !!doc.subscriptions && !!doc.plays;
+}
+
+const now = () => Date.now();
+
+// ----- subscriptions -----
+
+export interface Feed {
+  url: string;
+  title: string;
+  htmlUrl?: string;
+  folder: string[];
+  tags: string[];
+  added: number;
+}
+
+export interface NewFeed {
+  url: string;
+  title?: string;
+  htmlUrl?: string;
+  folder?: string[];
+}
+
+/** Subscribe to feeds in one change; returns the new document and the normalized URLs added. */
+export function subscribe(doc: Doc, feeds: NewFeed[]): [Doc, string[]] {
+  const todo = feeds.map((f) => {
+    const url = normalizeFeedUrl(f.url);
+    for (const p of f.folder ?? []) checkText("folder name", p);
+    if (f.title && bytes(f.title) > MAX_TEXT) throw new LibraryInputError("The title is too long.");
+    return { ...f, url };
+  });
+  const added: string[] = [];
+  const next = A.change(doc, (d) => {
+    for (const f of todo) {
+      if (d.subscriptions[f.url]) continue;
+      const rec: SubRec = { title: imm(f.title ?? ""), folder: (f.folder ?? []).map(imm), tags: {}, added: now(), settings: {} };
+      if (f.htmlUrl && bytes(f.htmlUrl) <= MAX_TEXT) rec.html_url = imm(f.htmlUrl);
+      d.subscriptions[f.url] = rec;
+      added.push(f.url);
+    }
+  });
+  return [next, added];
+}
+
+export function unsubscribe(doc: Doc, url: string): Doc {
+  const u = normalizeFeedUrl(url);
+  if (!doc.subscriptions[u]) return doc;
+  return A.change(doc, (d) => {
+    delete d.subscriptions[u];
+  });
+}
+
+export function setTitle(doc: Doc, url: string, title: string): Doc {
+  const u = normalizeFeedUrl(url);
+  checkText("title", title);
+  const s = doc.subscriptions[u];
+  if (!s || str(s.title) === title) return doc;
+  return A.change(doc, (d) => {
+    const sub = d.subscriptions[u];
+    if (sub) sub.title = imm(title);
+  });
+}
+
+export function feeds(doc: Doc): Feed[] {
+  return Object.keys(doc.subscriptions)
+    .sort()
+    .map((url) => {
+      const s = doc.subscriptions[url] as SubRec;
+      return {
+        url,
+        title: str(s.title) ?? "",
+        htmlUrl: str(s.html_url),
+        folder: (s.folder ?? []).map((x) => String(x)),
+        tags: Object.keys(s.tags ?? {}),
+        added: typeof s.added === "number" ? s.added : 0,
+      };
+    });
+}
+
+// ----- play records -----
+
+function checkSeconds(what: string, v: number): void {
+  if (!Number.isFinite(v) || v < 0) throw new LibraryInputError(`The ${what} must be a non-negative number of seconds.`);
+}
+
+function withRecord(doc: Doc, device: string, episode: string, f: (r: PlayRec) => void): Doc {
+  checkText("episode key", episode);
+  return A.change(doc, (d) => {
+    // Re-read after creating: inside a change, only values read from `d` are live proxies.
+    d.plays[device] ??= {};
+    const mine = d.plays[device] as Record<string, PlayRec>;
+    mine[episode] ??= { position: 0, completed: false, speed: 1 };
+    const rec = mine[episode] as PlayRec;
+    f(rec);
+    rec.updated = now();
+  });
+}
+
+/** This device's position (and duration when known) in an episode. */
+export function setPosition(doc: Doc, device: string, episode: string, position: number, duration?: number): Doc {
+  checkSeconds("position", position);
+  if (duration !== undefined) checkSeconds("duration", duration);
+  return withRecord(doc, device, episode, (r) => {
+    r.position = position;
+    if (duration !== undefined && duration > 0 && r.duration !== duration) r.duration = duration;
+  });
+}
+
+export function setSpeed(doc: Doc, device: string, episode: string, speed: number): Doc {
+  if (!Number.isFinite(speed) || speed <= 0 || speed > 16) throw new LibraryInputError("The speed must be between 0 and 16.");
+  return withRecord(doc, device, episode, (r) => {
+    r.speed = speed;
+  });
+}
+
+export function markPlayed(doc: Doc, device: string, episode: string, completed: boolean): Doc {
+  return withRecord(doc, device, episode, (r) => {
+    r.completed = completed;
+    if (!completed) r.position = 0;
+  });
+}
+
+function readRecord(r: PlayRec): Required<Omit<PlayRec, "duration">> & { duration: number | null } {
+  const n = (v: unknown, d: number) => (typeof v === "number" && Number.isFinite(v) ? v : d);
+  return {
+    position: n(r.position, 0),
+    duration: typeof r.duration === "number" ? r.duration : null,
+    completed: r.completed === true,
+    speed: n(r.speed, 1),
+    updated: n(r.updated, 0),
+  };
+}
+
+export type Record_ = ReturnType<typeof readRecord>;
+
+export function playOf(doc: Doc, device: string, episode: string): Record_ | null {
+  const r = doc.plays[device]?.[episode];
+  return r ? readRecord(r) : null;
+}
+
+export interface Resume {
+  device: string;
+  deviceName: string | null;
+  record: Record_;
+}
+
+/** Every device's record for an episode, newest first (ties by device id), like `continue_from`. */
+export function continueFrom(doc: Doc, episode: string): Resume[] {
+  const out: Resume[] = [];
+  for (const device of Object.keys(doc.plays)) {
+    const r = doc.plays[device]?.[episode];
+    if (r) out.push({ device, deviceName: deviceName(doc, device), record: readRecord(r) });
+  }
+  return out.sort((a, b) => b.record.updated - a.record.updated || (a.device < b.device ? -1 : a.device > b.device ? 1 : 0));
+}
+
+/** The newest record on another device, if newer than ours: the "continue from" offer. */
+export function resumeOffer(doc: Doc, device: string, episode: string): Resume | null {
+  const mine = playOf(doc, device, episode)?.updated ?? -Infinity;
+  return continueFrom(doc, episode).find((r) => r.device !== device && r.record.updated > mine) ?? null;
+}
+
+/** Every episode with a "continue from" offer for this device, newest first. */
+export function resumeOffers(doc: Doc, device: string): Array<Resume & { episode: string }> {
+  const eps = new Set<string>();
+  for (const [dev, recs] of Object.entries(doc.plays)) if (dev !== device) for (const k of Object.keys(recs)) eps.add(k);
+  const out: Array<Resume & { episode: string }> = [];
+  for (const ep of eps) {
+    const o = resumeOffer(doc, device, ep);
+    if (o && !o.record.completed && o.record.position > 0) out.push({ ...o, episode: ep });
+  }
+  return out.sort((a, b) => b.record.updated - a.record.updated);
+}
+
+// ----- queue -----
+
+export function queueOf(doc: Doc, device: string): string[] {
+  return (doc.queues[device] ?? []).map((x) => String(x));
+}
+
+/** Append to this device's queue; no change when already queued. */
+export function queueAdd(doc: Doc, device: string, episode: string): Doc {
+  checkText("episode key", episode);
+  if (queueOf(doc, device).includes(episode)) return doc;
+  return A.change(doc, (d) => {
+    d.queues[device] ??= [];
+    (d.queues[device] as Str[]).push(imm(episode));
+  });
+}
+
+export function queueRemove(doc: Doc, device: string, episode: string): Doc {
+  const items = queueOf(doc, device);
+  if (!items.includes(episode)) return doc;
+  return A.change(doc, (d) => {
+    const q = d.queues[device];
+    if (!q) return;
+    for (let i = items.length - 1; i >= 0; i--) if (items[i] === episode) q.splice(i, 1);
+  });
+}
+
+/** Move (or insert) an episode to `index` in this device's queue, like `queue_insert`. */
+export function queueMove(doc: Doc, device: string, episode: string, index: number): Doc {
+  checkText("episode key", episode);
+  const items = queueOf(doc, device);
+  const from = items.indexOf(episode);
+  const rest = items.filter((e) => e !== episode);
+  const to = Math.max(0, Math.min(index, rest.length));
+  if (from === to && items.length === rest.length + 1) return doc;
+  return A.change(doc, (d) => {
+    d.queues[device] ??= [];
+    const q = d.queues[device] as Str[];
+    for (let i = items.length - 1; i >= 0; i--) if (items[i] === episode) q.splice(i, 1);
+    q.splice(to, 0, imm(episode));
+  });
+}
+
+// ----- devices -----
+
+export function deviceName(doc: Doc, device: string): string | null {
+  return str(doc.devices[device]?.name) ?? null;
+}
+
+export function setDeviceName(doc: Doc, device: string, name: string): Doc {
+  const n = name.trim();
+  checkText("device name", n);
+  if (deviceName(doc, device) === n) return doc;
+  return A.change(doc, (d) => {
+    d.devices[device] ??= {};
+    (d.devices[device] as { name?: Str }).name = imm(n);
+  });
+}

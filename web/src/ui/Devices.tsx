@@ -1,0 +1,70 @@
+import { useState } from "preact/hooks";
+import { deviceName, setDeviceName } from "../library/doc";
+import type { LibraryStore } from "../library/store";
+import type { MemberView } from "../realm/mesh";
+import { useDoc } from "./Podcasts";
+
+/** Device management: name this device (in the library, so every device sees it), remove others from the realm. */
+export function Devices({ lib, members, onRemove }: { lib: LibraryStore; members: MemberView[]; onRemove(id: string): Promise<void> }) {
+  const doc = useDoc(lib);
+  const mine = deviceName(doc, lib.device) ?? "";
+  const [name, setName] = useState(mine);
+  const [error, setError] = useState("");
+  const [status, setStatus] = useState("");
+
+  const rename = (e: Event) => {
+    e.preventDefault();
+    setError("");
+    try {
+      lib.change((d) => setDeviceName(d, lib.device, name));
+      setStatus(`This device is now called “${name.trim()}”.`);
+    } catch (err) {
+      setError(err instanceof Error ? err.message : String(err));
+    }
+  };
+
+  const remove = async (m: MemberView) => {
+    const label = deviceName(doc, m.identid) ?? m.identid.slice(0, 10);
+    if (!confirm(`Remove “${label}” from the realm? It will no longer sync or use the server.`)) return;
+    setError("");
+    try {
+      await onRemove(m.identid);
+      setStatus(`Removed ${label}.`);
+    } catch (err) {
+      setError(`Could not remove ${label}: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  };
+
+  return (
+    <section class="card" aria-labelledby="dev-h">
+      <h2 id="dev-h">Devices</h2>
+      <form onSubmit={rename}>
+        <label for="dev-name">Name of this device</label>
+        <div class="row">
+          <input id="dev-name" maxLength={100} value={name} placeholder="e.g. Phone" onInput={(e) => setName(e.currentTarget.value)} />
+          <button type="submit">Rename</button>
+        </div>
+      </form>
+      <ul class="plain devices" aria-label="Devices in this realm">
+        {members.map((m) => {
+          const n = deviceName(doc, m.identid);
+          return (
+            <li key={m.identid} class="row" data-device={m.identid}>
+              <span class="ep-title">
+                {n ?? "Unnamed device"} {m.self && <span class="hint">(this device)</span>}
+                <br />
+                <code class="hint">{m.identid.slice(0, 16)}…</code> <span class="hint">{m.link}</span>
+              </span>
+              {!m.self && (
+                <button type="button" onClick={() => void remove(m)} aria-label={`Remove ${n ?? m.identid.slice(0, 10)} from the realm`}>
+                  Remove
+                </button>
+              )}
+            </li>
+          );
+        })}
+      </ul>
+      {error ? <p role="alert" class="error">{error}</p> : <p class="status" role="status">{status}</p>}
+    </section>
+  );
+}
