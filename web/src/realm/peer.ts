@@ -43,7 +43,8 @@ export function readCounter(b: Uint8Array): number | null {
 
 export interface PeerHooks {
   sendSignal(cid: string, signal: RtcSignal): void;
-  onMessage(body: string): void;
+  /** An application frame (T_DATA), as bytes: it may be a fragment (see fragment.ts). */
+  onMessage(body: Uint8Array): void;
   onControl?(token: string): void;
   onOpen?(): void;
   onChange(): void;
@@ -176,7 +177,7 @@ export class PeerLink {
       const body = data.subarray(1);
       switch (data[0]) {
         case T_DATA:
-          this.hooks.onMessage(new TextDecoder().decode(body));
+          this.hooks.onMessage(body);
           break;
         case T_PING:
           this.sendFrame(T_PONG, body);
@@ -315,7 +316,12 @@ export class PeerLink {
   }
 
   send(body: string): boolean {
-    return this.sendFrame(T_DATA, new TextEncoder().encode(body));
+    return this.sendBytes(new TextEncoder().encode(body));
+  }
+
+  /** One application frame (at most fragment.ts MAX_P2P_MESSAGE bytes). */
+  sendBytes(body: Uint8Array): boolean {
+    return this.sendFrame(T_DATA, body);
   }
 
   /** A realm-key token as a CTRL frame; false when the channel is not open. */
