@@ -65,6 +65,15 @@ pub enum StoreError {
         /// What was wrong with each file.
         detail: String,
     },
+    /// Another process (or another `Store` in this one) has the store open: two writers
+    /// would interleave their log appends and compactions. Nothing was read or changed.
+    #[error(
+        "the library at {dir} is in use by another process (is `skypod node` running on this device?)"
+    )]
+    Locked {
+        /// Data directory.
+        dir: PathBuf,
+    },
     /// A library-level error while loading or saving.
     #[error(transparent)]
     Library(#[from] LibraryError),

@@ -95,6 +95,30 @@ pub struct Store {
     /// A failed append may have left a partial record: compact before appending again.
     dirty_tail: bool,
     compact_min: u64,
+    /// The open `lock` file, exclusively locked (advisory, released on drop or exit): one
+    /// writer per store.
+    _lock: fs::File,
+}
+
+/// The lock file in a store's directory.
+pub const LOCK: &str = "lock";
+
+/// Take the store's exclusive advisory lock without waiting.
+fn lock_dir(dir: &Path) -> Result<fs::File, StoreError> {
+    let path = dir.join(LOCK);
+    let f = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| StoreError::io(&path, e))?;
+    match f.try_lock() {
+        Ok(()) => Ok(f),
+        Err(fs::TryLockError::WouldBlock) => Err(StoreError::Locked {
+            dir: dir.to_owned(),
+        }),
+        Err(fs::TryLockError::Error(e)) => Err(StoreError::io(&path, e)),
+    }
 }
 
 fn now_ms() -> u128 {
@@ -259,6 +283,8 @@ impl Store {
     pub fn open(dir: impl AsRef<Path>, device: &str) -> Result<Opened, StoreError> {
         let dir = dir.as_ref().to_path_buf();
         fs::create_dir_all(&dir).map_err(|e| StoreError::io(&dir, e))?;
+        // Before reading anything: a writer elsewhere could be mid-compaction.
+        let lock = lock_dir(&dir)?;
         let snap = dir.join(SNAP);
         let prev = dir.join(SNAP_PREV);
         let log = dir.join(LOG);
@@ -319,6 +345,7 @@ impl Store {
             snap_len,
             dirty_tail: false,
             compact_min: COMPACT_MIN_LOG,
+            _lock: lock,
         };
         let mut library = library;
         let recovery = if problems.is_empty() {

@@ -227,3 +227,32 @@ fn peer_sync_state_persists() {
     fs::write(&p, b"junk").expect("write");
     assert!(o.store.load_peer_state("peer/../x").is_none());
 }
+
+#[test]
+fn a_second_open_store_is_refused_until_the_first_is_closed() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut first = Store::open(dir.path(), "dev").expect("open");
+    first.library.subscribe(feed(1)).expect("sub");
+    first.store.save(&mut first.library).expect("save");
+    let before: Vec<_> = fs::read_dir(dir.path())
+        .expect("ls")
+        .map(|e| {
+            let p = e.expect("entry").path();
+            (p.clone(), fs::read(&p).expect("read"))
+        })
+        .collect();
+    match Store::open(dir.path(), "dev") {
+        Err(e @ StoreError::Locked { .. }) => {
+            assert!(e.to_string().contains("in use"), "{e}");
+        }
+        Err(e) => panic!("wrong error: {e}"),
+        Ok(_) => panic!("a second writer was let in"),
+    }
+    // The refused open changed nothing on disk.
+    for (p, bytes) in &before {
+        assert_eq!(&fs::read(p).expect("read"), bytes, "{}", p.display());
+    }
+    drop(first);
+    let again = Store::open(dir.path(), "dev").expect("open after close");
+    assert_eq!(urls(&again.library), vec!["https://feeds.example/1.xml"]);
+}

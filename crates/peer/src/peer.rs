@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -13,6 +14,7 @@ use futures_util::{SinkExt, Stream, StreamExt};
 use rand::SeedableRng;
 use serde_json::Value;
 use skypod_client::{ClientError, RealmClient, Ws, tungstenite::Message};
+use skypod_protocol::fragment::{self, Reassembler, ReassemblyLimits};
 use skypod_protocol::messages::{
     AuthnResponse, BROADCAST, BroadcastDelivery, BroadcastRequest, MEMBER_REMOVE, MEMBER_REMOVED,
     MemberRemoved, PEER_JOINED, PEER_LEFT, PING, PeerJoined, PeerLeft, Ping, SIGNAL,
@@ -41,12 +43,19 @@ use crate::store::RealmState;
 
 /// `connectionid` of realm-key messages relayed through `realm.rtc.signal`.
 pub const KEY_CONNECTION_ID: &str = "realm-key";
-/// Largest application message, bytes (one SCTP message minus the frame tag; the relay's
-/// limit is lower, see [`MAX_RELAY_MESSAGE`]).
+/// Largest data channel message, bytes (one SCTP message minus the frame tag). Larger
+/// application messages travel as fragments ([`skypod_protocol::fragment`]).
 pub const MAX_MESSAGE: usize = 64 * 1024 - 1;
-/// Largest message the relay carries (the server's default frame limit is 64 KiB, and
-/// base64 plus the envelope add a third).
+/// Largest message the relay carries in one frame (the server's default frame limit is
+/// 64 KiB, and base64 plus the envelope add a third); larger ones are fragmented.
 pub const MAX_RELAY_MESSAGE: usize = 44 * 1024;
+/// Largest application message `send` accepts (reassembled on the other side).
+pub const MAX_APP_MESSAGE: usize = fragment::MAX_MESSAGE;
+/// Relayed fragments of one message sent before pacing starts: the server allows a burst of
+/// 200 messages per connection and 100/s sustained (`SKYPOD_RATE*`), shared with signals.
+const RELAY_BURST: usize = 100;
+/// Pause between relayed fragments after the burst (~80 per second).
+const RELAY_PACE: Duration = Duration::from_millis(12);
 /// Lifetime of the signal tokens we sign.
 const SIGNAL_TTL: i64 = 60;
 
@@ -235,6 +244,8 @@ pub struct PeerHandle {
     me: IdentId,
     tx: UnboundedSender<Input>,
     links: Links,
+    /// Next fragmented message id (random start: peers remember delivered ids).
+    frag_id: Arc<AtomicU32>,
 }
 
 impl PeerHandle {
@@ -267,21 +278,71 @@ impl PeerHandle {
         mode: Mode,
     ) -> Result<Via, PeerError> {
         let bytes = bytes.into();
-        if bytes.len() > MAX_MESSAGE {
+        if bytes.len() > MAX_APP_MESSAGE {
             return Err(PeerError::TooLarge(bytes.len()));
         }
         if mode == Mode::P2p
             && let Some(dc) = self.link(peer)
         {
-            match dc.send(rtc::frame(rtc::T_DATA, &bytes)).await {
+            match self.send_direct(&dc, &bytes).await {
                 Ok(()) => return Ok(Via::P2p),
                 Err(e) => tracing::debug!(%peer, error = %e, "direct send failed; relaying"),
             }
         }
-        let to = Some(vec![peer.clone()]);
-        self.call(|reply| Command::Relay { to, bytes, reply })
-            .await??;
+        self.send_relayed(Some(vec![peer.clone()]), &bytes).await?;
         Ok(Via::Relay)
+    }
+
+    /// The transport messages for `bytes` on a path carrying at most `max` bytes: itself
+    /// when it fits, else fragments under a fresh message id.
+    fn frames(&self, bytes: &Bytes, max: usize) -> Result<Vec<Bytes>, PeerError> {
+        if fragment::fits_unframed(bytes, max) {
+            return Ok(vec![bytes.clone()]);
+        }
+        let id = self.frag_id.fetch_add(1, Ordering::Relaxed);
+        fragment::split(bytes, max, id)
+            .map(|v| v.into_iter().map(Bytes::from).collect())
+            .map_err(|e| PeerError::Other(e.to_string()))
+    }
+
+    /// Every frame of `bytes` over one data channel. If one fails midway the caller sends
+    /// the whole message again by the relay (under a new id; the receiver drops the partial
+    /// one when it expires).
+    async fn send_direct(&self, dc: &Arc<dyn DataChannel>, bytes: &Bytes) -> Result<(), PeerError> {
+        for f in self.frames(bytes, MAX_MESSAGE)? {
+            dc.send(rtc::frame(rtc::T_DATA, &f))
+                .await
+                .map_err(|e| PeerError::Other(e.to_string()))?;
+        }
+        Ok(())
+    }
+
+    /// Every frame of `bytes` through the server (`to`: recipients, `None` = everyone
+    /// online). Returns how many members the last frame was handed to.
+    async fn send_relayed(
+        &self,
+        to: Option<Vec<IdentId>>,
+        bytes: &Bytes,
+    ) -> Result<usize, PeerError> {
+        let mut n = 0;
+        for (i, f) in self
+            .frames(bytes, MAX_RELAY_MESSAGE)?
+            .into_iter()
+            .enumerate()
+        {
+            if i >= RELAY_BURST {
+                tokio::time::sleep(RELAY_PACE).await;
+            }
+            let to = to.clone();
+            n = self
+                .call(|reply| Command::Relay {
+                    to,
+                    bytes: f,
+                    reply,
+                })
+                .await??;
+        }
+        Ok(n)
     }
 
     /// Send to every other member that is reachable, each exactly once: over its direct link
@@ -289,7 +350,7 @@ impl PeerHandle {
     /// members it was handed to.
     pub async fn send_all(&self, bytes: impl Into<Bytes>, mode: Mode) -> Result<usize, PeerError> {
         let bytes = bytes.into();
-        if bytes.len() > MAX_MESSAGE {
+        if bytes.len() > MAX_APP_MESSAGE {
             return Err(PeerError::TooLarge(bytes.len()));
         }
         let peers = self.peers().await?;
@@ -301,7 +362,7 @@ impl PeerHandle {
         {
             if mode == Mode::P2p
                 && let Some(dc) = self.link(&p.peer)
-                && dc.send(rtc::frame(rtc::T_DATA, &bytes)).await.is_ok()
+                && self.send_direct(&dc, &bytes).await.is_ok()
             {
                 sent += 1;
                 continue;
@@ -309,10 +370,7 @@ impl PeerHandle {
             relay.push(p.peer);
         }
         if !relay.is_empty() {
-            let to = Some(relay);
-            sent += self
-                .call(|reply| Command::Relay { to, bytes, reply })
-                .await??;
+            sent += self.send_relayed(Some(relay), &bytes).await?;
         }
         Ok(sent)
     }
@@ -347,11 +405,70 @@ impl Peer {
             me: me.clone(),
             tx: tx.clone(),
             links: links.clone(),
+            frag_id: Arc::new(AtomicU32::new(rand::random())),
         };
         let actor = Actor::new(config, tx, rx, etx, links);
         tokio::spawn(actor.run());
-        let stream = futures_util::stream::poll_fn(move |cx| erx.poll_recv(cx));
+        // Reassembly sits on the event stream: every message from both paths passes here,
+        // in order, so one reassembler per sender sees all of its fragments.
+        let mut framing = Framing::default();
+        let stream = futures_util::stream::poll_fn(move |cx| {
+            loop {
+                let Some(ev) = std::task::ready!(erx.poll_recv(cx)) else {
+                    return std::task::Poll::Ready(None);
+                };
+                if let Some(ev) = framing.event(ev, Instant::now()) {
+                    return std::task::Poll::Ready(Some(ev));
+                }
+            }
+        });
         (handle, stream)
+    }
+}
+
+/// Fragment reassembly for received messages, one [`Reassembler`] per sender.
+#[derive(Default)]
+struct Framing {
+    senders: HashMap<IdentId, Reassembler>,
+}
+
+impl Framing {
+    /// Pass an event through: whole messages and other events as they are, fragments
+    /// buffered until their message is complete; a bad fragment becomes `Rejected`.
+    fn event(&mut self, ev: PeerEvent, now: Instant) -> Option<PeerEvent> {
+        let (from, bytes, via) = match ev {
+            PeerEvent::Message { from, bytes, via } if fragment::is_fragment(&bytes) => {
+                (from, bytes, via)
+            }
+            PeerEvent::MemberRemoved { ref peer, .. } => {
+                self.senders.remove(peer);
+                return Some(ev);
+            }
+            ev => return Some(ev),
+        };
+        let r = self
+            .senders
+            .entry(from.clone())
+            .or_insert_with(|| Reassembler::new(ReassemblyLimits::default()));
+        let out = r.push(now, &bytes);
+        if r.is_idle() {
+            self.senders.remove(&from);
+        }
+        match out {
+            Ok(Some(m)) => Some(PeerEvent::Message {
+                from,
+                bytes: Bytes::from(m),
+                via,
+            }),
+            Ok(None) => None,
+            Err(e) => {
+                tracing::debug!(%from, error = %e, "fragment refused");
+                Some(PeerEvent::Rejected {
+                    from,
+                    reason: format!("fragment: {e}"),
+                })
+            }
+        }
     }
 }
 
@@ -1514,5 +1631,69 @@ fn err_body(dat: Option<Value>) -> PeerError {
     match dat.and_then(|d| serde_json::from_value::<ErrorBody>(d).ok()) {
         Some(b) => PeerError::Refused(b),
         None => PeerError::Other("error without a body".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use skypod_protocol::fragment::Fragment;
+
+    fn id(n: u8) -> IdentId {
+        IdentityKey::ed25519_from_secret(&[n; 32]).identid().clone()
+    }
+
+    fn msg(from: &IdentId, bytes: Vec<u8>) -> PeerEvent {
+        PeerEvent::Message {
+            from: from.clone(),
+            bytes: Bytes::from(bytes),
+            via: Via::Relay,
+        }
+    }
+
+    #[test]
+    fn framing_reassembles_per_sender_and_rejects_bad_fragments() {
+        let (a, b) = (id(1), id(2));
+        let now = Instant::now();
+        let mut f = Framing::default();
+        let whole = msg(&a, b"plain".to_vec());
+        assert_eq!(f.event(whole.clone(), now), Some(whole));
+
+        let big: Vec<u8> = (0..100u8).collect();
+        let parts = fragment::split(&big, 50, 3).unwrap();
+        let other = fragment::split(&[7; 100], 50, 3).unwrap();
+        assert_eq!(f.event(msg(&a, parts[0].clone()), now), None);
+        assert_eq!(f.event(msg(&b, other[0].clone()), now), None);
+        for p in &parts[1..parts.len() - 1] {
+            assert_eq!(f.event(msg(&a, p.clone()), now), None);
+        }
+        assert_eq!(
+            f.event(msg(&a, parts.last().unwrap().clone()), now),
+            Some(msg(&a, big))
+        );
+
+        let bad = Fragment {
+            id: 9,
+            index: 0,
+            count: 1000,
+            total: 100,
+            payload: &[0; 50],
+        }
+        .encode();
+        match f.event(msg(&a, bad), now) {
+            Some(PeerEvent::Rejected { from, reason }) => {
+                assert_eq!(from, a);
+                assert!(reason.contains("fragment"), "{reason}");
+            }
+            e => panic!("{e:?}"),
+        }
+        // A removed member's partial messages are dropped.
+        assert!(f.senders.contains_key(&b));
+        let removed = PeerEvent::MemberRemoved {
+            peer: b.clone(),
+            by: a.clone(),
+        };
+        assert_eq!(f.event(removed.clone(), now), Some(removed));
+        assert!(!f.senders.contains_key(&b));
     }
 }

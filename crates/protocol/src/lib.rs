@@ -6,11 +6,13 @@
 //! - [`ids`], [`jwk`], [`keys`]: identities (an id derived from a public key) and their keys.
 //! - [`token`]: purpose-bound, short-lived JWTs (ES256 as WebCrypto makes them, and EdDSA).
 //! - [`invitation`]: single-use invitations into a realm.
+//! - [`fragment`]: splitting app messages to fit a transport's size limit, and reassembly.
 //!
 //! Nothing here does I/O; time is passed in, so every rule is testable without clocks.
 
 pub mod close;
 pub mod envelope;
+pub mod fragment;
 pub mod ids;
 pub mod invitation;
 pub mod jwk;

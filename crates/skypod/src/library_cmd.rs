@@ -7,7 +7,9 @@
 
 use anyhow::{Context, bail};
 use serde::Deserialize;
-use skypod_library::{Feed, Library, NewFeed, Store, Subscribed, episode_key, normalize_feed_url};
+use skypod_library::{
+    Feed, Library, NewFeed, Store, StoreError, Subscribed, episode_key, normalize_feed_url,
+};
 use skypod_protocol::token::{self, NoClaims};
 use skypod_protocol::{Purpose, unix_now};
 use std::path::PathBuf;
@@ -141,8 +143,17 @@ impl Ctx {
     fn open(home: &Home) -> anyhow::Result<Self> {
         let dev = Device::open(&home.home)?;
         let id = dev.identity.identid().as_str().to_owned();
-        let opened = Store::open(dev.dir.join("library"), &id)
-            .with_context(|| format!("opening the library in {}", dev.dir.display()))?;
+        let opened = match Store::open(dev.dir.join("library"), &id) {
+            Ok(o) => o,
+            // One writer per library: the node owns it while it runs.
+            Err(e @ StoreError::Locked { .. }) => bail!(
+                "{e}.\nStop the node first, or make the change on another device: the node syncs it here."
+            ),
+            Err(e) => {
+                return Err(anyhow::Error::new(e)
+                    .context(format!("opening the library in {}", dev.dir.display())));
+            }
+        };
         if let Some(r) = &opened.recovery {
             eprintln!("warning: {r}");
         }

@@ -1,7 +1,10 @@
 //! The library's sync over the realm mesh: one [`SyncHub`] fed by the peer's events.
 //!
 //! Library sync messages travel as `LIBRARY_SYNC_PREFIX` + Automerge sync bytes, over the
-//! direct data channel when open, else the encrypted relay (`Mode::P2p` falls back).
+//! direct data channel when open, else the encrypted relay (`Mode::P2p` falls back); the
+//! peer fragments the large ones (a first sync is the whole library in one message).
+//! `SKYPOD_RELAY_ONLY=1` sends them through the relay only (networks where WebRTC is
+//! blocked; tests).
 //! Used by `skypod node` (forever) and by the one-shot commands (a short round).
 
 use futures_util::{Stream, StreamExt};
@@ -9,13 +12,40 @@ use skypod_library::{Library, Store, SyncHub};
 use skypod_peer::{Link, Mode, PeerEvent, PeerHandle, Signal};
 use skypod_protocol::IdentId;
 use skypod_protocol::messages::LIBRARY_SYNC_PREFIX;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::device::{Device, until_online};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+
+// Every sync message the library accepts can cross the mesh.
+const _: () = assert!(
+    skypod_library::MAX_SYNC_MESSAGE + LIBRARY_SYNC_PREFIX.len()
+        <= skypod_protocol::fragment::MAX_MESSAGE
+);
+
+/// How library messages travel: `SKYPOD_RELAY_ONLY=1` forces the relay.
+fn send_mode() -> Mode {
+    match std::env::var("SKYPOD_RELAY_ONLY") {
+        Ok(v) if !v.is_empty() && v != "0" => Mode::Relay,
+        _ => Mode::P2p,
+    }
+}
+
+/// How long to wait for the direct link of a member that just came online before syncing
+/// through the relay anyway (`SKYPOD_P2P_GRACE_MS`, default 3 s). A first sync is the whole
+/// library: it should take the direct path, not the rate-limited relay, when it can.
+fn p2p_grace() -> Duration {
+    if send_mode() == Mode::Relay {
+        return Duration::ZERO;
+    }
+    std::env::var("SKYPOD_P2P_GRACE_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map_or(Duration::from_secs(3), Duration::from_millis)
+}
 
 /// The sync side of one running peer.
 pub struct Syncer<'a> {
@@ -30,6 +60,9 @@ pub struct Syncer<'a> {
     /// Library messages sent.
     pub sent: usize,
     last_activity: Instant,
+    /// Members online without a direct link yet, since when (see [`p2p_grace`]).
+    waiting: BTreeMap<String, Instant>,
+    grace: Duration,
 }
 
 impl<'a> Syncer<'a> {
@@ -43,6 +76,8 @@ impl<'a> Syncer<'a> {
             received: 0,
             sent: 0,
             last_activity: Instant::now(),
+            waiting: BTreeMap::new(),
+            grace: p2p_grace(),
         }
     }
 
@@ -54,16 +89,44 @@ impl<'a> Syncer<'a> {
         }
     }
 
-    /// A member came online or its direct link opened: start (or continue) syncing.
-    pub async fn peer_up(&mut self, peer: &IdentId) {
-        self.online.insert(peer.as_str().to_owned());
-        self.ensure_connected(peer.as_str());
+    /// A member came online (`direct`: over a direct link): start (or continue) syncing,
+    /// right away over a direct link, else after the grace period for one to open.
+    pub async fn peer_up(&mut self, peer: &IdentId, direct: bool) {
+        let id = peer.as_str().to_owned();
+        self.online.insert(id.clone());
+        if direct || self.grace.is_zero() || self.hub.state(&id).is_some() {
+            self.waiting.remove(&id);
+            self.ensure_connected(&id);
+            self.flush().await;
+        } else {
+            self.waiting.entry(id).or_insert_with(Instant::now);
+        }
+    }
+
+    /// Start syncing with members whose direct link did not open within the grace period.
+    pub async fn tick(&mut self) {
+        let grace = self.grace;
+        let due: Vec<String> = self
+            .waiting
+            .iter()
+            .filter(|(_, t)| t.elapsed() >= grace)
+            .map(|(p, _)| p.clone())
+            .collect();
+        if due.is_empty() {
+            return;
+        }
+        for p in due {
+            tracing::debug!(peer = %p, "no direct link yet: syncing through the relay");
+            self.waiting.remove(&p);
+            self.ensure_connected(&p);
+        }
         self.flush().await;
     }
 
     /// A member went offline: keep what we know it has for next time.
     pub fn peer_down(&mut self, peer: &IdentId) {
         self.online.remove(peer.as_str());
+        self.waiting.remove(peer.as_str());
         if let Some(s) = self.hub.disconnect(peer.as_str())
             && let Err(e) = self.store.save_peer_state(peer.as_str(), &s)
         {
@@ -91,6 +154,8 @@ impl<'a> Syncer<'a> {
         };
         self.last_activity = Instant::now();
         self.online.insert(from.as_str().to_owned());
+        // It started: answer on whatever path it chose.
+        self.waiting.remove(from.as_str());
         self.ensure_connected(from.as_str());
         let before = self.lib.heads();
         match self.hub.receive(self.lib, from.as_str(), body) {
@@ -125,7 +190,7 @@ impl<'a> Syncer<'a> {
             framed.extend_from_slice(LIBRARY_SYNC_PREFIX);
             framed.extend_from_slice(&msg);
             let len = framed.len();
-            match self.handle.send(&id, framed, Mode::P2p).await {
+            match self.handle.send(&id, framed, send_mode()).await {
                 Ok(via) => {
                     self.sent += 1;
                     self.last_activity = Instant::now();
@@ -161,12 +226,12 @@ impl<'a> Syncer<'a> {
         match ev {
             PeerEvent::PeerJoined { peer } => {
                 tracing::info!(%peer, "device online");
-                self.peer_up(&peer).await;
+                self.peer_up(&peer, false).await;
             }
             PeerEvent::LinkState { peer, link } => {
                 tracing::debug!(%peer, ?link, "link");
                 if link == Link::P2p {
-                    self.peer_up(&peer).await;
+                    self.peer_up(&peer, true).await;
                 }
             }
             PeerEvent::PeerLeft { peer } => {
@@ -217,12 +282,12 @@ pub async fn round(
     let result = {
         let mut s = Syncer::new(lib, store, handle.clone());
         for p in early {
-            s.peer_up(&p).await;
+            s.peer_up(&p, false).await;
         }
         // Members already present are announced right after authentication.
         for p in handle.peers().await.unwrap_or_default() {
             if p.online {
-                s.peer_up(&p.peer).await;
+                s.peer_up(&p.peer, p.link == Link::P2p).await;
             }
         }
         run_until_settled(&mut s, &mut events, timeout).await;
@@ -252,6 +317,7 @@ async fn run_until_settled(
                 Some(ev) => if !s.event(ev).await { return },
             },
             _ = tick.tick() => {
+                s.tick().await;
                 let now = Instant::now();
                 if now >= deadline {
                     tracing::warn!("library sync round timed out; the rest syncs next time");
@@ -276,6 +342,7 @@ pub async fn node(dev: &Device, lib: &mut Library, store: &mut Store) -> anyhow:
     let shutdown = crate::shutdown_signal();
     tokio::pin!(shutdown);
     let mut persist = tokio::time::interval(Duration::from_secs(30));
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
     tracing::info!(device = %dev.identity.identid(), "library node running (Ctrl-C to stop)");
     loop {
         tokio::select! {
@@ -288,6 +355,7 @@ pub async fn node(dev: &Device, lib: &mut Library, store: &mut Store) -> anyhow:
                 Some(ev) => if !s.event(ev).await { break },
             },
             _ = persist.tick() => s.persist(),
+            _ = tick.tick() => s.tick().await,
         }
     }
     s.persist();

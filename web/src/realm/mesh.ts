@@ -14,6 +14,7 @@ import {
   announce, AUD_ANNOUNCE, AUD_GRANT, compareRank, generateAgreementKey, generateRealmKey, grant, KEY_CONNECTION_ID, openGrant, openRelay,
   rank, sealRelay, verifyKeyToken, type AgreementKey, type AnnounceClaims, type GrantClaims, type RealmKey,
 } from "../lib/realmkey";
+import { FragmentError, MAX_P2P_MESSAGE, MAX_RELAY_MESSAGE, MessageFraming } from "./fragment";
 import { DEFAULT_PEER_OPTIONS, PeerLink, short, type LinkState, type PeerOptions } from "./peer";
 import { RealmSocket, type AuthStep, type SocketState } from "./socket";
 
@@ -103,8 +104,11 @@ export class Mesh {
   onRealmKey?: (k: RealmKey) => void;
   /** Called when the set of known members (and keys) changes, to persist it. */
   onMembersChanged?: (members: Record<IdentId, PublicJwk>) => void;
-  /** Binary application data (library sync) from a member; true when consumed. */
-  onData?: (from: IdentId, body: Uint8Array, via: Via) => boolean;
+  /** Every whole application message (after reassembly); return true when handled, else it
+   * is shown as console text. */
+  onData?: (from: IdentId, msg: Uint8Array, via: Via) => boolean;
+  /** Large messages travel as fragments over either path (fragment.ts). */
+  private framing = new MessageFraming();
   /** A member came online or its data channel opened / it went away (library sync). */
   onPeerUp?: (id: IdentId) => void;
   onPeerDown?: (id: IdentId) => void;
@@ -211,8 +215,7 @@ export class Mesh {
         id,
         {
           sendSignal: (cid, signal) => void this.sendSignal(id, cid, signal),
-          onMessage: (body) => this.received(id, body, "p2p", Date.now()),
-          onData: (body) => this.onData?.(id, body, "p2p") ?? false,
+          onMessage: (frame) => this.receivedFrame(id, frame, "p2p"),
           onControl: (tok) => void this.keyToken(id, tok),
           onOpen: () => {
             void this.announceTo(id);
@@ -331,11 +334,24 @@ export class Mesh {
     if (!this.realmKey) return this.log(`relay message from ${short(d.from)}: no realm key yet`);
     try {
       const pt = await openRelay([this.realmKey, ...this.oldKeys], this.realm, d.from, d.payload);
-      if (this.onData?.(d.from, pt, "relay")) return;
-      this.received(d.from, utf8.decode(pt), "relay", Date.now());
+      this.receivedFrame(d.from, pt, "relay");
     } catch {
       this.log(`relay message from ${short(d.from)} could not be decrypted`);
     }
+  }
+
+  /** A transport message: reassemble, then hand the whole message on. */
+  private receivedFrame(from: IdentId, frame: Uint8Array, via: Via): void {
+    let msg: Uint8Array | null;
+    try {
+      msg = this.framing.incoming(from, frame, Date.now());
+    } catch (e) {
+      if (!(e instanceof FragmentError)) throw e;
+      return this.log(`fragment from ${short(from)} refused: ${e.message}`);
+    }
+    if (msg === null) return;
+    if (this.onData?.(from, msg, via)) return;
+    this.received(from, utf8.decode(msg), via, Date.now());
   }
 
   // ---- realm key delivery (same protocol as crates/peer) ----
@@ -409,7 +425,8 @@ export class Mesh {
   /** Send over every open data channel; returns how many peers it went to. */
   sendP2P(body: string): number {
     let n = 0;
-    for (const l of this.links.values()) if (l.send(body)) n++;
+    const msg = utf8.encode(body);
+    for (const l of this.links.values()) if (this.sendOnLink(l, msg)) n++;
     if (n > 0) this.messages = [...this.messages.slice(-199), { id: ++this.msgSeq, from: this.me.identid, body, via: "p2p", at: Date.now(), outgoing: true }];
     this.changed();
     return n;
@@ -417,17 +434,15 @@ export class Mesh {
 
   /**
    * Binary data (library sync) to one member: over its data channel when open, else through
-   * the server, encrypted with the realm key (like `Mode::P2p` on the native peer). Resolves
-   * false when neither is possible now.
+   * the server, encrypted with the realm key (like `Mode::P2p` on the native peer); fragmented
+   * for the path taken. Resolves false when neither is possible now.
    */
-  async sendBytes(to: IdentId, body: Uint8Array<ArrayBuffer>): Promise<boolean> {
-    if (this.links.get(to)?.sendBytes(body)) return true;
+  async sendBytes(to: IdentId, body: Uint8Array): Promise<boolean> {
+    const l = this.links.get(to);
+    if (l && this.sendOnLink(l, body)) return true;
     if (!this.realmKey || this.socketState !== "online") return false;
     try {
-      const payload = await sealRelay(this.realmKey, this.realm, this.me.identid, body);
-      const req: BroadcastRequest = { payload, recipients: [to] };
-      const res = (await this.socket.request(MSG.BROADCAST, req)) as { delivered: number };
-      return res.delivered > 0;
+      return (await this.relayFrames(body, [to])).delivered > 0;
     } catch {
       return false;
     }
@@ -446,11 +461,29 @@ export class Mesh {
   /** Send through the server, encrypted with the realm key; returns how many got it. */
   async sendRelay(body: string): Promise<number> {
     if (!this.realmKey) throw new Error("This device has no realm key yet, so it cannot use the relay.");
-    const payload = await sealRelay(this.realmKey, this.realm, this.me.identid, utf8.encode(body));
-    const req: BroadcastRequest = { payload };
-    const res = (await this.socket.request(MSG.BROADCAST, req)) as { delivered: number };
+    const res = await this.relayFrames(utf8.encode(body));
     this.messages = [...this.messages.slice(-199), { id: ++this.msgSeq, from: this.me.identid, body, via: "relay", at: Date.now(), outgoing: true }];
     this.changed();
     return res.delivered;
+  }
+
+  /** All fragments over one data channel; false when it is not open. */
+  private sendOnLink(l: PeerLink, msg: Uint8Array): boolean {
+    for (const f of this.framing.outgoing(msg, MAX_P2P_MESSAGE)) if (!l.sendBytes(f)) return false;
+    return true;
+  }
+
+  /** All fragments through the server, each sealed with the realm key. */
+  private async relayFrames(msg: Uint8Array, recipients?: IdentId[]): Promise<{ delivered: number }> {
+    const key = this.realmKey;
+    if (!key) throw new Error("This device has no realm key yet, so it cannot use the relay.");
+    let res = { delivered: 0 };
+    for (const f of this.framing.outgoing(msg, MAX_RELAY_MESSAGE)) {
+      // (a copy: sealRelay wants an ArrayBuffer-backed view)
+      const payload = await sealRelay(key, this.realm, this.me.identid, new Uint8Array(f));
+      const req: BroadcastRequest = recipients ? { payload, recipients } : { payload };
+      res = (await this.socket.request(MSG.BROADCAST, req)) as { delivered: number };
+    }
+    return res;
   }
 }

@@ -43,9 +43,8 @@ export function readCounter(b: Uint8Array): number | null {
 
 export interface PeerHooks {
   sendSignal(cid: string, signal: RtcSignal): void;
-  onMessage(body: string): void;
-  /** Binary data first (library sync); returns true when it consumed the frame. */
-  onData?(body: Uint8Array): boolean;
+  /** An application frame (T_DATA), as bytes: it may be a fragment (see fragment.ts). */
+  onMessage(body: Uint8Array): void;
   onControl?(token: string): void;
   onOpen?(): void;
   onChange(): void;
@@ -178,8 +177,7 @@ export class PeerLink {
       const body = data.subarray(1);
       switch (data[0]) {
         case T_DATA:
-          if (this.hooks.onData?.(body)) break;
-          this.hooks.onMessage(new TextDecoder().decode(body));
+          this.hooks.onMessage(body);
           break;
         case T_PING:
           this.sendFrame(T_PONG, body);
@@ -318,10 +316,10 @@ export class PeerLink {
   }
 
   send(body: string): boolean {
-    return this.sendFrame(T_DATA, new TextEncoder().encode(body));
+    return this.sendBytes(new TextEncoder().encode(body));
   }
 
-  /** Application bytes as a DATA frame (library sync); false when the channel is not open. */
+  /** One application frame (at most fragment.ts MAX_P2P_MESSAGE bytes). */
   sendBytes(body: Uint8Array): boolean {
     return this.sendFrame(T_DATA, body);
   }
