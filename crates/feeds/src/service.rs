@@ -94,6 +94,12 @@ pub struct TitlePayload {
     pub title: Option<String>,
 }
 
+/// A transformed result with its JSON, serialised once.
+struct Prepared<T> {
+    value: Arc<T>,
+    json: Bytes,
+}
+
 type SilenceJob = Shared<BoxFuture<'static, Result<SilenceMap>>>;
 
 type MemoMap<T> = (HashMap<String, Arc<T>>, std::collections::VecDeque<String>);
@@ -136,9 +142,9 @@ struct Inner {
     config: ServiceConfig,
     inflight: Mutex<HashMap<String, SilenceJob>>,
     silence_jobs: AtomicU64,
-    feeds: Memo<ParsedFeed>,
-    articles: Memo<Article>,
-    titles: Memo<TitlePayload>,
+    feeds: Memo<Prepared<ParsedFeed>>,
+    articles: Memo<Prepared<Article>>,
+    titles: Memo<Prepared<TitlePayload>>,
     raw: Memo<Bytes>,
 }
 
@@ -219,70 +225,114 @@ impl FeedService {
         })
     }
 
-    /// Parsed feed.
-    pub async fn feed(&self, url: &Url) -> Result<Served<Arc<ParsedFeed>>> {
+    /// Memoised transformation of the body behind `url`: `f` runs (off the async
+    /// runtime) once per memo key, and its JSON is serialised once with it.
+    async fn prepared<T, F>(
+        &self,
+        memo: &Memo<Prepared<T>>,
+        url: &Url,
+        key: impl FnOnce(&CachedBody) -> String,
+        f: F,
+    ) -> Result<(Arc<Prepared<T>>, CachedBody)>
+    where
+        T: Serialize + Send + Sync + 'static,
+        F: FnOnce(Bytes, Option<String>, String) -> Result<T> + Send + 'static,
+    {
         let b = self
             .inner
             .cache
             .get(url, self.inner.config.fetch.max_body)
             .await?;
-        let key = format!("{}|{}", b.hash, b.final_url);
-        if let Some(v) = self.inner.feeds.get(&key) {
-            return Ok(wrap(v, &b));
+        let key = key(&b);
+        if let Some(v) = memo.get(&key) {
+            return Ok((v, b));
         }
         let body = b.bytes().await?;
-        let base = b.final_url.clone();
-        let parsed = tokio::task::spawn_blocking(move || parse::parse_feed(&body, Some(&base)))
-            .await
-            .map_err(|e| FeedError::Parse(format!("parser task failed: {e}")))??;
-        let parsed = Arc::new(parsed);
-        self.inner.feeds.put(key, parsed.clone());
-        Ok(wrap(parsed, &b))
+        let (ct, base) = (b.content_type.clone(), b.final_url.clone());
+        let prepared = tokio::task::spawn_blocking(move || {
+            let value = f(body, ct, base)?;
+            let json = serde_json::to_vec(&value)
+                .map_err(|e| FeedError::Parse(format!("serialising the result: {e}")))?;
+            Ok::<_, FeedError>(Prepared {
+                value: Arc::new(value),
+                json: Bytes::from(json),
+            })
+        })
+        .await
+        .map_err(|e| FeedError::Parse(format!("transform task failed: {e}")))??;
+        let prepared = Arc::new(prepared);
+        memo.put(key, prepared.clone());
+        Ok((prepared, b))
+    }
+
+    async fn feed_prepared(&self, url: &Url) -> Result<(Arc<Prepared<ParsedFeed>>, CachedBody)> {
+        self.prepared(
+            &self.inner.feeds,
+            url,
+            |b| format!("{}|{}", b.hash, b.final_url),
+            |body, _ct, base| parse::parse_feed(&body, Some(&base)),
+        )
+        .await
+    }
+
+    async fn reader_prepared(&self, url: &Url) -> Result<(Arc<Prepared<Article>>, CachedBody)> {
+        self.prepared(
+            &self.inner.articles,
+            url,
+            |b| format!("{}|{}", b.hash, b.final_url),
+            |body, ct, base| reader::read_article_bytes(&body, ct.as_deref(), Some(&base)),
+        )
+        .await
+    }
+
+    async fn title_prepared(&self, url: &Url) -> Result<(Arc<Prepared<TitlePayload>>, CachedBody)> {
+        self.prepared(
+            &self.inner.titles,
+            url,
+            |b| format!("{}|{}", b.hash, b.content_type.as_deref().unwrap_or("")),
+            |body, ct, _base| {
+                Ok(TitlePayload {
+                    title: title::extract_title_bytes(&body, ct.as_deref()),
+                })
+            },
+        )
+        .await
+    }
+
+    /// Parsed feed.
+    pub async fn feed(&self, url: &Url) -> Result<Served<Arc<ParsedFeed>>> {
+        let (p, b) = self.feed_prepared(url).await?;
+        Ok(wrap(p.value.clone(), &b))
+    }
+
+    /// Parsed feed as JSON (serialised once per body; what the HTTP layer serves).
+    pub async fn feed_json(&self, url: &Url) -> Result<Served<Bytes>> {
+        let (p, b) = self.feed_prepared(url).await?;
+        Ok(wrap(p.json.clone(), &b))
     }
 
     /// Reader-mode article.
     pub async fn reader(&self, url: &Url) -> Result<Served<Arc<Article>>> {
-        let b = self
-            .inner
-            .cache
-            .get(url, self.inner.config.fetch.max_body)
-            .await?;
-        let key = format!("{}|{}", b.hash, b.final_url);
-        if let Some(v) = self.inner.articles.get(&key) {
-            return Ok(wrap(v, &b));
-        }
-        let body = b.bytes().await?;
-        let (ct, base) = (b.content_type.clone(), b.final_url.clone());
-        let article = tokio::task::spawn_blocking(move || {
-            reader::read_article_bytes(&body, ct.as_deref(), Some(&base))
-        })
-        .await
-        .map_err(|e| FeedError::Parse(format!("reader task failed: {e}")))??;
-        let article = Arc::new(article);
-        self.inner.articles.put(key, article.clone());
-        Ok(wrap(article, &b))
+        let (p, b) = self.reader_prepared(url).await?;
+        Ok(wrap(p.value.clone(), &b))
+    }
+
+    /// Reader-mode article as JSON.
+    pub async fn reader_json(&self, url: &Url) -> Result<Served<Bytes>> {
+        let (p, b) = self.reader_prepared(url).await?;
+        Ok(wrap(p.json.clone(), &b))
     }
 
     /// Page title.
     pub async fn title(&self, url: &Url) -> Result<Served<Arc<TitlePayload>>> {
-        let b = self
-            .inner
-            .cache
-            .get(url, self.inner.config.fetch.max_body)
-            .await?;
-        let key = format!("{}|{}", b.hash, b.content_type.as_deref().unwrap_or(""));
-        if let Some(v) = self.inner.titles.get(&key) {
-            return Ok(wrap(v, &b));
-        }
-        let body = b.bytes().await?;
-        let ct = b.content_type.clone();
-        let t =
-            tokio::task::spawn_blocking(move || title::extract_title_bytes(&body, ct.as_deref()))
-                .await
-                .map_err(|e| FeedError::Parse(format!("title task failed: {e}")))?;
-        let t = Arc::new(TitlePayload { title: t });
-        self.inner.titles.put(key, t.clone());
-        Ok(wrap(t, &b))
+        let (p, b) = self.title_prepared(url).await?;
+        Ok(wrap(p.value.clone(), &b))
+    }
+
+    /// Page title as JSON.
+    pub async fn title_json(&self, url: &Url) -> Result<Served<Bytes>> {
+        let (p, b) = self.title_prepared(url).await?;
+        Ok(wrap(p.json.clone(), &b))
     }
 
     /// Silence map of an audio URL (default thresholds).
