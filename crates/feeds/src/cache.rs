@@ -128,6 +128,20 @@ const HOT_ENTRIES: usize = 4096;
 /// An origin request shared by every concurrent caller for the same URL.
 type Flight = Shared<BoxFuture<'static, Result<CachedBody>>>;
 
+/// Removes a flight from the in-flight map when its task ends, however it ends.
+struct FlightDone {
+    flights: Arc<Mutex<HashMap<String, Flight>>>,
+    key: String,
+}
+
+impl Drop for FlightDone {
+    fn drop(&mut self) {
+        if let Ok(mut flights) = self.flights.lock() {
+            flights.remove(&self.key);
+        }
+    }
+}
+
 /// The cache. Cheap to clone.
 #[derive(Clone)]
 pub struct Cache {
@@ -379,14 +393,15 @@ impl Cache {
                 let this = self.clone();
                 let (url, task_key) = (url.clone(), key.clone());
                 let task = tokio::spawn(async move {
-                    let result = this
-                        .revalidate_or_fetch(&url, req, max_body, timeout, entry)
-                        .await;
-                    // Removed after the result is stored: a later caller finds it in the index.
-                    if let Ok(mut flights) = this.flights.lock() {
-                        flights.remove(&task_key);
-                    }
-                    result
+                    // Removed after the result is stored (a later caller finds it in the
+                    // index), and also if the task panics or is dropped at shutdown, so a
+                    // failed flight is never joined again.
+                    let _done = FlightDone {
+                        flights: this.flights.clone(),
+                        key: task_key,
+                    };
+                    this.revalidate_or_fetch(&url, req, max_body, timeout, entry)
+                        .await
                 });
                 let f = async move {
                     task.await.unwrap_or_else(|e| {
