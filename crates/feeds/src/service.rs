@@ -102,36 +102,59 @@ struct Prepared<T> {
 
 type SilenceJob = Shared<BoxFuture<'static, Result<SilenceMap>>>;
 
-type MemoMap<T> = (HashMap<String, Arc<T>>, std::collections::VecDeque<String>);
+struct MemoState<T> {
+    map: HashMap<String, (Arc<T>, usize)>,
+    order: std::collections::VecDeque<String>,
+    bytes: usize,
+}
 
 /// Small in-memory memo of transformed results keyed by content hash (+ base
-/// URL), so cache hits do not re-parse. Oldest-inserted entries go first.
+/// URL), so cache hits do not re-parse. Bounded by entry count and by an
+/// approximate byte weight; oldest-inserted entries go first.
 struct Memo<T> {
     cap: usize,
-    inner: Mutex<MemoMap<T>>,
+    max_bytes: usize,
+    inner: Mutex<MemoState<T>>,
 }
 
 impl<T> Memo<T> {
-    fn new(cap: usize) -> Self {
+    fn new(cap: usize, max_bytes: usize) -> Self {
         Self {
             cap,
-            inner: Mutex::new((HashMap::new(), std::collections::VecDeque::new())),
+            max_bytes,
+            inner: Mutex::new(MemoState {
+                map: HashMap::new(),
+                order: std::collections::VecDeque::new(),
+                bytes: 0,
+            }),
         }
     }
 
     fn get(&self, key: &str) -> Option<Arc<T>> {
-        self.inner.lock().ok()?.0.get(key).cloned()
+        self.inner.lock().ok()?.map.get(key).map(|(v, _)| v.clone())
     }
 
-    fn put(&self, key: String, value: Arc<T>) {
-        let Ok(mut g) = self.inner.lock() else { return };
-        let (map, order) = &mut *g;
-        if map.insert(key.clone(), value).is_none() {
-            order.push_back(key);
+    /// Insert with an approximate size in bytes; a value heavier than the whole
+    /// budget is not kept.
+    fn put(&self, key: String, value: Arc<T>, weight: usize) {
+        if weight > self.max_bytes {
+            return;
         }
-        while order.len() > self.cap {
-            if let Some(old) = order.pop_front() {
-                map.remove(&old);
+        let Ok(mut g) = self.inner.lock() else { return };
+        let st = &mut *g;
+        match st.map.insert(key.clone(), (value, weight)) {
+            Some((_, old)) => st.bytes = st.bytes - old + weight,
+            None => {
+                st.order.push_back(key);
+                st.bytes += weight;
+            }
+        }
+        while st.order.len() > self.cap || st.bytes > self.max_bytes {
+            let Some(old) = st.order.pop_front() else {
+                break;
+            };
+            if let Some((_, w)) = st.map.remove(&old) {
+                st.bytes -= w;
             }
         }
     }
@@ -175,10 +198,11 @@ impl FeedService {
                 config,
                 inflight: Mutex::new(HashMap::new()),
                 silence_jobs: AtomicU64::new(0),
-                feeds: Memo::new(32),
-                articles: Memo::new(64),
-                titles: Memo::new(512),
-                raw: Memo::new(RAW_MEMO_ENTRIES),
+                // The parsed value weighs about as much as its JSON: count it twice.
+                feeds: Memo::new(32, 256 << 20),
+                articles: Memo::new(64, 64 << 20),
+                titles: Memo::new(512, 4 << 20),
+                raw: Memo::new(RAW_MEMO_ENTRIES, 32 << 20),
             }),
         })
     }
@@ -210,7 +234,9 @@ impl FeedService {
             None => {
                 let bytes = b.bytes().await?;
                 if b.len <= RAW_MEMO_MAX_BODY {
-                    self.inner.raw.put(b.hash.clone(), Arc::new(bytes.clone()));
+                    self.inner
+                        .raw
+                        .put(b.hash.clone(), Arc::new(bytes.clone()), bytes.len());
                 }
                 bytes
             }
@@ -261,7 +287,7 @@ impl FeedService {
         .await
         .map_err(|e| FeedError::Parse(format!("transform task failed: {e}")))??;
         let prepared = Arc::new(prepared);
-        memo.put(key, prepared.clone());
+        memo.put(key, prepared.clone(), prepared.json.len() * 2);
         Ok((prepared, b))
     }
 
@@ -446,6 +472,27 @@ fn ext_hint(content_type: Option<&str>, url: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn memo_is_bounded_by_count_and_weight() {
+        let m: Memo<u32> = Memo::new(3, 100);
+        m.put("a".into(), Arc::new(1), 40);
+        m.put("b".into(), Arc::new(2), 40);
+        m.put("c".into(), Arc::new(3), 40); // 120 > 100: "a" goes
+        assert!(m.get("a").is_none());
+        assert_eq!(m.get("b").as_deref(), Some(&2));
+        m.put("big".into(), Arc::new(9), 101); // heavier than the budget: not kept
+        assert!(m.get("big").is_none());
+        assert_eq!(m.get("c").as_deref(), Some(&3));
+        m.put("d".into(), Arc::new(4), 1);
+        m.put("e".into(), Arc::new(5), 1); // 4 entries > 3: "b" goes
+        assert!(m.get("b").is_none());
+        m.put("c".into(), Arc::new(33), 10); // replacing re-weighs, keeps order
+        assert_eq!(m.get("c").as_deref(), Some(&33));
+        let st = m.inner.lock().expect("lock");
+        assert_eq!(st.bytes, 12);
+        assert_eq!(st.map.len(), 3);
+    }
 
     #[test]
     fn ext_hints() {
