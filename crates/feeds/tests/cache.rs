@@ -208,3 +208,30 @@ async fn concurrent_misses_share_one_origin_request() {
     assert_eq!(srv.state.hits("/held.xml"), 1);
     assert_eq!(c.joined_flights(), (N - 1) as u64);
 }
+
+#[tokio::test]
+async fn a_body_removed_under_the_cache_is_fetched_again() {
+    let srv = common::start().await;
+    let dir = tempfile::tempdir().expect("tmp");
+    let c = cache(dir.path(), 64 << 20).await;
+    let url = u(srv.url("/fresh.xml"));
+    let a = c.get(&url, 1 << 20).await.expect("miss");
+    assert_eq!(a.cache, CacheStatus::Miss);
+    // served from the in-memory index copy
+    assert_eq!(
+        c.get(&url, 1 << 20).await.expect("hit").cache,
+        CacheStatus::Hit
+    );
+    std::fs::remove_file(a.path()).expect("remove body");
+    let b = c.get(&url, 1 << 20).await.expect("refetch");
+    assert_eq!(b.cache, CacheStatus::Miss);
+    assert_eq!(
+        b.bytes().await.expect("body"),
+        common::testdata("feeds/podcast.xml")
+    );
+    assert_eq!(srv.state.hits("/fresh.xml"), 2);
+    assert_eq!(
+        c.get(&url, 1 << 20).await.expect("hit again").cache,
+        CacheStatus::Hit
+    );
+}
