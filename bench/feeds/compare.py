@@ -30,26 +30,30 @@ def silence(ours_path, ff_dir, truth_path):
     truth = json.load(open(truth_path))
     times = json.load(open(os.path.join(ff_dir, "times.json")))
     rows = []
-    tot_ours = tot_ff = tot_dur = 0.0
+    tot = {"ours_wall": 0.0, "ours_cpu": 0.0, "ff_wall": 0.0, "ff_cpu": 0.0}
+    tot_dur = 0.0
     all_ref = all_hit = 0
     for r in jsonl(ours_path):
         name = os.path.basename(r["file"])
         if "error" in r:
             print(f"| {name} | ERROR {r['error']} |"); continue
         ff = parse_ffmpeg(os.path.join(ff_dir, name + ".log"))
-        ff_t = times[name]
+        t = times[name]
         hit = matched(ff, r["silences"])
         t_hit = matched(truth[name]["silences"], r["silences"])
         ff_truth = matched(truth[name]["silences"], ff)
         all_ref += len(ff); all_hit += hit
-        tot_ours += r["seconds"]; tot_ff += ff_t; tot_dur += r["duration"]
-        rows.append(f"| {name} | {r['duration']:.0f} s | {r['seconds']:.3f} s ({r['duration']/r['seconds']:.0f}× RT) | "
-                    f"{ff_t:.3f} s ({r['duration']/ff_t:.0f}× RT) | {ff_t/r['seconds']:.2f}× | "
+        for k in tot: tot[k] += t[k]
+        d = r["duration"]; tot_dur += d
+        rows.append(f"| {name} | {d:.0f} s | {t['ours_cpu']:.3f} s ({d/t['ours_cpu']:.0f}× RT) | "
+                    f"{t['ff_cpu']:.3f} s ({d/t['ff_cpu']:.0f}× RT) | **{t['ff_cpu']/t['ours_cpu']:.2f}×** | "
+                    f"{t['ours_wall']:.3f} s / {t['ff_wall']:.3f} s = {t['ff_wall']/t['ours_wall']:.2f}× | "
                     f"{hit}/{len(ff)} ({100*hit/max(1,len(ff)):.1f} %) | {t_hit}/{len(truth[name]['silences'])} | {ff_truth}/{len(truth[name]['silences'])} |")
-    print("| file | audio | skypod-feeds | ffmpeg silencedetect | speed ratio | ffmpeg silences matched ±100 ms | ours vs ground truth | ffmpeg vs ground truth |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| file | audio | skypod-feeds CPU | ffmpeg silencedetect CPU | CPU ratio | wall ours / ffmpeg = ratio | ffmpeg silences matched ±100 ms | ours vs ground truth | ffmpeg vs ground truth |")
+    print("|---|---|---|---|---|---|---|---|---|")
     print("\n".join(rows))
-    print(f"\nTotal: ours {tot_ours:.3f} s, ffmpeg {tot_ff:.3f} s, speed ratio {tot_ff/tot_ours:.2f}×, "
+    print(f"\nTotal CPU: ours {tot['ours_cpu']:.3f} s, ffmpeg {tot['ff_cpu']:.3f} s, ratio {tot['ff_cpu']/tot['ours_cpu']:.2f}×; "
+          f"total wall: ours {tot['ours_wall']:.3f} s, ffmpeg {tot['ff_wall']:.3f} s, ratio {tot['ff_wall']/tot['ours_wall']:.2f}×; "
           f"agreement {all_hit}/{all_ref} = {100*all_hit/max(1,all_ref):.1f} %")
 
 def norm(t):

@@ -10,12 +10,20 @@
 //!   copy is served with `stale = true` (stale-if-error).
 //! * Responses that are not storable (`no-store`, `private`, …) are handed to the
 //!   caller from a temporary file and never indexed.
+//! * Index rows are memoised in memory (a bounded hot index), so a fresh hit does
+//!   not touch SQLite; the memo is updated on every write, which assumes one process
+//!   owns the cache directory (the server does).
+//! * Concurrent misses for the same URL share one origin request (single flight).
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
+use futures_util::FutureExt;
+use futures_util::future::{BoxFuture, Shared};
 use http::{HeaderMap, StatusCode};
 use http_cache_semantics::{AfterResponse, BeforeRequest, CacheOptions, CachePolicy};
 use serde::Serialize;
@@ -104,13 +112,34 @@ impl CachedBody {
     }
 }
 
+#[derive(Clone)]
 struct Entry {
     last_access: i64,
-    policy: CachePolicy,
+    policy: Arc<CachePolicy>,
     hash: String,
     size: u64,
     content_type: Option<String>,
     final_url: String,
+}
+
+/// Index rows kept in memory (a few KiB each: the policy holds the headers).
+const HOT_ENTRIES: usize = 4096;
+
+/// An origin request shared by every concurrent caller for the same URL.
+type Flight = Shared<BoxFuture<'static, Result<CachedBody>>>;
+
+/// Removes a flight from the in-flight map when its task ends, however it ends.
+struct FlightDone {
+    flights: Arc<Mutex<HashMap<String, Flight>>>,
+    key: String,
+}
+
+impl Drop for FlightDone {
+    fn drop(&mut self) {
+        if let Ok(mut flights) = self.flights.lock() {
+            flights.remove(&self.key);
+        }
+    }
 }
 
 /// The cache. Cheap to clone.
@@ -121,6 +150,9 @@ pub struct Cache {
     max_bytes: u64,
     touch_interval_us: i64,
     fetcher: Fetcher,
+    hot: Arc<Mutex<HashMap<String, Entry>>>,
+    flights: Arc<Mutex<HashMap<String, Flight>>>,
+    joined: Arc<AtomicU64>,
 }
 
 fn now_ms() -> i64 {
@@ -191,7 +223,49 @@ impl Cache {
             max_bytes: config.max_bytes,
             touch_interval_us: config.touch_interval.as_micros().min(i64::MAX as u128) as i64,
             fetcher,
+            hot: Arc::new(Mutex::new(HashMap::new())),
+            flights: Arc::new(Mutex::new(HashMap::new())),
+            joined: Arc::new(AtomicU64::new(0)),
         })
+    }
+
+    /// Number of requests that joined another request's in-flight origin fetch
+    /// instead of fetching themselves (for tests and metrics).
+    pub fn joined_flights(&self) -> u64 {
+        self.joined.load(Ordering::Relaxed)
+    }
+
+    fn hot_get(&self, url: &Url) -> Option<Entry> {
+        self.hot.lock().ok()?.get(url.as_str()).cloned()
+    }
+
+    fn hot_put(&self, url: &Url, entry: Entry) {
+        let Ok(mut hot) = self.hot.lock() else { return };
+        if hot.len() >= HOT_ENTRIES && !hot.contains_key(url.as_str()) {
+            // Drop the least recently used row; O(n) only when the memo is full.
+            if let Some(old) = hot
+                .iter()
+                .min_by_key(|(_, e)| e.last_access)
+                .map(|(k, _)| k.clone())
+            {
+                hot.remove(&old);
+            }
+        }
+        hot.insert(url.as_str().to_owned(), entry);
+    }
+
+    fn hot_update(&self, url: &Url, f: impl FnOnce(&mut Entry)) {
+        if let Ok(mut hot) = self.hot.lock()
+            && let Some(e) = hot.get_mut(url.as_str())
+        {
+            f(e);
+        }
+    }
+
+    fn hot_forget_hash(&self, hash: &str) {
+        if let Ok(mut hot) = self.hot.lock() {
+            hot.retain(|_, e| e.hash != hash);
+        }
     }
 
     /// The fetcher used for origin requests.
@@ -205,6 +279,16 @@ impl Cache {
     }
 
     async fn lookup(&self, url: &Url) -> Result<Option<Entry>> {
+        if let Some(entry) = self.hot_get(url) {
+            // A local stat is microseconds; it catches a body removed under us.
+            if self.blob_path(&entry.hash).is_file() {
+                return Ok(Some(entry));
+            }
+            if let Ok(mut hot) = self.hot.lock() {
+                hot.remove(url.as_str());
+            }
+            return Ok(None);
+        }
         let row = sqlx::query(
             "SELECT e.hash, e.policy, e.content_type, e.final_url, b.size, e.last_access
              FROM entries e JOIN blobs b ON b.hash = e.hash WHERE e.url = ?",
@@ -224,7 +308,7 @@ impl Cache {
         };
         let entry = Entry {
             last_access: row.try_get(5)?,
-            policy,
+            policy: Arc::new(policy),
             size: row.try_get::<i64, _>(4)? as u64,
             content_type: row.try_get(2)?,
             final_url: row.try_get(3)?,
@@ -234,6 +318,7 @@ impl Cache {
         if !self.blob_path(&entry.hash).is_file() {
             return Ok(None);
         }
+        self.hot_put(url, entry.clone());
         Ok(Some(entry))
     }
 
@@ -249,6 +334,7 @@ impl Cache {
             .bind(hash)
             .execute(&self.pool)
             .await?;
+        self.hot_update(url, |e| e.last_access = now);
         Ok(())
     }
 
@@ -277,20 +363,74 @@ impl Cache {
         timeout: Option<std::time::Duration>,
     ) -> Result<CachedBody> {
         let req = request_parts(url)?;
-        let now = SystemTime::now();
         let entry = self.lookup(url).await?;
-        let mut headers = HeaderMap::new();
-        if let Some(e) = &entry {
-            match e.policy.before_request(&req, now) {
-                BeforeRequest::Fresh(_) => {
-                    if access_stamp() - e.last_access >= self.touch_interval_us {
-                        self.touch(url, &e.hash).await?;
-                    }
-                    tracing::debug!(%url, "cache hit");
-                    return self.hit(entry, CacheStatus::Hit);
-                }
-                BeforeRequest::Stale { request, .. } => headers = request.headers,
+        if let Some(e) = &entry
+            && let BeforeRequest::Fresh(_) = e.policy.before_request(&req, SystemTime::now())
+        {
+            if access_stamp() - e.last_access >= self.touch_interval_us {
+                self.touch(url, &e.hash).await?;
             }
+            tracing::debug!(%url, "cache hit");
+            return self.hit(entry, CacheStatus::Hit);
+        }
+        // Single flight: the first caller starts the origin request in its own task
+        // (so it completes even if that caller goes away); later callers for the same
+        // URL and limits await the same result.
+        let key = format!(
+            "{max_body}|{}|{url}",
+            timeout.map(|t| t.as_millis()).unwrap_or(0)
+        );
+        let flight = {
+            let mut flights = self
+                .flights
+                .lock()
+                .map_err(|_| FeedError::Storage("in-flight lock poisoned".into()))?;
+            if let Some(f) = flights.get(&key) {
+                self.joined.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(%url, "joining in-flight fetch");
+                f.clone()
+            } else {
+                let this = self.clone();
+                let (url, task_key) = (url.clone(), key.clone());
+                let task = tokio::spawn(async move {
+                    // Removed after the result is stored (a later caller finds it in the
+                    // index), and also if the task panics or is dropped at shutdown, so a
+                    // failed flight is never joined again.
+                    let _done = FlightDone {
+                        flights: this.flights.clone(),
+                        key: task_key,
+                    };
+                    this.revalidate_or_fetch(&url, req, max_body, timeout, entry)
+                        .await
+                });
+                let f = async move {
+                    task.await.unwrap_or_else(|e| {
+                        Err(FeedError::Storage(format!("fetch task failed: {e}")))
+                    })
+                }
+                .boxed()
+                .shared();
+                flights.insert(key, f.clone());
+                f
+            }
+        };
+        flight.await
+    }
+
+    async fn revalidate_or_fetch(
+        &self,
+        url: &Url,
+        req: http::request::Parts,
+        max_body: u64,
+        timeout: Option<std::time::Duration>,
+        entry: Option<Entry>,
+    ) -> Result<CachedBody> {
+        let mut headers = HeaderMap::new();
+        if let Some(e) = &entry
+            && let BeforeRequest::Stale { request, .. } =
+                e.policy.before_request(&req, SystemTime::now())
+        {
+            headers = request.headers;
         }
         let upstream = match self.fetcher.send_with_timeout(url, &headers, timeout).await {
             Ok(up) => up,
@@ -303,6 +443,7 @@ impl Cache {
             match e.policy.after_response(&req, &res, SystemTime::now()) {
                 AfterResponse::NotModified(policy, _) => {
                     self.update_policy(url, &policy).await?;
+                    self.hot_update(url, |h| h.policy = Arc::new(policy));
                     self.touch(url, &e.hash).await?;
                     tracing::debug!(%url, "revalidated (304)");
                     return Ok(self.served_entry(e, CacheStatus::Revalidated));
@@ -434,6 +575,17 @@ impl Cache {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
+        self.hot_put(
+            url,
+            Entry {
+                last_access: now,
+                policy: Arc::new(policy),
+                hash: hash.clone(),
+                size: len,
+                content_type: content_type.clone(),
+                final_url: final_url.clone(),
+            },
+        );
         if let Some(old) = old
             && old.hash != hash
         {
@@ -464,6 +616,7 @@ impl Cache {
     }
 
     async fn remove_blob(&self, hash: &str) -> Result<()> {
+        self.hot_forget_hash(hash);
         sqlx::query("DELETE FROM entries WHERE hash = ?")
             .bind(hash)
             .execute(&self.pool)

@@ -18,12 +18,13 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use crate::cache::CacheStatus;
 use crate::error::FeedError;
 use crate::fetch::parse_url;
-use crate::service::FeedService;
+use crate::service::{FeedService, Served};
 use crate::silence::SilenceParams;
 
 /// Verifies proxy bearer tokens. Implemented by the embedding server.
@@ -241,6 +242,63 @@ fn meta_headers(resp: &mut Response, cache: CacheStatus, stale: bool, final_url:
     }
 }
 
+/// The response body `{<payload fields>, "final_url", "content_hash", "cache", "stale"}`
+/// (what `Json(Served<T>)` gives) from a payload serialised once: the per-request
+/// fields are spliced in front of the memoised payload object instead of
+/// re-serialising it on every hit.
+fn splice_served(served: &Served<Bytes>) -> Result<Vec<u8>, FeedError> {
+    #[derive(Serialize)]
+    struct Meta<'a> {
+        final_url: &'a str,
+        content_hash: &'a str,
+        cache: CacheStatus,
+        stale: bool,
+    }
+    let meta = serde_json::to_vec(&Meta {
+        final_url: &served.final_url,
+        content_hash: &served.content_hash,
+        cache: served.cache,
+        stale: served.stale,
+    })
+    .map_err(|e| FeedError::Storage(e.to_string()))?;
+    let payload = served.value.as_ref();
+    let inner = payload
+        .strip_prefix(b"{")
+        .and_then(|p| p.strip_suffix(b"}"))
+        .ok_or_else(|| FeedError::Storage("memoised payload is not a JSON object".into()))?;
+    let mut out = Vec::with_capacity(meta.len() + payload.len() + 1);
+    out.extend_from_slice(&meta[..meta.len() - 1]);
+    if !inner.is_empty() {
+        out.push(b',');
+        out.extend_from_slice(inner);
+    }
+    out.push(b'}');
+    Ok(out)
+}
+
+fn served_json_response(served: Served<Bytes>) -> Response {
+    let body = match splice_served(&served) {
+        Ok(b) => b,
+        Err(e) => return e.into_response(),
+    };
+    let mut resp = (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response();
+    meta_headers(
+        &mut resp,
+        served.cache,
+        served.stale,
+        &served.final_url,
+        &served.content_hash,
+    );
+    resp
+}
+
 macro_rules! json_endpoint {
     ($name:ident, $method:ident) => {
         async fn $name(
@@ -252,26 +310,16 @@ macro_rules! json_endpoint {
                 Err(e) => return e.into_response(),
             };
             match st.service.$method(&url).await {
-                Ok(served) => {
-                    let (cache, stale, fu, hash) = (
-                        served.cache,
-                        served.stale,
-                        served.final_url.clone(),
-                        served.content_hash.clone(),
-                    );
-                    let mut resp = axum::Json(served).into_response();
-                    meta_headers(&mut resp, cache, stale, &fu, &hash);
-                    resp
-                }
+                Ok(served) => served_json_response(served),
                 Err(e) => e.into_response(),
             }
         }
     };
 }
 
-json_endpoint!(feed_handler, feed);
-json_endpoint!(reader_handler, reader);
-json_endpoint!(title_handler, title);
+json_endpoint!(feed_handler, feed_json);
+json_endpoint!(reader_handler, reader_json);
+json_endpoint!(title_handler, title_json);
 
 async fn silence_handler(
     State(st): State<AppState>,
@@ -397,6 +445,44 @@ mod tests {
         assert!(rl.check_at("b", t0).is_ok(), "buckets are per identity");
         assert!(rl.check_at("a", t0 + Duration::from_millis(1100)).is_ok());
         assert!(rl.check_at("a", t0 + Duration::from_millis(1200)).is_err());
+    }
+
+    #[test]
+    fn spliced_body_equals_serialised_served() {
+        use crate::service::TitlePayload;
+        let cases: Vec<serde_json::Value> = vec![
+            serde_json::json!({"title": "A \"quoted\" title", "episodes": [1, 2]}),
+            serde_json::json!({}),
+            serde_json::to_value(TitlePayload { title: None }).expect("json"),
+        ];
+        for (i, payload) in cases.into_iter().enumerate() {
+            fn served<T>(value: T, i: usize) -> Served<T> {
+                Served {
+                    value,
+                    final_url: format!("http://example.com/{i}?a=\"b\""),
+                    content_hash: "ab".repeat(32),
+                    cache: if i == 1 {
+                        CacheStatus::Stale
+                    } else {
+                        CacheStatus::Hit
+                    },
+                    stale: i == 1,
+                }
+            }
+            let expected = serde_json::to_value(served(payload.clone(), i)).expect("served");
+            let bytes = Bytes::from(serde_json::to_vec(&payload).expect("payload"));
+            let spliced = splice_served(&served(bytes, i)).expect("splice");
+            let got: serde_json::Value = serde_json::from_slice(&spliced).expect("valid JSON");
+            assert_eq!(got, expected);
+        }
+        let not_object = Served {
+            value: Bytes::from_static(b"[1]"),
+            final_url: String::new(),
+            content_hash: String::new(),
+            cache: CacheStatus::Hit,
+            stale: false,
+        };
+        assert!(splice_served(&not_object).is_err());
     }
 
     #[test]

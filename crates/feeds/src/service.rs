@@ -94,38 +94,67 @@ pub struct TitlePayload {
     pub title: Option<String>,
 }
 
+/// A transformed result with its JSON, serialised once.
+struct Prepared<T> {
+    value: Arc<T>,
+    json: Bytes,
+}
+
 type SilenceJob = Shared<BoxFuture<'static, Result<SilenceMap>>>;
 
-type MemoMap<T> = (HashMap<String, Arc<T>>, std::collections::VecDeque<String>);
+struct MemoState<T> {
+    map: HashMap<String, (Arc<T>, usize)>,
+    order: std::collections::VecDeque<String>,
+    bytes: usize,
+}
 
 /// Small in-memory memo of transformed results keyed by content hash (+ base
-/// URL), so cache hits do not re-parse. Oldest-inserted entries go first.
+/// URL), so cache hits do not re-parse. Bounded by entry count and by an
+/// approximate byte weight; oldest-inserted entries go first.
 struct Memo<T> {
     cap: usize,
-    inner: Mutex<MemoMap<T>>,
+    max_bytes: usize,
+    inner: Mutex<MemoState<T>>,
 }
 
 impl<T> Memo<T> {
-    fn new(cap: usize) -> Self {
+    fn new(cap: usize, max_bytes: usize) -> Self {
         Self {
             cap,
-            inner: Mutex::new((HashMap::new(), std::collections::VecDeque::new())),
+            max_bytes,
+            inner: Mutex::new(MemoState {
+                map: HashMap::new(),
+                order: std::collections::VecDeque::new(),
+                bytes: 0,
+            }),
         }
     }
 
     fn get(&self, key: &str) -> Option<Arc<T>> {
-        self.inner.lock().ok()?.0.get(key).cloned()
+        self.inner.lock().ok()?.map.get(key).map(|(v, _)| v.clone())
     }
 
-    fn put(&self, key: String, value: Arc<T>) {
-        let Ok(mut g) = self.inner.lock() else { return };
-        let (map, order) = &mut *g;
-        if map.insert(key.clone(), value).is_none() {
-            order.push_back(key);
+    /// Insert with an approximate size in bytes; a value heavier than the whole
+    /// budget is not kept.
+    fn put(&self, key: String, value: Arc<T>, weight: usize) {
+        if weight > self.max_bytes {
+            return;
         }
-        while order.len() > self.cap {
-            if let Some(old) = order.pop_front() {
-                map.remove(&old);
+        let Ok(mut g) = self.inner.lock() else { return };
+        let st = &mut *g;
+        match st.map.insert(key.clone(), (value, weight)) {
+            Some((_, old)) => st.bytes = st.bytes - old + weight,
+            None => {
+                st.order.push_back(key);
+                st.bytes += weight;
+            }
+        }
+        while st.order.len() > self.cap || st.bytes > self.max_bytes {
+            let Some(old) = st.order.pop_front() else {
+                break;
+            };
+            if let Some((_, w)) = st.map.remove(&old) {
+                st.bytes -= w;
             }
         }
     }
@@ -136,9 +165,9 @@ struct Inner {
     config: ServiceConfig,
     inflight: Mutex<HashMap<String, SilenceJob>>,
     silence_jobs: AtomicU64,
-    feeds: Memo<ParsedFeed>,
-    articles: Memo<Article>,
-    titles: Memo<TitlePayload>,
+    feeds: Memo<Prepared<ParsedFeed>>,
+    articles: Memo<Prepared<Article>>,
+    titles: Memo<Prepared<TitlePayload>>,
     raw: Memo<Bytes>,
 }
 
@@ -169,10 +198,11 @@ impl FeedService {
                 config,
                 inflight: Mutex::new(HashMap::new()),
                 silence_jobs: AtomicU64::new(0),
-                feeds: Memo::new(32),
-                articles: Memo::new(64),
-                titles: Memo::new(512),
-                raw: Memo::new(RAW_MEMO_ENTRIES),
+                // The parsed value weighs about as much as its JSON: count it twice.
+                feeds: Memo::new(32, 256 << 20),
+                articles: Memo::new(64, 64 << 20),
+                titles: Memo::new(512, 4 << 20),
+                raw: Memo::new(RAW_MEMO_ENTRIES, 32 << 20),
             }),
         })
     }
@@ -204,7 +234,9 @@ impl FeedService {
             None => {
                 let bytes = b.bytes().await?;
                 if b.len <= RAW_MEMO_MAX_BODY {
-                    self.inner.raw.put(b.hash.clone(), Arc::new(bytes.clone()));
+                    self.inner
+                        .raw
+                        .put(b.hash.clone(), Arc::new(bytes.clone()), bytes.len());
                 }
                 bytes
             }
@@ -219,70 +251,114 @@ impl FeedService {
         })
     }
 
-    /// Parsed feed.
-    pub async fn feed(&self, url: &Url) -> Result<Served<Arc<ParsedFeed>>> {
+    /// Memoised transformation of the body behind `url`: `f` runs (off the async
+    /// runtime) once per memo key, and its JSON is serialised once with it.
+    async fn prepared<T, F>(
+        &self,
+        memo: &Memo<Prepared<T>>,
+        url: &Url,
+        key: impl FnOnce(&CachedBody) -> String,
+        f: F,
+    ) -> Result<(Arc<Prepared<T>>, CachedBody)>
+    where
+        T: Serialize + Send + Sync + 'static,
+        F: FnOnce(Bytes, Option<String>, String) -> Result<T> + Send + 'static,
+    {
         let b = self
             .inner
             .cache
             .get(url, self.inner.config.fetch.max_body)
             .await?;
-        let key = format!("{}|{}", b.hash, b.final_url);
-        if let Some(v) = self.inner.feeds.get(&key) {
-            return Ok(wrap(v, &b));
+        let key = key(&b);
+        if let Some(v) = memo.get(&key) {
+            return Ok((v, b));
         }
         let body = b.bytes().await?;
-        let base = b.final_url.clone();
-        let parsed = tokio::task::spawn_blocking(move || parse::parse_feed(&body, Some(&base)))
-            .await
-            .map_err(|e| FeedError::Parse(format!("parser task failed: {e}")))??;
-        let parsed = Arc::new(parsed);
-        self.inner.feeds.put(key, parsed.clone());
-        Ok(wrap(parsed, &b))
+        let (ct, base) = (b.content_type.clone(), b.final_url.clone());
+        let prepared = tokio::task::spawn_blocking(move || {
+            let value = f(body, ct, base)?;
+            let json = serde_json::to_vec(&value)
+                .map_err(|e| FeedError::Parse(format!("serialising the result: {e}")))?;
+            Ok::<_, FeedError>(Prepared {
+                value: Arc::new(value),
+                json: Bytes::from(json),
+            })
+        })
+        .await
+        .map_err(|e| FeedError::Parse(format!("transform task failed: {e}")))??;
+        let prepared = Arc::new(prepared);
+        memo.put(key, prepared.clone(), prepared.json.len() * 2);
+        Ok((prepared, b))
+    }
+
+    async fn feed_prepared(&self, url: &Url) -> Result<(Arc<Prepared<ParsedFeed>>, CachedBody)> {
+        self.prepared(
+            &self.inner.feeds,
+            url,
+            |b| format!("{}|{}", b.hash, b.final_url),
+            |body, _ct, base| parse::parse_feed(&body, Some(&base)),
+        )
+        .await
+    }
+
+    async fn reader_prepared(&self, url: &Url) -> Result<(Arc<Prepared<Article>>, CachedBody)> {
+        self.prepared(
+            &self.inner.articles,
+            url,
+            |b| format!("{}|{}", b.hash, b.final_url),
+            |body, ct, base| reader::read_article_bytes(&body, ct.as_deref(), Some(&base)),
+        )
+        .await
+    }
+
+    async fn title_prepared(&self, url: &Url) -> Result<(Arc<Prepared<TitlePayload>>, CachedBody)> {
+        self.prepared(
+            &self.inner.titles,
+            url,
+            |b| format!("{}|{}", b.hash, b.content_type.as_deref().unwrap_or("")),
+            |body, ct, _base| {
+                Ok(TitlePayload {
+                    title: title::extract_title_bytes(&body, ct.as_deref()),
+                })
+            },
+        )
+        .await
+    }
+
+    /// Parsed feed.
+    pub async fn feed(&self, url: &Url) -> Result<Served<Arc<ParsedFeed>>> {
+        let (p, b) = self.feed_prepared(url).await?;
+        Ok(wrap(p.value.clone(), &b))
+    }
+
+    /// Parsed feed as JSON (serialised once per body; what the HTTP layer serves).
+    pub async fn feed_json(&self, url: &Url) -> Result<Served<Bytes>> {
+        let (p, b) = self.feed_prepared(url).await?;
+        Ok(wrap(p.json.clone(), &b))
     }
 
     /// Reader-mode article.
     pub async fn reader(&self, url: &Url) -> Result<Served<Arc<Article>>> {
-        let b = self
-            .inner
-            .cache
-            .get(url, self.inner.config.fetch.max_body)
-            .await?;
-        let key = format!("{}|{}", b.hash, b.final_url);
-        if let Some(v) = self.inner.articles.get(&key) {
-            return Ok(wrap(v, &b));
-        }
-        let body = b.bytes().await?;
-        let (ct, base) = (b.content_type.clone(), b.final_url.clone());
-        let article = tokio::task::spawn_blocking(move || {
-            reader::read_article_bytes(&body, ct.as_deref(), Some(&base))
-        })
-        .await
-        .map_err(|e| FeedError::Parse(format!("reader task failed: {e}")))??;
-        let article = Arc::new(article);
-        self.inner.articles.put(key, article.clone());
-        Ok(wrap(article, &b))
+        let (p, b) = self.reader_prepared(url).await?;
+        Ok(wrap(p.value.clone(), &b))
+    }
+
+    /// Reader-mode article as JSON.
+    pub async fn reader_json(&self, url: &Url) -> Result<Served<Bytes>> {
+        let (p, b) = self.reader_prepared(url).await?;
+        Ok(wrap(p.json.clone(), &b))
     }
 
     /// Page title.
     pub async fn title(&self, url: &Url) -> Result<Served<Arc<TitlePayload>>> {
-        let b = self
-            .inner
-            .cache
-            .get(url, self.inner.config.fetch.max_body)
-            .await?;
-        let key = format!("{}|{}", b.hash, b.content_type.as_deref().unwrap_or(""));
-        if let Some(v) = self.inner.titles.get(&key) {
-            return Ok(wrap(v, &b));
-        }
-        let body = b.bytes().await?;
-        let ct = b.content_type.clone();
-        let t =
-            tokio::task::spawn_blocking(move || title::extract_title_bytes(&body, ct.as_deref()))
-                .await
-                .map_err(|e| FeedError::Parse(format!("title task failed: {e}")))?;
-        let t = Arc::new(TitlePayload { title: t });
-        self.inner.titles.put(key, t.clone());
-        Ok(wrap(t, &b))
+        let (p, b) = self.title_prepared(url).await?;
+        Ok(wrap(p.value.clone(), &b))
+    }
+
+    /// Page title as JSON.
+    pub async fn title_json(&self, url: &Url) -> Result<Served<Bytes>> {
+        let (p, b) = self.title_prepared(url).await?;
+        Ok(wrap(p.json.clone(), &b))
     }
 
     /// Silence map of an audio URL (default thresholds).
@@ -396,6 +472,27 @@ fn ext_hint(content_type: Option<&str>, url: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn memo_is_bounded_by_count_and_weight() {
+        let m: Memo<u32> = Memo::new(3, 100);
+        m.put("a".into(), Arc::new(1), 40);
+        m.put("b".into(), Arc::new(2), 40);
+        m.put("c".into(), Arc::new(3), 40); // 120 > 100: "a" goes
+        assert!(m.get("a").is_none());
+        assert_eq!(m.get("b").as_deref(), Some(&2));
+        m.put("big".into(), Arc::new(9), 101); // heavier than the budget: not kept
+        assert!(m.get("big").is_none());
+        assert_eq!(m.get("c").as_deref(), Some(&3));
+        m.put("d".into(), Arc::new(4), 1);
+        m.put("e".into(), Arc::new(5), 1); // 4 entries > 3: "b" goes
+        assert!(m.get("b").is_none());
+        m.put("c".into(), Arc::new(33), 10); // replacing re-weighs, keeps order
+        assert_eq!(m.get("c").as_deref(), Some(&33));
+        let st = m.inner.lock().expect("lock");
+        assert_eq!(st.bytes, 12);
+        assert_eq!(st.map.len(), 3);
+    }
 
     #[test]
     fn ext_hints() {

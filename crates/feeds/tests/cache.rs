@@ -162,3 +162,76 @@ async fn lru_eviction_under_size_cap() {
     assert!(c.contains(&u(srv.url("/json.json"))).await.expect("c"));
     assert!(c.total_bytes().await.expect("total") <= feed_len + atom_len.max(json_len) + 10);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_misses_share_one_origin_request() {
+    const N: usize = 8;
+    let srv = common::start().await;
+    let dir = tempfile::tempdir().expect("tmp");
+    let c = cache(dir.path(), 64 << 20).await;
+    let url = u(srv.url("/held.xml"));
+    let tasks: Vec<_> = (0..N)
+        .map(|_| {
+            let (c, url) = (c.clone(), url.clone());
+            tokio::spawn(async move { c.get(&url, 1 << 20).await })
+        })
+        .collect();
+    // The origin holds its answer until every caller is provably waiting: one
+    // request at the origin and the other N-1 joined to it. No timing involved;
+    // the deadline only turns a hang into a failure.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !(srv.state.hits("/held.xml") >= 1 && c.joined_flights() == (N - 1) as u64) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "callers never all waited on one fetch: origin hits {}, joined {}",
+            srv.state.hits("/held.xml"),
+            c.joined_flights()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    srv.state.release_held();
+    let mut hashes = Vec::new();
+    for t in tasks {
+        let body = t.await.expect("join").expect("served");
+        assert_eq!(body.cache, CacheStatus::Miss);
+        hashes.push(body.hash);
+    }
+    assert!(hashes.iter().all(|h| *h == hashes[0]));
+    assert_eq!(
+        srv.state.hits("/held.xml"),
+        1,
+        "one origin request for {N} callers"
+    );
+    // Afterwards the stored copy answers; the flight is gone.
+    let again = c.get(&url, 1 << 20).await.expect("hit");
+    assert_eq!(again.cache, CacheStatus::Hit);
+    assert_eq!(srv.state.hits("/held.xml"), 1);
+    assert_eq!(c.joined_flights(), (N - 1) as u64);
+}
+
+#[tokio::test]
+async fn a_body_removed_under_the_cache_is_fetched_again() {
+    let srv = common::start().await;
+    let dir = tempfile::tempdir().expect("tmp");
+    let c = cache(dir.path(), 64 << 20).await;
+    let url = u(srv.url("/fresh.xml"));
+    let a = c.get(&url, 1 << 20).await.expect("miss");
+    assert_eq!(a.cache, CacheStatus::Miss);
+    // served from the in-memory index copy
+    assert_eq!(
+        c.get(&url, 1 << 20).await.expect("hit").cache,
+        CacheStatus::Hit
+    );
+    std::fs::remove_file(a.path()).expect("remove body");
+    let b = c.get(&url, 1 << 20).await.expect("refetch");
+    assert_eq!(b.cache, CacheStatus::Miss);
+    assert_eq!(
+        b.bytes().await.expect("body"),
+        common::testdata("feeds/podcast.xml")
+    );
+    assert_eq!(srv.state.hits("/fresh.xml"), 2);
+    assert_eq!(
+        c.get(&url, 1 << 20).await.expect("hit again").cache,
+        CacheStatus::Hit
+    );
+}

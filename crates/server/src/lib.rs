@@ -47,9 +47,7 @@ impl Server {
         feeds_cfg.fetch.allow = cfg.proxy_allow.clone();
         let feeds = skypod_feeds::FeedService::new(feeds_cfg).await?;
         let state = AppState::new(cfg, hub, metrics);
-        let auth = Arc::new(proxy::RealmProxyAuth {
-            state: state.clone(),
-        });
+        let auth = Arc::new(proxy::RealmProxyAuth::new(state.clone()));
         let limits = skypod_feeds::RateLimitConfig {
             burst: state.cfg.proxy_rate_burst,
             per_second: state.cfg.proxy_rate_per_sec,

@@ -2,20 +2,76 @@
 //!
 //! A member authorizes with `Authorization: Bearer <jwt>`: a token signed by its identity key
 //! for purpose `skypod:proxy` (lifetime ≤ 5 min), so the server is never an open proxy.
+//!
+//! A client reuses its token for many requests, so a verified token is remembered until it
+//! expires: later requests skip the ECDSA verification, but still check that the issuer is a
+//! member with the same key right now (a removed member is refused at once).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
 
 use skypod_feeds::ProxyAuth;
 use skypod_protocol::token::{self, Claims, NoClaims, Purpose};
-use skypod_protocol::unix_now;
+use skypod_protocol::{IdentId, PublicJwk, RealmId, unix_now};
 
 use crate::state::AppState;
 
+/// Verified tokens remembered at most (expired ones are dropped first when full).
+const VERIFIED_TOKENS: usize = 4096;
+
+struct Verified {
+    iss: IdentId,
+    realm: RealmId,
+    key: PublicJwk,
+    exp: i64,
+}
+
 pub struct RealmProxyAuth {
-    pub state: AppState,
+    state: AppState,
+    verified: Mutex<HashMap<String, Verified>>,
+}
+
+impl RealmProxyAuth {
+    pub fn new(state: AppState) -> Self {
+        Self {
+            state,
+            verified: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The issuer of a token verified earlier, if it has not expired (same rule as
+    /// `token::verify`) and its issuer is still a member with the same key.
+    fn remembered(&self, bearer: &str, now: i64, skew: i64) -> Option<String> {
+        let map = self.verified.lock().ok()?;
+        let v = map.get(bearer)?;
+        if v.exp <= now.saturating_sub(skew) {
+            return None;
+        }
+        let realm = self.state.hub.cached(&v.realm)?;
+        (realm.member_key(&v.iss).as_ref() == Some(&v.key)).then(|| v.iss.to_string())
+    }
+
+    fn remember(&self, bearer: &str, v: Verified, now: i64, skew: i64) {
+        let Ok(mut map) = self.verified.lock() else {
+            return;
+        };
+        if map.len() >= VERIFIED_TOKENS {
+            map.retain(|_, v| v.exp > now.saturating_sub(skew));
+            if map.len() >= VERIFIED_TOKENS {
+                map.clear();
+            }
+        }
+        map.insert(bearer.to_owned(), v);
+    }
 }
 
 impl ProxyAuth for RealmProxyAuth {
     fn authorize(&self, bearer: &str) -> Result<String, String> {
         let rules = self.state.cfg.token_rules();
+        let now = unix_now();
+        if let Some(iss) = self.remembered(bearer, now, rules.skew) {
+            return Ok(iss);
+        }
         let claims: Claims<NoClaims> = token::peek(bearer, &rules).map_err(|e| e.to_string())?;
         let realm = match self.state.hub.cached(&claims.realm) {
             Some(r) => Some(r),
@@ -34,15 +90,21 @@ impl ProxyAuth for RealmProxyAuth {
         let key = realm
             .and_then(|r| r.member_key(&claims.iss))
             .ok_or_else(|| "unknown realm or identity: not a member of this realm".to_owned())?;
-        token::verify::<NoClaims>(
+        let verified =
+            token::verify::<NoClaims>(bearer, &key, Purpose::Proxy, &claims.realm, now, &rules)
+                .map_err(|e| e.to_string())?;
+        let iss = verified.base.iss.to_string();
+        self.remember(
             bearer,
-            &key,
-            Purpose::Proxy,
-            &claims.realm,
-            unix_now(),
-            &rules,
-        )
-        .map_err(|e| e.to_string())?;
-        Ok(claims.base.iss.to_string())
+            Verified {
+                iss: verified.base.iss,
+                realm: verified.base.realm,
+                key,
+                exp: verified.base.exp,
+            },
+            now,
+            rules.skew,
+        );
+        Ok(iss)
     }
 }

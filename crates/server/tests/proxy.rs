@@ -112,3 +112,50 @@ async fn without_the_test_allow_list_loopback_is_refused() {
     );
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_remembered_token_stops_working_when_its_member_is_removed() {
+    use skypod_protocol::messages::{MEMBER_REMOVE, TokenRequest};
+    use skypod_protocol::token::RevokeClaims;
+    let upstream = fixture().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path());
+    cfg.proxy_allow = vec!["127.0.0.1/32".parse().unwrap()];
+    let s = TestServer::start(cfg).await;
+    let (realm, keys, mut cs) = realm_with(&s, 2).await;
+    let path = format!("/proxy/title?url=http://{upstream}/feed.xml");
+    let token = token::sign(
+        &keys[1],
+        Purpose::Proxy,
+        &realm,
+        unix_now(),
+        120,
+        NoClaims {},
+    )
+    .unwrap();
+    let auth = format!("Authorization: Bearer {token}\r\n");
+    // verified once, then served from the verified-token memo
+    for _ in 0..2 {
+        let r = http_get_with(s.addr, &path, &auth).await;
+        assert!(r.starts_with("HTTP/1.1 200"), "{r}");
+    }
+    let revoke = token::sign(
+        &keys[0],
+        Purpose::Revoke,
+        &realm,
+        unix_now(),
+        60,
+        RevokeClaims {
+            sub: keys[1].identid().clone(),
+        },
+    )
+    .unwrap();
+    cs[0]
+        .request(MEMBER_REMOVE, TokenRequest { token: revoke })
+        .await
+        .unwrap();
+    let r = http_get_with(s.addr, &path, &auth).await;
+    assert!(r.starts_with("HTTP/1.1 401"), "{r}");
+    drop(cs);
+    s.stop().await;
+}

@@ -33,9 +33,17 @@ pub struct Fixture {
     pub total: AtomicUsize,
     pub fail: AtomicBool,
     pub version: AtomicUsize,
+    /// `/held.xml` answers only once this is set (see [`Fixture::release_held`]).
+    pub held_released: AtomicBool,
+    pub held_notify: tokio::sync::Notify,
 }
 
 impl Fixture {
+    /// Let every pending and future `/held.xml` request answer.
+    pub fn release_held(&self) {
+        self.held_released.store(true, Ordering::SeqCst);
+        self.held_notify.notify_waiters();
+    }
     pub fn hits(&self, path: &str) -> usize {
         self.hits
             .lock()
@@ -158,6 +166,26 @@ async fn fresh_feed() -> Response {
         .into_response()
 }
 
+/// Holds the response until the test releases it, so concurrent callers are
+/// provably waiting at the same time (no sleeps).
+async fn held(State(st): State<Arc<Fixture>>) -> Response {
+    loop {
+        let notified = st.held_notify.notified();
+        if st.held_released.load(Ordering::SeqCst) {
+            break;
+        }
+        notified.await;
+    }
+    (
+        [
+            (header::CACHE_CONTROL, "max-age=3600"),
+            (header::CONTENT_TYPE, "application/rss+xml"),
+        ],
+        testdata("feeds/podcast.xml"),
+    )
+        .into_response()
+}
+
 async fn flaky(State(st): State<Arc<Fixture>>) -> Response {
     if st.fail.load(Ordering::SeqCst) {
         return (StatusCode::SERVICE_UNAVAILABLE, "down").into_response();
@@ -237,6 +265,7 @@ pub async fn start() -> Server {
         .route("/lm.xml", get(lm_feed))
         .route("/fresh.xml", get(fresh_feed))
         .route("/flaky.xml", get(flaky))
+        .route("/held.xml", get(held))
         .route("/nostore.xml", get(nostore))
         .route(
             "/json.json",
