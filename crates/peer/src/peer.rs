@@ -40,7 +40,7 @@ use crate::sm::signaling::{SigAction, Signaling, StopReason};
 use crate::store::RealmState;
 
 /// `connectionid` of realm-key messages relayed through `realm.rtc.signal`.
-pub const KEY_CONNECTION_ID: &str = "realm-key";
+pub use skypod_protocol::messages::KEY_CONNECTION_ID;
 /// Largest application message, bytes (one SCTP message minus the frame tag; the relay's
 /// limit is lower, see [`MAX_RELAY_MESSAGE`]).
 pub const MAX_MESSAGE: usize = 64 * 1024 - 1;
@@ -1265,11 +1265,11 @@ impl Actor {
         };
         let now = unix_now();
         match aud.as_str() {
-            crypto::AUD_ANNOUNCE => {
-                let c = match crypto::verify_custom::<AnnounceClaims>(
+            a if a == Purpose::KeyAnnounce.audience() => {
+                let c = match token::verify::<AnnounceClaims>(
                     tok,
                     &pubkey,
-                    crypto::AUD_ANNOUNCE,
+                    Purpose::KeyAnnounce,
                     &self.realm,
                     now,
                     &self.rules,
@@ -1290,11 +1290,11 @@ impl Actor {
                     self.send_key_token(from, tok).await;
                 }
             }
-            crypto::AUD_GRANT => {
-                let c = match crypto::verify_custom::<GrantClaims>(
+            a if a == Purpose::KeyGrant.audience() => {
+                let c = match token::verify::<GrantClaims>(
                     tok,
                     &pubkey,
-                    crypto::AUD_GRANT,
+                    Purpose::KeyGrant,
                     &self.realm,
                     now,
                     &self.rules,

@@ -7,7 +7,8 @@
 use serde_json::{Value, json};
 use skypod_protocol::envelope::RawEnvelope;
 use skypod_protocol::token::{
-    self, ExchangeClaims, InvitationClaims, NoClaims, Purpose, RegisterClaims, TokenRules,
+    self, AnnounceClaims, ExchangeClaims, GrantClaims, InvitationClaims, KEY_TOKEN_TTL, NoClaims,
+    Purpose, RegisterClaims, TokenRules,
 };
 use skypod_protocol::{IdentityKey, PublicJwk, RealmId};
 use std::path::PathBuf;
@@ -31,6 +32,8 @@ fn purpose_name(p: Purpose) -> &'static str {
         Purpose::Signal => "signal",
         Purpose::Proxy => "proxy",
         Purpose::Revoke => "revoke",
+        Purpose::KeyAnnounce => "keyAnnounce",
+        Purpose::KeyGrant => "keyGrant",
     }
 }
 
@@ -170,6 +173,86 @@ fn build() -> Value {
         NOW,
         None,
     );
+    // Realm-key delivery. The claim values are fixed strings of the right shape: these vectors
+    // pin the token format (audience, claims, lifetime); the ECDH/AES round trip is tested in
+    // crates/peer and web/test/keyexchange.test.ts.
+    let point = |seed: u8| {
+        use base64::Engine;
+        use p256::elliptic_curve::sec1::ToEncodedPoint;
+        let sk = p256::SecretKey::from_slice(&[seed; 32]).unwrap();
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(sk.public_key().to_encoded_point(false).as_bytes())
+    };
+    let (apk, epk) = (point(4), point(5));
+    // nonce(12) ‖ ciphertext(32) ‖ tag(16), here just a fixed pattern of that length
+    let ct = {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode([7u8; 60])
+    };
+    add(
+        "key announce without a key",
+        sign(
+            bob,
+            Purpose::KeyAnnounce,
+            &realm,
+            KEY_TOKEN_TTL,
+            json!({"apk": apk, "have": null}),
+        ),
+        "bob",
+        Purpose::KeyAnnounce,
+        &realm,
+        NOW,
+        None,
+    );
+    add(
+        "key announce holding epoch 2 (EdDSA)",
+        sign(
+            carol,
+            Purpose::KeyAnnounce,
+            &realm,
+            KEY_TOKEN_TTL,
+            json!({"apk": apk, "have": [2, "66687aadf862bd77"]}),
+        ),
+        "carol",
+        Purpose::KeyAnnounce,
+        &realm,
+        NOW,
+        None,
+    );
+    let grant = sign(
+        alice,
+        Purpose::KeyGrant,
+        &realm,
+        KEY_TOKEN_TTL,
+        json!({"sub": bob.identid(), "epk": epk, "apk": apk, "epoch": 2, "ct": ct}),
+    );
+    add(
+        "key grant to bob",
+        grant.clone(),
+        "alice",
+        Purpose::KeyGrant,
+        &realm,
+        NOW,
+        None,
+    );
+    add(
+        "key grant taken for an announcement",
+        grant.clone(),
+        "alice",
+        Purpose::KeyAnnounce,
+        &realm,
+        NOW,
+        Some("wrong_purpose"),
+    );
+    add(
+        "key grant after its lifetime",
+        grant,
+        "alice",
+        Purpose::KeyGrant,
+        &realm,
+        NOW + KEY_TOKEN_TTL + 31,
+        Some("expired"),
+    );
 
     let envelopes = json!([
         {"json": r#"{"typ":"req","msg":"preauth.authn","seq":1,"dat":{"token":"x"}}"#, "valid": true},
@@ -215,6 +298,8 @@ fn vectors_are_current_and_verify() {
             "authn" => Purpose::Authn,
             "exchange" => Purpose::Exchange,
             "invitation" => Purpose::Invitation,
+            "keyAnnounce" => Purpose::KeyAnnounce,
+            "keyGrant" => Purpose::KeyGrant,
             _ => Purpose::Signal,
         };
         let tok = t["token"].as_str().unwrap();
@@ -229,6 +314,12 @@ fn vectors_are_current_and_verify() {
             Purpose::Invitation => {
                 token::verify::<InvitationClaims>(tok, &jwk, purpose, &realm, now, &rules)
                     .map(|_| ())
+            }
+            Purpose::KeyAnnounce => {
+                token::verify::<AnnounceClaims>(tok, &jwk, purpose, &realm, now, &rules).map(|_| ())
+            }
+            Purpose::KeyGrant => {
+                token::verify::<GrantClaims>(tok, &jwk, purpose, &realm, now, &rules).map(|_| ())
             }
             _ => token::verify::<NoClaims>(tok, &jwk, purpose, &realm, now, &rules).map(|_| ()),
         };
