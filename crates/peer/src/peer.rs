@@ -84,6 +84,10 @@ pub struct PeerConfig {
     pub keepalive: Duration,
     /// Data channel send buffer, bytes: `send` waits when this much is unacknowledged.
     pub send_buffer_limit: usize,
+    /// SCTP receive window (a_rwnd), bytes. The library's 1 MiB default caps one channel at
+    /// ~50 MB/s even on loopback; 8 MiB lets it run at ~2.5× that (docs/benchmarks-peer.md).
+    /// Memory is only used while the application reads slower than the peer sends.
+    pub sctp_receive_buffer: u32,
 }
 
 impl PeerConfig {
@@ -102,6 +106,7 @@ impl PeerConfig {
             reconnect: BackoffConfig::default(),
             keepalive: Duration::from_secs(30),
             send_buffer_limit: 4 * 1024 * 1024,
+            sctp_receive_buffer: 8 * 1024 * 1024,
         }
     }
 }
@@ -425,6 +430,7 @@ impl Actor {
                 ice_servers: c.ice_servers,
                 bind_addrs: c.bind_addrs,
                 send_buffer_limit: c.send_buffer_limit,
+                sctp_receive_buffer: c.sctp_receive_buffer,
             },
             health_cfg: c.health,
             neg_cfg: c.negotiation,
