@@ -384,6 +384,31 @@ mod tests {
     }
 
     #[test]
+    fn relay_golden_vector_opens() {
+        // Shared with the web app (web/test/keyexchange.test.ts).
+        let v: serde_json::Value =
+            serde_json::from_str(include_str!("../../protocol/testdata/vectors.json")).unwrap();
+        let r = &v["relay"];
+        let key = RealmKey {
+            epoch: 1,
+            key: B64
+                .decode(r["key"].as_str().unwrap())
+                .unwrap()
+                .try_into()
+                .unwrap(),
+        };
+        let realm = RealmId::new(r["realm"].as_str().unwrap()).unwrap();
+        let from = IdentId::new(r["from"].as_str().unwrap()).unwrap();
+        let payload = r["payload"].as_str().unwrap();
+        assert_eq!(
+            open_relay([&key], &realm, &from, payload).unwrap(),
+            r["plaintext"].as_str().unwrap().as_bytes()
+        );
+        let other = IdentityKey::generate_es256();
+        assert!(open_relay([&key], &realm, other.identid(), payload).is_err());
+    }
+
+    #[test]
     fn key_debug_hides_material() {
         let k = RealmKey::generate(1);
         assert!(!format!("{k:?}").contains(&B64.encode(k.key)));
