@@ -292,6 +292,9 @@ async fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let reps = if quick { 1 } else { 3 };
     let only_p2p = std::env::args().any(|a| a == "--p2p");
+    if std::env::args().any(|a| a == "--sweep") {
+        return sweep().await;
+    }
     if !only_p2p {
         mesh_all(reps).await;
     }
@@ -340,6 +343,33 @@ async fn main() {
         h.len()
     );
     relay_all(&mut p).await;
+    for q in &p.peers {
+        q.handle.shutdown().await;
+    }
+    p.s.stop().await;
+}
+
+/// `--sweep`: our channel against the bare one over message sizes (64 MiB each), to find
+/// the sizes the library handles badly.
+async fn sweep() {
+    let mut p = pair().await;
+    let mut cfg = skypod_peer::PeerConfig::new(
+        skypod_protocol::IdentityKey::generate_es256(),
+        skypod_protocol::RealmId::random(),
+        String::new(),
+        skypod_peer::JoinMode::Authn,
+    );
+    quiet(&mut cfg);
+    let bare = raw::pair(cfg.send_buffer_limit, Some(cfg.sctp_receive_buffer)).await;
+    println!("## message size sweep (MB/s): skypod | bare webrtc, same settings");
+    for kib in [2usize, 4, 8, 12, 15, 16, 20, 24, 32, 48, 63] {
+        let chunk = kib * 1024 - 1;
+        let total = 64 * 1024 * 1024;
+        let ours = throughput(&mut p, total, chunk, Mode::P2p).await;
+        let reference = raw::throughput(&bare, total, chunk + 1).await;
+        println!("{kib:>2} KiB: {ours:>6.1} | {reference:>6.1}");
+    }
+    raw::close(bare).await;
     for q in &p.peers {
         q.handle.shutdown().await;
     }
