@@ -97,22 +97,17 @@ impl ChildPeer {
         }
     }
 
-    fn pid(&self) -> String {
-        self.child.id().to_string()
-    }
-
-    fn signal(&self, sig: &str) {
-        let ok = Command::new("kill")
-            .args([sig, &self.pid()])
-            .status()
-            .expect("kill runs")
-            .success();
-        assert!(ok, "kill {sig} {} failed", self.pid());
+    fn signal(&self, sig: libc::c_int) {
+        let pid = libc::pid_t::try_from(self.child.id()).expect("pid fits");
+        // SAFETY: kill(2) on our own child's pid; it cannot have been reaped (and the pid
+        // reused) before `wait`, which only `sigkill` and `Drop` call.
+        let rc = unsafe { libc::kill(pid, sig) };
+        assert_eq!(rc, 0, "kill({pid}, {sig}) failed");
     }
 
     /// SIGKILL, and check that this is how it ended (no chance to say goodbye).
     fn sigkill(mut self) {
-        self.signal("-KILL");
+        self.signal(libc::SIGKILL);
         let status = self.child.wait().expect("wait for the child");
         use std::os::unix::process::ExitStatusExt;
         assert_eq!(status.signal(), Some(9), "child ended by {status:?}");
@@ -203,6 +198,23 @@ async fn round_trip(p: &mut TestPeer, to: &IdentId, tag: &str) {
     }
 }
 
+/// Wait until `p` has direct links to exactly `n` members.
+async fn wait_p2p(p: &TestPeer, n: usize) {
+    let deadline = tokio::time::Instant::now() + T;
+    loop {
+        let got = p.p2p_count().await;
+        if got == n {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{}: {got} direct links, not {n}, after {T:?}",
+            p.id()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 async fn link_to(p: &TestPeer, to: &IdentId) -> (Link, Option<String>) {
     let info = p.handle.peers().await.unwrap_or_default();
     info.into_iter()
@@ -238,7 +250,7 @@ async fn a_sigkilled_peer_process_is_seen_offline_and_the_mesh_heals_when_it_res
             p.wait("its link goes down", down).await;
         }
         // the others stay linked to each other
-        assert_eq!(p.p2p_count().await, 2, "{}", p.id());
+        wait_p2p(p, 2).await;
     }
 
     // restart it: same identity and data dir, now a member
@@ -253,15 +265,7 @@ async fn a_sigkilled_peer_process_is_seen_offline_and_the_mesh_heals_when_it_res
     }
     // everyone linked to everyone again, the restarted process included
     for p in &peers {
-        let deadline = tokio::time::Instant::now() + T;
-        while p.p2p_count().await != 3 {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "{}: mesh not healed",
-                p.id()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        wait_p2p(p, 3).await;
     }
     for p in &peers {
         p.handle.shutdown().await;
@@ -303,13 +307,13 @@ async fn a_stalled_link_is_repaired_by_an_ice_restart_on_the_same_connection() {
 
     // Freeze the child: its sockets stay open (the server still sees it online) but nothing
     // answers, as on a stalled network path. Health checks declare the link dead.
-    child.signal("-STOP");
+    child.signal(libc::SIGSTOP);
     p.wait(
         "the link to the frozen peer falls back to the relay",
         |e| matches!(e, PeerEvent::LinkState { peer, link: Link::Relay } if *peer == cid),
     )
     .await;
-    child.signal("-CONT");
+    child.signal(libc::SIGCONT);
     p.wait(
         "the direct link is back",
         |e| matches!(e, PeerEvent::LinkState { peer, link: Link::P2p } if *peer == cid),
