@@ -1,9 +1,11 @@
+import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
+import { b64urlDecode } from "../src/lib/b64";
 import { generateIdentity } from "../src/lib/identity";
 import { peek } from "../src/lib/jwt";
 import {
   announce, AUD_ANNOUNCE, AUD_GRANT, compareRank, generateAgreementKey, generateRealmKey, grant, importRealmKey, openGrant,
-  openRelay, rank, sealRelay, verifyKeyToken, type AnnounceClaims, type GrantClaims,
+  openRelay, rank, relayAad, sealRelay, verifyKeyToken, type AnnounceClaims, type GrantClaims,
 } from "../src/lib/realmkey";
 
 const REALM = "realm-under-test-0001";
@@ -99,6 +101,20 @@ describe("cross-implementation grant vector", () => {
     const k = await openGrant(claims, "bob", { privateKey, publicB64: RUST_GRANT.apk }, "golden-realm-000001");
     expect([...k.raw]).toEqual(new Array(32).fill(5));
     expect(k.epoch).toBe(3);
+  });
+});
+
+describe("relay golden vector (crates/protocol/testdata/vectors.json)", () => {
+  it("a payload sealed by RustCrypto under the documented AAD opens with WebCrypto", async () => {
+    const vectors = JSON.parse(
+      readFileSync(new URL("../../crates/protocol/testdata/vectors.json", import.meta.url), "utf8"),
+    ) as { relay: { realm: string; from: string; key: string; aad: string; plaintext: string; payload: string } };
+    const r = vectors.relay;
+    expect(new TextDecoder().decode(relayAad(r.realm, r.from))).toBe(r.aad);
+    const k = await importRealmKey(b64urlDecode(r.key), 1);
+    expect(new TextDecoder().decode(await openRelay([k], r.realm, r.from, r.payload))).toBe(r.plaintext);
+    // attributed to another sender, it does not open
+    await expect(openRelay([k], r.realm, "someone-else", r.payload)).rejects.toThrow(/no realm key/);
   });
 });
 

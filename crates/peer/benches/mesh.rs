@@ -23,6 +23,9 @@ fn quiet(c: &mut skypod_peer::PeerConfig) {
     {
         c.send_buffer_limit = b;
     }
+    if let Some(b) = std::env::var("SCTP_RWND").ok().and_then(|v| v.parse().ok()) {
+        c.sctp_receive_buffer = b;
+    }
 }
 
 async fn mesh(n: usize) -> Duration {
@@ -133,25 +136,201 @@ async fn latency(p: &mut Pair, rounds: usize) -> hdrhistogram::Histogram<u64> {
     hist
 }
 
+/// The reference: the same transfer over a bare `webrtc` data channel (two connections in
+/// this process, no skypod framing, actor, signaling or event stream), with the same
+/// send-buffer limit. Ratio ours/raw = what our layer costs.
+mod raw {
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    use bytes::BytesMut;
+    use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
+    use webrtc::data_channel::{DataChannel, DataChannelEvent, RTCDataChannelInit};
+    use webrtc::peer_connection::{
+        PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCConfigurationBuilder,
+        RTCIceCandidateInit, RTCPeerConnectionIceEvent,
+    };
+
+    struct H {
+        cand: UnboundedSender<RTCIceCandidateInit>,
+        dc: Option<UnboundedSender<Arc<dyn DataChannel>>>,
+    }
+
+    #[async_trait::async_trait]
+    impl PeerConnectionEventHandler for H {
+        async fn on_ice_candidate(&self, e: RTCPeerConnectionIceEvent) {
+            if let Ok(i) = e.candidate.to_json() {
+                let _ = self.cand.send(i);
+            }
+        }
+        async fn on_data_channel(&self, dc: Arc<dyn DataChannel>) {
+            if let Some(tx) = &self.dc {
+                let _ = tx.send(dc);
+            }
+        }
+    }
+
+    pub struct RawPair {
+        pcs: Vec<Arc<dyn PeerConnection>>,
+        a: Arc<dyn DataChannel>,
+        b: Arc<dyn DataChannel>,
+    }
+
+    async fn pc(h: H, limit: usize, rwnd: Option<u32>) -> Arc<dyn PeerConnection> {
+        let mut se = webrtc::peer_connection::SettingEngineBuilder::new();
+        if let Some(n) = rwnd {
+            se = se.with_sctp_max_receive_buffer_size(n);
+        }
+        Arc::new(
+            PeerConnectionBuilder::new()
+                .with_setting_engine(se.build())
+                .with_configuration(RTCConfigurationBuilder::new().build())
+                .with_handler(Arc::new(h))
+                .with_udp_addrs(vec!["127.0.0.1:0".to_owned()])
+                .with_data_channel_send_buffer_limit(limit)
+                .build()
+                .await
+                .unwrap(),
+        )
+    }
+
+    pub async fn pair(limit: usize, rwnd: Option<u32>) -> RawPair {
+        let (ca, mut ca_rx) = unbounded_channel();
+        let (cb, mut cb_rx) = unbounded_channel();
+        let (dtx, mut drx) = unbounded_channel();
+        let a = pc(H { cand: ca, dc: None }, limit, rwnd).await;
+        let b = pc(
+            H {
+                cand: cb,
+                dc: Some(dtx),
+            },
+            limit,
+            rwnd,
+        )
+        .await;
+        let dca = a
+            .create_data_channel(
+                "raw",
+                Some(RTCDataChannelInit {
+                    ordered: true,
+                    ..Default::default()
+                }),
+            )
+            .await
+            .unwrap();
+        let offer = a.create_offer(None).await.unwrap();
+        a.set_local_description(offer.clone()).await.unwrap();
+        b.set_remote_description(offer).await.unwrap();
+        let answer = b.create_answer(None).await.unwrap();
+        b.set_local_description(answer.clone()).await.unwrap();
+        a.set_remote_description(answer).await.unwrap();
+        let (a2, b2) = (a.clone(), b.clone());
+        tokio::spawn(async move {
+            while let Some(c) = ca_rx.recv().await {
+                let _ = b2.add_ice_candidate(c).await;
+            }
+        });
+        tokio::spawn(async move {
+            while let Some(c) = cb_rx.recv().await {
+                let _ = a2.add_ice_candidate(c).await;
+            }
+        });
+        let dcb = tokio::time::timeout(Duration::from_secs(30), drx.recv())
+            .await
+            .expect("raw data channel")
+            .unwrap();
+        loop {
+            match tokio::time::timeout(Duration::from_secs(30), dca.poll()).await {
+                Ok(Some(DataChannelEvent::OnOpen)) => break,
+                Ok(Some(_)) => {}
+                _ => panic!("raw data channel did not open"),
+            }
+        }
+        RawPair {
+            pcs: vec![a, b],
+            a: dca,
+            b: dcb,
+        }
+    }
+
+    /// Same transfer as [`super::throughput`]: `total` bytes in `chunk`-sized messages.
+    pub async fn throughput(p: &RawPair, total: usize, chunk: usize) -> f64 {
+        let n = total / chunk;
+        let a = p.a.clone();
+        let buf = vec![0x5au8; chunk];
+        let t0 = Instant::now();
+        let sender = tokio::spawn(async move {
+            for _ in 0..n {
+                a.send(BytesMut::from(&buf[..])).await.unwrap();
+            }
+        });
+        let mut got = 0usize;
+        let mut msgs = 0usize;
+        while msgs < n {
+            match tokio::time::timeout(Duration::from_secs(60), p.b.poll()).await {
+                Ok(Some(DataChannelEvent::OnMessage(m))) => {
+                    got += m.data.len();
+                    msgs += 1;
+                }
+                Ok(Some(_)) => {}
+                _ => panic!("raw: stalled after {msgs}/{n} messages"),
+            }
+        }
+        sender.await.unwrap();
+        got as f64 / t0.elapsed().as_secs_f64() / 1e6
+    }
+
+    pub async fn close(p: RawPair) {
+        for pc in p.pcs {
+            let _ = pc.close().await;
+        }
+    }
+}
+
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let reps = if quick { 1 } else { 3 };
     let only_p2p = std::env::args().any(|a| a == "--p2p");
+    if std::env::args().any(|a| a == "--sweep") {
+        return sweep().await;
+    }
     if !only_p2p {
         mesh_all(reps).await;
     }
     let mut p = pair().await;
-    println!("## data channel, native ↔ native, one channel");
+    // References: a bare `webrtc` pair with our settings (send-buffer limit, SCTP receive
+    // window) — the cost of our layer — and one with the library's defaults but our limit.
+    let mut ours_cfg = skypod_peer::PeerConfig::new(
+        skypod_protocol::IdentityKey::generate_es256(),
+        skypod_protocol::RealmId::random(),
+        String::new(),
+        skypod_peer::JoinMode::Authn,
+    );
+    quiet(&mut ours_cfg);
+    let limit = ours_cfg.send_buffer_limit;
+    let rwnd = ours_cfg.sctp_receive_buffer;
+    let same = raw::pair(limit, Some(rwnd)).await;
+    let dflt = raw::pair(limit, None).await;
+    println!(
+        "## data channel, native ↔ native, one channel (send buffer limit {limit} B, SCTP receive window {rwnd} B)"
+    );
     for chunk in [1024, 16 * 1024, 60 * 1024] {
         let total = if chunk == 1024 { 32 } else { 256 } * 1024 * 1024;
-        let mbps = throughput(&mut p, total, chunk, Mode::P2p).await;
+        // interleaved, so all three see the same machine load
+        let ours = throughput(&mut p, total, chunk, Mode::P2p).await;
+        let bare = raw::throughput(&same, total, chunk).await;
+        let lib = raw::throughput(&dflt, total, chunk).await;
         println!(
-            "p2p throughput, {} KiB messages: {mbps:.1} MB/s ({:.0} msg/s)",
+            "p2p throughput, {} KiB messages: skypod {ours:.1} MB/s ({:.0} msg/s) | bare webrtc, same settings {bare:.1} MB/s (ratio {:.2}) | bare webrtc, default 1 MiB window {lib:.1} MB/s (ratio {:.2})",
             chunk / 1024,
-            mbps * 1e6 / chunk as f64
+            ours * 1e6 / chunk as f64,
+            ours / bare,
+            ours / lib,
         );
     }
+    raw::close(same).await;
+    raw::close(dflt).await;
     if only_p2p {
         return;
     }
@@ -164,6 +343,33 @@ async fn main() {
         h.len()
     );
     relay_all(&mut p).await;
+    for q in &p.peers {
+        q.handle.shutdown().await;
+    }
+    p.s.stop().await;
+}
+
+/// `--sweep`: our channel against the bare one over message sizes (64 MiB each), to find
+/// the sizes the library handles badly.
+async fn sweep() {
+    let mut p = pair().await;
+    let mut cfg = skypod_peer::PeerConfig::new(
+        skypod_protocol::IdentityKey::generate_es256(),
+        skypod_protocol::RealmId::random(),
+        String::new(),
+        skypod_peer::JoinMode::Authn,
+    );
+    quiet(&mut cfg);
+    let bare = raw::pair(cfg.send_buffer_limit, Some(cfg.sctp_receive_buffer)).await;
+    println!("## message size sweep (MB/s): skypod | bare webrtc, same settings");
+    for kib in [2usize, 4, 8, 12, 15, 16, 20, 24, 32, 48, 63] {
+        let chunk = kib * 1024 - 1;
+        let total = 64 * 1024 * 1024;
+        let ours = throughput(&mut p, total, chunk, Mode::P2p).await;
+        let reference = raw::throughput(&bare, total, chunk + 1).await;
+        println!("{kib:>2} KiB: {ours:>6.1} | {reference:>6.1}");
+    }
+    raw::close(bare).await;
     for q in &p.peers {
         q.handle.shutdown().await;
     }

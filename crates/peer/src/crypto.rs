@@ -10,27 +10,25 @@
 //!   ECDH(granter's ephemeral, announced key) → HKDF-SHA256 → AES-256-GCM. Both public keys
 //!   are signed by identity keys the server cannot forge, so the server cannot sit in the
 //!   middle of the exchange even though it may relay it.
+//!
+//! The wire format (token purposes and claims, AAD and HKDF info strings, the `realm-key`
+//! connection id) is defined in `skypod_protocol` (`token::AnnounceClaims`,
+//! `token::GrantClaims`, `messages::relay_aad`) and shared with the web app through the
+//! generated TypeScript; this module holds the cryptography.
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use hkdf::Hkdf;
-use jsonwebtoken::Validation;
 use p256::elliptic_curve::sec1::ToEncodedPoint;
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use skypod_protocol::token::{BaseClaims, Claims, TokenError, TokenRules};
-use skypod_protocol::{IdentId, IdentityKey, PublicJwk, RealmId};
+use skypod_protocol::messages::relay_aad;
+use skypod_protocol::token::{self, Claims, Purpose, TokenError, grant_info};
+use skypod_protocol::{IdentId, IdentityKey, RealmId};
 
-/// Audience of a key announcement (the peer's own purpose; see the report on adding it to
-/// `skypod_protocol::token::Purpose`).
-pub const AUD_ANNOUNCE: &str = "skypod:peer.key-announce";
-/// Audience of a realm-key grant.
-pub const AUD_GRANT: &str = "skypod:peer.key-grant";
-/// Lifetime of announcement and grant tokens, seconds.
-pub const TTL: i64 = 120;
+pub use skypod_protocol::token::{AnnounceClaims, GrantClaims, KEY_TOKEN_TTL as TTL};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CryptoError {
@@ -106,10 +104,6 @@ fn gcm_nonce(b: &[u8]) -> Nonce<aes_gcm::aead::consts::U12> {
     let mut n = [0u8; 12];
     n.copy_from_slice(&b[..12]);
     n.into()
-}
-
-fn relay_aad(realm: &RealmId, from: &IdentId) -> Vec<u8> {
-    format!("skypod relay v1|{realm}|{from}").into_bytes()
 }
 
 /// Encrypt an application payload for the relay.
@@ -190,112 +184,14 @@ fn wrap_key(
     Ok(Aes256Gcm::new((&okm).into()))
 }
 
-fn grant_info(recipient: &IdentId, granter: &IdentId, epoch: u64) -> Vec<u8> {
-    format!("skypod realm-key grant v1|{recipient}|{granter}|{epoch}").into_bytes()
-}
-
-/// "Here is my agreement key, and the realm key I hold."
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct AnnounceClaims {
-    /// Agreement public key, SEC1 base64url.
-    pub apk: String,
-    /// The realm key held: (epoch, kid), absent if none.
-    #[serde(default)]
-    pub have: Option<(u64, String)>,
-}
-
-/// "Here is the realm key, encrypted to your agreement key."
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct GrantClaims {
-    pub sub: IdentId,
-    /// The granter's ephemeral public key, SEC1 base64url.
-    pub epk: String,
-    /// The recipient's agreement key this is encrypted to.
-    pub apk: String,
-    pub epoch: u64,
-    /// base64url(nonce ‖ ciphertext) of the 32-byte realm key.
-    pub ct: String,
-}
-
-fn sign_custom<X: Serialize>(
+fn sign_key_token<X: Serialize>(
     key: &IdentityKey,
-    aud: &str,
+    purpose: Purpose,
     realm: &RealmId,
     now: i64,
     ext: X,
 ) -> Result<String, CryptoError> {
-    let c = Claims {
-        base: BaseClaims {
-            iss: key.identid().clone(),
-            aud: aud.to_owned(),
-            realm: realm.clone(),
-            iat: now,
-            exp: now + TTL,
-        },
-        ext,
-    };
-    key.sign(&c).map_err(|e| CryptoError::Sign(e.to_string()))
-}
-
-/// Verify a token with a custom audience: signature by `key`, algorithm, audience, realm,
-/// issuer and times — the same checks as `skypod_protocol::token::verify`.
-pub fn verify_custom<X: DeserializeOwned>(
-    token: &str,
-    key: &PublicJwk,
-    aud: &str,
-    realm: &RealmId,
-    now: i64,
-    rules: &TokenRules,
-) -> Result<Claims<X>, CryptoError> {
-    if token.len() > rules.max_len {
-        return Err(TokenError::TooLarge(rules.max_len).into());
-    }
-    let expected = key.algorithm();
-    let header =
-        jsonwebtoken::decode_header(token).map_err(|e| TokenError::Malformed(e.to_string()))?;
-    if header.alg != expected {
-        return Err(TokenError::Algorithm {
-            found: format!("{:?}", header.alg),
-            expected: format!("{expected:?}"),
-        }
-        .into());
-    }
-    let decoding = key
-        .decoding_key()
-        .map_err(|e| TokenError::Malformed(e.to_string()))?;
-    let mut v = Validation::new(expected);
-    v.validate_exp = false;
-    v.validate_aud = false;
-    v.required_spec_claims.clear();
-    let data =
-        jsonwebtoken::decode::<Claims<X>>(token, &decoding, &v).map_err(|e| match e.kind() {
-            jsonwebtoken::errors::ErrorKind::InvalidSignature => TokenError::BadSignature,
-            _ => TokenError::Malformed(e.to_string()),
-        })?;
-    let c = data.claims;
-    if c.aud != aud {
-        return Err(TokenError::WrongPurpose {
-            found: c.base.aud,
-            expected: aud.into(),
-        }
-        .into());
-    }
-    if &c.realm != realm {
-        return Err(TokenError::WrongRealm.into());
-    }
-    if c.iss != key.thumbprint() {
-        return Err(TokenError::IssuerMismatch.into());
-    }
-    if c.iat > now + rules.skew {
-        return Err(TokenError::NotYetValid.into());
-    }
-    if c.exp <= now - rules.skew {
-        return Err(TokenError::Expired.into());
-    }
-    if c.exp <= c.iat || c.exp - c.iat > rules.max_lifetime {
-        return Err(TokenError::LifetimeTooLong(rules.max_lifetime).into());
-    }
-    Ok(c)
+    token::sign(key, purpose, realm, now, TTL, ext).map_err(|e| CryptoError::Sign(e.to_string()))
 }
 
 /// Sign an announcement of our agreement key.
@@ -306,9 +202,9 @@ pub fn announce(
     realm: &RealmId,
     now: i64,
 ) -> Result<String, CryptoError> {
-    sign_custom(
+    sign_key_token(
         identity,
-        AUD_ANNOUNCE,
+        Purpose::KeyAnnounce,
         realm,
         now,
         AnnounceClaims {
@@ -344,9 +240,9 @@ pub fn grant(
         .expect("AES-GCM encryption of an in-memory buffer cannot fail");
     let mut blob = nonce.to_vec();
     blob.extend_from_slice(&ct);
-    sign_custom(
+    sign_key_token(
         identity,
-        AUD_GRANT,
+        Purpose::KeyGrant,
         realm,
         now,
         GrantClaims {
@@ -398,6 +294,7 @@ pub fn open_grant(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use skypod_protocol::token::TokenRules;
     use skypod_protocol::unix_now;
 
     #[test]
@@ -431,10 +328,10 @@ mod tests {
         let newcomer = IdentityKey::generate_ed25519();
         let agree = AgreementKey::generate();
         let ann = announce(&newcomer, &agree, None, &realm, now).unwrap();
-        let a: Claims<AnnounceClaims> = verify_custom(
+        let a: Claims<AnnounceClaims> = token::verify(
             &ann,
             newcomer.public_jwk(),
-            AUD_ANNOUNCE,
+            Purpose::KeyAnnounce,
             &realm,
             now,
             &rules,
@@ -443,10 +340,10 @@ mod tests {
         assert_eq!(a.ext.have, None);
         // the announcement does not verify under another key or as a grant
         assert!(
-            verify_custom::<AnnounceClaims>(
+            token::verify::<AnnounceClaims>(
                 &ann,
                 member.public_jwk(),
-                AUD_ANNOUNCE,
+                Purpose::KeyAnnounce,
                 &realm,
                 now,
                 &rules
@@ -454,10 +351,10 @@ mod tests {
             .is_err()
         );
         assert!(
-            verify_custom::<AnnounceClaims>(
+            token::verify::<AnnounceClaims>(
                 &ann,
                 newcomer.public_jwk(),
-                AUD_GRANT,
+                Purpose::KeyGrant,
                 &realm,
                 now,
                 &rules
@@ -466,8 +363,15 @@ mod tests {
         );
         let k = RealmKey::generate(3);
         let g = grant(&member, &k, newcomer.identid(), &a.ext.apk, &realm, now).unwrap();
-        let gc: Claims<GrantClaims> =
-            verify_custom(&g, member.public_jwk(), AUD_GRANT, &realm, now, &rules).unwrap();
+        let gc: Claims<GrantClaims> = token::verify(
+            &g,
+            member.public_jwk(),
+            Purpose::KeyGrant,
+            &realm,
+            now,
+            &rules,
+        )
+        .unwrap();
         assert_eq!(
             open_grant(&gc, newcomer.identid(), &agree, &realm).unwrap(),
             k
@@ -477,6 +381,31 @@ mod tests {
         assert!(open_grant(&gc, newcomer.identid(), &other, &realm).is_err());
         assert!(open_grant(&gc, member.identid(), &agree, &realm).is_err());
         assert!(!g.contains(&B64.encode(k.key)));
+    }
+
+    #[test]
+    fn relay_golden_vector_opens() {
+        // Shared with the web app (web/test/keyexchange.test.ts).
+        let v: serde_json::Value =
+            serde_json::from_str(include_str!("../../protocol/testdata/vectors.json")).unwrap();
+        let r = &v["relay"];
+        let key = RealmKey {
+            epoch: 1,
+            key: B64
+                .decode(r["key"].as_str().unwrap())
+                .unwrap()
+                .try_into()
+                .unwrap(),
+        };
+        let realm = RealmId::new(r["realm"].as_str().unwrap()).unwrap();
+        let from = IdentId::new(r["from"].as_str().unwrap()).unwrap();
+        let payload = r["payload"].as_str().unwrap();
+        assert_eq!(
+            open_relay([&key], &realm, &from, payload).unwrap(),
+            r["plaintext"].as_str().unwrap().as_bytes()
+        );
+        let other = IdentityKey::generate_es256();
+        assert!(open_relay([&key], &realm, other.identid(), payload).is_err());
     }
 
     #[test]

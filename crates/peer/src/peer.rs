@@ -42,7 +42,7 @@ use crate::sm::signaling::{SigAction, Signaling, StopReason};
 use crate::store::RealmState;
 
 /// `connectionid` of realm-key messages relayed through `realm.rtc.signal`.
-pub const KEY_CONNECTION_ID: &str = "realm-key";
+pub use skypod_protocol::messages::KEY_CONNECTION_ID;
 /// Largest data channel message, bytes (one SCTP message minus the frame tag). Larger
 /// application messages travel as fragments ([`skypod_protocol::fragment`]).
 pub const MAX_MESSAGE: usize = 64 * 1024 - 1;
@@ -93,6 +93,10 @@ pub struct PeerConfig {
     pub keepalive: Duration,
     /// Data channel send buffer, bytes: `send` waits when this much is unacknowledged.
     pub send_buffer_limit: usize,
+    /// SCTP receive window (a_rwnd), bytes. The library's 1 MiB default caps one channel at
+    /// ~50 MB/s even on loopback; 8 MiB lets it run at ~2.5× that (docs/benchmarks-peer.md).
+    /// Memory is only used while the application reads slower than the peer sends.
+    pub sctp_receive_buffer: u32,
 }
 
 impl PeerConfig {
@@ -111,6 +115,7 @@ impl PeerConfig {
             reconnect: BackoffConfig::default(),
             keepalive: Duration::from_secs(30),
             send_buffer_limit: 4 * 1024 * 1024,
+            sctp_receive_buffer: 8 * 1024 * 1024,
         }
     }
 }
@@ -542,6 +547,7 @@ impl Actor {
                 ice_servers: c.ice_servers,
                 bind_addrs: c.bind_addrs,
                 send_buffer_limit: c.send_buffer_limit,
+                sctp_receive_buffer: c.sctp_receive_buffer,
             },
             health_cfg: c.health,
             neg_cfg: c.negotiation,
@@ -1382,11 +1388,11 @@ impl Actor {
         };
         let now = unix_now();
         match aud.as_str() {
-            crypto::AUD_ANNOUNCE => {
-                let c = match crypto::verify_custom::<AnnounceClaims>(
+            a if a == Purpose::KeyAnnounce.audience() => {
+                let c = match token::verify::<AnnounceClaims>(
                     tok,
                     &pubkey,
-                    crypto::AUD_ANNOUNCE,
+                    Purpose::KeyAnnounce,
                     &self.realm,
                     now,
                     &self.rules,
@@ -1407,11 +1413,11 @@ impl Actor {
                     self.send_key_token(from, tok).await;
                 }
             }
-            crypto::AUD_GRANT => {
-                let c = match crypto::verify_custom::<GrantClaims>(
+            a if a == Purpose::KeyGrant.audience() => {
+                let c = match token::verify::<GrantClaims>(
                     tok,
                     &pubkey,
-                    crypto::AUD_GRANT,
+                    Purpose::KeyGrant,
                     &self.realm,
                     now,
                     &self.rules,

@@ -10,6 +10,7 @@ use webrtc::data_channel::{DataChannel, DataChannelEvent, RTCDataChannelState};
 use webrtc::peer_connection::{
     PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCConfigurationBuilder,
     RTCIceCandidateInit, RTCIceServer, RTCPeerConnectionIceEvent, RTCPeerConnectionState,
+    SettingEngineBuilder,
 };
 
 use crate::{PeerEvent, Via};
@@ -83,6 +84,7 @@ pub struct RtcSettings {
     pub ice_servers: Vec<String>,
     pub bind_addrs: Vec<String>,
     pub send_buffer_limit: usize,
+    pub sctp_receive_buffer: u32,
 }
 
 pub async fn new_connection(
@@ -98,8 +100,12 @@ pub async fn new_connection(
             ..Default::default()
         }]);
     }
+    let se = SettingEngineBuilder::new()
+        .with_sctp_max_receive_buffer_size(settings.sctp_receive_buffer)
+        .build();
     let pc = PeerConnectionBuilder::new()
         .with_configuration(cfg.build())
+        .with_setting_engine(se)
         .with_handler(Arc::new(Handler {
             remote: remote.clone(),
             cid: cid.to_owned(),

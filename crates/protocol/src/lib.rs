@@ -2,9 +2,11 @@
 //! generated TypeScript) the web app.
 //!
 //! - [`envelope`]: the frame every message travels in, `{typ, msg, seq?, dat?}`.
-//! - [`messages`]: the message catalog and the payload (`dat`) of each message.
+//! - [`messages`]: the message catalog and the payload (`dat`) of each message, plus the
+//!   realm-key transport (`realm-key` connection id) and the relay's associated data.
 //! - [`ids`], [`jwk`], [`keys`]: identities (an id derived from a public key) and their keys.
-//! - [`token`]: purpose-bound, short-lived JWTs (ES256 as WebCrypto makes them, and EdDSA).
+//! - [`token`]: purpose-bound, short-lived JWTs (ES256 as WebCrypto makes them, and EdDSA),
+//!   including the peers' realm-key announce/grant tokens.
 //! - [`invitation`]: single-use invitations into a realm.
 //! - [`fragment`]: splitting app messages to fit a transport's size limit, and reassembly.
 //!

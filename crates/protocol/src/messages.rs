@@ -13,6 +13,21 @@
 //! | `realm.member.remove` | req → res | client → server | [`TokenRequest`] (purpose `Revoke`) → [`MemberRemoved`] |
 //! | `realm.member.removed` | evt | server → members | [`MemberRemoved`] |
 //! | `ping` | req → res | either way | [`Ping`] echoed |
+//!
+//! ## Realm key (peer to peer)
+//!
+//! Realm-key tokens ([`crate::token::AnnounceClaims`], purpose `peer.key-announce`, and
+//! [`crate::token::GrantClaims`], purpose `peer.key-grant`) travel between members, never to
+//! the server as such: as control frames on the data channel when there is a direct link,
+//! otherwise as `realm.rtc.signal` whose `connectionid` is [`KEY_CONNECTION_ID`]
+//! (`"realm-key"`, never a WebRTC connection attempt) and whose `payload` is the token.
+//!
+//! ## Relayed payloads
+//!
+//! `realm.broadcast` payloads are `base64url(nonce(12) ‖ AES-256-GCM(plaintext) ‖ tag(16))`
+//! under the realm key, with associated data [`relay_aad`] =
+//! `skypod relay v1|<realm id>|<sender identid>`: the server can neither read a payload nor
+//! re-attribute it to another sender or realm.
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -32,6 +47,19 @@ pub const BROADCAST: &str = "realm.broadcast";
 pub const PING: &str = "ping";
 pub const MEMBER_REMOVE: &str = "realm.member.remove";
 pub const MEMBER_REMOVED: &str = "realm.member.removed";
+
+/// `connectionid` of a `realm.rtc.signal` that carries a realm-key token instead of a WebRTC
+/// signal (see the module docs).
+pub const KEY_CONNECTION_ID: &str = "realm-key";
+
+/// The fixed start of [`relay_aad`].
+pub const RELAY_AAD_PREFIX: &str = "skypod relay v1";
+
+/// Associated data of a relayed payload from `from` in `realm`:
+/// `skypod relay v1|<realm>|<from>`.
+pub fn relay_aad(realm: &RealmId, from: &IdentId) -> Vec<u8> {
+    format!("{RELAY_AAD_PREFIX}|{realm}|{from}").into_bytes()
+}
 
 /// The `dat` of the three `preauth.*` requests: one JWT, signed by the connecting identity,
 /// whose claims say what is asked (see [`crate::token`]).

@@ -32,6 +32,12 @@ pub enum Purpose {
     Proxy,
     /// A member removes a device from the realm (revocation).
     Revoke,
+    /// A device announces its key-agreement key and the realm key it holds
+    /// ([`AnnounceClaims`]); peer to peer, see [`crate::messages::KEY_CONNECTION_ID`].
+    KeyAnnounce,
+    /// A member hands the realm key to one device, encrypted to its announced agreement key
+    /// ([`GrantClaims`]).
+    KeyGrant,
 }
 
 impl Purpose {
@@ -44,6 +50,8 @@ impl Purpose {
             Purpose::Signal => "skypod:rtc.signal",
             Purpose::Proxy => "skypod:proxy",
             Purpose::Revoke => "skypod:realm.member.remove",
+            Purpose::KeyAnnounce => "skypod:peer.key-announce",
+            Purpose::KeyGrant => "skypod:peer.key-grant",
         }
     }
 }
@@ -132,6 +140,57 @@ pub struct InvitationClaims {
 pub struct RevokeClaims {
     pub sub: IdentId,
 }
+
+/// Lifetime of `peer.key-announce` and `peer.key-grant` tokens, seconds: long enough for a
+/// relayed round trip, short enough that a captured token is soon useless.
+pub const KEY_TOKEN_TTL: i64 = 120;
+
+/// `peer.key-announce`: "here is my agreement key, and the realm key I hold".
+///
+/// The agreement key is P-256, fresh per process (a stolen old one opens no future grant).
+/// Members compare `have` with their own key's rank; one holding a higher rank answers with a
+/// grant, one holding a lower rank announces back so that it is granted in turn.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct AnnounceClaims {
+    /// Agreement public key, SEC1 uncompressed, base64url.
+    pub apk: String,
+    /// Rank of the realm key held, `[epoch, kid]` (`kid`: hex of the first 8 bytes of
+    /// SHA-256 of the key), or null if none. Ranks order by epoch, then kid.
+    #[serde(default)]
+    #[ts(type = "[number, string] | null")]
+    pub have: Option<(u64, String)>,
+}
+
+/// `peer.key-grant`: the realm key, encrypted to the recipient's announced agreement key.
+///
+/// `ct` = base64url(nonce ‖ AES-256-GCM(realm key)), under the key
+/// HKDF-SHA256(salt = realm id, ikm = ECDH(`epk`, `apk`), info) with
+/// info = [`grant_info`] (also the GCM associated data). Both public keys are signed by
+/// identity keys (this token and the announcement), so a relaying server cannot sit in the
+/// middle.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct GrantClaims {
+    /// The recipient.
+    pub sub: IdentId,
+    /// The granter's ephemeral public key, SEC1 uncompressed, base64url.
+    pub epk: String,
+    /// The recipient's announced agreement key this is encrypted to.
+    pub apk: String,
+    /// The realm key's epoch.
+    #[ts(type = "number")]
+    pub epoch: u64,
+    /// base64url(nonce ‖ ciphertext ‖ tag) of the 32-byte realm key.
+    pub ct: String,
+}
+
+/// HKDF info and GCM associated data of a grant:
+/// `skypod realm-key grant v1|<recipient>|<granter>|<epoch>`.
+pub fn grant_info(recipient: &IdentId, granter: &IdentId, epoch: u64) -> Vec<u8> {
+    format!("{GRANT_INFO_PREFIX}|{recipient}|{granter}|{epoch}").into_bytes()
+}
+
+/// The fixed start of [`grant_info`].
+pub const GRANT_INFO_PREFIX: &str = "skypod realm-key grant v1";
 
 /// A WebRTC signal (SDP or ICE candidate), signed by the sender for one receiver and one
 /// connection attempt.

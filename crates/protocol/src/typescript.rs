@@ -9,8 +9,8 @@ use crate::envelope::{Envelope, ErrorBody, Typ};
 use crate::jwk::{EcCurve, OkpCurve, PublicJwk};
 use crate::messages::*;
 use crate::token::{
-    BaseClaims, ExchangeClaims, InvitationClaims, NoClaims, RegisterClaims, RevokeClaims,
-    RtcSignal, SignalClaims,
+    AnnounceClaims, BaseClaims, ExchangeClaims, GRANT_INFO_PREFIX, GrantClaims, InvitationClaims,
+    KEY_TOKEN_TTL, NoClaims, RegisterClaims, RevokeClaims, RtcSignal, SignalClaims,
 };
 
 /// Every exported declaration, in a stable order, as one TypeScript module.
@@ -45,6 +45,8 @@ pub fn render() -> String {
         RevokeClaims::decl(&cfg),
         SignalClaims::decl(&cfg),
         RtcSignal::decl(&cfg),
+        AnnounceClaims::decl(&cfg),
+        GrantClaims::decl(&cfg),
     ];
     let mut out = String::from(
         "// Generated from crates/protocol by `SKYPOD_BLESS=1 cargo test -p skypod-protocol`.\n\
@@ -81,9 +83,21 @@ pub fn render() -> String {
         ("signal", crate::Purpose::Signal),
         ("proxy", crate::Purpose::Proxy),
         ("revoke", crate::Purpose::Revoke),
+        ("keyAnnounce", crate::Purpose::KeyAnnounce),
+        ("keyGrant", crate::Purpose::KeyGrant),
     ] {
         out.push_str(&format!("  {k}: \"{}\",\n", p.audience()));
     }
-    out.push_str("} as const;\n");
+    out.push_str("} as const;\n\n");
+    out.push_str(&format!(
+        "/** `connectionid` of a `realm.rtc.signal` carrying a realm-key token. */\n\
+         export const KEY_CONNECTION_ID = \"{KEY_CONNECTION_ID}\";\n\
+         /** Lifetime of key-announce and key-grant tokens, seconds. */\n\
+         export const KEY_TOKEN_TTL = {KEY_TOKEN_TTL};\n\
+         /** Relay AAD is `${{RELAY_AAD_PREFIX}}|${{realm}}|${{from}}`. */\n\
+         export const RELAY_AAD_PREFIX = \"{RELAY_AAD_PREFIX}\";\n\
+         /** Grant HKDF info and AAD is `${{GRANT_INFO_PREFIX}}|${{recipient}}|${{granter}}|${{epoch}}`. */\n\
+         export const GRANT_INFO_PREFIX = \"{GRANT_INFO_PREFIX}\";\n"
+    ));
     out
 }

@@ -14,14 +14,17 @@
  *   that relays these tokens cannot sit in the middle. Tokens travel as CTRL frames on the data
  *   channel, or as `realm.rtc.signal` with connection id `realm-key` when there is no link.
  */
-import type { IdentId, PublicJwk, RealmId } from "../protocol/generated";
+import {
+  AUDIENCE, GRANT_INFO_PREFIX, KEY_CONNECTION_ID, KEY_TOKEN_TTL, RELAY_AAD_PREFIX,
+  type AnnounceClaims, type GrantClaims, type IdentId, type PublicJwk, type RealmId,
+} from "../protocol/generated";
 import { b64urlDecode, b64urlEncode, utf8 } from "./b64";
 import { DEFAULT_RULES, signAud, verifyAud, type Claims, type Signer } from "./jwt";
 
-export const AUD_ANNOUNCE = "skypod:peer.key-announce";
-export const AUD_GRANT = "skypod:peer.key-grant";
-export const KEY_CONNECTION_ID = "realm-key";
-export const KEY_TOKEN_TTL = 120;
+// The wire constants and claim types come from crates/protocol (generated.ts).
+export { KEY_CONNECTION_ID, KEY_TOKEN_TTL, type AnnounceClaims, type GrantClaims };
+export const AUD_ANNOUNCE = AUDIENCE.keyAnnounce;
+export const AUD_GRANT = AUDIENCE.keyGrant;
 
 export interface RealmKey {
   epoch: number;
@@ -58,7 +61,7 @@ export function compareRank(a: Rank | null, b: Rank | null): number {
 // ---- relay ----
 
 export function relayAad(realm: string, from: string): Uint8Array<ArrayBuffer> {
-  return utf8.encode(`skypod relay v1|${realm}|${from}`);
+  return utf8.encode(`${RELAY_AAD_PREFIX}|${realm}|${from}`);
 }
 
 export async function sealRelay(k: RealmKey, realm: string, from: string, plaintext: Uint8Array<ArrayBuffer>): Promise<string> {
@@ -103,21 +106,8 @@ export async function generateAgreementKey(): Promise<AgreementKey> {
   return { privateKey: pair.privateKey, publicB64: b64urlEncode(await crypto.subtle.exportKey("raw", pair.publicKey)) };
 }
 
-export interface AnnounceClaims {
-  apk: string;
-  have: Rank | null;
-}
-
-export interface GrantClaims {
-  sub: IdentId;
-  epk: string;
-  apk: string;
-  epoch: number;
-  ct: string;
-}
-
 function grantInfo(recipient: string, granter: string, epoch: number): Uint8Array<ArrayBuffer> {
-  return utf8.encode(`skypod realm-key grant v1|${recipient}|${granter}|${epoch}`);
+  return utf8.encode(`${GRANT_INFO_PREFIX}|${recipient}|${granter}|${epoch}`);
 }
 
 async function wrapKey(privateKey: CryptoKey, publicB64: string, realm: string, info: Uint8Array<ArrayBuffer>): Promise<CryptoKey> {

@@ -102,6 +102,39 @@ cid: string, signal: RtcSignal, };
 
 export type RtcSignal = { "kind": "description", type: string, sdp: string, } | { "kind": "candidate", candidate: string, sdpMid?: string, sdpMLineIndex?: number, };
 
+export type AnnounceClaims = { 
+/**
+ * Agreement public key, SEC1 uncompressed, base64url.
+ */
+apk: string, 
+/**
+ * Rank of the realm key held, `[epoch, kid]` (`kid`: hex of the first 8 bytes of
+ * SHA-256 of the key), or null if none. Ranks order by epoch, then kid.
+ */
+have: [number, string] | null, };
+
+export type GrantClaims = { 
+/**
+ * The recipient.
+ */
+sub: IdentId, 
+/**
+ * The granter's ephemeral public key, SEC1 uncompressed, base64url.
+ */
+epk: string, 
+/**
+ * The recipient's announced agreement key this is encrypted to.
+ */
+apk: string, 
+/**
+ * The realm key's epoch.
+ */
+epoch: number, 
+/**
+ * base64url(nonce ‖ ciphertext ‖ tag) of the 32-byte realm key.
+ */
+ct: string, };
+
 export const MSG = {
   PREAUTH_REGISTER: "preauth.register",
   PREAUTH_AUTHN: "preauth.authn",
@@ -124,4 +157,15 @@ export const AUDIENCE = {
   signal: "skypod:rtc.signal",
   proxy: "skypod:proxy",
   revoke: "skypod:realm.member.remove",
+  keyAnnounce: "skypod:peer.key-announce",
+  keyGrant: "skypod:peer.key-grant",
 } as const;
+
+/** `connectionid` of a `realm.rtc.signal` carrying a realm-key token. */
+export const KEY_CONNECTION_ID = "realm-key";
+/** Lifetime of key-announce and key-grant tokens, seconds. */
+export const KEY_TOKEN_TTL = 120;
+/** Relay AAD is `${RELAY_AAD_PREFIX}|${realm}|${from}`. */
+export const RELAY_AAD_PREFIX = "skypod relay v1";
+/** Grant HKDF info and AAD is `${GRANT_INFO_PREFIX}|${recipient}|${granter}|${epoch}`. */
+export const GRANT_INFO_PREFIX = "skypod realm-key grant v1";
