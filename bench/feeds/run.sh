@@ -19,7 +19,8 @@ cd "$here"
 
 echo "== machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "== building"
-# The decoders are built with codegen-units=1 (~5-8 % faster decode; see docs/benchmarks-feeds.md).
+# The decoders are built with codegen-units=1 (~5-8 % faster decode; see docs/benchmarks-feeds.md);
+# the workspace release profile says the same, this keeps older checkouts comparable.
 sym_cfg=()
 for p in symphonia-bundle-mp3 symphonia-core symphonia-codec-aac symphonia-codec-vorbis symphonia-format-isomp4 symphonia-format-ogg; do
   sym_cfg+=(--config "profile.release.package.\"$p\".codegen-units=1")
