@@ -383,6 +383,39 @@ impl Store {
         })
     }
 
+    /// Read the library without taking the lock or writing anything, for reading while
+    /// another process owns the store (`skypod node`). A view as of the moment of reading: a
+    /// compaction running at the same time can make it miss the newest edits (they are in
+    /// the new snapshot), never corrupt it; damage is skipped as [`Store::open`] would, but
+    /// not repaired.
+    pub fn read_only(dir: impl AsRef<Path>, device: &str) -> Result<Library, StoreError> {
+        let dir = dir.as_ref();
+        let mut problems = Vec::new();
+        let mut loaded = None;
+        for path in [dir.join(SNAP), dir.join(SNAP_PREV)] {
+            match read_snapshot(&path) {
+                Ok(Some((d, _))) => {
+                    loaded = Some(d);
+                    break;
+                }
+                Ok(None) => {}
+                Err(why) => problems.push(format!("{}: {why}", path.display())),
+            }
+        }
+        let mut doc = match loaded {
+            Some(d) => d,
+            None if problems.is_empty() => crate::library::genesis_doc(),
+            None => {
+                return Err(StoreError::Unrecoverable {
+                    dir: dir.to_owned(),
+                    detail: problems.join("; "),
+                });
+            }
+        };
+        replay_log(&dir.join(LOG), &mut doc)?;
+        Ok(Library::from_doc(doc, device.to_owned())?)
+    }
+
     /// Data directory.
     pub fn dir(&self) -> &Path {
         &self.dir

@@ -256,3 +256,32 @@ fn a_second_open_store_is_refused_until_the_first_is_closed() {
     let again = Store::open(dir.path(), "dev").expect("open after close");
     assert_eq!(urls(&again.library), vec!["https://feeds.example/1.xml"]);
 }
+
+#[test]
+fn a_read_only_view_needs_no_lock_and_writes_nothing() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut owner = Store::open(dir.path(), "dev").expect("open");
+    owner.library.subscribe(feed(1)).expect("sub");
+    owner.store.save(&mut owner.library).expect("save");
+    owner.library.subscribe(feed(2)).expect("sub");
+    owner.store.save(&mut owner.library).expect("save");
+    let before: Vec<_> = fs::read_dir(dir.path())
+        .expect("ls")
+        .map(|e| {
+            let p = e.expect("entry").path();
+            (p.clone(), fs::read(&p).expect("read"))
+        })
+        .collect();
+    // While the owner holds the lock: snapshot + log, both edits.
+    let view = Store::read_only(dir.path(), "dev").expect("read-only");
+    assert_eq!(urls(&view), urls(&owner.library));
+    assert_eq!(urls(&view).len(), 2);
+    let after: Vec<_> = fs::read_dir(dir.path())
+        .expect("ls")
+        .map(|e| {
+            let p = e.expect("entry").path();
+            (p.clone(), fs::read(&p).expect("read"))
+        })
+        .collect();
+    assert_eq!(before, after, "a read-only view changed the store");
+}

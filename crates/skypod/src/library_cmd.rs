@@ -132,23 +132,60 @@ pub enum QueueAction {
     },
 }
 
+/// The library is owned by another process (the node): edits are refused.
+#[derive(Debug)]
+struct Locked(String);
+
+impl std::fmt::Display for Locked {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}.\nStop the node first, or make the change on another device: the node syncs it here.",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for Locked {}
+
 /// The device and its opened library.
 struct Ctx {
     dev: Device,
     lib: Library,
-    store: Store,
+    /// `None`: opened read-only because the running node owns the store.
+    store: Option<Store>,
 }
 
 impl Ctx {
+    /// For commands that only read: while the node owns the library, read it as saved
+    /// (the node keeps it in sync) instead of refusing.
+    fn open_to_read(home: &Home) -> anyhow::Result<Self> {
+        match Self::open(home) {
+            Err(e) if e.downcast_ref::<Locked>().is_some() => {
+                let dev = Device::open(&home.home)?;
+                let id = dev.identity.identid().as_str().to_owned();
+                let lib = Store::read_only(dev.dir.join("library"), &id)
+                    .with_context(|| format!("reading the library in {}", dev.dir.display()))?;
+                eprintln!(
+                    "(the running node owns the library: showing it as saved, the node syncs it)"
+                );
+                Ok(Self {
+                    dev,
+                    lib,
+                    store: None,
+                })
+            }
+            r => r,
+        }
+    }
+
     fn open(home: &Home) -> anyhow::Result<Self> {
         let dev = Device::open(&home.home)?;
         let id = dev.identity.identid().as_str().to_owned();
         let opened = match Store::open(dev.dir.join("library"), &id) {
             Ok(o) => o,
             // One writer per library: the node owns it while it runs.
-            Err(e @ StoreError::Locked { .. }) => bail!(
-                "{e}.\nStop the node first, or make the change on another device: the node syncs it here."
-            ),
+            Err(e @ StoreError::Locked { .. }) => return Err(Locked(e.to_string()).into()),
             Err(e) => {
                 return Err(anyhow::Error::new(e)
                     .context(format!("opening the library in {}", dev.dir.display())));
@@ -160,17 +197,23 @@ impl Ctx {
         Ok(Self {
             dev,
             lib: opened.library,
-            store: opened.store,
+            store: Some(opened.store),
         })
     }
 
     fn save(&mut self) -> anyhow::Result<()> {
-        self.store.save(&mut self.lib)?;
+        let Some(store) = self.store.as_mut() else {
+            bail!("the library was opened read-only");
+        };
+        store.save(&mut self.lib)?;
         Ok(())
     }
 
     /// A short sync round with the online devices, unless offline or in no realm.
     async fn sync(&mut self, opts: &SyncOpts) {
+        let Some(store) = self.store.as_mut() else {
+            return; // read-only: the node syncs
+        };
         if opts.offline {
             return;
         }
@@ -179,7 +222,7 @@ impl Ctx {
             return;
         }
         let t = Duration::from_secs(opts.sync_timeout.max(1));
-        match crate::libsync::round(&self.dev, &mut self.lib, &mut self.store, t).await {
+        match crate::libsync::round(&self.dev, &mut self.lib, store, t).await {
             Ok((0, _)) => eprintln!("(no other device online: synced later)"),
             Ok((n, _)) => eprintln!("(synced with {n} device(s))"),
             Err(e) => eprintln!("(not synced: {e:#})"),
@@ -192,14 +235,16 @@ pub async fn run(home: &Home, cmd: LibraryCmd) -> anyhow::Result<()> {
         LibraryCmd::Node => {
             let mut c = Ctx::open(home)?;
             c.dev.joined()?;
-            crate::libsync::node(&c.dev, &mut c.lib, &mut c.store).await?;
+            let store = c.store.as_mut().context("the library is read-only")?;
+            crate::libsync::node(&c.dev, &mut c.lib, store).await?;
             c.save()
         }
         LibraryCmd::Sync { sync_timeout } => {
             let mut c = Ctx::open(home)?;
             c.dev.joined()?;
             let t = Duration::from_secs(sync_timeout.max(1));
-            let (n, r) = crate::libsync::round(&c.dev, &mut c.lib, &mut c.store, t).await?;
+            let store = c.store.as_mut().context("the library is read-only")?;
+            let (n, r) = crate::libsync::round(&c.dev, &mut c.lib, store, t).await?;
             println!("synced with {n} device(s), {r} message(s) received");
             Ok(())
         }
@@ -248,13 +293,13 @@ pub async fn run(home: &Home, cmd: LibraryCmd) -> anyhow::Result<()> {
             Ok(())
         }
         LibraryCmd::Feeds { sync } => {
-            let mut c = Ctx::open(home)?;
+            let mut c = Ctx::open_to_read(home)?;
             c.sync(&sync).await;
             print_feeds(&c.lib.feeds());
             Ok(())
         }
         LibraryCmd::Episodes { feed, limit, sync } => {
-            let mut c = Ctx::open(home)?;
+            let mut c = Ctx::open_to_read(home)?;
             c.sync(&sync).await;
             let url = normalize_feed_url(&feed)?;
             let parsed = fetch_feed(&c.dev, &url)
@@ -294,7 +339,7 @@ pub async fn run(home: &Home, cmd: LibraryCmd) -> anyhow::Result<()> {
             Ok(())
         }
         LibraryCmd::Export { file, sync } => {
-            let mut c = Ctx::open(home)?;
+            let mut c = Ctx::open_to_read(home)?;
             c.sync(&sync).await;
             let text = c.lib.export_opml();
             match file {
@@ -375,7 +420,7 @@ pub async fn run(home: &Home, cmd: LibraryCmd) -> anyhow::Result<()> {
                 Ok(())
             }
             QueueAction::List { sync } => {
-                let mut c = Ctx::open(home)?;
+                let mut c = Ctx::open_to_read(home)?;
                 c.sync(&sync).await;
                 let q = c.lib.queue_list();
                 if q.is_empty() {

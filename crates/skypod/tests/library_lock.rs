@@ -1,6 +1,7 @@
 //! One writer per library: while `skypod node` runs on a device, the one-shot library
-//! commands (and a second node) on the same device refuse with a clear message and change
-//! nothing; once it stops, they work.
+//! commands that edit (and a second node) on the same device refuse with a clear message and
+//! change nothing, the ones that only read show the library as the node saved it; once the
+//! node stops, everything works.
 
 mod common;
 
@@ -10,7 +11,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 #[test]
-fn one_shot_commands_refuse_while_the_node_owns_the_library() {
+fn edits_are_refused_and_reads_work_while_the_node_owns_the_library() {
     let dir = tempfile::tempdir().unwrap();
     let d = |s: &str| dir.path().join(s).to_string_lossy().into_owned();
     let (_srv, listen) = start_server(&d("srv"));
@@ -57,9 +58,16 @@ fn one_shot_commands_refuse_while_the_node_owns_the_library() {
     rx.recv_timeout(Duration::from_secs(60))
         .expect("the node did not start");
 
+    // Edits (and a second node) are refused, and say why.
     for args in [
         vec!["subscribe", "https://during.example/feed.xml", "--offline"],
-        vec!["feeds", "--offline"],
+        vec![
+            "queue",
+            "add",
+            "ep-1",
+            "--feed",
+            "https://before.example/feed.xml",
+        ],
         vec!["node"],
     ] {
         let o = skypod().args(["--home", &a]).args(&args).output().unwrap();
@@ -72,6 +80,18 @@ fn one_shot_commands_refuse_while_the_node_owns_the_library() {
             err.contains("in use by another process") && err.contains("skypod node"),
             "{args:?}: unclear refusal: {err}"
         );
+    }
+    // Reading works: the library as the node saved it.
+    for args in [vec!["feeds"], vec!["export", "--offline"]] {
+        let o = skypod().args(["--home", &a]).args(&args).output().unwrap();
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            o.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(out.contains("before.example"), "{args:?}: {out}");
+        assert!(String::from_utf8_lossy(&o.stderr).contains("the running node owns the library"));
     }
     assert!(node.0.try_wait().unwrap().is_none(), "the node stopped");
 
