@@ -154,25 +154,41 @@ struct Ctx {
     lib: Library,
     /// `None`: opened read-only because the running node owns the store.
     store: Option<Store>,
+    /// Read-only for an edit: the heads read, after which edits are handed to the node.
+    handoff: Option<Vec<skypod_library::automerge::ChangeHash>>,
 }
 
 impl Ctx {
     /// For commands that only read: while the node owns the library, read it as saved
     /// (the node keeps it in sync) instead of refusing.
     fn open_to_read(home: &Home) -> anyhow::Result<Self> {
+        Self::open_or_view(home, false)
+    }
+
+    /// For commands that edit: while the node owns the library, edit a read-only view and
+    /// hand the changes to the node (`Store::hand_off`), which saves and syncs them.
+    fn open_to_edit(home: &Home) -> anyhow::Result<Self> {
+        Self::open_or_view(home, true)
+    }
+
+    fn open_or_view(home: &Home, edit: bool) -> anyhow::Result<Self> {
         match Self::open(home) {
             Err(e) if e.downcast_ref::<Locked>().is_some() => {
                 let dev = Device::open(&home.home)?;
                 let id = dev.identity.identid().as_str().to_owned();
-                let lib = Store::read_only(dev.dir.join("library"), &id)
+                let mut lib = Store::read_only(dev.dir.join("library"), &id)
                     .with_context(|| format!("reading the library in {}", dev.dir.display()))?;
-                eprintln!(
-                    "(the running node owns the library: showing it as saved, the node syncs it)"
-                );
+                if !edit {
+                    eprintln!(
+                        "(the running node owns the library: showing it as saved, the node syncs it)"
+                    );
+                }
+                let handoff = edit.then(|| lib.heads());
                 Ok(Self {
                     dev,
                     lib,
                     store: None,
+                    handoff,
                 })
             }
             r => r,
@@ -194,18 +210,33 @@ impl Ctx {
         if let Some(r) = &opened.recovery {
             eprintln!("warning: {r}");
         }
+        let (mut library, mut store) = (opened.library, opened.store);
+        // Edits handed over while another process owned the library and did not take them.
+        if let Err(e) = store.take_inbox(&mut library) {
+            eprintln!("warning: could not merge edits handed over earlier: {e}");
+        }
         Ok(Self {
             dev,
-            lib: opened.library,
-            store: Some(opened.store),
+            lib: library,
+            store: Some(store),
+            handoff: None,
         })
     }
 
     fn save(&mut self) -> anyhow::Result<()> {
-        let Some(store) = self.store.as_mut() else {
+        if let Some(store) = self.store.as_mut() {
+            store.save(&mut self.lib)?;
+            return Ok(());
+        }
+        let Some(since) = &self.handoff else {
             bail!("the library was opened read-only");
         };
-        store.save(&mut self.lib)?;
+        let dir = self.dev.dir.join("library");
+        if Store::hand_off(&dir, &mut self.lib, since)
+            .with_context(|| format!("handing the change to the node in {}", dir.display()))?
+        {
+            eprintln!("(the running node owns the library: it saves this change and syncs it)");
+        }
         Ok(())
     }
 
@@ -249,7 +280,7 @@ pub async fn run(home: &Home, cmd: LibraryCmd) -> anyhow::Result<()> {
             Ok(())
         }
         LibraryCmd::Subscribe { url, sync } => {
-            let mut c = Ctx::open(home)?;
+            let mut c = Ctx::open_to_edit(home)?;
             let url = normalize_feed_url(&url)?;
             let title = if sync.offline {
                 Err(anyhow::anyhow!("offline"))
@@ -281,7 +312,7 @@ pub async fn run(home: &Home, cmd: LibraryCmd) -> anyhow::Result<()> {
             Ok(())
         }
         LibraryCmd::Unsubscribe { url, sync } => {
-            let mut c = Ctx::open(home)?;
+            let mut c = Ctx::open_to_edit(home)?;
             let url = normalize_feed_url(&url)?;
             if c.lib.unsubscribe(&url)? {
                 c.save()?;
@@ -308,7 +339,7 @@ pub async fn run(home: &Home, cmd: LibraryCmd) -> anyhow::Result<()> {
             print_episodes(&c.lib, &url, &parsed, limit)
         }
         LibraryCmd::Import { file, sync } => {
-            let mut c = Ctx::open(home)?;
+            let mut c = Ctx::open_to_edit(home)?;
             let bytes =
                 std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
             let bar = indicatif::ProgressBar::new(0);
@@ -359,7 +390,7 @@ pub async fn run(home: &Home, cmd: LibraryCmd) -> anyhow::Result<()> {
             duration,
             sync,
         } => {
-            let mut c = Ctx::open(home)?;
+            let mut c = Ctx::open_to_edit(home)?;
             let key = resolve_episode(&c.lib, &episode, feed.as_deref())?;
             let secs = parse_time(&time)?;
             let dur = duration.as_deref().map(parse_time).transpose()?;
@@ -375,7 +406,7 @@ pub async fn run(home: &Home, cmd: LibraryCmd) -> anyhow::Result<()> {
             unplayed,
             sync,
         } => {
-            let mut c = Ctx::open(home)?;
+            let mut c = Ctx::open_to_edit(home)?;
             let key = resolve_episode(&c.lib, &episode, feed.as_deref())?;
             c.lib.mark_played(&key, !unplayed)?;
             c.save()?;
@@ -392,7 +423,7 @@ pub async fn run(home: &Home, cmd: LibraryCmd) -> anyhow::Result<()> {
                 feed,
                 sync,
             } => {
-                let mut c = Ctx::open(home)?;
+                let mut c = Ctx::open_to_edit(home)?;
                 let key = resolve_episode(&c.lib, &episode, feed.as_deref())?;
                 if c.lib.queue_add(&key)? {
                     c.save()?;
@@ -408,7 +439,7 @@ pub async fn run(home: &Home, cmd: LibraryCmd) -> anyhow::Result<()> {
                 feed,
                 sync,
             } => {
-                let mut c = Ctx::open(home)?;
+                let mut c = Ctx::open_to_edit(home)?;
                 let key = resolve_episode(&c.lib, &episode, feed.as_deref())?;
                 if c.lib.queue_remove(&key)? {
                     c.save()?;
