@@ -66,7 +66,8 @@ pub enum StoreError {
         detail: String,
     },
     /// Another process (or another `Store` in this one) has the store open: two writers
-    /// would interleave their log appends and compactions. Nothing was read or changed.
+    /// would interleave their log appends and compactions. Nothing was read or changed; read
+    /// with `Store::read_only` and hand edits over with `Store::hand_off` instead.
     #[error(
         "the library at {dir} is in use by another process (is `skypod node` running on this device?)"
     )]

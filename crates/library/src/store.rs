@@ -102,6 +102,8 @@ pub struct Store {
 
 /// The lock file in a store's directory.
 pub const LOCK: &str = "lock";
+/// Changes handed to the owning process ([`Store::hand_off`]).
+pub const INBOX: &str = "inbox";
 
 /// Take the store's exclusive advisory lock without waiting.
 fn lock_dir(dir: &Path) -> Result<fs::File, StoreError> {
@@ -381,6 +383,103 @@ impl Store {
             store,
             recovery,
         })
+    }
+
+    /// Read the library without taking the lock or writing anything, for reading while
+    /// another process owns the store (`skypod node`). A view as of the moment of reading: a
+    /// compaction running at the same time can make it miss the newest edits (they are in
+    /// the new snapshot), never corrupt it; damage is skipped as [`Store::open`] would, but
+    /// not repaired.
+    pub fn read_only(dir: impl AsRef<Path>, device: &str) -> Result<Library, StoreError> {
+        let dir = dir.as_ref();
+        let mut problems = Vec::new();
+        let mut loaded = None;
+        for path in [dir.join(SNAP), dir.join(SNAP_PREV)] {
+            match read_snapshot(&path) {
+                Ok(Some((d, _))) => {
+                    loaded = Some(d);
+                    break;
+                }
+                Ok(None) => {}
+                Err(why) => problems.push(format!("{}: {why}", path.display())),
+            }
+        }
+        let mut doc = match loaded {
+            Some(d) => d,
+            None if problems.is_empty() => crate::library::genesis_doc(),
+            None => {
+                return Err(StoreError::Unrecoverable {
+                    dir: dir.to_owned(),
+                    detail: problems.join("; "),
+                });
+            }
+        };
+        replay_log(&dir.join(LOG), &mut doc)?;
+        Ok(Library::from_doc(doc, device.to_owned())?)
+    }
+
+    /// Hand edits made on a [`Store::read_only`] view to the process that owns the store:
+    /// the changes after `since` (the view's heads when it was read) go to
+    /// `<dir>/inbox/*.chg` (written atomically), which the owner merges with
+    /// [`Store::take_inbox`]. Returns false when there was nothing to hand over.
+    pub fn hand_off(
+        dir: impl AsRef<Path>,
+        lib: &mut Library,
+        since: &[ChangeHash],
+    ) -> Result<bool, StoreError> {
+        lib.commit();
+        let payload = lib.doc.save_after(since);
+        if payload.is_empty() {
+            return Ok(false);
+        }
+        let inbox = dir.as_ref().join(INBOX);
+        fs::create_dir_all(&inbox).map_err(|e| StoreError::io(&inbox, e))?;
+        let tag: String = sha(&payload)[..6]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let name = format!("{}-{tag}.chg", now_ms());
+        write_atomic(&inbox.join(name), &payload)?;
+        Ok(true)
+    }
+
+    /// Merge and save what other processes handed over ([`Store::hand_off`]), oldest first;
+    /// each file is removed once its changes are saved. A file that does not decode is
+    /// renamed `*.bad` (kept for inspection, never retried). Returns how many were merged.
+    pub fn take_inbox(&mut self, lib: &mut Library) -> Result<usize, StoreError> {
+        let inbox = self.dir.join(INBOX);
+        let mut files: Vec<PathBuf> = match fs::read_dir(&inbox) {
+            Ok(rd) => rd
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "chg"))
+                .collect(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(StoreError::io(&inbox, e)),
+        };
+        files.sort();
+        let mut merged = Vec::new();
+        for f in files {
+            let bytes = fs::read(&f).map_err(|e| StoreError::io(&f, e))?;
+            lib.commit();
+            // Automerge's incremental load skips what it cannot parse; insist on its chunk
+            // magic so that a stray file is set aside rather than silently dropped.
+            const CHUNK_MAGIC: [u8; 4] = [0x85, 0x6f, 0x4a, 0x83];
+            if !bytes.starts_with(&CHUNK_MAGIC) || lib.doc.load_incremental(&bytes).is_err() {
+                let bad = f.with_extension("bad");
+                fs::rename(&f, &bad).map_err(|e| StoreError::io(&bad, e))?;
+                continue;
+            }
+            merged.push(f);
+        }
+        if merged.is_empty() {
+            return Ok(0);
+        }
+        self.save(lib)?;
+        for f in &merged {
+            fs::remove_file(f).map_err(|e| StoreError::io(f, e))?;
+        }
+        Ok(merged.len())
     }
 
     /// Data directory.

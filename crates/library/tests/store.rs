@@ -256,3 +256,73 @@ fn a_second_open_store_is_refused_until_the_first_is_closed() {
     let again = Store::open(dir.path(), "dev").expect("open after close");
     assert_eq!(urls(&again.library), vec!["https://feeds.example/1.xml"]);
 }
+
+#[test]
+fn a_read_only_view_needs_no_lock_and_writes_nothing() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut owner = Store::open(dir.path(), "dev").expect("open");
+    owner.library.subscribe(feed(1)).expect("sub");
+    owner.store.save(&mut owner.library).expect("save");
+    owner.library.subscribe(feed(2)).expect("sub");
+    owner.store.save(&mut owner.library).expect("save");
+    let before: Vec<_> = fs::read_dir(dir.path())
+        .expect("ls")
+        .map(|e| {
+            let p = e.expect("entry").path();
+            (p.clone(), fs::read(&p).expect("read"))
+        })
+        .collect();
+    // While the owner holds the lock: snapshot + log, both edits.
+    let view = Store::read_only(dir.path(), "dev").expect("read-only");
+    assert_eq!(urls(&view), urls(&owner.library));
+    assert_eq!(urls(&view).len(), 2);
+    let after: Vec<_> = fs::read_dir(dir.path())
+        .expect("ls")
+        .map(|e| {
+            let p = e.expect("entry").path();
+            (p.clone(), fs::read(&p).expect("read"))
+        })
+        .collect();
+    assert_eq!(before, after, "a read-only view changed the store");
+}
+
+#[test]
+fn edits_on_a_read_only_view_are_handed_to_the_owner() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut owner = Store::open(dir.path(), "dev").expect("open");
+    owner.library.subscribe(feed(1)).expect("sub");
+    owner.store.save(&mut owner.library).expect("save");
+    let mut view = Store::read_only(dir.path(), "dev").expect("view");
+    let since = view.heads();
+    assert!(!Store::hand_off(dir.path(), &mut view, &since).expect("nothing"));
+    view.subscribe(feed(2)).expect("sub");
+    assert!(Store::hand_off(dir.path(), &mut view, &since).expect("hand off"));
+    // A file that is not a change is set aside, not retried and not fatal.
+    let inbox = dir.path().join("inbox");
+    fs::write(inbox.join("0-garbage.chg"), b"not automerge").expect("write");
+    // The owner edits concurrently; both survive the merge.
+    owner.library.subscribe(feed(3)).expect("sub");
+    assert_eq!(owner.store.take_inbox(&mut owner.library).expect("take"), 1);
+    let mut want = vec![
+        "https://feeds.example/1.xml",
+        "https://feeds.example/2.xml",
+        "https://feeds.example/3.xml",
+    ];
+    want.sort();
+    let mut have = urls(&owner.library);
+    have.sort();
+    assert_eq!(have, want);
+    let left: Vec<_> = fs::read_dir(&inbox)
+        .expect("ls")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(left, vec!["0-garbage.bad"]);
+    assert_eq!(
+        owner.store.take_inbox(&mut owner.library).expect("again"),
+        0
+    );
+    // Saved: a reopen has all three.
+    drop(owner);
+    let again = Store::open(dir.path(), "dev").expect("reopen");
+    assert_eq!(urls(&again.library).len(), 3);
+}

@@ -132,23 +132,76 @@ pub enum QueueAction {
     },
 }
 
+/// The library is owned by another process (the node): edits are refused.
+#[derive(Debug)]
+struct Locked(String);
+
+impl std::fmt::Display for Locked {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}.\nStop the node first, or make the change on another device: the node syncs it here.",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for Locked {}
+
 /// The device and its opened library.
 struct Ctx {
     dev: Device,
     lib: Library,
-    store: Store,
+    /// `None`: opened read-only because the running node owns the store.
+    store: Option<Store>,
+    /// Read-only for an edit: the heads read, after which edits are handed to the node.
+    handoff: Option<Vec<skypod_library::automerge::ChangeHash>>,
 }
 
 impl Ctx {
+    /// For commands that only read: while the node owns the library, read it as saved
+    /// (the node keeps it in sync) instead of refusing.
+    fn open_to_read(home: &Home) -> anyhow::Result<Self> {
+        Self::open_or_view(home, false)
+    }
+
+    /// For commands that edit: while the node owns the library, edit a read-only view and
+    /// hand the changes to the node (`Store::hand_off`), which saves and syncs them.
+    fn open_to_edit(home: &Home) -> anyhow::Result<Self> {
+        Self::open_or_view(home, true)
+    }
+
+    fn open_or_view(home: &Home, edit: bool) -> anyhow::Result<Self> {
+        match Self::open(home) {
+            Err(e) if e.downcast_ref::<Locked>().is_some() => {
+                let dev = Device::open(&home.home)?;
+                let id = dev.identity.identid().as_str().to_owned();
+                let mut lib = Store::read_only(dev.dir.join("library"), &id)
+                    .with_context(|| format!("reading the library in {}", dev.dir.display()))?;
+                if !edit {
+                    eprintln!(
+                        "(the running node owns the library: showing it as saved, the node syncs it)"
+                    );
+                }
+                let handoff = edit.then(|| lib.heads());
+                Ok(Self {
+                    dev,
+                    lib,
+                    store: None,
+                    handoff,
+                })
+            }
+            r => r,
+        }
+    }
+
     fn open(home: &Home) -> anyhow::Result<Self> {
         let dev = Device::open(&home.home)?;
         let id = dev.identity.identid().as_str().to_owned();
         let opened = match Store::open(dev.dir.join("library"), &id) {
             Ok(o) => o,
             // One writer per library: the node owns it while it runs.
-            Err(e @ StoreError::Locked { .. }) => bail!(
-                "{e}.\nStop the node first, or make the change on another device: the node syncs it here."
-            ),
+            Err(e @ StoreError::Locked { .. }) => return Err(Locked(e.to_string()).into()),
             Err(e) => {
                 return Err(anyhow::Error::new(e)
                     .context(format!("opening the library in {}", dev.dir.display())));
@@ -157,20 +210,41 @@ impl Ctx {
         if let Some(r) = &opened.recovery {
             eprintln!("warning: {r}");
         }
+        let (mut library, mut store) = (opened.library, opened.store);
+        // Edits handed over while another process owned the library and did not take them.
+        if let Err(e) = store.take_inbox(&mut library) {
+            eprintln!("warning: could not merge edits handed over earlier: {e}");
+        }
         Ok(Self {
             dev,
-            lib: opened.library,
-            store: opened.store,
+            lib: library,
+            store: Some(store),
+            handoff: None,
         })
     }
 
     fn save(&mut self) -> anyhow::Result<()> {
-        self.store.save(&mut self.lib)?;
+        if let Some(store) = self.store.as_mut() {
+            store.save(&mut self.lib)?;
+            return Ok(());
+        }
+        let Some(since) = &self.handoff else {
+            bail!("the library was opened read-only");
+        };
+        let dir = self.dev.dir.join("library");
+        if Store::hand_off(&dir, &mut self.lib, since)
+            .with_context(|| format!("handing the change to the node in {}", dir.display()))?
+        {
+            eprintln!("(the running node owns the library: it saves this change and syncs it)");
+        }
         Ok(())
     }
 
     /// A short sync round with the online devices, unless offline or in no realm.
     async fn sync(&mut self, opts: &SyncOpts) {
+        let Some(store) = self.store.as_mut() else {
+            return; // read-only: the node syncs
+        };
         if opts.offline {
             return;
         }
@@ -179,7 +253,7 @@ impl Ctx {
             return;
         }
         let t = Duration::from_secs(opts.sync_timeout.max(1));
-        match crate::libsync::round(&self.dev, &mut self.lib, &mut self.store, t).await {
+        match crate::libsync::round(&self.dev, &mut self.lib, store, t).await {
             Ok((0, _)) => eprintln!("(no other device online: synced later)"),
             Ok((n, _)) => eprintln!("(synced with {n} device(s))"),
             Err(e) => eprintln!("(not synced: {e:#})"),
@@ -192,19 +266,21 @@ pub async fn run(home: &Home, cmd: LibraryCmd) -> anyhow::Result<()> {
         LibraryCmd::Node => {
             let mut c = Ctx::open(home)?;
             c.dev.joined()?;
-            crate::libsync::node(&c.dev, &mut c.lib, &mut c.store).await?;
+            let store = c.store.as_mut().context("the library is read-only")?;
+            crate::libsync::node(&c.dev, &mut c.lib, store).await?;
             c.save()
         }
         LibraryCmd::Sync { sync_timeout } => {
             let mut c = Ctx::open(home)?;
             c.dev.joined()?;
             let t = Duration::from_secs(sync_timeout.max(1));
-            let (n, r) = crate::libsync::round(&c.dev, &mut c.lib, &mut c.store, t).await?;
+            let store = c.store.as_mut().context("the library is read-only")?;
+            let (n, r) = crate::libsync::round(&c.dev, &mut c.lib, store, t).await?;
             println!("synced with {n} device(s), {r} message(s) received");
             Ok(())
         }
         LibraryCmd::Subscribe { url, sync } => {
-            let mut c = Ctx::open(home)?;
+            let mut c = Ctx::open_to_edit(home)?;
             let url = normalize_feed_url(&url)?;
             let title = if sync.offline {
                 Err(anyhow::anyhow!("offline"))
@@ -236,7 +312,7 @@ pub async fn run(home: &Home, cmd: LibraryCmd) -> anyhow::Result<()> {
             Ok(())
         }
         LibraryCmd::Unsubscribe { url, sync } => {
-            let mut c = Ctx::open(home)?;
+            let mut c = Ctx::open_to_edit(home)?;
             let url = normalize_feed_url(&url)?;
             if c.lib.unsubscribe(&url)? {
                 c.save()?;
@@ -248,13 +324,13 @@ pub async fn run(home: &Home, cmd: LibraryCmd) -> anyhow::Result<()> {
             Ok(())
         }
         LibraryCmd::Feeds { sync } => {
-            let mut c = Ctx::open(home)?;
+            let mut c = Ctx::open_to_read(home)?;
             c.sync(&sync).await;
             print_feeds(&c.lib.feeds());
             Ok(())
         }
         LibraryCmd::Episodes { feed, limit, sync } => {
-            let mut c = Ctx::open(home)?;
+            let mut c = Ctx::open_to_read(home)?;
             c.sync(&sync).await;
             let url = normalize_feed_url(&feed)?;
             let parsed = fetch_feed(&c.dev, &url)
@@ -263,7 +339,7 @@ pub async fn run(home: &Home, cmd: LibraryCmd) -> anyhow::Result<()> {
             print_episodes(&c.lib, &url, &parsed, limit)
         }
         LibraryCmd::Import { file, sync } => {
-            let mut c = Ctx::open(home)?;
+            let mut c = Ctx::open_to_edit(home)?;
             let bytes =
                 std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
             let bar = indicatif::ProgressBar::new(0);
@@ -294,7 +370,7 @@ pub async fn run(home: &Home, cmd: LibraryCmd) -> anyhow::Result<()> {
             Ok(())
         }
         LibraryCmd::Export { file, sync } => {
-            let mut c = Ctx::open(home)?;
+            let mut c = Ctx::open_to_read(home)?;
             c.sync(&sync).await;
             let text = c.lib.export_opml();
             match file {
@@ -314,7 +390,7 @@ pub async fn run(home: &Home, cmd: LibraryCmd) -> anyhow::Result<()> {
             duration,
             sync,
         } => {
-            let mut c = Ctx::open(home)?;
+            let mut c = Ctx::open_to_edit(home)?;
             let key = resolve_episode(&c.lib, &episode, feed.as_deref())?;
             let secs = parse_time(&time)?;
             let dur = duration.as_deref().map(parse_time).transpose()?;
@@ -330,7 +406,7 @@ pub async fn run(home: &Home, cmd: LibraryCmd) -> anyhow::Result<()> {
             unplayed,
             sync,
         } => {
-            let mut c = Ctx::open(home)?;
+            let mut c = Ctx::open_to_edit(home)?;
             let key = resolve_episode(&c.lib, &episode, feed.as_deref())?;
             c.lib.mark_played(&key, !unplayed)?;
             c.save()?;
@@ -347,7 +423,7 @@ pub async fn run(home: &Home, cmd: LibraryCmd) -> anyhow::Result<()> {
                 feed,
                 sync,
             } => {
-                let mut c = Ctx::open(home)?;
+                let mut c = Ctx::open_to_edit(home)?;
                 let key = resolve_episode(&c.lib, &episode, feed.as_deref())?;
                 if c.lib.queue_add(&key)? {
                     c.save()?;
@@ -363,7 +439,7 @@ pub async fn run(home: &Home, cmd: LibraryCmd) -> anyhow::Result<()> {
                 feed,
                 sync,
             } => {
-                let mut c = Ctx::open(home)?;
+                let mut c = Ctx::open_to_edit(home)?;
                 let key = resolve_episode(&c.lib, &episode, feed.as_deref())?;
                 if c.lib.queue_remove(&key)? {
                     c.save()?;
@@ -375,7 +451,7 @@ pub async fn run(home: &Home, cmd: LibraryCmd) -> anyhow::Result<()> {
                 Ok(())
             }
             QueueAction::List { sync } => {
-                let mut c = Ctx::open(home)?;
+                let mut c = Ctx::open_to_read(home)?;
                 c.sync(&sync).await;
                 let q = c.lib.queue_list();
                 if q.is_empty() {

@@ -103,6 +103,22 @@ impl<'a> Syncer<'a> {
         }
     }
 
+    /// Merge edits other commands on this device handed over while we own the library
+    /// (`Store::hand_off`), and send them on.
+    pub async fn inbox(&mut self) {
+        match self.store.take_inbox(self.lib) {
+            Ok(0) => {}
+            Ok(n) => {
+                tracing::info!(
+                    changes = n,
+                    "library: merged edits handed over by other commands"
+                );
+                self.flush().await;
+            }
+            Err(e) => tracing::warn!(error = %e, "library: could not merge handed-over edits"),
+        }
+    }
+
     /// Start syncing with members whose direct link did not open within the grace period.
     pub async fn tick(&mut self) {
         let grace = self.grace;
@@ -318,6 +334,7 @@ async fn run_until_settled(
             },
             _ = tick.tick() => {
                 s.tick().await;
+                s.inbox().await;
                 let now = Instant::now();
                 if now >= deadline {
                     tracing::warn!("library sync round timed out; the rest syncs next time");
@@ -355,7 +372,10 @@ pub async fn node(dev: &Device, lib: &mut Library, store: &mut Store) -> anyhow:
                 Some(ev) => if !s.event(ev).await { break },
             },
             _ = persist.tick() => s.persist(),
-            _ = tick.tick() => s.tick().await,
+            _ = tick.tick() => {
+                s.tick().await;
+                s.inbox().await;
+            }
         }
     }
     s.persist();
