@@ -5,7 +5,7 @@ mod common;
 
 use common::{Kill, run, skypod, start_server};
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const OPML: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
 <opml version="2.0">
@@ -21,7 +21,6 @@ const OPML: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
 
 #[test]
 fn node_relays_a_subscription_between_devices_never_online_together() {
-    let started = Instant::now();
     let dir = tempfile::tempdir().unwrap();
     let d = |s: &str| dir.path().join(s).to_string_lossy().into_owned();
     let (_srv, listen) = start_server(&d("srv"));
@@ -105,11 +104,5 @@ fn node_relays_a_subscription_between_devices_never_online_together() {
     assert!(
         fresh.contains("[News] Daily News") && fresh.contains("Tech Talk"),
         "{fresh}"
-    );
-
-    assert!(
-        started.elapsed() < Duration::from_secs(60),
-        "took {:?}",
-        started.elapsed()
     );
 }

@@ -51,10 +51,16 @@ pub fn run(args: &[&str]) -> String {
 /// `skypod serve` on a free 127.0.0.1 port with its store in `data_dir`; returns the process
 /// (killed on drop) and `host:port` once it accepts connections.
 pub fn start_server(data_dir: &str) -> (Kill, String) {
+    start_server_with(data_dir, &[])
+}
+
+/// [`start_server`] with extra environment variables (e.g. the proxy's loopback allow-list).
+pub fn start_server_with(data_dir: &str, env: &[(&str, &str)]) -> (Kill, String) {
     let listen = format!("127.0.0.1:{}", free_port());
     let srv = Kill(
         skypod()
             .args(["serve", "--listen", &listen, "--data-dir", data_dir])
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .spawn()
             .unwrap(),
