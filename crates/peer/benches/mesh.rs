@@ -26,6 +26,12 @@ fn quiet(c: &mut skypod_peer::PeerConfig) {
     if let Some(b) = std::env::var("SCTP_RWND").ok().and_then(|v| v.parse().ok()) {
         c.sctp_receive_buffer = b;
     }
+    if let Some(b) = std::env::var("UDP_RCVBUF")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        c.udp_recv_buffer = b;
+    }
 }
 
 async fn mesh(n: usize) -> Duration {
@@ -176,14 +182,24 @@ mod raw {
         b: Arc<dyn DataChannel>,
     }
 
-    async fn pc(h: H, limit: usize, rwnd: Option<u32>) -> Arc<dyn PeerConnection> {
+    /// Our tuning: SCTP receive window and UDP socket receive buffer.
+    #[derive(Clone, Copy)]
+    pub struct Tuning {
+        pub rwnd: u32,
+        pub udp: usize,
+    }
+
+    async fn pc(h: H, limit: usize, tuning: Option<Tuning>) -> Arc<dyn PeerConnection> {
         let mut se = webrtc::peer_connection::SettingEngineBuilder::new();
-        if let Some(n) = rwnd {
-            se = se.with_sctp_max_receive_buffer_size(n);
+        let mut b = PeerConnectionBuilder::new();
+        if let Some(t) = tuning {
+            se = se.with_sctp_max_receive_buffer_size(t.rwnd);
+            if let Some(rt) = skypod_peer::udp_buffered_runtime(t.udp) {
+                b = b.with_runtime(rt);
+            }
         }
         Arc::new(
-            PeerConnectionBuilder::new()
-                .with_setting_engine(se.build())
+            b.with_setting_engine(se.build())
                 .with_configuration(RTCConfigurationBuilder::new().build())
                 .with_handler(Arc::new(h))
                 .with_udp_addrs(vec!["127.0.0.1:0".to_owned()])
@@ -194,18 +210,18 @@ mod raw {
         )
     }
 
-    pub async fn pair(limit: usize, rwnd: Option<u32>) -> RawPair {
+    pub async fn pair(limit: usize, tuning: Option<Tuning>) -> RawPair {
         let (ca, mut ca_rx) = unbounded_channel();
         let (cb, mut cb_rx) = unbounded_channel();
         let (dtx, mut drx) = unbounded_channel();
-        let a = pc(H { cand: ca, dc: None }, limit, rwnd).await;
+        let a = pc(H { cand: ca, dc: None }, limit, tuning).await;
         let b = pc(
             H {
                 cand: cb,
                 dc: Some(dtx),
             },
             limit,
-            rwnd,
+            tuning,
         )
         .await;
         let dca = a
@@ -310,10 +326,11 @@ async fn main() {
     quiet(&mut ours_cfg);
     let limit = ours_cfg.send_buffer_limit;
     let rwnd = ours_cfg.sctp_receive_buffer;
-    let same = raw::pair(limit, Some(rwnd)).await;
+    let udp = ours_cfg.udp_recv_buffer;
+    let same = raw::pair(limit, Some(raw::Tuning { rwnd, udp })).await;
     let dflt = raw::pair(limit, None).await;
     println!(
-        "## data channel, native ↔ native, one channel (send buffer limit {limit} B, SCTP receive window {rwnd} B)"
+        "## data channel, native ↔ native, one channel (send buffer limit {limit} B, SCTP receive window {rwnd} B, UDP receive buffer {udp} B)"
     );
     for chunk in [1024, 16 * 1024, 60 * 1024] {
         let total = if chunk == 1024 { 32 } else { 256 } * 1024 * 1024;
@@ -322,7 +339,7 @@ async fn main() {
         let bare = raw::throughput(&same, total, chunk).await;
         let lib = raw::throughput(&dflt, total, chunk).await;
         println!(
-            "p2p throughput, {} KiB messages: skypod {ours:.1} MB/s ({:.0} msg/s) | bare webrtc, same settings {bare:.1} MB/s (ratio {:.2}) | bare webrtc, default 1 MiB window {lib:.1} MB/s (ratio {:.2})",
+            "p2p throughput, {} KiB messages: skypod {ours:.1} MB/s ({:.0} msg/s) | bare webrtc, same settings {bare:.1} MB/s (ratio {:.2}) | bare webrtc, library defaults {lib:.1} MB/s (ratio {:.2})",
             chunk / 1024,
             ours * 1e6 / chunk as f64,
             ours / bare,
@@ -360,16 +377,25 @@ async fn sweep() {
         skypod_peer::JoinMode::Authn,
     );
     quiet(&mut cfg);
-    let bare = raw::pair(cfg.send_buffer_limit, Some(cfg.sctp_receive_buffer)).await;
-    println!("## message size sweep (MB/s): skypod | bare webrtc, same settings");
+    let tuning = raw::Tuning {
+        rwnd: cfg.sctp_receive_buffer,
+        udp: cfg.udp_recv_buffer,
+    };
+    let bare = raw::pair(cfg.send_buffer_limit, Some(tuning)).await;
+    let dflt = raw::pair(cfg.send_buffer_limit, None).await;
+    println!(
+        "## message size sweep (MB/s): skypod | bare webrtc, same settings | bare webrtc, library defaults"
+    );
     for kib in [2usize, 4, 8, 12, 15, 16, 20, 24, 32, 48, 63] {
         let chunk = kib * 1024 - 1;
         let total = 64 * 1024 * 1024;
         let ours = throughput(&mut p, total, chunk, Mode::P2p).await;
         let reference = raw::throughput(&bare, total, chunk + 1).await;
-        println!("{kib:>2} KiB: {ours:>6.1} | {reference:>6.1}");
+        let lib = raw::throughput(&dflt, total, chunk + 1).await;
+        println!("{kib:>2} KiB: {ours:>6.1} | {reference:>6.1} | {lib:>6.1}");
     }
     raw::close(bare).await;
+    raw::close(dflt).await;
     for q in &p.peers {
         q.handle.shutdown().await;
     }

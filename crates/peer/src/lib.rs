@@ -17,5 +17,6 @@ pub use crypto::RealmKey;
 pub use peer::{
     JoinMode, Link, Mode, Peer, PeerConfig, PeerError, PeerEvent, PeerHandle, PeerInfo, Signal, Via,
 };
+pub use rtc::udp_buffered_runtime;
 pub use sm::signaling::StopReason;
 pub use store::{Identity, RealmState};

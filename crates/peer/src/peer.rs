@@ -94,9 +94,13 @@ pub struct PeerConfig {
     /// Data channel send buffer, bytes: `send` waits when this much is unacknowledged.
     pub send_buffer_limit: usize,
     /// SCTP receive window (a_rwnd), bytes. The library's 1 MiB default caps one channel at
-    /// ~50 MB/s even on loopback; 8 MiB lets it run at ~2.5× that (docs/benchmarks-peer.md).
-    /// Memory is only used while the application reads slower than the peer sends.
+    /// ~50 MB/s even on loopback (docs/benchmarks-peer.md). Memory is only used while the
+    /// application reads slower than the peer sends.
     pub sctp_receive_buffer: u32,
+    /// Kernel receive buffer asked for each UDP socket, bytes (capped by the OS, e.g.
+    /// Linux `net.core.rmem_max`; 0 keeps the system default). A small one overflows when
+    /// the reading task is scheduled late, and the loss keeps SCTP slow.
+    pub udp_recv_buffer: usize,
 }
 
 impl PeerConfig {
@@ -116,6 +120,7 @@ impl PeerConfig {
             keepalive: Duration::from_secs(30),
             send_buffer_limit: 4 * 1024 * 1024,
             sctp_receive_buffer: 8 * 1024 * 1024,
+            udp_recv_buffer: 4 * 1024 * 1024,
         }
     }
 }
@@ -548,6 +553,7 @@ impl Actor {
                 bind_addrs: c.bind_addrs,
                 send_buffer_limit: c.send_buffer_limit,
                 sctp_receive_buffer: c.sctp_receive_buffer,
+                udp_recv_buffer: c.udp_recv_buffer,
             },
             health_cfg: c.health,
             neg_cfg: c.negotiation,

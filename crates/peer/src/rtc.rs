@@ -1,7 +1,10 @@
 //! The thin layer over `webrtc` 0.21: build a connection, forward its callbacks into the
 //! actor's queue, frame the data channel. Every decision lives in the state machines.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use skypod_protocol::IdentId;
@@ -12,6 +15,7 @@ use webrtc::peer_connection::{
     RTCIceCandidateInit, RTCIceServer, RTCPeerConnectionIceEvent, RTCPeerConnectionState,
     SettingEngineBuilder,
 };
+use webrtc::runtime::Runtime;
 
 use crate::{PeerEvent, Via};
 
@@ -78,6 +82,96 @@ impl PeerConnectionEventHandler for Handler {
     }
 }
 
+/// webrtc's tokio runtime, except that UDP sockets get a larger kernel receive buffer.
+///
+/// Why: the library reads its sockets from one driver task per connection; when that task
+/// is not scheduled for a moment (a busy machine), the kernel's default ~208 KiB buffer
+/// overflows, datagrams are dropped, and SCTP's congestion control then keeps the channel
+/// slow (docs/benchmarks-peer.md). The kernel caps the size at `net.core.rmem_max`.
+#[derive(Debug)]
+struct BufferedRuntime {
+    inner: Arc<dyn Runtime>,
+    recv_buffer: usize,
+}
+
+impl Runtime for BufferedRuntime {
+    fn spawn(
+        &self,
+        future: Pin<Box<dyn Future<Output = ()> + Send>>,
+    ) -> Box<dyn webrtc::runtime::JoinHandle> {
+        self.inner.spawn(future)
+    }
+    fn spawn_reactor(
+        &self,
+        pool: usize,
+        future: Pin<Box<dyn Future<Output = ()> + Send>>,
+    ) -> Box<dyn webrtc::runtime::JoinHandle> {
+        self.inner.spawn_reactor(pool, future)
+    }
+    fn wrap_udp_socket(
+        &self,
+        socket: std::net::UdpSocket,
+    ) -> std::io::Result<Arc<dyn webrtc::runtime::AsyncUdpSocket>> {
+        if let Err(e) = socket2::SockRef::from(&socket).set_recv_buffer_size(self.recv_buffer) {
+            tracing::debug!(error = %e, "cannot enlarge the UDP receive buffer");
+        }
+        self.inner.wrap_udp_socket(socket)
+    }
+    fn wrap_tcp_listener(
+        &self,
+        listener: std::net::TcpListener,
+    ) -> std::io::Result<Arc<dyn webrtc::runtime::AsyncTcpListener>> {
+        self.inner.wrap_tcp_listener(listener)
+    }
+    fn connect_tcp<'a>(
+        &'a self,
+        remote: std::net::SocketAddr,
+    ) -> Pin<
+        Box<
+            dyn Future<Output = std::io::Result<Arc<dyn webrtc::runtime::AsyncTcpStream>>>
+                + Send
+                + 'a,
+        >,
+    > {
+        self.inner.connect_tcp(remote)
+    }
+    fn resolve_host<'a>(
+        &'a self,
+        host: &'a str,
+    ) -> Pin<Box<dyn Future<Output = std::io::Result<Vec<std::net::SocketAddr>>> + Send + 'a>> {
+        self.inner.resolve_host(host)
+    }
+    fn now(&self) -> std::time::Instant {
+        self.inner.now()
+    }
+    fn sleep(&self, d: Duration) -> Pin<Box<dyn Future<Output = ()> + Send + 'static>> {
+        self.inner.sleep(d)
+    }
+    fn interval(&self, period: Duration) -> Box<dyn webrtc::runtime::AsyncInterval> {
+        self.inner.interval(period)
+    }
+    fn block_on(&self, future: Pin<Box<dyn Future<Output = ()> + '_>>) {
+        self.inner.block_on(future)
+    }
+    fn yield_now(&self) -> Pin<Box<dyn Future<Output = ()> + Send + 'static>> {
+        self.inner.yield_now()
+    }
+    fn name(&self) -> &'static str {
+        self.inner.name()
+    }
+}
+
+/// The runtime our connections use: webrtc's default, with UDP receive buffers of
+/// `recv_buffer` bytes (`None` for 0: keep the library's runtime). Public for the
+/// benchmark's bare-webrtc reference.
+pub fn udp_buffered_runtime(recv_buffer: usize) -> Option<Arc<dyn Runtime>> {
+    if recv_buffer == 0 {
+        return None;
+    }
+    let inner = webrtc::runtime::default_runtime()?;
+    Some(Arc::new(BufferedRuntime { inner, recv_buffer }))
+}
+
 /// Connection settings shared by every attempt.
 #[derive(Clone, Debug)]
 pub struct RtcSettings {
@@ -85,6 +179,8 @@ pub struct RtcSettings {
     pub bind_addrs: Vec<String>,
     pub send_buffer_limit: usize,
     pub sctp_receive_buffer: u32,
+    /// Kernel receive buffer of each UDP socket, bytes (0: the system default).
+    pub udp_recv_buffer: usize,
 }
 
 pub async fn new_connection(
@@ -103,9 +199,13 @@ pub async fn new_connection(
     let se = SettingEngineBuilder::new()
         .with_sctp_max_receive_buffer_size(settings.sctp_receive_buffer)
         .build();
-    let pc = PeerConnectionBuilder::new()
+    let mut builder = PeerConnectionBuilder::new()
         .with_configuration(cfg.build())
-        .with_setting_engine(se)
+        .with_setting_engine(se);
+    if let Some(rt) = udp_buffered_runtime(settings.udp_recv_buffer) {
+        builder = builder.with_runtime(rt);
+    }
+    let pc = builder
         .with_handler(Arc::new(Handler {
             remote: remote.clone(),
             cid: cid.to_owned(),
