@@ -3,20 +3,13 @@
 // Run through scripts/e2e.sh (builds the app and the server first).
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { ROOT, device, launch, skypodServer, staticServer } from "./harness.mjs";
+import { ROOT, device, launch, shot, skypodServer, swControlled, webApp } from "./harness.mjs";
 
-const SHOTS = join(ROOT, "docs/screenshots");
 const T = { timeout: 15_000 };
 const metrics = {};
 let web, realm, browser, A, B, appUrl, inviteLink;
-
-async function shot(page, name) {
-  if (process.env.E2E_SCREENSHOTS === "0") return;
-  mkdirSync(SHOTS, { recursive: true });
-  await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
-}
 
 async function send(page, via, text) {
   await page.getByRole("radio", { name: via === "p2p" ? "P2P" : "Server relay" }).check();
@@ -37,15 +30,7 @@ async function open(page) {
 
 before(async () => {
   realm = await skypodServer();
-  if (process.env.E2E_SAME_ORIGIN === "1") {
-    // `skypod serve` serves web/dist itself: the app finds /realm on its own origin.
-    web = { close: async () => {} };
-    appUrl = `${realm.base}/`;
-  } else {
-    // Until then: web/dist from a loopback static server, pointed at skypod by ?server=.
-    web = await staticServer();
-    appUrl = `http://127.0.0.1:${web.port}/?server=${encodeURIComponent(realm.base)}`;
-  }
+  ({ web, appUrl } = await webApp(realm));
   browser = await launch();
   A = await device(browser);
   B = await device(browser);
@@ -191,13 +176,7 @@ describe("skypod web", () => {
   });
 
   it("with the servers stopped, a reload still opens the app shell from the service worker", async () => {
-    await A.page.evaluate(async () => {
-      await navigator.serviceWorker.ready;
-    });
-    if (!(await A.page.evaluate(() => !!navigator.serviceWorker.controller))) {
-      await A.page.reload();
-      await A.page.waitForFunction(() => !!navigator.serviceWorker.controller, null, T);
-    }
+    await swControlled(A.page);
     await web.close();
     await realm.stop();
     await B.ctx.close();

@@ -301,6 +301,7 @@ function EpisodeRow(props: {
         {v.ep.published ? new Date(v.ep.published).toLocaleDateString() : ""}
         {dur ? ` · ${clock(dur)}` : ""}
         {mine?.completed ? " · played" : mine && mine.position > 0 ? ` · at ${clock(mine.position)}` : ""}
+        {mine && mine.speed !== 1 ? ` · ${mine.speed}×` : ""}
         {others.map((r) => ` · ${props.name(r)} at ${clock(r.record.position)}`).join("")}
       </div>
       <div class="row">
