@@ -55,7 +55,7 @@ describe("skypod web", () => {
     await A.page.getByRole("button", { name: "Create invitation" }).click();
     inviteLink = await A.page.getByLabel(/Invitation link/).inputValue();
     assert.match(inviteLink, new RegExp(`^${realm.base}/#join=[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+$`));
-    await shot(A.page, "02-invitation");
+    await shot(A.page, "02-invitation", { at: "section:has(#invite-link)" });
 
     metrics.ttiMsB = await open(B.page);
     await B.page.getByRole("button", { name: "Sync to an existing install" }).click();
@@ -74,6 +74,9 @@ describe("skypod web", () => {
     assert.match(keyA, /^1:[0-9a-f]{16}$/);
     await B.page.waitForSelector(`[data-realm-key="${keyA}"]`, T);
     metrics.pasteToRealmKeyMs = Date.now() - t0;
+    // The library open too: Automerge's WASM fetched (cold context) and compiled, genesis loaded.
+    await B.page.locator("#feed-url").waitFor(T);
+    metrics.pasteToLibraryMs = Date.now() - t0;
     await send(A.page, "p2p", "hello B over p2p");
     await expectIn(B.page, "p2p", "hello B over p2p");
     await send(B.page, "p2p", "hello A over p2p");
@@ -83,7 +86,7 @@ describe("skypod web", () => {
     await send(B.page, "relay", "hello A via relay");
     await expectIn(A.page, "relay", "hello A via relay");
     await shot(A.page, "04-home-a");
-    await shot(B.page, "05-home-b");
+    await shot(B.page, "05-home-b", { at: "#peers-h" });
   });
 
   it("two-way pairing: the inviter binds the invitation to the invitee's device id", async () => {

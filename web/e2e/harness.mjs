@@ -110,11 +110,21 @@ export async function webApp(realm) {
 
 const SHOTS = join(ROOT, "docs/screenshots");
 
-/** A screenshot into docs/screenshots (E2E_SCREENSHOTS=0 skips them). */
-export async function shot(page, name, fullPage = true) {
+/**
+ * A phone-screen screenshot (the 390×844 viewport) into docs/screenshots, scrolled to the top or
+ * to the first element matching `at` (E2E_SCREENSHOTS=0 skips them). Not full-page: the sticky
+ * header and the fixed player dock would land in the middle of a stitched page.
+ */
+export async function shot(page, name, { at = "" } = {}) {
   if (process.env.E2E_SCREENSHOTS === "0") return;
   mkdirSync(SHOTS, { recursive: true });
-  await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage });
+  if (at) {
+    await page.locator(at).first().evaluate((el) => {
+      el.scrollIntoView({ block: "start" });
+      scrollBy(0, -(document.querySelector("header")?.getBoundingClientRect().height ?? 0) - 8);
+    });
+  } else await page.evaluate(() => scrollTo(0, 0));
+  await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: false });
 }
 
 /** Make sure the service worker controls the page (a reload may be needed the first time). */

@@ -176,8 +176,8 @@ describe("skypod web: library and podcasts", () => {
     await A.page.getByRole("button", { name: "Remove Episode Two from the queue" }).click();
     await A.page.waitForFunction(() => document.querySelectorAll("ol.queue li").length === 1, null, T);
     assert.deepEqual(await order(), ["Episode One"]);
-    await shot(A.page, "10-podcasts-continue-from");
-    await shot(B.page, "11-podcasts-episodes");
+    await shot(A.page, "10-podcasts-continue-from", { at: ".feed" });
+    await shot(B.page, "11-podcasts-episodes", { at: "#cont-h, #feeds-h" });
   });
 
   it("bad feed addresses show a clear message and change nothing", async () => {
@@ -269,7 +269,7 @@ describe("skypod web: library and podcasts", () => {
       return feeds.includes("Loopback Cast") && feeds.includes("Native Cast") && /Laptop A[^\n]*1:30/.test(episodes);
     }, "the native device to see A's changes", 40_000, () => `${feeds}\n${episodes}`);
     assert.match(episodes, /Phone B[^\n]*1:00/);
-    await shot(A.page, "13-podcasts-native-peer");
+    await shot(A.page, "13-podcasts-native-peer", { at: "#dev-h" });
 
     // Device management: A removes the native device from the realm.
     A.page.once("dialog", (d) => void d.accept());
@@ -301,6 +301,6 @@ describe("skypod web: library and podcasts", () => {
     assert.equal(await A.page.getByRole("button", { name: /Continue from Phone B/ }).count(), 0);
     await A.page.locator("li.episode .hint", { hasText: "Phone B at 1:00" }).first().waitFor(T);
     await A.page.locator(".feed [role=alert]").first().waitFor(T);
-    await shot(A.page, "14-podcasts-offline");
+    await shot(A.page, "14-podcasts-offline", { at: "#feeds-h" });
   });
 });
