@@ -3,20 +3,13 @@
 // Run through scripts/e2e.sh (builds the app and the server first).
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { ROOT, device, launch, skypodServer, staticServer } from "./harness.mjs";
+import { ROOT, device, launch, shot, skypodServer, swControlled, webApp } from "./harness.mjs";
 
-const SHOTS = join(ROOT, "docs/screenshots");
 const T = { timeout: 15_000 };
 const metrics = {};
 let web, realm, browser, A, B, appUrl, inviteLink;
-
-async function shot(page, name) {
-  if (process.env.E2E_SCREENSHOTS === "0") return;
-  mkdirSync(SHOTS, { recursive: true });
-  await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
-}
 
 async function send(page, via, text) {
   await page.getByRole("radio", { name: via === "p2p" ? "P2P" : "Server relay" }).check();
@@ -37,15 +30,7 @@ async function open(page) {
 
 before(async () => {
   realm = await skypodServer();
-  if (process.env.E2E_SAME_ORIGIN === "1") {
-    // `skypod serve` serves web/dist itself: the app finds /realm on its own origin.
-    web = { close: async () => {} };
-    appUrl = `${realm.base}/`;
-  } else {
-    // Until then: web/dist from a loopback static server, pointed at skypod by ?server=.
-    web = await staticServer();
-    appUrl = `http://127.0.0.1:${web.port}/?server=${encodeURIComponent(realm.base)}`;
-  }
+  ({ web, appUrl } = await webApp(realm));
   browser = await launch();
   A = await device(browser);
   B = await device(browser);
@@ -70,7 +55,7 @@ describe("skypod web", () => {
     await A.page.getByRole("button", { name: "Create invitation" }).click();
     inviteLink = await A.page.getByLabel(/Invitation link/).inputValue();
     assert.match(inviteLink, new RegExp(`^${realm.base}/#join=[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+$`));
-    await shot(A.page, "02-invitation");
+    await shot(A.page, "02-invitation", { at: "section:has(#invite-link)" });
 
     metrics.ttiMsB = await open(B.page);
     await B.page.getByRole("button", { name: "Sync to an existing install" }).click();
@@ -89,6 +74,9 @@ describe("skypod web", () => {
     assert.match(keyA, /^1:[0-9a-f]{16}$/);
     await B.page.waitForSelector(`[data-realm-key="${keyA}"]`, T);
     metrics.pasteToRealmKeyMs = Date.now() - t0;
+    // The library open too: Automerge's WASM fetched (cold context) and compiled, genesis loaded.
+    await B.page.locator("#feed-url").waitFor(T);
+    metrics.pasteToLibraryMs = Date.now() - t0;
     await send(A.page, "p2p", "hello B over p2p");
     await expectIn(B.page, "p2p", "hello B over p2p");
     await send(B.page, "p2p", "hello A over p2p");
@@ -98,7 +86,7 @@ describe("skypod web", () => {
     await send(B.page, "relay", "hello A via relay");
     await expectIn(A.page, "relay", "hello A via relay");
     await shot(A.page, "04-home-a");
-    await shot(B.page, "05-home-b");
+    await shot(B.page, "05-home-b", { at: "#peers-h" });
   });
 
   it("two-way pairing: the inviter binds the invitation to the invitee's device id", async () => {
@@ -191,13 +179,7 @@ describe("skypod web", () => {
   });
 
   it("with the servers stopped, a reload still opens the app shell from the service worker", async () => {
-    await A.page.evaluate(async () => {
-      await navigator.serviceWorker.ready;
-    });
-    if (!(await A.page.evaluate(() => !!navigator.serviceWorker.controller))) {
-      await A.page.reload();
-      await A.page.waitForFunction(() => !!navigator.serviceWorker.controller, null, T);
-    }
+    await swControlled(A.page);
     await web.close();
     await realm.stop();
     await B.ctx.close();

@@ -7,37 +7,28 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, execFile } from "node:child_process";
 import { createServer } from "node:http";
-import { mkdirSync, mkdtempSync } from "node:fs";
+import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ROOT, device, launch, skypodServer, staticServer } from "./harness.mjs";
+import { ROOT, device, launch, rss, rssItem, sendRanged, shot, skypodServer, swControlled, wav, webApp } from "./harness.mjs";
 
-const SHOTS = join(ROOT, "docs/screenshots");
 const T = { timeout: 20_000 };
 const BIN = () => process.env.SKYPOD_BIN ?? join(ROOT, "target/release/skypod");
+// Each episode's enclosure is a real 2-minute WAV, so the player dock can play, seek and pause it.
+const AUDIO = wav(120);
 let web, realm, browser, A, B, appUrl, fixture, feedUrl;
 const children = new Set();
 
-async function shot(page, name) {
-  if (process.env.E2E_SCREENSHOTS === "0") return;
-  mkdirSync(SHOTS, { recursive: true });
-  await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
-}
-
-/** The fixture podcast host: a feed, a page that is not a feed, a few bytes of "audio". */
+/** The fixture podcast host: feeds with real audio, an OPML list, a page that is not a feed. */
 function fixtureServer() {
   const srv = createServer((req, res) => {
     const base = `http://127.0.0.1:${srv.address().port}`;
-    const item = (n, title, extra = "") => `
-      <item><title>${title}</title><guid isPermaLink="false">lc-${n}</guid>
-        <description><![CDATA[<p>Notes for <b>${title}</b> with <a href="https://example.org/${n}">a link</a>.</p><script>window.pwned = 1</script><img src=x onerror="window.pwned = 2">${extra}]]></description>
-        <enclosure url="${base}/ep${n}.mp3" type="audio/mpeg" length="4"/>
-        <itunes:duration>10:00</itunes:duration><pubDate>Mon, 0${n} Nov 2026 10:00:00 GMT</pubDate></item>`;
-    const feed = (title) => `<?xml version="1.0" encoding="UTF-8"?>
-<rss version="2.0" xmlns:itunes="http://www.itunes.com/dtds/podcast-1.0.dtd"><channel>
-  <title>${title}</title><link>${base}/</link><description>A fixture podcast on loopback.</description>
-  ${item(1, "Episode One")}${item(2, "Episode Two")}
-</channel></rss>`;
+    const item = (n, title) =>
+      rssItem({
+        guid: `lc-${n}`, title, audioUrl: `${base}/ep${n}.wav`, length: AUDIO.length, duration: "2:00", day: n,
+        notes: `<p>Notes for <b>${title}</b> with <a href="https://example.org/${n}">a link</a>.</p><script>window.pwned = 1</script><img src=x onerror="window.pwned = 2">`,
+      });
+    const feed = (title) => rss({ title, link: `${base}/`, items: [item(1, "Episode One"), item(2, "Episode Two")] });
     const path = new URL(req.url, base).pathname;
     if (path === "/feed.xml") return res.writeHead(200, { "content-type": "application/rss+xml" }).end(feed("Loopback Cast"));
     if (path === "/native.xml") return res.writeHead(200, { "content-type": "application/rss+xml" }).end(feed("Native Cast"));
@@ -48,12 +39,33 @@ function fixtureServer() {
   <outline type="rss" text="Broken" xmlUrl="not a url"/>
 </body></opml>`);
     if (path === "/page.html") return res.writeHead(200, { "content-type": "text/html" }).end("<html><body>Just a page</body></html>");
-    if (path.endsWith(".mp3")) return res.writeHead(200, { "content-type": "audio/mpeg" }).end(Buffer.from([0xff, 0xfb, 0x90, 0x00]));
+    if (/^\/ep\d\.wav$/.test(path)) return sendRanged(req, res, AUDIO, "audio/wav");
     res.writeHead(404).end("not here");
   });
   return new Promise((resolve) =>
     srv.listen(0, "127.0.0.1", () => resolve({ base: `http://127.0.0.1:${srv.address().port}`, close: () => new Promise((r) => srv.close(() => r())) })),
   );
+}
+
+/**
+ * Through the dock: pause, then seek to `sec` with the dock's keys (Shift+← = −30 s down to 0,
+ * then Shift+→ = +30 s, → = +15 s). Every seek is reported to the library.
+ */
+async function pauseAndSeek(page, sec) {
+  const dock = page.getByRole("region", { name: "Player" });
+  await page.waitForSelector(".dock[data-playing='1']", T);
+  await dock.getByRole("button", { name: "Pause", exact: true }).click();
+  await page.waitForSelector(".dock[data-playing='0']", T);
+  await page.locator("main h2").first().click();
+  const at = () => page.evaluate(() => document.querySelector(".dock audio").currentTime);
+  for (let i = 0; i < 20 && (await at()) > 0; i++) await page.keyboard.press("Shift+ArrowLeft");
+  assert.equal(await at(), 0);
+  for (let t = 0; t < sec; ) {
+    const step = sec - t >= 30 ? 30 : 15;
+    await page.keyboard.press(step === 30 ? "Shift+ArrowRight" : "ArrowRight");
+    t += step;
+  }
+  await page.waitForFunction((s) => document.querySelector(".dock audio").currentTime === s, sec, T);
 }
 
 /** Run the skypod CLI to completion; resolves to stdout (rejects with stderr on failure). */
@@ -89,13 +101,7 @@ before(async () => {
   // The proxy refuses loopback targets unless told otherwise (test-only switch).
   process.env.SKYPOD_PROXY_ALLOW_FOR_TESTS = "127.0.0.0/8";
   realm = await skypodServer();
-  if (process.env.E2E_SAME_ORIGIN === "1") {
-    web = { close: async () => {} };
-    appUrl = `${realm.base}/`;
-  } else {
-    web = await staticServer();
-    appUrl = `http://127.0.0.1:${web.port}/?server=${encodeURIComponent(realm.base)}`;
-  }
+  ({ web, appUrl } = await webApp(realm));
   // Browser <-> native P2P needs real loopback candidates, not mDNS names.
   browser = await launch(["--disable-features=WebRtcHideLocalIpsWithMdns"]);
   A = await device(browser);
@@ -137,9 +143,10 @@ describe("skypod web: library and podcasts", () => {
     await B.page.getByRole("button", { name: "Loopback Cast", exact: true }).click();
     await B.page.getByRole("button", { name: "Play Episode One" }).click();
     const key = `${feedUrl} lc-1`;
-    assert.equal(await B.page.evaluate(() => globalThis.skypodDebug.playing()), key);
-    // What the player dock reports while playing (it lives in web/src/player, another change).
-    await B.page.evaluate(() => globalThis.skypodDebug.progress(60, 600));
+    // The real player dock plays the enclosure; B pauses and seeks to 1:00, the dock reports it
+    // and the library stores it (and syncs it to A).
+    await B.page.getByRole("region", { name: "Player" }).getByText("Episode One").waitFor(T);
+    await pauseAndSeek(B.page, 60);
     await B.page.getByRole("button", { name: "Resume Episode One at 1:00" }).waitFor(T);
 
     const offer = A.page.getByRole("button", { name: "Continue from Phone B at 1:00" }).first();
@@ -154,7 +161,11 @@ describe("skypod web: library and podcasts", () => {
     assert.equal(await A.page.evaluate(() => globalThis.pwned ?? null), null);
     // Taking the offer starts the episode at B's position.
     await offer.click();
-    assert.equal(await A.page.evaluate(() => globalThis.skypodDebug.playing()), key);
+    await A.page.getByRole("region", { name: "Player" }).getByText("Episode One").waitFor(T);
+    await A.page.waitForFunction(() => document.querySelector(".dock audio")?.currentTime >= 60, null, T);
+    await A.page.waitForSelector(".dock[data-playing='1']", T);
+    await A.page.getByRole("region", { name: "Player" }).getByRole("button", { name: "Pause", exact: true }).click();
+    await A.page.waitForSelector(".dock[data-playing='0']", T);
     // The queue: add both episodes, move the second up, remove one.
     for (const n of [1, 2]) await A.page.locator(`li.episode[data-episode="${feedUrl} lc-${n}"]`).getByRole("button", { name: "Add to queue" }).click();
     const order = () => A.page.locator("ol.queue li .ep-title").allInnerTexts();
@@ -165,8 +176,8 @@ describe("skypod web: library and podcasts", () => {
     await A.page.getByRole("button", { name: "Remove Episode Two from the queue" }).click();
     await A.page.waitForFunction(() => document.querySelectorAll("ol.queue li").length === 1, null, T);
     assert.deepEqual(await order(), ["Episode One"]);
-    await shot(A.page, "10-podcasts-continue-from");
-    await shot(B.page, "11-podcasts-episodes");
+    await shot(A.page, "10-podcasts-continue-from", { at: ".feed" });
+    await shot(B.page, "11-podcasts-episodes", { at: "#cont-h, #feeds-h" });
   });
 
   it("bad feed addresses show a clear message and change nothing", async () => {
@@ -248,7 +259,8 @@ describe("skypod web: library and podcasts", () => {
     // took over from B; the native device lists both feeds and A's position under its name.
     await A.page.getByLabel("Name of this device").fill("Laptop A");
     await A.page.getByRole("button", { name: "Rename", exact: true }).click();
-    await A.page.evaluate(() => globalThis.skypodDebug.progress(90, 600));
+    await A.page.getByRole("region", { name: "Player" }).getByRole("button", { name: "Play", exact: true }).click();
+    await pauseAndSeek(A.page, 90);
     let episodes = "";
     let feeds = "";
     await waitFor(async () => {
@@ -257,7 +269,7 @@ describe("skypod web: library and podcasts", () => {
       return feeds.includes("Loopback Cast") && feeds.includes("Native Cast") && /Laptop A[^\n]*1:30/.test(episodes);
     }, "the native device to see A's changes", 40_000, () => `${feeds}\n${episodes}`);
     assert.match(episodes, /Phone B[^\n]*1:00/);
-    await shot(A.page, "13-podcasts-native-peer");
+    await shot(A.page, "13-podcasts-native-peer", { at: "#dev-h" });
 
     // Device management: A removes the native device from the realm.
     A.page.once("dialog", (d) => void d.accept());
@@ -271,13 +283,7 @@ describe("skypod web: library and podcasts", () => {
   });
 
   it("with the servers stopped, a reload shows the library from IndexedDB and the service worker", async () => {
-    await A.page.evaluate(async () => {
-      await navigator.serviceWorker.ready;
-    });
-    if (!(await A.page.evaluate(() => !!navigator.serviceWorker.controller))) {
-      await A.page.reload();
-      await A.page.waitForFunction(() => !!navigator.serviceWorker.controller, null, T);
-    }
+    await swControlled(A.page);
     await web.close();
     await realm.stop();
     await B.ctx.close();
@@ -295,6 +301,6 @@ describe("skypod web: library and podcasts", () => {
     assert.equal(await A.page.getByRole("button", { name: /Continue from Phone B/ }).count(), 0);
     await A.page.locator("li.episode .hint", { hasText: "Phone B at 1:00" }).first().waitFor(T);
     await A.page.locator(".feed [role=alert]").first().waitFor(T);
-    await shot(A.page, "14-podcasts-offline");
+    await shot(A.page, "14-podcasts-offline", { at: "#feeds-h" });
   });
 });

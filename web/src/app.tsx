@@ -18,7 +18,6 @@ import { InstallButton } from "./ui/Install";
 import { PlayerDock } from "./player/PlayerDock";
 import { attachLibrary } from "./library/session";
 import type { LibraryStore } from "./library/store";
-import { current as nowPlaying } from "./player/nowPlaying";
 import { Devices } from "./ui/Devices";
 import { Podcasts } from "./ui/Podcasts";
 
@@ -94,14 +93,11 @@ export function App() {
       rec?.members,
     );
     mesh.current = m;
-    // A debug handle for the console and the E2E tests (nothing secret: no keys are reachable).
+    // The one test hook (web/README.md): a network failure cannot be caused from the UI, so
+    // the E2E test breaks the P2P links here and reads the connection ids. No keys are reachable.
     (globalThis as { skypodDebug?: unknown }).skypodDebug = {
       dropLinks: () => m.simulateLinkFailure(),
       connectionIds: () => m.connectionIds(),
-      // Temporary E2E hook until the player dock reports progress: what is playing, and
-      // a progress report as the dock would make it (web/e2e/library.test.mjs).
-      playing: () => nowPlaying()?.episodeKey ?? null,
-      progress: (pos: number, dur: number) => nowPlaying()?.onProgress(pos, dur),
     };
     setLib(null);
     attachLibrary(m, realmid, id.identid)

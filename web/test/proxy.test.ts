@@ -5,7 +5,7 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { publicOnly, thumbprint } from "../src/lib/jwk";
 import { unixNow, verify, type Signer } from "../src/lib/jwt";
-import { parseProxyError, ProxyError, proxyJson, proxyUrl } from "../src/lib/proxy";
+import { parseProxyError, ProxyError, proxyErrorText, proxyJson, proxyText, proxyUrl, type ProxyContext } from "../src/lib/proxy";
 import type { PublicJwk } from "../src/protocol/generated";
 import { proxySilences } from "../src/player/silenceSource";
 
@@ -13,6 +13,7 @@ const REALM = "realm-proxy-test";
 let server: Server;
 let base = "";
 let me: Signer;
+let ctx: ProxyContext;
 let pub: PublicJwk;
 const seen: string[] = [];
 
@@ -45,39 +46,47 @@ beforeAll(async () => {
   });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  ctx = { me, realm: REALM, server: base };
 });
 
 afterAll(() => new Promise<void>((r) => server.close(() => r())));
 
 describe("proxyJson", () => {
   it("signs a skypod:proxy token the server accepts and returns the JSON body", async () => {
-    const body = await proxyJson<{ duration: number }>(me, REALM, "silence", "https://example.org/ok.mp3", { base });
+    const body = await proxyJson<{ duration: number }>(ctx, "silence", "https://example.org/ok.mp3");
     expect(body.duration).toBe(30);
     expect(seen.at(-1)).toBe(`/proxy/silence?url=${encodeURIComponent("https://example.org/ok.mp3")}`);
   });
   it("maps the proxy's {status, message} to a ProxyError with a clear sentence", async () => {
-    const e = await proxyJson(me, REALM, "feed", "http://10.0.0.1/feed", { base }).catch((x: unknown) => x);
+    const e = await proxyJson(ctx, "feed", "http://10.0.0.1/feed").catch((x: unknown) => x);
     expect(e).toBeInstanceOf(ProxyError);
     expect((e as ProxyError).status).toBe(403);
     expect((e as ProxyError).detail).toBe("address 10.0.0.1 is private");
-    expect((e as ProxyError).message).toMatch(/private network/);
+    expect((e as ProxyError).message).toMatch(/private or local network/);
   });
   it("a token for another realm is refused by the server → 401 explained", async () => {
-    const e = (await proxyJson(me, "other-realm", "feed", "https://example.org/ok.mp3", { base }).catch((x: unknown) => x)) as ProxyError;
+    const e = (await proxyJson({ ...ctx, realm: "other-realm" }, "feed", "https://example.org/ok.mp3").catch((x: unknown) => x)) as ProxyError;
     expect(e.status).toBe(401);
     expect(e.message).toMatch(/did not accept this device/);
     expect(e.detail).toMatch(/another realm/);
   });
+  it("raw files come back as text; errors name what was asked for", async () => {
+    expect(await proxyText(ctx, "raw", "https://example.org/garbage")).toBe("<html>not json");
+    const e = (await proxyText(ctx, "raw", "https://example.org/x").catch((x: unknown) => x)) as ProxyError;
+    expect(e.message).toBe("That file cannot be read (undecodable audio).");
+    expect(proxyErrorText(422, "", "silence")).toMatch(/audio cannot be analysed/);
+    expect(proxyErrorText(413, "", "feed")).toBe("That feed is too large to fetch.");
+  });
   it("a non-JSON success and an unreachable server are errors, not crashes", async () => {
-    const e1 = (await proxyJson(me, REALM, "title", "https://example.org/garbage", { base }).catch((x: unknown) => x)) as ProxyError;
+    const e1 = (await proxyJson(ctx, "title", "https://example.org/garbage").catch((x: unknown) => x)) as ProxyError;
     expect(e1.message).toMatch(/unreadable answer/);
-    const e2 = (await proxyJson(me, REALM, "title", "https://example.org/x", { base: "http://127.0.0.1:1" }).catch((x: unknown) => x)) as ProxyError;
+    const e2 = (await proxyJson({ ...ctx, server: "http://127.0.0.1:1" }, "title", "https://example.org/x").catch((x: unknown) => x)) as ProxyError;
     expect(e2.status).toBe(0);
     expect(e2.message).toMatch(/cannot be reached/);
   });
   it("silence loader: normalized spans, fetched once", async () => {
     const before = seen.length;
-    const load = proxySilences(me, REALM, "https://example.org/ok.mp3", base);
+    const load = proxySilences(ctx, "https://example.org/ok.mp3");
     expect(seen.length).toBe(before); // nothing fetched until the player asks
     expect(await load()).toEqual([[3, 5], [12, 14]]);
     expect(await load()).toEqual([[3, 5], [12, 14]]);
@@ -95,6 +104,7 @@ describe("proxy helpers", () => {
     const e = parseProxyError(502, "Bad Gateway\n");
     expect(e.detail).toBe("Bad Gateway");
     expect(e.message).toMatch(/could not be reached/);
+    expect(parseProxyError(422, '{"status":422,"message":"not xml"}', "feed").message).toBe("That address does not serve a podcast feed (not xml).");
     expect(parseProxyError(429, "{}").message).toMatch(/Too many requests/);
   });
 });

@@ -1,7 +1,5 @@
 import { describe, expect, it } from "vitest";
 import { safeHref, sanitizeHtml } from "../src/podcast/sanitize";
-import { clock } from "../src/podcast/format";
-import { proxyErrorText } from "../src/podcast/proxy";
 
 describe("episode notes sanitizer", () => {
   it("keeps formatting and safe links", () => {
@@ -24,17 +22,5 @@ describe("episode notes sanitizer", () => {
   });
   it("turns plain text into escaped text with line breaks", () => {
     expect(sanitizeHtml("a & b\nc > d")).toBe("a &amp; b<br>c &gt; d");
-  });
-});
-
-describe("formatting", () => {
-  it("shows positions as m:ss / h:mm:ss", () => {
-    expect(clock(60)).toBe("1:00");
-    expect(clock(3723.9)).toBe("1:02:03");
-    expect(clock(Number.NaN)).toBe("0:00");
-  });
-  it("explains proxy errors", () => {
-    expect(proxyErrorText(502, "dns error", "feed")).toMatch(/could not be reached/);
-    expect(proxyErrorText(422, "", "feed")).toMatch(/does not serve a podcast feed/);
   });
 });

@@ -1,14 +1,22 @@
 /**
- * Calls to the feed proxy that `skypod serve` mounts at `/proxy/*` for realm members
- * (crates/feeds/README.md lists the endpoints). Each call carries a short-lived token signed by
- * this device's identity for purpose `skypod:proxy`; failures become a `ProxyError` with the
- * proxy's own `{status, message}` and a sentence a person can act on.
+ * The one client of the feed proxy that `skypod serve` mounts at `/proxy/*` for realm members
+ * (crates/feeds/README.md lists the endpoints), used by the podcast screens and the player.
+ * The server fetches for us, so CORS never matters. Each call carries a short-lived bearer
+ * token signed by this device's identity for purpose `skypod:proxy`; failures become a
+ * `ProxyError` with the proxy's own `{status, message}` and a sentence a person can act on.
  */
 import type { RealmId } from "../protocol/generated";
 import { serverBase } from "../config";
 import { sign, unixNow, type Signer } from "./jwt";
 
 export type ProxyEndpoint = "feed" | "reader" | "title" | "silence" | "raw";
+
+/** Who asks, and where: this device, its realm, the realm's server (default: `config.ts`). */
+export interface ProxyContext {
+  me: Signer;
+  realm: RealmId;
+  server?: string;
+}
 
 /** Token lifetime (s): the server accepts at most 300; short keeps a leaked one useless. */
 const TOKEN_TTL = 120;
@@ -26,37 +34,42 @@ export class ProxyError extends Error {
   }
 }
 
-/** A sentence for the person using the app, from the proxy's status and reason. */
-export function proxyErrorText(status: number, detail: string): string {
+/** What the person asked for, in words, per endpoint. */
+const WHAT: Record<ProxyEndpoint, string> = { feed: "feed", raw: "file", silence: "audio file", reader: "page", title: "page" };
+
+/** A sentence for the person using the app, from the proxy's status and reason (crates/feeds/README.md). */
+export function proxyErrorText(status: number, detail: string, endpoint: ProxyEndpoint = "raw"): string {
   const why = detail ? ` (${detail})` : "";
   switch (status) {
     case 0:
-      return `The Skypod server cannot be reached${why}.`;
+      return "The Skypod server cannot be reached. Check your connection and try again.";
     case 400:
-      return `That address cannot be used${why}.`;
+      return `That address cannot be fetched${why}.`;
     case 401:
-      return `The Skypod server did not accept this device's credentials${why}.`;
+      return "The Skypod server did not accept this device's credentials. Is this device still a member of the realm?";
     case 403:
-      return `That address points into a private network, which Skypod does not fetch${why}.`;
+      return `The server refuses to fetch that address: it points into a private or local network${why}.`;
     case 404:
       return "This Skypod server has no feed proxy.";
     case 413:
-      return `That file is too large to fetch${why}.`;
+      return `That ${WHAT[endpoint]} is too large to fetch.`;
     case 422:
-      return `That address did not return something Skypod can read${why}.`;
+      if (endpoint === "feed") return `That address does not serve a podcast feed${why}.`;
+      if (endpoint === "silence") return `That episode's audio cannot be analysed${why}.`;
+      return `That ${WHAT[endpoint]} cannot be read${why}.`;
     case 429:
-      return "Too many requests: wait a moment and try again.";
+      return "Too many requests: wait a minute and try again.";
     case 502:
-      return `The site could not be reached or returned an error${why}.`;
+      return `The host could not be reached or answered with an error${why}.`;
     case 504:
-      return `The site took too long to answer${why}.`;
+      return `The host took too long to answer${why}.`;
     default:
       return `The feed proxy failed with status ${status}${why}.`;
   }
 }
 
 /** Read the proxy's `{status, message}` error body; anything else is kept as plain text. */
-export function parseProxyError(status: number, body: string): ProxyError {
+export function parseProxyError(status: number, body: string, endpoint: ProxyEndpoint = "raw"): ProxyError {
   let detail = body.trim().slice(0, 300);
   try {
     const j = JSON.parse(body) as { status?: unknown; message?: unknown };
@@ -64,12 +77,10 @@ export function parseProxyError(status: number, body: string): ProxyError {
   } catch {
     /* not JSON: keep the text */
   }
-  return new ProxyError(status, detail, proxyErrorText(status, detail));
+  return new ProxyError(status, detail, proxyErrorText(status, detail, endpoint));
 }
 
 export interface ProxyOptions {
-  /** Server base URL; defaults to the app's server (`config.ts`). */
-  base?: string;
   /** Extra query parameters (e.g. `threshold_db` for `silence`). */
   params?: Record<string, string>;
   signal?: AbortSignal;
@@ -81,31 +92,36 @@ export function proxyUrl(base: string, endpoint: ProxyEndpoint, url: string, par
   return `${base.replace(/\/+$/, "")}/proxy/${endpoint}?${q}`;
 }
 
-/** GET `/proxy/<endpoint>?url=…` as this member; resolves to the JSON body. */
-export async function proxyJson<T = unknown>(
-  identity: Signer,
-  realm: RealmId,
-  endpoint: Exclude<ProxyEndpoint, "raw">,
-  url: string,
-  opts: ProxyOptions = {},
-): Promise<T> {
-  const token = await sign(identity, "proxy", realm, unixNow(), TOKEN_TTL, {});
+/** GET `/proxy/<endpoint>?url=…` as this member; resolves to the body as text. */
+export async function proxyText(ctx: ProxyContext, endpoint: ProxyEndpoint, url: string, opts: ProxyOptions = {}): Promise<string> {
+  const token = await sign(ctx.me, "proxy", ctx.realm, unixNow(), TOKEN_TTL, {});
   let res: Response;
   try {
-    res = await fetch(proxyUrl(opts.base ?? serverBase(), endpoint, url, opts.params), {
-      headers: { authorization: `Bearer ${token}`, accept: "application/json" },
+    res = await fetch(proxyUrl(ctx.server ?? serverBase(), endpoint, url, opts.params), {
+      headers: { authorization: `Bearer ${token}` },
       signal: opts.signal,
     });
   } catch (e) {
     if (opts.signal?.aborted) throw e;
-    throw new ProxyError(0, String(e), proxyErrorText(0, ""));
+    throw new ProxyError(0, String(e), proxyErrorText(0, "", endpoint));
   }
   const text = await res.text();
-  if (!res.ok) throw parseProxyError(res.status, text);
+  if (!res.ok) throw parseProxyError(res.status, text, endpoint);
+  return text;
+}
+
+/** Like `proxyText`, for the JSON endpoints; resolves to the parsed body. */
+export async function proxyJson<T = unknown>(
+  ctx: ProxyContext,
+  endpoint: Exclude<ProxyEndpoint, "raw">,
+  url: string,
+  opts: ProxyOptions = {},
+): Promise<T> {
+  const text = await proxyText(ctx, endpoint, url, opts);
   try {
     return JSON.parse(text) as T;
   } catch {
-    throw new ProxyError(res.status, "the answer is not JSON", "The Skypod server sent an unreadable answer.");
+    throw new ProxyError(200, "the answer is not JSON", "The Skypod server sent an unreadable answer.");
   }
 }
 

@@ -10,7 +10,6 @@ import { planSkip, totalSilence, type Span } from "./silence";
 import { ARROW_WIDGETS, keyAction, SHORTCUTS } from "./keys";
 import { ProgressClock, type ProgressReason } from "./progress";
 import { clampSpeed, formatTime, seekTarget, spokenTime, SPEEDS, stepSpeed } from "./time";
-import { installPlayerDebug } from "./debug";
 import "./dock.css";
 
 const SKIP_KEY = "skypod.skipSilences";
@@ -24,7 +23,6 @@ export function PlayerDock() {
   // Every play() gets a fresh Dock (and <audio>), so no state leaks between requests.
   const [now, setNow] = useState({ req: current(), gen: 0 });
   useEffect(() => {
-    installPlayerDebug();
     return onChange((req) => setNow((n) => ({ req, gen: n.gen + 1 })));
   }, []);
   if (!now.req) return null;

@@ -7,11 +7,11 @@ import {
 } from "../library/doc";
 import type { LibraryStore } from "../library/store";
 import { play, type PlayRequest } from "../player/nowPlaying";
-import { clock } from "../podcast/format";
+import { formatTime as clock } from "../player/time";
 import { parseOpml } from "../podcast/opml";
-import {
-  cachedFeed, episodeGuid, fetchFeed, fetchRaw, fetchSilences, ProxyError, type Episode, type FeedJson, type ProxyContext,
-} from "../podcast/proxy";
+import { cachedFeed, episodeGuid, fetchFeed, type Episode, type FeedJson } from "../podcast/feed";
+import { proxyText, ProxyError, type ProxyContext } from "../lib/proxy";
+import { proxySilences } from "../player/silenceSource";
 import { sanitizeHtml } from "../podcast/sanitize";
 
 export function useDoc(lib: LibraryStore): Doc {
@@ -110,7 +110,7 @@ export function Podcasts({ lib, me, ctx, fallbackName }: Props) {
       artworkUrl: v.ep.image ?? cache[v.feedUrl]?.channel.image ?? undefined,
       startAt,
       speed: mine?.speed ?? 1,
-      silences: () => fetchSilences(ctx, url),
+      silences: proxySilences(ctx, url),
       // The player reports what the media element says; a NaN or out-of-range value is dropped
       // (and logged) rather than thrown back into the player.
       onProgress: (pos, dur) =>
@@ -301,6 +301,7 @@ function EpisodeRow(props: {
         {v.ep.published ? new Date(v.ep.published).toLocaleDateString() : ""}
         {dur ? ` · ${clock(dur)}` : ""}
         {mine?.completed ? " · played" : mine && mine.position > 0 ? ` · at ${clock(mine.position)}` : ""}
+        {mine && mine.speed !== 1 ? ` · ${mine.speed}×` : ""}
         {others.map((r) => ` · ${props.name(r)} at ${clock(r.record.position)}`).join("")}
       </div>
       <div class="row">
@@ -395,7 +396,7 @@ function Subscribe({ lib, ctx, onAdded }: { lib: LibraryStore; ctx: ProxyContext
     e.preventDefault();
     void run(async () => {
       const u = normalizeFeedUrl(opmlUrl);
-      const r = importText(await fetchRaw(ctx, u));
+      const r = importText(await proxyText(ctx, "raw", u));
       setOpmlUrl("");
       return r;
     });
