@@ -14,6 +14,17 @@ fn feed(i: usize) -> NewFeed {
     }
 }
 
+/// Every file of a store directory with its bytes, to show that something changed nothing.
+fn files(dir: &Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    fs::read_dir(dir)
+        .expect("ls")
+        .map(|e| {
+            let p = e.expect("entry").path();
+            (p.clone(), fs::read(&p).expect("read"))
+        })
+        .collect()
+}
+
 fn urls(lib: &Library) -> Vec<String> {
     lib.feeds().into_iter().map(|f| f.url).collect()
 }
@@ -234,13 +245,7 @@ fn a_second_open_store_is_refused_until_the_first_is_closed() {
     let mut first = Store::open(dir.path(), "dev").expect("open");
     first.library.subscribe(feed(1)).expect("sub");
     first.store.save(&mut first.library).expect("save");
-    let before: Vec<_> = fs::read_dir(dir.path())
-        .expect("ls")
-        .map(|e| {
-            let p = e.expect("entry").path();
-            (p.clone(), fs::read(&p).expect("read"))
-        })
-        .collect();
+    let before: Vec<_> = files(dir.path());
     match Store::open(dir.path(), "dev") {
         Err(e @ StoreError::Locked { .. }) => {
             assert!(e.to_string().contains("in use"), "{e}");
@@ -265,24 +270,12 @@ fn a_read_only_view_needs_no_lock_and_writes_nothing() {
     owner.store.save(&mut owner.library).expect("save");
     owner.library.subscribe(feed(2)).expect("sub");
     owner.store.save(&mut owner.library).expect("save");
-    let before: Vec<_> = fs::read_dir(dir.path())
-        .expect("ls")
-        .map(|e| {
-            let p = e.expect("entry").path();
-            (p.clone(), fs::read(&p).expect("read"))
-        })
-        .collect();
+    let before: Vec<_> = files(dir.path());
     // While the owner holds the lock: snapshot + log, both edits.
     let view = Store::read_only(dir.path(), "dev").expect("read-only");
     assert_eq!(urls(&view), urls(&owner.library));
     assert_eq!(urls(&view).len(), 2);
-    let after: Vec<_> = fs::read_dir(dir.path())
-        .expect("ls")
-        .map(|e| {
-            let p = e.expect("entry").path();
-            (p.clone(), fs::read(&p).expect("read"))
-        })
-        .collect();
+    let after: Vec<_> = files(dir.path());
     assert_eq!(before, after, "a read-only view changed the store");
 }
 
