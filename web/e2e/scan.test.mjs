@@ -79,6 +79,8 @@ describe("camera scanning", () => {
     B = await device(browserB);
     const requests = [];
     B.page.on("request", (r) => requests.push(r.url()));
+    let wasmAt = 0;
+    B.page.on("requestfinished", (r) => { if (/zxing_reader-[\w-]+\.wasm$/.test(r.url())) wasmAt = Date.now(); });
 
     await B.page.goto(appUrl);
     await B.page.getByRole("button", { name: "Sync to an existing install" }).click();
@@ -97,5 +99,6 @@ describe("camera scanning", () => {
     if (!nativeQr) assert.ok(requests.some((u) => u.startsWith(origin) && /zxing_reader-[\w-]+\.wasm$/.test(u)), requests.join("\n"));
     for (const u of requests) assert.match(u, /^(http:\/\/127\.0\.0\.1:\d+\/|data:|blob:)/);
     metrics.scanDetector = nativeQr ? "native" : "zxing-wasm";
+    if (wasmAt) metrics.scanWasmFetchedMs = wasmAt - t0;
   });
 });
