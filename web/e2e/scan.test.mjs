@@ -5,7 +5,7 @@
 // Run through scripts/e2e.sh (builds the app and the server first).
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import QRCode from "qrcode";
@@ -14,7 +14,7 @@ import { ROOT, device, launch, skypodServer, webApp } from "./harness.mjs";
 const T = { timeout: 30_000 };
 const METRICS = join(ROOT, "web/e2e/last-metrics.json");
 const metrics = {};
-let web, realm, browserA, browserB, A, B, appUrl;
+let web, realm, browserA, browserB, A, B, appUrl, videoDir;
 
 /**
  * A YUV4MPEG2 (4:2:0) video of `frames` identical frames showing `text` as a QR code: black
@@ -52,6 +52,7 @@ after(async () => {
   await browserA?.close();
   await web?.close();
   await realm?.stop();
+  if (videoDir) rmSync(videoDir, { recursive: true, force: true }); // 4.6 MB of raw video
   if (Object.keys(metrics).length) {
     // Other E2E files write their figures into the same file first: merge.
     const all = existsSync(METRICS) ? JSON.parse(readFileSync(METRICS, "utf8")) : {};
@@ -69,7 +70,8 @@ describe("camera scanning", () => {
     const link = await A.page.getByLabel(/Invitation link/).inputValue();
     assert.match(link, /#join=/);
 
-    const video = join(mkdtempSync(join(tmpdir(), "skypod-scan-")), "invitation.y4m");
+    videoDir = mkdtempSync(join(tmpdir(), "skypod-scan-"));
+    const video = join(videoDir, "invitation.y4m");
     writeFileSync(video, qrY4m(link));
     browserB = await launch([
       "--use-fake-ui-for-media-stream",
