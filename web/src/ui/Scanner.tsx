@@ -5,11 +5,22 @@ interface Detector {
 }
 type DetectorCtor = new (opts: { formats: string[] }) => Detector;
 
+/** A camera is reachable; the detector is native or the lazily loaded ZXing polyfill. */
 export function canScan(): boolean {
-  return "BarcodeDetector" in globalThis && !!navigator.mediaDevices?.getUserMedia;
+  return !!navigator.mediaDevices?.getUserMedia;
 }
 
-/** Camera QR scanning through BarcodeDetector (where the browser has it). */
+/** The native BarcodeDetector when it reads QR codes, else the ZXing-based one (loaded now). */
+async function detectorCtor(): Promise<DetectorCtor> {
+  const native = (globalThis as unknown as { BarcodeDetector?: DetectorCtor & { getSupportedFormats?(): Promise<string[]> } }).BarcodeDetector;
+  // Chromium on Linux exposes the constructor without a backend: getSupportedFormats() is empty.
+  const formats: string[] = native ? ((await native.getSupportedFormats?.().catch(() => [])) ?? []) : [];
+  if (native && formats.includes("qr_code")) return native;
+  const { loadBarcodeDetector } = await import("./barcode-polyfill");
+  return (await loadBarcodeDetector()) as unknown as DetectorCtor;
+}
+
+/** Camera QR scanning through BarcodeDetector, natively or through a ZXing-based polyfill. */
 export function Scanner({ onResult, onClose }: { onResult(text: string): void; onClose(): void }) {
   const video = useRef<HTMLVideoElement>(null);
   const [error, setError] = useState("");
@@ -18,10 +29,16 @@ export function Scanner({ onResult, onClose }: { onResult(text: string): void; o
     let stop = false;
     (async () => {
       try {
-        const Ctor = (globalThis as unknown as { BarcodeDetector: DetectorCtor }).BarcodeDetector;
+        const Ctor = await detectorCtor();
+        if (stop) return;
         const det = new Ctor({ formats: ["qr_code"] });
         stream = await navigator.mediaDevices.getUserMedia({ video: { facingMode: "environment" } });
-        const v = video.current!;
+        if (stop) {
+          stream.getTracks().forEach((t) => t.stop());
+          return;
+        }
+        const v = video.current;
+        if (!v) return;
         v.srcObject = stream;
         await v.play();
         while (!stop) {
