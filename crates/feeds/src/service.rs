@@ -385,9 +385,7 @@ impl FeedService {
             "silence:v1:{}:{}:{}",
             params.threshold_db, params.min_silence, params.window_ms
         );
-        if let Some(json) = self.inner.cache.analysis(&b.hash, &kind).await?
-            && let Ok(map) = serde_json::from_str::<SilenceMap>(&json)
-        {
+        if let Some(map) = stored_silence(&self.inner.cache, &b.hash, &kind).await? {
             return Ok(wrap(map, &b));
         }
         let key = format!("{}|{kind}", b.hash);
@@ -400,15 +398,12 @@ impl FeedService {
             map.entry(key.clone())
                 .or_insert_with(|| {
                     let inner = self.inner.clone();
-                    let cache = self.inner.cache.clone();
                     let body = b.clone();
                     let kind = kind.clone();
                     async move {
                         // A job that finished between our cache lookup and taking the
                         // in-flight lock has already stored its result: reuse it.
-                        if let Some(json) = cache.analysis(&body.hash, &kind).await?
-                            && let Ok(map) = serde_json::from_str::<SilenceMap>(&json)
-                        {
+                        if let Some(map) = stored_silence(&inner.cache, &body.hash, &kind).await? {
                             return Ok(map);
                         }
                         inner.silence_jobs.fetch_add(1, Ordering::Relaxed);
@@ -427,7 +422,7 @@ impl FeedService {
                         .map_err(|e| FeedError::Audio(format!("analysis task failed: {e}")))?;
                         let map = result?;
                         if let Ok(json) = serde_json::to_string(&map) {
-                            cache.put_analysis(&body.hash, &kind, &json).await?;
+                            inner.cache.put_analysis(&body.hash, &kind, &json).await?;
                         }
                         drop(body);
                         Ok(map)
@@ -443,6 +438,14 @@ impl FeedService {
         }
         Ok(wrap(result?, &b))
     }
+}
+
+/// A silence map stored for this body and analysis kind (an unreadable one counts as none).
+async fn stored_silence(cache: &Cache, hash: &str, kind: &str) -> Result<Option<SilenceMap>> {
+    Ok(cache
+        .analysis(hash, kind)
+        .await?
+        .and_then(|json| serde_json::from_str(&json).ok()))
 }
 
 fn ext_hint(content_type: Option<&str>, url: &str) -> Option<String> {
