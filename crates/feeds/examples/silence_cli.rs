@@ -1,10 +1,11 @@
-//! `silence_cli FILE...` — prints one JSON line per file with the silence map
-//! and the wall time of the analysis, best of `REPEAT` runs (env, default 1;
-//! used by bench/feeds/run.sh).
+//! `silence_cli [--pcm] FILE...` — prints one JSON line per file with the
+//! silence map and the wall time of the analysis, best of `REPEAT` runs (env,
+//! default 1; used by bench/feeds/run.sh). `--pcm` measures MP3 on decoded PCM
+//! instead of the sub-band signals (the A/B of docs/benchmarks-feeds.md).
 
 use std::time::Instant;
 
-use skypod_feeds::silence::{SilenceParams, analyze_file};
+use skypod_feeds::silence::{SilenceParams, analyze_file, analyze_file_pcm};
 
 fn main() {
     let params = SilenceParams::default();
@@ -13,12 +14,15 @@ fn main() {
         .and_then(|r| r.parse().ok())
         .unwrap_or(1)
         .max(1);
-    for path in std::env::args().skip(1) {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let pcm = args.iter().any(|a| a == "--pcm");
+    let analyze = if pcm { analyze_file_pcm } else { analyze_file };
+    for path in args.into_iter().filter(|a| a != "--pcm") {
         let mut best = f64::INFINITY;
         let mut result = None;
         for _ in 0..repeat {
             let t = Instant::now();
-            let r = analyze_file(std::path::Path::new(&path), params);
+            let r = analyze(std::path::Path::new(&path), params);
             best = best.min(t.elapsed().as_secs_f64());
             result = Some(r);
         }

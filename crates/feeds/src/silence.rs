@@ -6,13 +6,21 @@
 //! channels is below the threshold (default −50 dBFS) is silent; runs of silent
 //! windows at least `min_silence` long (default 0.5 s) are reported as
 //! `[start, end]` seconds. Supported: MP3, AAC/M4A, Ogg Vorbis, FLAC, WAV.
+//!
+//! MP3 and AAC power is measured on the spectral coefficients, before the
+//! decoder's IMDCT (and, for MP3, its polyphase synthesis): the (patched,
+//! `vendor/README.md`) decoders hand out each granule's / frame's power (13 /
+//! 23 ms), which equals the PCM's because those transforms preserve power up to
+//! a constant, and 40–60 % of the decoding work is skipped. The tests
+//! `*_power_path_matches_pcm` hold the two paths together.
 
 use std::io::Read;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 use symphonia::core::audio::{Audio, GenericAudioBufferRef};
-use symphonia::core::codecs::audio::AudioDecoderOptions;
+use symphonia::core::codecs::audio::well_known::{CODEC_ID_AAC, CODEC_ID_MP3};
+use symphonia::core::codecs::audio::{AudioDecoder, AudioDecoderOptions};
 use symphonia::core::errors::Error as SymError;
 use symphonia::core::formats::probe::Hint;
 use symphonia::core::formats::{FormatOptions, TrackType};
@@ -64,7 +72,27 @@ const MAX_BAD_PACKET_RATIO: f64 = 0.05;
 pub fn analyze_file(path: &Path, params: SilenceParams) -> Result<SilenceMap> {
     let file = std::fs::File::open(path).map_err(|e| FeedError::Audio(format!("open: {e}")))?;
     let hint = path.extension().and_then(|e| e.to_str()).map(str::to_owned);
-    no_panic(|| analyze_source(Box::new(file), hint.as_deref(), params))
+    no_panic(|| analyze_source(Box::new(file), hint.as_deref(), params, PowerFrom::Spectral))
+}
+
+/// [`analyze_file`] with MP3 and AAC decoded all the way to PCM, as every
+/// other format is. Slower; kept for A/B comparison (`examples/silence_cli.rs
+/// --pcm`).
+#[doc(hidden)]
+pub fn analyze_file_pcm(path: &Path, params: SilenceParams) -> Result<SilenceMap> {
+    let file = std::fs::File::open(path).map_err(|e| FeedError::Audio(format!("open: {e}")))?;
+    let hint = path.extension().and_then(|e| e.to_str()).map(str::to_owned);
+    no_panic(|| analyze_source(Box::new(file), hint.as_deref(), params, PowerFrom::Pcm))
+}
+
+/// Where MP3 and AAC signal power is measured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PowerFrom {
+    /// On the spectral samples, before the IMDCT and the synthesis filterbank
+    /// (the fast path).
+    Spectral,
+    /// On the decoded PCM.
+    Pcm,
 }
 
 /// Defence in depth: a decoder bug on hostile input becomes an error, not a crash.
@@ -79,7 +107,14 @@ pub fn analyze_reader<R: Read + Send + Sync + 'static>(
     ext_hint: Option<&str>,
     params: SilenceParams,
 ) -> Result<SilenceMap> {
-    no_panic(|| analyze_source(Box::new(ReadOnlySource::new(reader)), ext_hint, params))
+    no_panic(|| {
+        analyze_source(
+            Box::new(ReadOnlySource::new(reader)),
+            ext_hint,
+            params,
+            PowerFrom::Spectral,
+        )
+    })
 }
 
 struct Detector {
@@ -93,6 +128,8 @@ struct Detector {
     frames_done: u64,
     run_start: Option<u64>,
     silences: Vec<[f64; 2]>,
+    /// Every window's mean power, when asked for (tests compare decode paths).
+    trace: Option<Vec<f64>>,
 }
 
 impl Detector {
@@ -110,6 +147,7 @@ impl Detector {
             frames_done: 0,
             run_start: None,
             silences: Vec::new(),
+            trace: None,
         }
     }
 
@@ -160,6 +198,9 @@ impl Detector {
             return;
         }
         let power = self.win_sum / self.win_samples.max(1) as f64;
+        if let Some(t) = &mut self.trace {
+            t.push(power);
+        }
         let start = self.frames_done;
         self.frames_done += self.win_frames as u64;
         if power < self.threshold_power {
@@ -180,7 +221,7 @@ impl Detector {
         }
     }
 
-    fn finish(mut self) -> (Vec<[f64; 2]>, f64) {
+    fn finish(mut self) -> (Vec<[f64; 2]>, f64, Option<Vec<f64>>) {
         self.close_window();
         if let Some(s) = self.run_start.take() {
             let end = self.frames_done;
@@ -189,6 +230,7 @@ impl Detector {
         (
             self.silences,
             self.frames_done as f64 / f64::from(self.rate),
+            self.trace,
         )
     }
 }
@@ -219,6 +261,42 @@ fn analyze_source(
     source: Box<dyn MediaSource>,
     ext_hint: Option<&str>,
     params: SilenceParams,
+    mp3: PowerFrom,
+) -> Result<SilenceMap> {
+    analyze_traced(source, ext_hint, params, mp3, None)
+}
+
+fn make_decoder(
+    audio_params: &symphonia::core::codecs::audio::AudioCodecParameters,
+    from: PowerFrom,
+) -> Result<Box<dyn AudioDecoder>> {
+    let opts = AudioDecoderOptions::default();
+    let unsupported = |e: SymError| FeedError::Audio(format!("unsupported codec: {e}"));
+    if from == PowerFrom::Spectral {
+        if audio_params.codec == CODEC_ID_MP3 {
+            let mut d = symphonia_bundle_mp3::MpaDecoder::try_new(audio_params, &opts)
+                .map_err(unsupported)?;
+            d.set_power_output(true);
+            return Ok(Box::new(d));
+        }
+        if audio_params.codec == CODEC_ID_AAC {
+            let mut d = symphonia_codec_aac::AacDecoder::try_new(audio_params, &opts)
+                .map_err(unsupported)?;
+            d.set_power_output(true);
+            return Ok(Box::new(d));
+        }
+    }
+    symphonia::default::get_codecs()
+        .make_audio_decoder(audio_params, &opts)
+        .map_err(unsupported)
+}
+
+fn analyze_traced(
+    source: Box<dyn MediaSource>,
+    ext_hint: Option<&str>,
+    params: SilenceParams,
+    mp3: PowerFrom,
+    mut trace: Option<&mut Vec<f64>>,
 ) -> Result<SilenceMap> {
     if !(params.threshold_db.is_finite()
         && params.min_silence.is_finite()
@@ -251,9 +329,7 @@ fn analyze_source(
         .and_then(|p| p.audio())
         .ok_or_else(|| FeedError::Audio("no audio codec parameters".into()))?
         .clone();
-    let mut decoder = symphonia::default::get_codecs()
-        .make_audio_decoder(&audio_params, &AudioDecoderOptions::default())
-        .map_err(|e| FeedError::Audio(format!("unsupported codec: {e}")))?;
+    let mut decoder = make_decoder(&audio_params, mp3)?;
 
     let mut detector: Option<Detector> = None;
     let mut channels = 0usize;
@@ -283,7 +359,11 @@ fn analyze_source(
                     return Err(FeedError::Audio("zero sample rate".into()));
                 }
                 channels = spec.channels().count();
-                let det = detector.get_or_insert_with(|| Detector::new(params, rate));
+                let det = detector.get_or_insert_with(|| {
+                    let mut d = Detector::new(params, rate);
+                    d.trace = trace.as_ref().map(|_| Vec::new());
+                    d
+                });
                 if let GenericAudioBufferRef::F32(b) = &decoded {
                     let planes: Vec<&[f32]> = b.iter_planes().collect();
                     det.push_planes(&planes);
@@ -305,7 +385,10 @@ fn analyze_source(
         )));
     }
     let rate = det.rate;
-    let (silences, duration) = det.finish();
+    let (silences, duration, powers) = det.finish();
+    if let (Some(out), Some(powers)) = (trace.as_mut(), powers) {
+        **out = powers;
+    }
     if let Some(exp) = expected_secs
         && duration + 0.5 < exp * 0.98
     {
@@ -371,6 +454,72 @@ mod tests {
         assert!((m.duration - 4.04).abs() < 0.1, "{}", m.duration);
         assert_matches(&m, 0.1);
         assert_eq!(m.params.threshold_db, -50.0);
+    }
+
+    /// Per-window power of one file through one MP3 path.
+    fn window_powers(name: &str, mp3: PowerFrom) -> Vec<f64> {
+        let file = std::fs::File::open(audio(name)).expect("open");
+        let mut trace = Vec::new();
+        analyze_traced(
+            Box::new(file),
+            name.rsplit('.').next(),
+            SilenceParams::default(),
+            mp3,
+            Some(&mut trace),
+        )
+        .expect("analyze");
+        trace
+    }
+
+    /// The spectral path must see the same power as the PCM path: block by
+    /// block (250 ms, the PCM shifted by `lag` windows, the transforms' delay)
+    /// within 1.5 dB wherever there is speech (above −40 dBFS; power is known
+    /// per granule or frame, so blocks where speech starts or stops differ a
+    /// little more), and the same silences within 50 ms.
+    fn power_path_matches_pcm(name: &str, lag: usize) {
+        let fast = window_powers(name, PowerFrom::Spectral);
+        let pcm = window_powers(name, PowerFrom::Pcm);
+        assert!(
+            fast.len().abs_diff(pcm.len()) <= 1,
+            "{} vs {}",
+            fast.len(),
+            pcm.len()
+        );
+        let db = |p: f64| 10.0 * p.max(1e-20).log10();
+        let (mut compared, mut worst) = (0, 0f64);
+        for (f, p) in fast.chunks(25).zip(pcm[lag..].chunks(25)) {
+            let n = f.len().min(p.len()) as f64;
+            let (f, p) = (f.iter().sum::<f64>() / n, p.iter().sum::<f64>() / n);
+            if db(p) > -40.0 {
+                compared += 1;
+                worst = worst.max((db(f) - db(p)).abs());
+            }
+        }
+        eprintln!("{name}: compared {compared} blocks, worst {worst:.2} dB");
+        assert!(compared >= 5, "only {compared} blocks with signal");
+        assert!(
+            worst < 1.5,
+            "spectral power differs from PCM by {worst:.2} dB"
+        );
+        let a = analyze_file(&audio(name), SilenceParams::default()).expect("fast");
+        let b = analyze_file_pcm(&audio(name), SilenceParams::default()).expect("pcm");
+        assert_eq!(a.silences.len(), b.silences.len(), "{a:?} vs {b:?}");
+        for (x, y) in a.silences.iter().zip(&b.silences) {
+            assert!(
+                (x[0] - y[0]).abs() <= 0.05 && (x[1] - y[1]).abs() <= 0.05,
+                "{x:?} vs {y:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn mp3_power_path_matches_pcm() {
+        power_path_matches_pcm("pauses.mp3", 2);
+    }
+
+    #[test]
+    fn aac_power_path_matches_pcm() {
+        power_path_matches_pcm("pauses.m4a", 1);
     }
 
     #[test]
