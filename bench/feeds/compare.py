@@ -30,7 +30,7 @@ def silence(ours_path, ff_dir, truth_path):
     truth = json.load(open(truth_path))
     times = json.load(open(os.path.join(ff_dir, "times.json")))
     rows = []
-    tot = {"ours_wall": 0.0, "ours_cpu": 0.0, "ff_wall": 0.0, "ff_cpu": 0.0}
+    tot = {"ours_wall": 0.0, "ours_cpu": 0.0, "ff_wall": 0.0, "ff_cpu": 0.0, "pcm_cpu": 0.0}
     tot_dur = 0.0
     all_ref = all_hit = 0
     for r in jsonl(ours_path):
@@ -48,13 +48,15 @@ def silence(ours_path, ff_dir, truth_path):
         rows.append(f"| {name} | {d:.0f} s | {t['ours_cpu']:.3f} s ({d/t['ours_cpu']:.0f}× RT) | "
                     f"{t['ff_cpu']:.3f} s ({d/t['ff_cpu']:.0f}× RT) | **{t['ff_cpu']/t['ours_cpu']:.2f}×** | "
                     f"{t['ours_wall']:.3f} s / {t['ff_wall']:.3f} s = {t['ff_wall']/t['ours_wall']:.2f}× | "
-                    f"{hit}/{len(ff)} ({100*hit/max(1,len(ff)):.1f} %) | {t_hit}/{len(truth[name]['silences'])} | {ff_truth}/{len(truth[name]['silences'])} |")
-    print("| file | audio | skypod-feeds CPU | ffmpeg silencedetect CPU | CPU ratio | wall ours / ffmpeg = ratio | ffmpeg silences matched ±100 ms | ours vs ground truth | ffmpeg vs ground truth |")
-    print("|---|---|---|---|---|---|---|---|---|")
+                    f"{hit}/{len(ff)} ({100*hit/max(1,len(ff)):.1f} %) | {t_hit}/{len(truth[name]['silences'])} | {ff_truth}/{len(truth[name]['silences'])} | "
+                    f"{t['pcm_cpu']:.3f} s ({t['ff_cpu']/t['pcm_cpu']:.2f}×) |")
+    print("| file | audio | skypod-feeds CPU | ffmpeg silencedetect CPU | CPU ratio | wall ours / ffmpeg = ratio | ffmpeg silences matched ±100 ms | ours vs ground truth | ffmpeg vs ground truth | ours decoding to PCM: CPU (ratio) |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     print("\n".join(rows))
     print(f"\nTotal CPU: ours {tot['ours_cpu']:.3f} s, ffmpeg {tot['ff_cpu']:.3f} s, ratio {tot['ff_cpu']/tot['ours_cpu']:.2f}×; "
           f"total wall: ours {tot['ours_wall']:.3f} s, ffmpeg {tot['ff_wall']:.3f} s, ratio {tot['ff_wall']/tot['ours_wall']:.2f}×; "
-          f"agreement {all_hit}/{all_ref} = {100*all_hit/max(1,all_ref):.1f} %")
+          f"agreement {all_hit}/{all_ref} = {100*all_hit/max(1,all_ref):.1f} %; "
+          f"ours decoding to PCM (A/B): CPU {tot['pcm_cpu']:.3f} s, ratio {tot['ff_cpu']/tot['pcm_cpu']:.2f}×")
 
 def norm(t):
     return re.findall(r"\w+", t.lower())

@@ -4,7 +4,7 @@
 #   2. reader mode (skypod-feeds, dom_smoothie) vs Mozilla Readability + jsdom
 #   3. parse time of a 3,000-episode feed (criterion) and cached-hit latency
 # Needs: espeak-ng sox ffmpeg python3 node npm (apt-get install espeak-ng sox ffmpeg nodejs npm).
-# Usage: bench/feeds/run.sh            (from the repo root)
+# Usage: bench/feeds/run.sh [silence|reader|feeds]...   (from the repo root; no argument = all)
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
@@ -15,6 +15,8 @@ for tool in espeak-ng sox soxi ffmpeg python3 node npm taskset; do
   command -v "$tool" >/dev/null || { echo "missing $tool" >&2; exit 1; }
 done
 cd "$here"
+want() { [ -z "$sections" ] || [[ " $sections " == *" $1 "* ]]; }
+sections="$*"
 [ -d node_modules/@mozilla/readability ] || npm ci --no-audit --no-fund
 
 echo "== machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -32,6 +34,7 @@ echo "== generating inputs"
 [ -f "$work/audio/truth.json" ] || python3 gen_audio.py "$work"
 [ -f "$work/pages/page00.html" ] || python3 gen_pages.py "$work" 30
 
+if want silence; then
 echo "== silence: skypod-feeds vs ffmpeg silencedetect (1 core each, interleaved)"
 files=$(ls "$work"/audio/*.mp3 "$work"/audio/*.m4a "$work"/audio/*.ogg)
 # warm the page cache, then measure
@@ -56,10 +59,13 @@ def run(cmd):
 times = {}
 for f in files:
     name = os.path.basename(f)
-    best = {"ours_wall": 1e9, "ours_cpu": 1e9, "ff_wall": 1e9, "ff_cpu": 1e9}
+    best = {"ours_wall": 1e9, "ours_cpu": 1e9, "ff_wall": 1e9, "ff_cpu": 1e9, "pcm_cpu": 1e9}
     for _ in range(5):
         w, c, _ = run(["taskset", "-c", "0", ours, f])
         best["ours_wall"] = min(best["ours_wall"], w); best["ours_cpu"] = min(best["ours_cpu"], c)
+        # A/B: the same analysis on fully decoded PCM (no power mode), CPU only
+        _, c, _ = run(["taskset", "-c", "0", ours, "--pcm", f])
+        best["pcm_cpu"] = min(best["pcm_cpu"], c)
         w, c, log = run(["taskset", "-c", "0", "ffmpeg", "-hide_banner", "-nostats", "-threads", "1", "-i", f,
                          "-af", "silencedetect=noise=-50dB:d=0.5", "-f", "null", "-"])
         best["ff_wall"] = min(best["ff_wall"], w); best["ff_cpu"] = min(best["ff_cpu"], c)
@@ -68,15 +74,20 @@ for f in files:
 json.dump(times, open(os.path.join(work, "ffmpeg", "times.json"), "w"), indent=1)
 PY
 python3 compare.py silence "$work/silence-ours.jsonl" "$work/ffmpeg" "$work/audio/truth.json" | tee "$work/silence.md"
+fi
 
+if want reader; then
 echo "== reader: skypod-feeds vs Readability.js"
 pages=$(ls "$work"/pages/*.html)
 taskset -c 0 "$bin/reader_cli" 10 $pages > "$work/reader-ours.jsonl"
 taskset -c 0 node readability.mjs 10 $pages > "$work/reader-theirs.jsonl"
 python3 compare.py reader "$work/reader-ours.jsonl" "$work/reader-theirs.jsonl" | tee "$work/reader.md"
+fi
 
+if want feeds; then
 echo "== feed parse (criterion) + cached hits"
 cargo bench -q -p skypod-feeds --bench parse --manifest-path "$root/Cargo.toml" -- --noplot 2>&1 | grep -E "time:|thrpt:|feed_3000" | tee "$work/parse.txt"
 cargo bench -q -p skypod-feeds --bench cached_hits --manifest-path "$root/Cargo.toml" 2>&1 | grep cached_hits | tee "$work/cached.txt"
+fi
 echo "== machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "== done; tables in $work/*.md"
