@@ -126,6 +126,9 @@ struct Detector {
     win_samples: usize,
     win_frames: usize,
     frames_done: u64,
+    /// How far the measured power runs ahead of the audio, in frames: the
+    /// spectral path skips the transforms' delay (see `make_decoder`).
+    lead_frames: u64,
     run_start: Option<u64>,
     silences: Vec<[f64; 2]>,
     /// Every window's mean power, when asked for (tests compare decode paths).
@@ -145,6 +148,7 @@ impl Detector {
             win_samples: 0,
             win_frames: 0,
             frames_done: 0,
+            lead_frames: 0,
             run_start: None,
             silences: Vec::new(),
             trace: None,
@@ -214,8 +218,18 @@ impl Detector {
     }
 
     fn emit(&mut self, start: u64, end: u64) {
+        // Undo the lead, except at the ends of the file (nothing precedes frame 0,
+        // nothing follows the last frame).
+        let done = self.frames_done;
+        let at = |f: u64| {
+            if f == 0 || f >= done {
+                f
+            } else {
+                (f + self.lead_frames).min(done)
+            }
+        };
         let rate = f64::from(self.rate);
-        let (s, e) = (start as f64 / rate, end as f64 / rate);
+        let (s, e) = (at(start) as f64 / rate, at(end) as f64 / rate);
         if e - s >= self.params.min_silence {
             self.silences.push([round_ms(s), round_ms(e)]);
         }
@@ -266,29 +280,60 @@ fn analyze_source(
     analyze_traced(source, ext_hint, params, mp3, None)
 }
 
+/// The decoder for a track, and how many frames its output power runs ahead
+/// of the audio.
+///
+/// The spectral path puts a granule's / frame's power where its coefficients
+/// are, but the decoder's PCM comes out later: for MP3 by the standard decoder
+/// delay of 529 samples (IMDCT overlap plus polyphase synthesis), for AAC by
+/// half a frame (the 2048-sample block behind 1024 coefficients is centred on
+/// the boundary with the next frame). Constant in samples: 12 ms at 44.1 kHz.
+///
+/// The spectral path also blurs time by a transform block (two granules or
+/// frames: power is known per block, and a block is quiet only when all of it
+/// is), so it is taken only where a granule or frame lasts at most
+/// [`MAX_SPECTRAL_FRAME_SECS`]: MP3 from 22.05 kHz, AAC from 44.1 kHz. Lower
+/// rates (8 kHz AAC frames last 128 ms) decode to PCM.
 fn make_decoder(
     audio_params: &symphonia::core::codecs::audio::AudioCodecParameters,
     from: PowerFrom,
-) -> Result<Box<dyn AudioDecoder>> {
+) -> Result<(Box<dyn AudioDecoder>, u64)> {
     let opts = AudioDecoderOptions::default();
     let unsupported = |e: SymError| FeedError::Audio(format!("unsupported codec: {e}"));
-    if from == PowerFrom::Spectral {
+    if from == PowerFrom::Spectral && spectral_fits(audio_params) {
         if audio_params.codec == CODEC_ID_MP3 {
             let mut d = symphonia_bundle_mp3::MpaDecoder::try_new(audio_params, &opts)
                 .map_err(unsupported)?;
             d.set_power_output(true);
-            return Ok(Box::new(d));
+            return Ok((Box::new(d), 529));
         }
         if audio_params.codec == CODEC_ID_AAC {
             let mut d = symphonia_codec_aac::AacDecoder::try_new(audio_params, &opts)
                 .map_err(unsupported)?;
             d.set_power_output(true);
-            return Ok(Box::new(d));
+            return Ok((Box::new(d), 512));
         }
     }
-    symphonia::default::get_codecs()
+    let d = symphonia::default::get_codecs()
         .make_audio_decoder(audio_params, &opts)
-        .map_err(unsupported)
+        .map_err(unsupported)?;
+    Ok((d, 0))
+}
+
+/// Longest granule (MP3) or frame (AAC) the spectral path accepts: 27 ms
+/// keeps the blur of a two-frame block around 50 ms, half the 100 ms within
+/// which silences are expected to agree with a PCM analysis.
+const MAX_SPECTRAL_FRAME_SECS: f64 = 0.027;
+
+fn spectral_fits(audio_params: &symphonia::core::codecs::audio::AudioCodecParameters) -> bool {
+    let frame = match audio_params.codec {
+        CODEC_ID_MP3 => 576.0,
+        CODEC_ID_AAC => 1024.0,
+        _ => return false,
+    };
+    audio_params
+        .sample_rate
+        .is_some_and(|rate| rate > 0 && frame / f64::from(rate) <= MAX_SPECTRAL_FRAME_SECS)
 }
 
 fn analyze_traced(
@@ -329,7 +374,7 @@ fn analyze_traced(
         .and_then(|p| p.audio())
         .ok_or_else(|| FeedError::Audio("no audio codec parameters".into()))?
         .clone();
-    let mut decoder = make_decoder(&audio_params, mp3)?;
+    let (mut decoder, lead_frames) = make_decoder(&audio_params, mp3)?;
 
     let mut detector: Option<Detector> = None;
     let mut channels = 0usize;
@@ -361,6 +406,7 @@ fn analyze_traced(
                 channels = spec.channels().count();
                 let det = detector.get_or_insert_with(|| {
                     let mut d = Detector::new(params, rate);
+                    d.lead_frames = lead_frames;
                     d.trace = trace.as_ref().map(|_| Vec::new());
                     d
                 });
@@ -520,6 +566,23 @@ mod tests {
     #[test]
     fn aac_power_path_matches_pcm() {
         power_path_matches_pcm("pauses.m4a", 1);
+    }
+
+    /// At 8 kHz an MP3 granule lasts 72 ms and an AAC frame 128 ms: too
+    /// coarse for the spectral path, so both decode to PCM (the same map as
+    /// `--pcm`), and the MP3 still lands on the inserted pauses. (The 8 kHz
+    /// AAC lands 128 ms late: symphonia's MP4 reader ignores the edit list
+    /// that trims the encoder's 1024 priming samples — 23 ms at 44.1 kHz.)
+    #[test]
+    fn low_rates_decode_to_pcm() {
+        for name in ["pauses-8k.mp3", "pauses-8k.m4a"] {
+            let fast = analyze_file(&audio(name), SilenceParams::default()).expect("fast");
+            assert_eq!(fast.sample_rate, 8000, "{name}");
+            let pcm = analyze_file_pcm(&audio(name), SilenceParams::default()).expect("pcm");
+            assert_eq!(fast, pcm, "{name}");
+        }
+        let mp3 = analyze_file(&audio("pauses-8k.mp3"), SilenceParams::default()).expect("mp3");
+        assert_matches(&mp3, 0.1);
     }
 
     #[test]
