@@ -7,11 +7,12 @@
 //! windows at least `min_silence` long (default 0.5 s) are reported as
 //! `[start, end]` seconds. Supported: MP3, AAC/M4A, Ogg Vorbis, FLAC, WAV.
 //!
-//! MP3 and AAC power is measured on the spectral coefficients, before the
-//! decoder's IMDCT (and, for MP3, its polyphase synthesis): the (patched,
-//! `vendor/README.md`) decoders hand out each granule's / frame's power (13 /
-//! 23 ms), which equals the PCM's because those transforms preserve power up to
-//! a constant, and 40–60 % of the decoding work is skipped. The tests
+//! MP3, AAC and Vorbis power is measured on the spectral coefficients, before
+//! the decoder's IMDCT (and, for MP3, its polyphase synthesis): the (patched,
+//! `vendor/README.md`) decoders hand out each granule's / frame's / packet's
+//! power (13 / 23 / ≤ 23 ms at 44.1 kHz), which equals the PCM's because those
+//! transforms preserve power up to a constant, and 25–60 % of the decoding
+//! work is skipped. The tests
 //! `*_power_path_matches_pcm` hold the two paths together.
 
 use std::io::Read;
@@ -19,7 +20,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 use symphonia::core::audio::{Audio, GenericAudioBufferRef};
-use symphonia::core::codecs::audio::well_known::{CODEC_ID_AAC, CODEC_ID_MP3};
+use symphonia::core::codecs::audio::well_known::{CODEC_ID_AAC, CODEC_ID_MP3, CODEC_ID_VORBIS};
 use symphonia::core::codecs::audio::{AudioDecoder, AudioDecoderOptions};
 use symphonia::core::errors::Error as SymError;
 use symphonia::core::formats::probe::Hint;
@@ -75,8 +76,8 @@ pub fn analyze_file(path: &Path, params: SilenceParams) -> Result<SilenceMap> {
     no_panic(|| analyze_source(Box::new(file), hint.as_deref(), params, PowerFrom::Spectral))
 }
 
-/// [`analyze_file`] with MP3 and AAC decoded all the way to PCM, as every
-/// other format is. Slower; kept for A/B comparison (`examples/silence_cli.rs
+/// [`analyze_file`] with MP3, AAC and Vorbis decoded all the way to PCM, as
+/// FLAC and WAV always are. Slower; kept for A/B comparison (`examples/silence_cli.rs
 /// --pcm`).
 #[doc(hidden)]
 pub fn analyze_file_pcm(path: &Path, params: SilenceParams) -> Result<SilenceMap> {
@@ -85,7 +86,7 @@ pub fn analyze_file_pcm(path: &Path, params: SilenceParams) -> Result<SilenceMap
     no_panic(|| analyze_source(Box::new(file), hint.as_deref(), params, PowerFrom::Pcm))
 }
 
-/// Where MP3 and AAC signal power is measured.
+/// Where MP3, AAC and Vorbis signal power is measured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum PowerFrom {
     /// On the spectral samples, before the IMDCT and the synthesis filterbank
@@ -314,6 +315,17 @@ fn make_decoder(
             return Ok((Box::new(d), 512));
         }
     }
+    // Vorbis block sizes are in the stream's setup header, so the decoder is
+    // made first and asked.
+    if from == PowerFrom::Spectral && audio_params.codec == CODEC_ID_VORBIS {
+        let mut d = symphonia_codec_vorbis::VorbisDecoder::try_new(audio_params, &opts)
+            .map_err(unsupported)?;
+        let (_, long) = d.block_sizes();
+        if fits(long / 2, audio_params.sample_rate) {
+            d.set_power_output(true);
+        }
+        return Ok((Box::new(d), 0));
+    }
     let d = symphonia::default::get_codecs()
         .make_audio_decoder(audio_params, &opts)
         .map_err(unsupported)?;
@@ -327,13 +339,16 @@ const MAX_SPECTRAL_FRAME_SECS: f64 = 0.027;
 
 fn spectral_fits(audio_params: &symphonia::core::codecs::audio::AudioCodecParameters) -> bool {
     let frame = match audio_params.codec {
-        CODEC_ID_MP3 => 576.0,
-        CODEC_ID_AAC => 1024.0,
+        CODEC_ID_MP3 => 576,
+        CODEC_ID_AAC => 1024,
         _ => return false,
     };
-    audio_params
-        .sample_rate
-        .is_some_and(|rate| rate > 0 && frame / f64::from(rate) <= MAX_SPECTRAL_FRAME_SECS)
+    fits(frame, audio_params.sample_rate)
+}
+
+/// Whether `frame` samples last at most [`MAX_SPECTRAL_FRAME_SECS`].
+fn fits(frame: usize, rate: Option<u32>) -> bool {
+    rate.is_some_and(|rate| rate > 0 && frame as f64 / f64::from(rate) <= MAX_SPECTRAL_FRAME_SECS)
 }
 
 fn analyze_traced(
@@ -568,21 +583,29 @@ mod tests {
         power_path_matches_pcm("pauses.m4a", 1);
     }
 
-    /// At 8 kHz an MP3 granule lasts 72 ms and an AAC frame 128 ms: too
-    /// coarse for the spectral path, so both decode to PCM (the same map as
-    /// `--pcm`), and the MP3 still lands on the inserted pauses. (The 8 kHz
-    /// AAC lands 128 ms late: symphonia's MP4 reader ignores the edit list
-    /// that trims the encoder's 1024 priming samples — 23 ms at 44.1 kHz.)
+    #[test]
+    fn vorbis_power_path_matches_pcm() {
+        power_path_matches_pcm("pauses.ogg", 0);
+    }
+
+    /// At 8 kHz an MP3 granule lasts 72 ms, an AAC frame 128 ms and a long
+    /// Vorbis packet 128 ms: too coarse for the spectral path, so all three
+    /// decode to PCM (the same map as `--pcm`), and MP3 and Vorbis still land
+    /// on the inserted pauses. (The 8 kHz AAC lands 128 ms late: symphonia's
+    /// MP4 reader ignores the edit list that trims the encoder's 1024 priming
+    /// samples — 23 ms at 44.1 kHz.)
     #[test]
     fn low_rates_decode_to_pcm() {
-        for name in ["pauses-8k.mp3", "pauses-8k.m4a"] {
+        for name in ["pauses-8k.mp3", "pauses-8k.m4a", "pauses-8k.ogg"] {
             let fast = analyze_file(&audio(name), SilenceParams::default()).expect("fast");
             assert_eq!(fast.sample_rate, 8000, "{name}");
             let pcm = analyze_file_pcm(&audio(name), SilenceParams::default()).expect("pcm");
             assert_eq!(fast, pcm, "{name}");
         }
-        let mp3 = analyze_file(&audio("pauses-8k.mp3"), SilenceParams::default()).expect("mp3");
-        assert_matches(&mp3, 0.1);
+        for name in ["pauses-8k.mp3", "pauses-8k.ogg"] {
+            let m = analyze_file(&audio(name), SilenceParams::default()).expect("analyze");
+            assert_matches(&m, 0.1);
+        }
     }
 
     #[test]

@@ -20,10 +20,11 @@ d0=$(soxi -D "$tmp/seg0.wav"); d1=$(soxi -D "$tmp/seg1.wav"); d2=$(soxi -D "$tmp
 ffmpeg -loglevel error -y -i "$tmp/speech.wav" -c:a libmp3lame -b:a 64k "$out/pauses.mp3"
 ffmpeg -loglevel error -y -i "$tmp/speech.wav" -c:a aac -b:a 64k "$out/pauses.m4a"
 ffmpeg -loglevel error -y -i "$tmp/speech.wav" -c:a libvorbis -q:a 2 "$out/pauses.ogg" 2>/dev/null || true
-# 8 kHz (MPEG-2.5 layer 3; AAC-LC): long granules/frames in seconds, where the power path's
+# 8 kHz (MPEG-2.5 layer 3; AAC-LC; Vorbis): long granules/frames in seconds, where the power path's
 # lead over the PCM matters most
 ffmpeg -loglevel error -y -i "$tmp/speech.wav" -ar 8000 -c:a libmp3lame -b:a 16k "$out/pauses-8k.mp3"
 ffmpeg -loglevel error -y -i "$tmp/speech.wav" -ar 8000 -c:a aac -b:a 16k "$out/pauses-8k.m4a"
+ffmpeg -loglevel error -y -i "$tmp/speech.wav" -ar 8000 -c:a libvorbis -q:a 2 "$out/pauses-8k.ogg" 2>/dev/null || true
 python3 - "$d0" "$d1" "$d2" > "$out/pauses.expected.json" <<'PY'
 import json, sys
 d0, d1, d2 = map(float, sys.argv[1:])
