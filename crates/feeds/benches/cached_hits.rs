@@ -148,8 +148,8 @@ fn main() {
         for (label, endpoint, path, n) in [
             ("raw", "raw", "feed.xml", 4000),
             ("feed", "feed", "feed.xml", 4000),
-            ("feed-3000-episodes", "feed", "big.xml", 400),
-            ("raw-3000-episodes", "raw", "big.xml", 400),
+            ("feed-3000-episodes", "feed", "big.xml", 2000),
+            ("raw-3000-episodes", "raw", "big.xml", 2000),
         ] {
             let target = format!("http://{oaddr}/{path}");
             let url = format!("http://{paddr}/proxy/{endpoint}?url={}", target.replace(':', "%3A").replace('/', "%2F"));
