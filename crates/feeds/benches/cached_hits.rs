@@ -1,7 +1,13 @@
 //! Cached-hit throughput and latency of the proxy router (`/proxy/raw` and
-//! `/proxy/feed` on a fresh cached entry, plus `/proxy/feed` of a generated
-//! 3,000-episode feed), over real loopback HTTP.
-//! Prints hits/s and p50/p99 latency for three rounds of each line. Run: `cargo bench -p skypod-feeds --bench cached_hits`.
+//! `/proxy/feed` on a fresh cached entry, plus `/proxy/feed` and `/proxy/raw` of a
+//! generated 3,000-episode feed), over real loopback HTTP, each line measured
+//! without `Accept-Encoding` (identity) and with `Accept-Encoding: gzip`,
+//! alternating round by round. The gzip client reads the compressed bytes and does
+//! not inflate them (like `curl` without `--compressed`): the figures are the
+//! server's and the wire's, not the client's decompression.
+//! Prints hits/s, p50/p99 latency and body size for three rounds of each line, then
+//! the one-time cost of compressing the 3,000-episode feed's JSON.
+//! Run: `cargo bench -p skypod-feeds --bench cached_hits`.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -31,12 +37,16 @@ fn pct(sorted: &[Duration], p: f64) -> Duration {
     sorted[idx.min(sorted.len() - 1)]
 }
 
+/// `n` requests from `conc` concurrent clients; with `gzip` they send
+/// `Accept-Encoding: gzip` and get (and keep) gzip bodies. Returns hits/s, p50,
+/// p99 and the body size on the wire.
 async fn run(
     client: &reqwest::Client,
     url: &str,
     n: usize,
     conc: usize,
-) -> (f64, Duration, Duration) {
+    gzip: bool,
+) -> (f64, Duration, Duration, usize) {
     let started = Instant::now();
     let per = n / conc;
     let mut tasks = Vec::new();
@@ -45,23 +55,54 @@ async fn run(
         let u = url.to_string();
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::with_capacity(per);
+            let mut size = 0;
             for _ in 0..per {
                 let t = Instant::now();
-                let r = c.get(&u).bearer_auth("bench").send().await.expect("send");
+                let mut req = c.get(&u).bearer_auth("bench");
+                if gzip {
+                    req = req.header(header::ACCEPT_ENCODING, "gzip");
+                }
+                let r = req.send().await.expect("send");
                 assert_eq!(r.headers()["x-skypod-cache"], "hit");
-                let _ = r.bytes().await.expect("body");
+                assert_eq!(
+                    r.headers().get(header::CONTENT_ENCODING).is_some(),
+                    gzip,
+                    "content coding as asked"
+                );
+                size = r.bytes().await.expect("body").len();
                 lat.push(t.elapsed());
             }
-            lat
+            (lat, size)
         }));
     }
     let mut all = Vec::new();
+    let mut size = 0;
     for t in tasks {
-        all.extend(t.await.expect("join"));
+        let (lat, s) = t.await.expect("join");
+        all.extend(lat);
+        size = s;
     }
     let secs = started.elapsed().as_secs_f64();
     all.sort();
-    (all.len() as f64 / secs, pct(&all, 0.5), pct(&all, 0.99))
+    (
+        all.len() as f64 / secs,
+        pct(&all, 0.5),
+        pct(&all, 0.99),
+        size,
+    )
+}
+
+/// Median of `reps` timings of `f`.
+fn median_time(reps: usize, mut f: impl FnMut()) -> Duration {
+    let mut t: Vec<Duration> = (0..reps)
+        .map(|_| {
+            let s = Instant::now();
+            f();
+            s.elapsed()
+        })
+        .collect();
+    t.sort();
+    t[reps / 2]
 }
 
 fn main() {
@@ -95,30 +136,78 @@ fn main() {
         let paddr = pl.local_addr().expect("addr");
         tokio::spawn(async move { axum::serve(pl, app).await });
 
-        let client = reqwest::Client::builder().no_proxy().pool_max_idle_per_host(64).build().expect("client");
+        // No transparent decompression (and no Accept-Encoding unless `run` sets one).
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .no_gzip()
+            .no_brotli()
+            .pool_max_idle_per_host(64)
+            .build()
+            .expect("client");
+        let mut big_url = String::new();
         for (label, endpoint, path, n) in [
             ("raw", "raw", "feed.xml", 4000),
             ("feed", "feed", "feed.xml", 4000),
-            ("feed-3000-episodes", "feed", "big.xml", 400),
+            ("feed-3000-episodes", "feed", "big.xml", 2000),
+            ("raw-3000-episodes", "raw", "big.xml", 2000),
         ] {
             let target = format!("http://{oaddr}/{path}");
             let url = format!("http://{paddr}/proxy/{endpoint}?url={}", target.replace(':', "%3A").replace('/', "%2F"));
+            if label == "feed-3000-episodes" {
+                big_url = url.clone();
+            }
             // prime
             let r = client.get(&url).bearer_auth("bench").send().await.expect("prime");
             assert!(r.status().is_success());
-            let _ = run(&client, &url, n / 8, 1).await; // warm-up
+            let _ = run(&client, &url, n / 8, 1, false).await; // warm-up
+            let _ = run(&client, &url, n / 8, 1, true).await; // warm-up (compresses once)
             for conc in [1usize, 8] {
-                // Three rounds, all printed: on a shared machine one round's tail can be
-                // another process's time slice.
+                // Three rounds per coding, all printed, identity and gzip alternating: on
+                // a shared machine one round's tail can be another process's time slice.
                 for round in 1..=3 {
-                    let (rps, p50, p99) = run(&client, &url, n, conc).await;
-                    println!(
-                        "cached_hits endpoint={label} concurrency={conc} round={round} hits_per_s={rps:.0} p50_ms={:.3} p99_ms={:.3}",
-                        p50.as_secs_f64() * 1e3,
-                        p99.as_secs_f64() * 1e3
-                    );
+                    for gzip in [false, true] {
+                        let (rps, p50, p99, size) = run(&client, &url, n, conc, gzip).await;
+                        println!(
+                            "cached_hits endpoint={label} encoding={} concurrency={conc} round={round} hits_per_s={rps:.0} p50_ms={:.3} p99_ms={:.3} body_bytes={size}",
+                            if gzip { "gzip" } else { "identity" },
+                            p50.as_secs_f64() * 1e3,
+                            p99.as_secs_f64() * 1e3
+                        );
+                    }
                 }
             }
         }
+
+        // One-time cost of compressing the 3,000-episode feed's JSON (what the first
+        // gzip hit pays, on a blocking thread), at the level used and two others, and
+        // brotli for comparison (not served: see docs/benchmarks-feeds.md).
+        let json = client.get(&big_url).bearer_auth("bench").send().await.expect("json").bytes().await.expect("body");
+        tokio::task::spawn_blocking(move || {
+            for level in [1, skypod_feeds::encoding::GZIP_LEVEL, 9] {
+                let mut size = 0;
+                let t = median_time(5, || size = skypod_feeds::encoding::Deflated::compress(&json, level).data.len());
+                println!(
+                    "compress_once body_bytes={} codec=gzip level={level} ms={:.1} compressed_bytes={size}",
+                    json.len(),
+                    t.as_secs_f64() * 1e3
+                );
+            }
+            for quality in [4u32, 6, 9] {
+                let mut size = 0;
+                let t = median_time(3, || {
+                    let mut out = Vec::new();
+                    let params = brotli::enc::BrotliEncoderParams { quality: quality as i32, ..Default::default() };
+                    brotli::enc::BrotliCompress(&mut json.as_ref(), &mut out, &params).expect("brotli");
+                    size = out.len();
+                });
+                println!(
+                    "compress_once body_bytes={} codec=brotli quality={quality} ms={:.1} compressed_bytes={size}",
+                    json.len(),
+                    t.as_secs_f64() * 1e3
+                );
+            }
+        })
+        .await
+        .expect("compress timings");
     });
 }

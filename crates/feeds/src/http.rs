@@ -5,13 +5,16 @@
 //! purpose is `Purpose::Proxy`). Each identity has a token-bucket rate limit.
 //! Errors are JSON `{"status": <code>, "message": "…"}`. Responses carry CORS
 //! headers (bearer auth, no cookies, so `*` is safe) and `X-Skypod-Cache` /
-//! `X-Skypod-Stale` headers.
+//! `X-Skypod-Stale` headers. Feed, reader, title and raw bodies are sent with
+//! `Content-Encoding: gzip` to clients that accept it, from compressed bytes
+//! memoised per body (see [`crate::encoding`]), never compressed per hit.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use axum::Router;
+use axum::body::Body;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
@@ -22,9 +25,10 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use crate::cache::CacheStatus;
+use crate::encoding::{ChunkedBody, negotiate};
 use crate::error::FeedError;
 use crate::fetch::parse_url;
-use crate::service::{FeedService, Served};
+use crate::service::{FeedService, JsonBody, RawContent, Served};
 use crate::silence::SilenceParams;
 
 /// Verifies proxy bearer tokens. Implemented by the embedding server.
@@ -242,11 +246,12 @@ fn meta_headers(resp: &mut Response, cache: CacheStatus, stale: bool, final_url:
     }
 }
 
-/// The response body `{<payload fields>, "final_url", "content_hash", "cache", "stale"}`
-/// (what `Json(Served<T>)` gives) from a payload serialised once: the per-request
-/// fields are spliced in front of the memoised payload object instead of
-/// re-serialising it on every hit.
-fn splice_served(served: &Served<Bytes>) -> Result<Vec<u8>, FeedError> {
+/// The head of the response body `{<payload fields>, "final_url", "content_hash",
+/// "cache", "stale"}` (what `Json(Served<T>)` gives) for a payload serialised once:
+/// the per-request fields, and a `,` if the payload object has fields. The payload
+/// from its second byte follows it (as it is, or deflated once), so a hit neither
+/// re-serialises nor copies the payload.
+fn splice_prefix<T>(served: &Served<T>, payload: &[u8]) -> Result<Vec<u8>, FeedError> {
     #[derive(Serialize)]
     struct Meta<'a> {
         final_url: &'a str,
@@ -261,34 +266,52 @@ fn splice_served(served: &Served<Bytes>) -> Result<Vec<u8>, FeedError> {
         stale: served.stale,
     })
     .map_err(|e| FeedError::Storage(e.to_string()))?;
-    let payload = served.value.as_ref();
     let inner = payload
         .strip_prefix(b"{")
         .and_then(|p| p.strip_suffix(b"}"))
         .ok_or_else(|| FeedError::Storage("memoised payload is not a JSON object".into()))?;
-    let mut out = Vec::with_capacity(meta.len() + payload.len() + 1);
-    out.extend_from_slice(&meta[..meta.len() - 1]);
+    let mut out = meta;
+    out.pop(); // the closing brace
     if !inner.is_empty() {
         out.push(b',');
-        out.extend_from_slice(inner);
     }
-    out.push(b'}');
     Ok(out)
 }
 
-fn served_json_response(served: Served<Bytes>) -> Response {
-    let body = match splice_served(&served) {
+/// `Vary: Accept-Encoding`: the body depends on it (shared caches must not hand a
+/// gzip body to a client that did not ask for one).
+fn vary(resp: &mut Response) {
+    resp.headers_mut()
+        .insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+}
+
+fn gzip_encoded(resp: &mut Response) {
+    resp.headers_mut()
+        .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+}
+
+fn served_json_response(served: Served<JsonBody>) -> Response {
+    let json = &served.value.json;
+    let prefix = match splice_prefix(&served, json) {
         Ok(b) => b,
         Err(e) => return e.into_response(),
     };
-    let mut resp = (
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        )],
-        body,
-    )
-        .into_response();
+    let (body, gzip) = match &served.value.deflated_tail {
+        Some(d) => (ChunkedBody::new(d.gzip_chunks(&prefix)), true),
+        None => (
+            ChunkedBody::new([Bytes::from(prefix), json.slice(1..)]),
+            false,
+        ),
+    };
+    let mut resp = Response::new(Body::new(body));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    vary(&mut resp);
+    if gzip {
+        gzip_encoded(&mut resp);
+    }
     meta_headers(
         &mut resp,
         served.cache,
@@ -303,13 +326,14 @@ macro_rules! json_endpoint {
     ($name:ident, $method:ident) => {
         async fn $name(
             State(st): State<AppState>,
+            headers: HeaderMap,
             q: Result<Query<UrlQuery>, QueryRejection>,
         ) -> Response {
             let url = match target(&q) {
                 Ok(u) => u,
                 Err(e) => return e.into_response(),
             };
-            match st.service.$method(&url).await {
+            match st.service.$method(&url, negotiate(&headers)).await {
                 Ok(served) => served_json_response(served),
                 Err(e) => e.into_response(),
             }
@@ -317,9 +341,9 @@ macro_rules! json_endpoint {
     };
 }
 
-json_endpoint!(feed_handler, feed_json);
-json_endpoint!(reader_handler, reader_json);
-json_endpoint!(title_handler, title_json);
+json_endpoint!(feed_handler, feed_json_encoded);
+json_endpoint!(reader_handler, reader_json_encoded);
+json_endpoint!(title_handler, title_json_encoded);
 
 async fn silence_handler(
     State(st): State<AppState>,
@@ -366,15 +390,26 @@ async fn silence_handler(
 
 async fn raw_handler(
     State(st): State<AppState>,
+    headers: HeaderMap,
     q: Result<Query<UrlQuery>, QueryRejection>,
 ) -> Response {
     let url = match target(&q) {
         Ok(u) => u,
         Err(e) => return e.into_response(),
     };
-    match st.service.raw(&url).await {
+    // No `Range` support (the raw proxy answers whole bodies, without
+    // `Accept-Ranges`), so compressing never has to reconcile with byte ranges.
+    match st.service.raw_encoded(&url, negotiate(&headers)).await {
         Ok(raw) => {
-            let mut resp = raw.body.into_response();
+            let mut resp = match &raw.body {
+                RawContent::Identity(bytes) => Response::new(Body::from(bytes.clone())),
+                RawContent::Gzip(d) => {
+                    let mut r = Response::new(Body::new(ChunkedBody::new(d.gzip_chunks(b""))));
+                    gzip_encoded(&mut r);
+                    r
+                }
+            };
+            vary(&mut resp);
             let h = resp.headers_mut();
             let ct = raw
                 .content_type
@@ -471,7 +506,9 @@ mod tests {
             }
             let expected = serde_json::to_value(served(payload.clone(), i)).expect("served");
             let bytes = Bytes::from(serde_json::to_vec(&payload).expect("payload"));
-            let spliced = splice_served(&served(bytes, i)).expect("splice");
+            let s = served(bytes, i);
+            let mut spliced = splice_prefix(&s, &s.value).expect("splice");
+            spliced.extend_from_slice(&s.value[1..]);
             let got: serde_json::Value = serde_json::from_slice(&spliced).expect("valid JSON");
             assert_eq!(got, expected);
         }
@@ -482,7 +519,7 @@ mod tests {
             cache: CacheStatus::Hit,
             stale: false,
         };
-        assert!(splice_served(&not_object).is_err());
+        assert!(splice_prefix(&not_object, &not_object.value).is_err());
     }
 
     #[test]

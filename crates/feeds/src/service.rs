@@ -14,6 +14,7 @@ use serde::Serialize;
 use url::Url;
 
 use crate::cache::{Cache, CacheConfig, CacheStatus, CachedBody};
+use crate::encoding::{self, Coding, Deflated};
 use crate::error::{FeedError, Result};
 use crate::fetch::{FetchConfig, Fetcher};
 use crate::parse::{self, ParsedFeed};
@@ -70,11 +71,25 @@ const RAW_MEMO_MAX_BODY: u64 = 512 * 1024;
 /// Number of raw bodies kept in memory (at most 32 MiB).
 const RAW_MEMO_ENTRIES: usize = 64;
 
+/// The deflated form of a memoised body, computed on first demand by one caller:
+/// concurrent callers wait for that one (tokio's `OnceCell`), so a body is
+/// compressed once however many requests arrive together. `None`: not worth it.
+type GzCell = tokio::sync::OnceCell<Option<Arc<Deflated>>>;
+
+/// The bytes of a raw proxy response.
+#[derive(Debug, Clone)]
+pub enum RawContent {
+    /// The upstream body as it is.
+    Identity(Bytes),
+    /// The upstream body deflated (memoised per content hash): send it as gzip.
+    Gzip(Arc<Deflated>),
+}
+
 /// A raw body for the raw proxy.
 #[derive(Debug, Clone)]
 pub struct RawBody {
     /// Body bytes.
-    pub body: Bytes,
+    pub body: RawContent,
     /// Upstream content type.
     pub content_type: Option<String>,
     /// URL after redirects.
@@ -94,10 +109,23 @@ pub struct TitlePayload {
     pub title: Option<String>,
 }
 
-/// A transformed result with its JSON, serialised once.
+/// A transformed result with its JSON, serialised once (and compressed at most
+/// once, on the first request that accepts gzip).
 struct Prepared<T> {
     value: Arc<T>,
     json: Bytes,
+    gzip: GzCell,
+}
+
+/// A memoised JSON object, and when gzip was asked for (and the object is large
+/// enough), the deflated form of everything after its opening `{` — what the HTTP
+/// layer splices the per-request fields in front of.
+#[derive(Debug, Clone)]
+pub struct JsonBody {
+    /// The payload object, serialised once.
+    pub json: Bytes,
+    /// `json[1..]` deflated, memoised with the payload.
+    pub deflated_tail: Option<Arc<Deflated>>,
 }
 
 type SilenceJob = Shared<BoxFuture<'static, Result<SilenceMap>>>;
@@ -134,6 +162,48 @@ impl<T> Memo<T> {
         self.inner.lock().ok()?.map.get(key).map(|(v, _)| v.clone())
     }
 
+    /// The value under `key`, or a new one from `f` inserted with weight zero
+    /// (weighed later with [`Memo::add_weight`]).
+    fn get_or_insert_with(&self, key: &str, f: impl FnOnce() -> T) -> Arc<T> {
+        let Ok(mut g) = self.inner.lock() else {
+            return Arc::new(f());
+        };
+        if let Some((v, _)) = g.map.get(key) {
+            return v.clone();
+        }
+        let v = Arc::new(f());
+        g.map.insert(key.to_owned(), (v.clone(), 0));
+        g.order.push_back(key.to_owned());
+        self.shrink(&mut g);
+        v
+    }
+
+    /// Add `extra` bytes to the weight of `value` if it is still the entry under
+    /// `key` (evicting the oldest entries if the budget is exceeded).
+    fn add_weight(&self, key: &str, value: &Arc<T>, extra: usize) {
+        let Ok(mut g) = self.inner.lock() else { return };
+        let st = &mut *g;
+        match st.map.get_mut(key) {
+            Some((v, w)) if Arc::ptr_eq(v, value) => {
+                *w += extra;
+                st.bytes += extra;
+            }
+            _ => return,
+        }
+        self.shrink(st);
+    }
+
+    fn shrink(&self, st: &mut MemoState<T>) {
+        while st.order.len() > self.cap || st.bytes > self.max_bytes {
+            let Some(old) = st.order.pop_front() else {
+                break;
+            };
+            if let Some((_, w)) = st.map.remove(&old) {
+                st.bytes -= w;
+            }
+        }
+    }
+
     /// Insert with an approximate size in bytes; a value heavier than the whole
     /// budget is not kept.
     fn put(&self, key: String, value: Arc<T>, weight: usize) {
@@ -149,14 +219,7 @@ impl<T> Memo<T> {
                 st.bytes += weight;
             }
         }
-        while st.order.len() > self.cap || st.bytes > self.max_bytes {
-            let Some(old) = st.order.pop_front() else {
-                break;
-            };
-            if let Some((_, w)) = st.map.remove(&old) {
-                st.bytes -= w;
-            }
-        }
+        self.shrink(st);
     }
 }
 
@@ -169,6 +232,9 @@ struct Inner {
     articles: Memo<Prepared<Article>>,
     titles: Memo<Prepared<TitlePayload>>,
     raw: Memo<Bytes>,
+    /// Deflated raw bodies by content hash (only compressible media types).
+    raw_gzip: Memo<GzCell>,
+    compressions: AtomicU64,
 }
 
 /// The feed proxy service. Cheap to clone.
@@ -203,6 +269,8 @@ impl FeedService {
                 articles: Memo::new(64, 64 << 20),
                 titles: Memo::new(512, 4 << 20),
                 raw: Memo::new(RAW_MEMO_ENTRIES, 32 << 20),
+                raw_gzip: Memo::new(RAW_MEMO_ENTRIES, 32 << 20),
+                compressions: AtomicU64::new(0),
             }),
         })
     }
@@ -222,13 +290,82 @@ impl FeedService {
         self.inner.silence_jobs.load(Ordering::Relaxed)
     }
 
+    /// Number of bodies actually compressed (for tests and metrics).
+    pub fn compressions_run(&self) -> u64 {
+        self.inner.compressions.load(Ordering::Relaxed)
+    }
+
+    /// Deflate (on a blocking thread) the bytes `input` yields, once per `cell`.
+    /// Returns the result and whether this call computed it. A failure is logged
+    /// and gives `None` (the caller serves identity; a later request retries).
+    async fn deflate_once<F>(&self, cell: &GzCell, input: F) -> (Option<Arc<Deflated>>, bool)
+    where
+        F: Future<Output = Result<Bytes>>,
+    {
+        let mut computed = false;
+        let result = cell
+            .get_or_try_init(|| async {
+                let bytes = input.await?;
+                let d = tokio::task::spawn_blocking(move || {
+                    let d = Deflated::compress(&bytes, encoding::GZIP_LEVEL);
+                    d.worth_it().then(|| Arc::new(d))
+                })
+                .await
+                .map_err(|e| FeedError::Storage(format!("compression task failed: {e}")))?;
+                self.inner.compressions.fetch_add(1, Ordering::Relaxed);
+                computed = true;
+                Ok::<_, FeedError>(d)
+            })
+            .await;
+        match result {
+            Ok(d) => (d.clone(), computed),
+            Err(e) => {
+                tracing::warn!(error = %e, "compressing a response body failed; sending it uncompressed");
+                (None, false)
+            }
+        }
+    }
+
     /// Raw body through the cache.
     pub async fn raw(&self, url: &Url) -> Result<RawBody> {
+        self.raw_encoded(url, Coding::Identity).await
+    }
+
+    /// Raw body through the cache, deflated (once per content hash) when `coding`
+    /// is gzip and the body is large enough and of a compressible media type.
+    pub async fn raw_encoded(&self, url: &Url, coding: Coding) -> Result<RawBody> {
         let b = self
             .inner
             .cache
             .get(url, self.inner.config.fetch.max_body)
             .await?;
+        let wrap_raw = |body| RawBody {
+            body,
+            content_type: b.content_type.clone(),
+            final_url: b.final_url.clone(),
+            content_hash: b.hash.clone(),
+            cache: b.cache,
+            stale: b.stale,
+        };
+        if coding == Coding::Gzip
+            && b.len >= encoding::MIN_COMPRESS_BYTES as u64
+            && encoding::compressible(b.content_type.as_deref())
+        {
+            let cell = self.inner.raw_gzip.get_or_insert_with(&b.hash, GzCell::new);
+            let input = async {
+                match self.inner.raw.get(&b.hash) {
+                    Some(bytes) => Ok((*bytes).clone()),
+                    None => b.bytes().await,
+                }
+            };
+            let (d, computed) = self.deflate_once(&cell, input).await;
+            if let Some(d) = d {
+                if computed {
+                    self.inner.raw_gzip.add_weight(&b.hash, &cell, d.data.len());
+                }
+                return Ok(wrap_raw(RawContent::Gzip(d)));
+            }
+        }
         let body = match self.inner.raw.get(&b.hash) {
             Some(bytes) => (*bytes).clone(),
             None => {
@@ -241,14 +378,31 @@ impl FeedService {
                 bytes
             }
         };
-        Ok(RawBody {
-            body,
-            content_type: b.content_type.clone(),
-            final_url: b.final_url.clone(),
-            content_hash: b.hash.clone(),
-            cache: b.cache,
-            stale: b.stale,
-        })
+        Ok(wrap_raw(RawContent::Identity(body)))
+    }
+
+    /// The JSON of `p`, with its deflated tail when `coding` asks for gzip and
+    /// the payload is large enough.
+    async fn json_body<T>(
+        &self,
+        memo: &Memo<Prepared<T>>,
+        key: &str,
+        p: &Arc<Prepared<T>>,
+        coding: Coding,
+    ) -> JsonBody {
+        let mut deflated_tail = None;
+        if coding == Coding::Gzip && p.json.len() >= encoding::MIN_COMPRESS_BYTES {
+            let tail = p.json.slice(1..);
+            let (d, computed) = self.deflate_once(&p.gzip, async { Ok(tail) }).await;
+            if let (Some(d), true) = (&d, computed) {
+                memo.add_weight(key, p, d.data.len());
+            }
+            deflated_tail = d;
+        }
+        JsonBody {
+            json: p.json.clone(),
+            deflated_tail,
+        }
     }
 
     /// Memoised transformation of the body behind `url`: `f` runs (off the async
@@ -259,7 +413,7 @@ impl FeedService {
         url: &Url,
         key: impl FnOnce(&CachedBody) -> String,
         f: F,
-    ) -> Result<(Arc<Prepared<T>>, CachedBody)>
+    ) -> Result<(Arc<Prepared<T>>, CachedBody, String)>
     where
         T: Serialize + Send + Sync + 'static,
         F: FnOnce(Bytes, Option<String>, String) -> Result<T> + Send + 'static,
@@ -271,7 +425,7 @@ impl FeedService {
             .await?;
         let key = key(&b);
         if let Some(v) = memo.get(&key) {
-            return Ok((v, b));
+            return Ok((v, b, key));
         }
         let body = b.bytes().await?;
         let (ct, base) = (b.content_type.clone(), b.final_url.clone());
@@ -282,16 +436,20 @@ impl FeedService {
             Ok::<_, FeedError>(Prepared {
                 value: Arc::new(value),
                 json: Bytes::from(json),
+                gzip: GzCell::new(),
             })
         })
         .await
         .map_err(|e| FeedError::Parse(format!("transform task failed: {e}")))??;
         let prepared = Arc::new(prepared);
-        memo.put(key, prepared.clone(), prepared.json.len() * 2);
-        Ok((prepared, b))
+        memo.put(key.clone(), prepared.clone(), prepared.json.len() * 2);
+        Ok((prepared, b, key))
     }
 
-    async fn feed_prepared(&self, url: &Url) -> Result<(Arc<Prepared<ParsedFeed>>, CachedBody)> {
+    async fn feed_prepared(
+        &self,
+        url: &Url,
+    ) -> Result<(Arc<Prepared<ParsedFeed>>, CachedBody, String)> {
         self.prepared(
             &self.inner.feeds,
             url,
@@ -301,7 +459,10 @@ impl FeedService {
         .await
     }
 
-    async fn reader_prepared(&self, url: &Url) -> Result<(Arc<Prepared<Article>>, CachedBody)> {
+    async fn reader_prepared(
+        &self,
+        url: &Url,
+    ) -> Result<(Arc<Prepared<Article>>, CachedBody, String)> {
         self.prepared(
             &self.inner.articles,
             url,
@@ -311,7 +472,10 @@ impl FeedService {
         .await
     }
 
-    async fn title_prepared(&self, url: &Url) -> Result<(Arc<Prepared<TitlePayload>>, CachedBody)> {
+    async fn title_prepared(
+        &self,
+        url: &Url,
+    ) -> Result<(Arc<Prepared<TitlePayload>>, CachedBody, String)> {
         self.prepared(
             &self.inner.titles,
             url,
@@ -327,38 +491,61 @@ impl FeedService {
 
     /// Parsed feed.
     pub async fn feed(&self, url: &Url) -> Result<Served<Arc<ParsedFeed>>> {
-        let (p, b) = self.feed_prepared(url).await?;
+        let (p, b, _) = self.feed_prepared(url).await?;
         Ok(wrap(p.value.clone(), &b))
     }
 
-    /// Parsed feed as JSON (serialised once per body; what the HTTP layer serves).
+    /// Parsed feed as JSON (serialised once per body).
     pub async fn feed_json(&self, url: &Url) -> Result<Served<Bytes>> {
-        let (p, b) = self.feed_prepared(url).await?;
+        let (p, b, _) = self.feed_prepared(url).await?;
         Ok(wrap(p.json.clone(), &b))
+    }
+
+    /// Parsed feed as JSON, deflated once per body when `coding` is gzip (what
+    /// the HTTP layer serves).
+    pub async fn feed_json_encoded(&self, url: &Url, coding: Coding) -> Result<Served<JsonBody>> {
+        let (p, b, key) = self.feed_prepared(url).await?;
+        let body = self.json_body(&self.inner.feeds, &key, &p, coding).await;
+        Ok(wrap(body, &b))
     }
 
     /// Reader-mode article.
     pub async fn reader(&self, url: &Url) -> Result<Served<Arc<Article>>> {
-        let (p, b) = self.reader_prepared(url).await?;
+        let (p, b, _) = self.reader_prepared(url).await?;
         Ok(wrap(p.value.clone(), &b))
     }
 
     /// Reader-mode article as JSON.
     pub async fn reader_json(&self, url: &Url) -> Result<Served<Bytes>> {
-        let (p, b) = self.reader_prepared(url).await?;
+        let (p, b, _) = self.reader_prepared(url).await?;
         Ok(wrap(p.json.clone(), &b))
+    }
+
+    /// Reader-mode article as JSON, deflated once per body when `coding` is gzip.
+    pub async fn reader_json_encoded(&self, url: &Url, coding: Coding) -> Result<Served<JsonBody>> {
+        let (p, b, key) = self.reader_prepared(url).await?;
+        let body = self.json_body(&self.inner.articles, &key, &p, coding).await;
+        Ok(wrap(body, &b))
     }
 
     /// Page title.
     pub async fn title(&self, url: &Url) -> Result<Served<Arc<TitlePayload>>> {
-        let (p, b) = self.title_prepared(url).await?;
+        let (p, b, _) = self.title_prepared(url).await?;
         Ok(wrap(p.value.clone(), &b))
     }
 
     /// Page title as JSON.
     pub async fn title_json(&self, url: &Url) -> Result<Served<Bytes>> {
-        let (p, b) = self.title_prepared(url).await?;
+        let (p, b, _) = self.title_prepared(url).await?;
         Ok(wrap(p.json.clone(), &b))
+    }
+
+    /// Page title as JSON, deflated once per body when `coding` is gzip (a title
+    /// payload is usually under the size threshold and then sent as it is).
+    pub async fn title_json_encoded(&self, url: &Url, coding: Coding) -> Result<Served<JsonBody>> {
+        let (p, b, key) = self.title_prepared(url).await?;
+        let body = self.json_body(&self.inner.titles, &key, &p, coding).await;
+        Ok(wrap(body, &b))
     }
 
     /// Silence map of an audio URL (default thresholds).
@@ -495,6 +682,23 @@ mod tests {
         let st = m.inner.lock().expect("lock");
         assert_eq!(st.bytes, 12);
         assert_eq!(st.map.len(), 3);
+    }
+
+    #[test]
+    fn memo_weighs_late_additions() {
+        let m: Memo<u32> = Memo::new(4, 100);
+        let a = m.get_or_insert_with("a", || 1);
+        assert!(
+            Arc::ptr_eq(&a, &m.get_or_insert_with("a", || 2)),
+            "existing entry kept"
+        );
+        m.add_weight("a", &a, 60);
+        m.put("b".into(), Arc::new(2), 30);
+        m.add_weight("a", &Arc::new(1), 50); // not the stored value: ignored
+        assert_eq!(m.inner.lock().expect("lock").bytes, 90);
+        m.add_weight("b", &m.get("b").expect("b"), 20); // 110 > 100: oldest ("a") goes
+        assert!(m.get("a").is_none());
+        assert_eq!(m.inner.lock().expect("lock").bytes, 50);
     }
 
     #[test]
