@@ -170,16 +170,23 @@ impl Deflated {
     }
 }
 
-/// Whether a raw upstream body of this media type is worth compressing (text,
-/// XML, JSON, JavaScript, SVG); audio, images, archives are compressed already.
-pub fn compressible(content_type: Option<&str>) -> bool {
-    let Some(ct) = content_type else { return false };
-    let ct = ct
+/// The media type of a `Content-Type` value without its parameters, lowercased
+/// (`Text/HTML; charset=utf-8` → `text/html`).
+pub fn media_type(content_type: &str) -> String {
+    content_type
         .split(';')
         .next()
         .unwrap_or("")
         .trim()
-        .to_ascii_lowercase();
+        .to_ascii_lowercase()
+}
+
+/// Whether a raw upstream body of this media type is worth compressing (text,
+/// XML, JSON, JavaScript, SVG); audio, images, archives are compressed already.
+pub fn compressible(content_type: Option<&str>) -> bool {
+    let Some(ct) = content_type.map(media_type) else {
+        return false;
+    };
     let Some((top, sub)) = ct.split_once('/') else {
         return false;
     };

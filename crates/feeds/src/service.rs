@@ -637,13 +637,7 @@ async fn stored_silence(cache: &Cache, hash: &str, kind: &str) -> Result<Option<
 
 fn ext_hint(content_type: Option<&str>, url: &str) -> Option<String> {
     let from_ct = content_type.and_then(|ct| {
-        let ct = ct
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase();
-        Some(match ct.as_str() {
+        Some(match crate::encoding::media_type(ct).as_str() {
             "audio/mpeg" | "audio/mp3" => "mp3",
             "audio/mp4" | "audio/x-m4a" | "audio/m4a" | "audio/aac" | "video/mp4" => "m4a",
             "audio/ogg" | "application/ogg" | "audio/vorbis" => "ogg",

@@ -9,32 +9,10 @@ use std::io::Read;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
+use common::Proxy;
 use reqwest::header::HeaderMap;
 use serde_json::Value;
-use skypod_feeds::http::{ProxyAuth, RateLimitConfig, router};
-use skypod_feeds::service::FeedService;
-
-struct TestAuth;
-
-impl ProxyAuth for TestAuth {
-    fn authorize(&self, bearer_token: &str) -> Result<String, String> {
-        if bearer_token == "good" {
-            Ok("ident-1".into())
-        } else {
-            Err("token rejected".into())
-        }
-    }
-}
-
-struct Proxy {
-    base: String,
-    /// Sends no Accept-Encoding of its own and never inflates: the test sees the
-    /// bytes on the wire.
-    client: reqwest::Client,
-    service: FeedService,
-    fixture: common::Server,
-    _dir: tempfile::TempDir,
-}
+use skypod_feeds::http::RateLimitConfig;
 
 struct Reply {
     status: u16,
@@ -81,34 +59,20 @@ impl Reply {
 }
 
 impl Proxy {
+    /// The client sends no Accept-Encoding of its own and never inflates: the
+    /// test sees the bytes on the wire.
     async fn start() -> Self {
-        let fixture = common::start().await;
-        let dir = tempfile::tempdir().expect("tmp");
-        let service = common::service(dir.path()).await;
         let limits = RateLimitConfig {
             burst: 1000,
             per_second: 1000.0,
         };
-        let app = router(service.clone(), Arc::new(TestAuth), limits);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        Self {
-            base: format!("http://{addr}"),
-            client: reqwest::Client::builder()
-                .no_proxy()
-                .no_gzip()
-                .no_brotli()
-                .build()
-                .expect("client"),
-            service,
-            fixture,
-            _dir: dir,
-        }
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .no_gzip()
+            .no_brotli()
+            .build()
+            .expect("client");
+        common::Proxy::serve(limits, client).await
     }
 
     async fn get(&self, endpoint: &str, path: &str, accept_encoding: Option<&str>) -> Reply {

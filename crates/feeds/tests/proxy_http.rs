@@ -3,56 +3,19 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
+use common::Proxy;
 use serde_json::Value;
-use skypod_feeds::http::{ProxyAuth, RateLimitConfig, router};
-use skypod_feeds::service::FeedService;
-
-struct TestAuth;
-
-impl ProxyAuth for TestAuth {
-    fn authorize(&self, bearer_token: &str) -> Result<String, String> {
-        match bearer_token {
-            "good" => Ok("ident-1".into()),
-            "good2" => Ok("ident-2".into()),
-            _ => Err("token rejected".into()),
-        }
-    }
-}
-
-struct Proxy {
-    base: String,
-    client: reqwest::Client,
-    service: FeedService,
-    fixture: common::Server,
-    _dir: tempfile::TempDir,
-}
+use skypod_feeds::http::RateLimitConfig;
 
 impl Proxy {
     async fn start(limits: RateLimitConfig) -> Self {
-        let fixture = common::start().await;
-        let dir = tempfile::tempdir().expect("tmp");
-        let service = common::service(dir.path()).await;
-        let app = router(service.clone(), Arc::new(TestAuth), limits);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        Self {
-            base: format!("http://{addr}"),
-            client: reqwest::Client::builder()
-                .no_proxy()
-                .build()
-                .expect("client"),
-            service,
-            fixture,
-            _dir: dir,
-        }
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .expect("client");
+        common::Proxy::serve(limits, client).await
     }
 
     async fn get(&self, endpoint: &str, target: &str, token: Option<&str>) -> reqwest::Response {

@@ -395,3 +395,53 @@ pub async fn service(dir: &Path) -> FeedService {
     cfg.max_audio_bytes = 8 * 1024 * 1024;
     FeedService::new(cfg).await.expect("service")
 }
+
+/// Bearer tokens the proxy tests use: `good` and `good2` are two identities.
+pub struct TestAuth;
+
+impl skypod_feeds::http::ProxyAuth for TestAuth {
+    fn authorize(&self, bearer_token: &str) -> Result<String, String> {
+        match bearer_token {
+            "good" => Ok("ident-1".into()),
+            "good2" => Ok("ident-2".into()),
+            _ => Err("token rejected".into()),
+        }
+    }
+}
+
+/// The proxy router on a loopback port, over a fresh service and the fixture
+/// origin.
+pub struct Proxy {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub service: FeedService,
+    pub fixture: Server,
+    _dir: tempfile::TempDir,
+}
+
+impl Proxy {
+    /// `client` is the HTTP client the test talks to the proxy with.
+    pub async fn serve(
+        limits: skypod_feeds::http::RateLimitConfig,
+        client: reqwest::Client,
+    ) -> Self {
+        let fixture = start().await;
+        let dir = tempfile::tempdir().expect("tmp");
+        let service = service(dir.path()).await;
+        let app = skypod_feeds::http::router(service.clone(), Arc::new(TestAuth), limits);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Self {
+            base: format!("http://{addr}"),
+            client,
+            service,
+            fixture,
+            _dir: dir,
+        }
+    }
+}
