@@ -276,16 +276,17 @@ fn analyze_source(
     source: Box<dyn MediaSource>,
     ext_hint: Option<&str>,
     params: SilenceParams,
-    mp3: PowerFrom,
+    from: PowerFrom,
 ) -> Result<SilenceMap> {
-    analyze_traced(source, ext_hint, params, mp3, None)
+    analyze_traced(source, ext_hint, params, from, None)
 }
 
 /// The decoder for a track, and how many frames its output power runs ahead
 /// of the audio.
 ///
 /// The spectral path puts a granule's / frame's power where its coefficients
-/// are, but the decoder's PCM comes out later: for MP3 by the standard decoder
+/// are, but the decoder's PCM comes out later (Vorbis: no lead, a packet's
+/// power comes from the two blocks that overlap in it): for MP3 by the standard decoder
 /// delay of 529 samples (IMDCT overlap plus polyphase synthesis), for AAC by
 /// half a frame (the 2048-sample block behind 1024 coefficients is centred on
 /// the boundary with the next frame). Constant in samples: 12 ms at 44.1 kHz.
@@ -293,8 +294,9 @@ fn analyze_source(
 /// The spectral path also blurs time by a transform block (two granules or
 /// frames: power is known per block, and a block is quiet only when all of it
 /// is), so it is taken only where a granule or frame lasts at most
-/// [`MAX_SPECTRAL_FRAME_SECS`]: MP3 from 22.05 kHz, AAC from 44.1 kHz. Lower
-/// rates (8 kHz AAC frames last 128 ms) decode to PCM.
+/// [`MAX_SPECTRAL_FRAME_SECS`]: MP3 from 22.05 kHz, AAC from 44.1 kHz, Vorbis
+/// with 2048-sample long blocks from 38 kHz. Lower rates (8 kHz AAC frames
+/// last 128 ms) decode to PCM.
 fn make_decoder(
     audio_params: &symphonia::core::codecs::audio::AudioCodecParameters,
     from: PowerFrom,
@@ -332,7 +334,8 @@ fn make_decoder(
     Ok((d, 0))
 }
 
-/// Longest granule (MP3) or frame (AAC) the spectral path accepts: 27 ms
+/// Longest granule (MP3), frame (AAC) or long-block packet (Vorbis) the
+/// spectral path accepts: 27 ms
 /// keeps the blur of a two-frame block around 50 ms, half the 100 ms within
 /// which silences are expected to agree with a PCM analysis.
 const MAX_SPECTRAL_FRAME_SECS: f64 = 0.027;
@@ -355,7 +358,7 @@ fn analyze_traced(
     source: Box<dyn MediaSource>,
     ext_hint: Option<&str>,
     params: SilenceParams,
-    mp3: PowerFrom,
+    from: PowerFrom,
     mut trace: Option<&mut Vec<f64>>,
 ) -> Result<SilenceMap> {
     if !(params.threshold_db.is_finite()
@@ -389,7 +392,7 @@ fn analyze_traced(
         .and_then(|p| p.audio())
         .ok_or_else(|| FeedError::Audio("no audio codec parameters".into()))?
         .clone();
-    let (mut decoder, lead_frames) = make_decoder(&audio_params, mp3)?;
+    let (mut decoder, lead_frames) = make_decoder(&audio_params, from)?;
 
     let mut detector: Option<Detector> = None;
     let mut channels = 0usize;
@@ -517,15 +520,15 @@ mod tests {
         assert_eq!(m.params.threshold_db, -50.0);
     }
 
-    /// Per-window power of one file through one MP3 path.
-    fn window_powers(name: &str, mp3: PowerFrom) -> Vec<f64> {
+    /// Per-window power of one file through one decode path.
+    fn window_powers(name: &str, from: PowerFrom) -> Vec<f64> {
         let file = std::fs::File::open(audio(name)).expect("open");
         let mut trace = Vec::new();
         analyze_traced(
             Box::new(file),
             name.rsplit('.').next(),
             SilenceParams::default(),
-            mp3,
+            from,
             Some(&mut trace),
         )
         .expect("analyze");
