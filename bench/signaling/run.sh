@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Side-by-side signaling benchmark: Skypod's realm server vs y-webrtc's signaling server vs the
-# PeerJS server, same load generator (`skypod bench signaling`), same machine, one run.
+# PeerJS server, same load generator (`skypod-loadgen signaling`), same machine, one run.
 # Everything binds and connects on 127.0.0.1 only. Results: bench/signaling/results/*.jsonl,
 # summarised as a Markdown table on stdout (paste into docs/benchmarks.md).
 #
@@ -11,8 +11,10 @@ DIR="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(cd "$DIR/../.." && pwd)"
 cd "$ROOT"
 
-cargo build --release -p skypod >&2
-BIN="$ROOT/target/release/skypod"
+cargo build --release -p skypod -p skypod-loadgen >&2
+TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
+BIN="$TARGET/release/skypod"
+LOADGEN="$TARGET/release/skypod-loadgen"
 [ -d "$DIR/node_modules/y-webrtc" ] || (cd "$DIR" && npm ci --no-audit --no-fund >&2)
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
@@ -50,7 +52,7 @@ start_peerjs() { "$DIR/start-peerjs.sh" "$1" 2>/dev/null | tail -1; }
 run() { # TARGET START PORT PATH-ARGS...
   local target=$1 start=$2 port=$3; shift 3
   local pid; pid="$($start "$port")"; PIDS+=("$pid")
-  "$BIN" bench signaling --target "$target" --server "127.0.0.1:$port" --server-pid "$pid" "$@" \
+  "$LOADGEN" signaling --target "$target" --server "127.0.0.1:$port" --server-pid "$pid" "$@" \
     2> >(grep -v '^\s*$' >&2) | tee -a "$OUT"
   kill "$pid" 2>/dev/null || true
   sleep 1

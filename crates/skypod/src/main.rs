@@ -1,6 +1,5 @@
 //! `skypod`: the realm server, feed proxy and web app in one binary, and a CLI peer.
 
-mod bench;
 mod device;
 mod library_cmd;
 mod libsync;
@@ -27,9 +26,6 @@ enum Command {
     /// Prints the URL to open. Stop with Ctrl-C: open sockets are closed with "going away"
     /// and the store is flushed.
     Serve(ServerConfig),
-    /// Load generators and benchmarks (see docs/benchmarks.md).
-    #[command(subcommand)]
-    Bench(bench::BenchCommand),
     #[command(flatten)]
     Realm(realm_cmd::RealmCmd),
     #[command(flatten)]
@@ -98,7 +94,6 @@ fn main() -> anyhow::Result<()> {
     rt.block_on(async move {
         match cli.command {
             Command::Serve(cfg) => serve(cfg).await,
-            Command::Bench(cmd) => bench::run(cmd).await,
             Command::Realm(cmd) => realm_cmd::run(&cli.home, cmd).await,
             Command::Library(cmd) => library_cmd::run(&cli.home, cmd).await,
         }

@@ -1,6 +1,6 @@
-//! `skypod bench`: load generators. `signaling` drives the realm server, y-webrtc's signaling
-//! server or the PeerJS server with the same workload so their figures can be compared side
-//! by side (see `bench/signaling/run.sh` and docs/benchmarks.md).
+//! `skypod-loadgen signaling`: drives the realm server, y-webrtc's signaling server or the
+//! PeerJS server with the same workload so their figures can be compared side by side (see
+//! `bench/signaling/run.sh` and docs/benchmarks.md).
 
 use anyhow::{Context, bail};
 use futures_util::{SinkExt, StreamExt};
@@ -15,13 +15,6 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 use tokio::sync::{Semaphore, mpsc};
 use tokio_tungstenite::tungstenite::Message;
-
-#[derive(clap::Subcommand)]
-pub enum BenchCommand {
-    /// Signaling load: N sockets in M rooms/realms, broadcasts at increasing rates, and idle
-    /// sockets held (memory per socket from the server's RSS).
-    Signaling(SignalingArgs),
-}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -90,12 +83,6 @@ pub struct SignalingArgs {
     /// Seconds to hold idle sockets (idle mode).
     #[arg(long, default_value_t = 5)]
     hold_secs: u64,
-}
-
-pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
-    match cmd {
-        BenchCommand::Signaling(a) => signaling(a).await,
-    }
 }
 
 /// Nanoseconds since the process-wide origin, embedded in payloads for latency.
@@ -470,7 +457,7 @@ async fn bad_frame(a: &SignalingArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn signaling(a: SignalingArgs) -> anyhow::Result<()> {
+pub async fn run(a: SignalingArgs) -> anyhow::Result<()> {
     if a.rooms == 0 || a.clients < a.rooms {
         bail!("need at least one client per room");
     }
