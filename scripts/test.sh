@@ -18,5 +18,6 @@ cargo test --workspace --locked
 
 echo "== browser end-to-end (Debian chromium + playwright-core), app served by skypod" >&2
 # The debug binary `cargo test` just built serves web/dist from disk: no second (release) build.
-cargo build --locked -p skypod
+# `test-hooks`: the E2E tests let the feed proxy reach their loopback fixture server.
+cargo build --locked -p skypod --features test-hooks
 E2E_SAME_ORIGIN=1 SKYPOD_BIN="${CARGO_TARGET_DIR:-$root/target}/debug/skypod" bash web/scripts/e2e.sh

@@ -108,10 +108,13 @@ export async function webApp(realm) {
   return { web, appUrl: `http://127.0.0.1:${web.port}/?server=${encodeURIComponent(realm.base)}` };
 }
 
-const SHOTS = join(ROOT, "docs/screenshots");
+// A test run never changes tracked files: screenshots go to the ignored web/e2e/screenshots/,
+// and the committed docs/screenshots/ are refreshed only on request (E2E_UPDATE_SCREENSHOTS=1).
+const SHOTS =
+  process.env.E2E_UPDATE_SCREENSHOTS === "1" ? join(ROOT, "docs/screenshots") : join(ROOT, "web/e2e/screenshots");
 
 /**
- * A phone-screen screenshot (the 390×844 viewport) into docs/screenshots, scrolled to the top or
+ * A phone-screen screenshot (the 390×844 viewport) into SHOTS, scrolled to the top or
  * to the first element matching `at` (E2E_SCREENSHOTS=0 skips them). Not full-page: the sticky
  * header and the fixed player dock would land in the middle of a stitched page.
  */

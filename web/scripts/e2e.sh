@@ -4,7 +4,12 @@
 #   binary (built when absent; SKYPOD_REBUILD=1 forces `cargo build`), `npm run build`, then
 #   node's test runner over every web/e2e/*.test.mjs (playwright-core driving /usr/bin/chromium,
 #   headless).
-# Screenshots go to docs/screenshots/ (E2E_SCREENSHOTS=0 to skip); timings to web/e2e/last-metrics.json.
+#   The app is built with VITE_E2E=1 (the `skypodDebug` test hook) and the skypod binary with
+#   the `test-hooks` feature (`serve --proxy-allow-for-tests`); on exit web/dist is rebuilt
+#   without the hook, so nothing test-only is left for a release build to embed.
+# Screenshots go to the ignored web/e2e/screenshots/ (E2E_SCREENSHOTS=0 to skip); the committed
+# docs/screenshots/ are refreshed only on request: E2E_UPDATE_SCREENSHOTS=1. Timings go to
+# web/e2e/last-metrics.json (ignored). A test run changes no tracked file.
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 root="$(cd "$here/.." && pwd)"
@@ -23,13 +28,14 @@ fi
 
 bin="${SKYPOD_BIN:-$root/target/release/skypod}"
 if [ ! -x "$bin" ] || [ "${SKYPOD_REBUILD:-0}" = 1 ]; then
-  (cd "$root" && cargo build --release -p skypod)
+  (cd "$root" && cargo build --release -p skypod --features test-hooks)
 fi
 export SKYPOD_BIN="$bin"
 
-npm run build
+VITE_E2E=1 npm run build
+trap 'npm run build >/dev/null 2>&1 || echo "e2e: rebuilding web/dist without the test hook failed" >&2' EXIT
 # Every e2e/*.test.mjs, one file at a time (they share ports and the metrics file);
 # E2E_ONLY=player runs e2e/player.test.mjs alone.
 files=(e2e/*.test.mjs)
 if [ -n "${E2E_ONLY:-}" ]; then files=("e2e/${E2E_ONLY}.test.mjs"); fi
-exec node --test --test-concurrency=1 "${files[@]}"
+node --test --test-concurrency=1 "${files[@]}"

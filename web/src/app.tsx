@@ -1,6 +1,6 @@
 import { useEffect, useRef, useState } from "preact/hooks";
 import type { AuthnResponse } from "./protocol/generated";
-import { MSG } from "./protocol/generated";
+import { MSG, TOKEN_TTL } from "./protocol/generated";
 import { randomId } from "./lib/b64";
 import { loadOrCreateIdentity, type Identity } from "./lib/identity";
 import { InviteError, parseInviteLink, precheckInvitation } from "./lib/invite";
@@ -81,7 +81,7 @@ export function App() {
       id,
       realmid,
       realmWsUrl(server.current),
-      first?.auth ?? (async () => ({ msg: MSG.PREAUTH_AUTHN, token: await sign(id, "authn", realmid, unixNow(), 60, {}) })),
+      first?.auth ?? (async () => ({ msg: MSG.PREAUTH_AUTHN, token: await sign(id, "authn", realmid, unixNow(), TOKEN_TTL.authn, {}) })),
       key,
       undefined,
       (res) => {
@@ -95,10 +95,13 @@ export function App() {
     mesh.current = m;
     // The one test hook (web/README.md): a network failure cannot be caused from the UI, so
     // the E2E test breaks the P2P links here and reads the connection ids. No keys are reachable.
-    (globalThis as { skypodDebug?: unknown }).skypodDebug = {
-      dropLinks: () => m.simulateLinkFailure(),
-      connectionIds: () => m.connectionIds(),
-    };
+    // Only E2E builds have it (`VITE_E2E=1`, web/scripts/e2e.sh); Vite drops it from the others.
+    if (import.meta.env.VITE_E2E === "1") {
+      (globalThis as { skypodDebug?: unknown }).skypodDebug = {
+        dropLinks: () => m.simulateLinkFailure(),
+        connectionIds: () => m.connectionIds(),
+      };
+    }
     setLib(null);
     attachLibrary(m, realmid, id.identid)
       .then((l) => mesh.current === m && setLib(l))
@@ -138,7 +141,7 @@ export function App() {
       joining: false,
       auth: async () => ({
         msg: MSG.PREAUTH_REGISTER,
-        token: await sign(me, "register", realmid, unixNow(), 60, { pubkey: me.publicJwk }),
+        token: await sign(me, "register", realmid, unixNow(), TOKEN_TTL.register, { pubkey: me.publicJwk }),
       }),
       onAdmitted: (res) => {
         void saveRealm({ ...rec, members: res.identities });
@@ -177,7 +180,7 @@ export function App() {
       joining: true,
       auth: async () => ({
         msg: MSG.PREAUTH_EXCHANGE,
-        token: await sign(me, "exchange", l.realm, unixNow(), 60, { pubkey: me.publicJwk, invitation: l.token }),
+        token: await sign(me, "exchange", l.realm, unixNow(), TOKEN_TTL.exchange, { pubkey: me.publicJwk, invitation: l.token }),
       }),
       onAdmitted: (res) => {
         void saveRealm({ ...rec, members: res.identities });

@@ -17,7 +17,6 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -33,6 +32,7 @@ use url::Url;
 
 use crate::error::{FeedError, Result};
 use crate::fetch::{Fetcher, Upstream};
+use crate::test_hooks::TestCounter;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -152,7 +152,7 @@ pub struct Cache {
     fetcher: Fetcher,
     hot: Arc<Mutex<HashMap<String, Entry>>>,
     flights: Arc<Mutex<HashMap<String, Flight>>>,
-    joined: Arc<AtomicU64>,
+    joined: Arc<TestCounter>,
 }
 
 fn now_ms() -> i64 {
@@ -225,14 +225,15 @@ impl Cache {
             fetcher,
             hot: Arc::new(Mutex::new(HashMap::new())),
             flights: Arc::new(Mutex::new(HashMap::new())),
-            joined: Arc::new(AtomicU64::new(0)),
+            joined: Arc::default(),
         })
     }
 
     /// Number of requests that joined another request's in-flight origin fetch
-    /// instead of fetching themselves (for tests and metrics).
+    /// instead of fetching themselves (tests only).
+    #[cfg(feature = "test-hooks")]
     pub fn joined_flights(&self) -> u64 {
-        self.joined.load(Ordering::Relaxed)
+        self.joined.get()
     }
 
     fn hot_get(&self, url: &Url) -> Option<Entry> {
@@ -386,7 +387,7 @@ impl Cache {
                 .lock()
                 .map_err(|_| FeedError::Storage("in-flight lock poisoned".into()))?;
             if let Some(f) = flights.get(&key) {
-                self.joined.fetch_add(1, Ordering::Relaxed);
+                self.joined.bump();
                 tracing::debug!(%url, "joining in-flight fetch");
                 f.clone()
             } else {

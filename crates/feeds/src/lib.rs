@@ -20,6 +20,7 @@ pub mod readingtime;
 pub mod service;
 pub mod silence;
 pub mod title;
+mod test_hooks;
 
 pub use http::{ProxyAuth, RateLimitConfig, router};
 pub use service::{FeedService, ServiceConfig};

@@ -4,7 +4,6 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -21,6 +20,7 @@ use crate::parse::{self, ParsedFeed};
 use crate::reader::{self, Article};
 use crate::silence::{self, SilenceMap, SilenceParams};
 use crate::title;
+use crate::test_hooks::TestCounter;
 
 /// Service settings.
 #[derive(Debug, Clone)]
@@ -227,14 +227,14 @@ struct Inner {
     cache: Cache,
     config: ServiceConfig,
     inflight: Mutex<HashMap<String, SilenceJob>>,
-    silence_jobs: AtomicU64,
+    silence_jobs: TestCounter,
     feeds: Memo<Prepared<ParsedFeed>>,
     articles: Memo<Prepared<Article>>,
     titles: Memo<Prepared<TitlePayload>>,
     raw: Memo<Bytes>,
     /// Deflated raw bodies by content hash (only compressible media types).
     raw_gzip: Memo<GzCell>,
-    compressions: AtomicU64,
+    compressions: TestCounter,
 }
 
 /// The feed proxy service. Cheap to clone.
@@ -263,14 +263,14 @@ impl FeedService {
                 cache,
                 config,
                 inflight: Mutex::new(HashMap::new()),
-                silence_jobs: AtomicU64::new(0),
+                silence_jobs: TestCounter::default(),
                 // The parsed value weighs about as much as its JSON: count it twice.
                 feeds: Memo::new(32, 256 << 20),
                 articles: Memo::new(64, 64 << 20),
                 titles: Memo::new(512, 4 << 20),
                 raw: Memo::new(RAW_MEMO_ENTRIES, 32 << 20),
                 raw_gzip: Memo::new(RAW_MEMO_ENTRIES, 32 << 20),
-                compressions: AtomicU64::new(0),
+                compressions: TestCounter::default(),
             }),
         })
     }
@@ -285,14 +285,16 @@ impl FeedService {
         &self.inner.config
     }
 
-    /// Number of silence analyses actually started (for tests and metrics).
+    /// Number of silence analyses actually started (tests only).
+    #[cfg(feature = "test-hooks")]
     pub fn silence_jobs_started(&self) -> u64 {
-        self.inner.silence_jobs.load(Ordering::Relaxed)
+        self.inner.silence_jobs.get()
     }
 
-    /// Number of bodies actually compressed (for tests and metrics).
+    /// Number of bodies actually compressed (tests only).
+    #[cfg(feature = "test-hooks")]
     pub fn compressions_run(&self) -> u64 {
-        self.inner.compressions.load(Ordering::Relaxed)
+        self.inner.compressions.get()
     }
 
     /// Deflate (on a blocking thread) the bytes `input` yields, once per `cell`.
@@ -312,7 +314,7 @@ impl FeedService {
                 })
                 .await
                 .map_err(|e| FeedError::Storage(format!("compression task failed: {e}")))?;
-                self.inner.compressions.fetch_add(1, Ordering::Relaxed);
+                self.inner.compressions.bump();
                 computed = true;
                 Ok::<_, FeedError>(d)
             })
@@ -324,11 +326,6 @@ impl FeedService {
                 (None, false)
             }
         }
-    }
-
-    /// Raw body through the cache.
-    pub async fn raw(&self, url: &Url) -> Result<RawBody> {
-        self.raw_encoded(url, Coding::Identity).await
     }
 
     /// Raw body through the cache, deflated (once per content hash) when `coding`
@@ -489,18 +486,6 @@ impl FeedService {
         .await
     }
 
-    /// Parsed feed.
-    pub async fn feed(&self, url: &Url) -> Result<Served<Arc<ParsedFeed>>> {
-        let (p, b, _) = self.feed_prepared(url).await?;
-        Ok(wrap(p.value.clone(), &b))
-    }
-
-    /// Parsed feed as JSON (serialised once per body).
-    pub async fn feed_json(&self, url: &Url) -> Result<Served<Bytes>> {
-        let (p, b, _) = self.feed_prepared(url).await?;
-        Ok(wrap(p.json.clone(), &b))
-    }
-
     /// Parsed feed as JSON, deflated once per body when `coding` is gzip (what
     /// the HTTP layer serves).
     pub async fn feed_json_encoded(&self, url: &Url, coding: Coding) -> Result<Served<JsonBody>> {
@@ -509,35 +494,11 @@ impl FeedService {
         Ok(wrap(body, &b))
     }
 
-    /// Reader-mode article.
-    pub async fn reader(&self, url: &Url) -> Result<Served<Arc<Article>>> {
-        let (p, b, _) = self.reader_prepared(url).await?;
-        Ok(wrap(p.value.clone(), &b))
-    }
-
-    /// Reader-mode article as JSON.
-    pub async fn reader_json(&self, url: &Url) -> Result<Served<Bytes>> {
-        let (p, b, _) = self.reader_prepared(url).await?;
-        Ok(wrap(p.json.clone(), &b))
-    }
-
     /// Reader-mode article as JSON, deflated once per body when `coding` is gzip.
     pub async fn reader_json_encoded(&self, url: &Url, coding: Coding) -> Result<Served<JsonBody>> {
         let (p, b, key) = self.reader_prepared(url).await?;
         let body = self.json_body(&self.inner.articles, &key, &p, coding).await;
         Ok(wrap(body, &b))
-    }
-
-    /// Page title.
-    pub async fn title(&self, url: &Url) -> Result<Served<Arc<TitlePayload>>> {
-        let (p, b, _) = self.title_prepared(url).await?;
-        Ok(wrap(p.value.clone(), &b))
-    }
-
-    /// Page title as JSON.
-    pub async fn title_json(&self, url: &Url) -> Result<Served<Bytes>> {
-        let (p, b, _) = self.title_prepared(url).await?;
-        Ok(wrap(p.json.clone(), &b))
     }
 
     /// Page title as JSON, deflated once per body when `coding` is gzip (a title
@@ -593,7 +554,7 @@ impl FeedService {
                         if let Some(map) = stored_silence(&inner.cache, &body.hash, &kind).await? {
                             return Ok(map);
                         }
-                        inner.silence_jobs.fetch_add(1, Ordering::Relaxed);
+                        inner.silence_jobs.bump();
                         let path = body.path().to_path_buf();
                         let ext = ext_hint(body.content_type.as_deref(), &body.final_url);
                         let result = tokio::task::spawn_blocking(move || {

@@ -76,12 +76,18 @@ pub struct ServerConfig {
 
     /// FOR TESTS ONLY: private/loopback networks the feed proxy may fetch from (CIDR,
     /// repeatable). By default every loopback, private, link-local and metadata address is
-    /// refused.
-    #[arg(
-        long = "proxy-allow-for-tests",
-        env = "SKYPOD_PROXY_ALLOW_FOR_TESTS",
-        value_delimiter = ','
+    /// refused. The flag exists only in builds with the `test-hooks` feature (the test
+    /// suites' builds), never in a release binary; code embedding the server may set the
+    /// field directly.
+    #[cfg_attr(
+        feature = "test-hooks",
+        arg(
+            long = "proxy-allow-for-tests",
+            env = "SKYPOD_PROXY_ALLOW_FOR_TESTS",
+            value_delimiter = ','
+        )
     )]
+    #[cfg_attr(not(feature = "test-hooks"), arg(skip))]
     pub proxy_allow: Vec<ipnet::IpNet>,
 
     /// Clock skew tolerated on token `iat`/`exp`, seconds.
