@@ -23,9 +23,6 @@ pub use tokio_tungstenite::tungstenite;
 
 pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
-/// Lifetime of the auth tokens this client signs.
-pub const TOKEN_TTL: i64 = 60;
-
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     #[error("websocket: {0}")]
@@ -170,7 +167,7 @@ impl RealmClient {
         realm: &RealmId,
         ext: X,
     ) -> Result<AuthnResponse, ClientError> {
-        let token = token::sign(key, purpose, realm, unix_now(), TOKEN_TTL, ext)
+        let token = token::sign(key, purpose, realm, unix_now(), purpose.ttl(), ext)
             .map_err(|e| ClientError::Sign(e.to_string()))?;
         let (v, _) = self.request(msg, TokenRequest { token }).await?;
         serde_json::from_value(v).map_err(|e| ClientError::Unexpected(e.to_string()))

@@ -45,11 +45,12 @@ fn child_peer() {
     // When this process is frozen (SIGSTOP) it must not give up its side of the link on
     // waking before the other side's ICE restart reaches it: the test is about the side that
     // detects the stall.
-    cfg.health.max_missed = 40;
+    cfg.health.pong_timeout = Duration::from_secs(20);
     init_tracing();
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     rt.block_on(async move {
-        let (handle, mut events) = skypod_peer::Peer::start(cfg);
+        let (handle, events) = skypod_peer::Peer::start(cfg.clone());
+        let mut events = persisting_keys(events, dir, &cfg);
         println!("CHILD id {}", handle.identid());
         while let Some(e) = events.next().await {
             match e {

@@ -9,6 +9,8 @@
 //!   including the peers' realm-key announce/grant tokens.
 //! - [`invitation`]: single-use invitations into a realm.
 //! - [`fragment`]: splitting app messages to fit a transport's size limit, and reassembly.
+//! - [`link`]: data channel label and frame tags, size limits, relay pacing, and the timing
+//!   policy both peers share.
 //!
 //! Nothing here does I/O; time is passed in, so every rule is testable without clocks.
 
@@ -19,6 +21,7 @@ pub mod ids;
 pub mod invitation;
 pub mod jwk;
 pub mod keys;
+pub mod link;
 pub mod messages;
 pub mod token;
 pub mod typescript;

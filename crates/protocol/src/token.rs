@@ -54,6 +54,53 @@ impl Purpose {
             Purpose::KeyGrant => "skypod:peer.key-grant",
         }
     }
+
+    /// Lifetime (`exp - iat`, seconds) of the tokens both peers sign for this purpose. A
+    /// token is checked once, on arrival, so single-request tokens live just long enough for
+    /// a slow round trip; key tokens may travel through the relay and wait for a grant; an
+    /// invitation waits for a person ([`crate::invitation::DEFAULT_TTL`], the inviter may
+    /// pick another up to [`TokenRules::max_invitation_lifetime`]).
+    pub const fn ttl(self) -> i64 {
+        match self {
+            Purpose::Register
+            | Purpose::Authn
+            | Purpose::Exchange
+            | Purpose::Signal
+            | Purpose::Proxy
+            | Purpose::Revoke => 60,
+            Purpose::Invitation => crate::invitation::DEFAULT_TTL,
+            Purpose::KeyAnnounce | Purpose::KeyGrant => KEY_TOKEN_TTL,
+        }
+    }
+
+    /// The purpose's short name: its key in the generated TypeScript (`AUDIENCE`,
+    /// `TOKEN_TTL`) and in the golden vectors.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Purpose::Register => "register",
+            Purpose::Authn => "authn",
+            Purpose::Exchange => "exchange",
+            Purpose::Invitation => "invitation",
+            Purpose::Signal => "signal",
+            Purpose::Proxy => "proxy",
+            Purpose::Revoke => "revoke",
+            Purpose::KeyAnnounce => "keyAnnounce",
+            Purpose::KeyGrant => "keyGrant",
+        }
+    }
+
+    /// Every purpose, in a stable order (generated TypeScript, tests).
+    pub const ALL: [Purpose; 9] = [
+        Purpose::Register,
+        Purpose::Authn,
+        Purpose::Exchange,
+        Purpose::Invitation,
+        Purpose::Signal,
+        Purpose::Proxy,
+        Purpose::Revoke,
+        Purpose::KeyAnnounce,
+        Purpose::KeyGrant,
+    ];
 }
 
 /// Limits applied to every token.

@@ -7,7 +7,9 @@ use ts_rs::{Config, TS};
 
 use crate::envelope::{Envelope, ErrorBody, Typ};
 use crate::jwk::{EcCurve, OkpCurve, PublicJwk};
+use crate::link::{self, timing};
 use crate::messages::*;
+use crate::token::Purpose;
 use crate::token::{
     AnnounceClaims, BaseClaims, ExchangeClaims, GRANT_INFO_PREFIX, GrantClaims, InvitationClaims,
     KEY_TOKEN_TTL, NoClaims, RegisterClaims, RevokeClaims, RtcSignal, SignalClaims,
@@ -70,25 +72,18 @@ pub fn render() -> String {
         ("MEMBER_REMOVE", MEMBER_REMOVE),
         ("MEMBER_REMOVED", MEMBER_REMOVED),
     ];
-    out.push_str("export const MSG = {\n");
-    for (k, v) in msgs {
-        out.push_str(&format!("  {k}: \"{v}\",\n"));
-    }
-    out.push_str("} as const;\n\nexport const AUDIENCE = {\n");
-    for (k, p) in [
-        ("register", crate::Purpose::Register),
-        ("authn", crate::Purpose::Authn),
-        ("exchange", crate::Purpose::Exchange),
-        ("invitation", crate::Purpose::Invitation),
-        ("signal", crate::Purpose::Signal),
-        ("proxy", crate::Purpose::Proxy),
-        ("revoke", crate::Purpose::Revoke),
-        ("keyAnnounce", crate::Purpose::KeyAnnounce),
-        ("keyGrant", crate::Purpose::KeyGrant),
-    ] {
-        out.push_str(&format!("  {k}: \"{}\",\n", p.audience()));
-    }
-    out.push_str("} as const;\n\n");
+    let quoted = |v: &str| format!("\"{v}\"");
+    let msgs: Vec<_> = msgs.iter().map(|(k, v)| (*k, quoted(v))).collect();
+    out.push_str(&ts_object("The message catalog (`msg` of an envelope).", "MSG", &msgs));
+    let auds: Vec<_> = Purpose::ALL.iter().map(|p| (p.name(), quoted(p.audience()))).collect();
+    out.push_str(&ts_object("The audience (`aud`) of each purpose's tokens.", "AUDIENCE", &auds));
+    let ttls: Vec<_> = Purpose::ALL.iter().map(|p| (p.name(), p.ttl().to_string())).collect();
+    out.push_str(&ts_object(
+        "Lifetime of the tokens signed for each purpose, seconds (`Purpose::ttl`).",
+        "TOKEN_TTL",
+        &ttls,
+    ));
+    out.push_str(&link_constants());
     out.push_str(&format!(
         "/** `connectionid` of a `realm.rtc.signal` carrying a realm-key token. */\n\
          export const KEY_CONNECTION_ID = \"{KEY_CONNECTION_ID}\";\n\
@@ -99,5 +94,77 @@ pub fn render() -> String {
          /** Grant HKDF info and AAD is `${{GRANT_INFO_PREFIX}}|${{recipient}}|${{granter}}|${{epoch}}`. */\n\
          export const GRANT_INFO_PREFIX = \"{GRANT_INFO_PREFIX}\";\n"
     ));
+    out
+}
+
+/// `export const NAME = { key: value, … } as const;` with a doc comment.
+fn ts_object(doc: &str, name: &str, fields: &[(&str, String)]) -> String {
+    let mut out = format!("/** {doc} */\nexport const {name} = {{\n");
+    for (k, v) in fields {
+        out.push_str(&format!("  {k}: {v},\n"));
+    }
+    out.push_str("} as const;\n\n");
+    out
+}
+
+/// [`crate::link`], the token rules and the fragment limits as TypeScript constants.
+fn link_constants() -> String {
+    let ms = |d: std::time::Duration| d.as_millis().to_string();
+    let n = |v: usize| v.to_string();
+    let r = crate::TokenRules::default();
+    let f = crate::fragment::ReassemblyLimits::default();
+    let tags = format!(
+        "{{ data: {}, ping: {}, pong: {}, ctrl: {} }}",
+        link::tag::DATA,
+        link::tag::PING,
+        link::tag::PONG,
+        link::tag::CTRL
+    );
+    let mut out = ts_object(
+        "Limits every verifier applies (`TokenRules::default`).",
+        "TOKEN_RULES",
+        &[
+            ("skew", r.skew.to_string()),
+            ("maxLifetime", r.max_lifetime.to_string()),
+            ("maxInvitationLifetime", r.max_invitation_lifetime.to_string()),
+            ("maxLen", n(r.max_len)),
+        ],
+    );
+    out += &ts_object(
+        "Data channel facts shared by both peers (crates/protocol/src/link.rs); `tag`: the first byte of every data channel message.",
+        "LINK",
+        &[
+            ("label", format!("\"{}\"", link::DATA_CHANNEL_LABEL)),
+            ("tag", tags),
+            ("maxP2pMessage", n(link::MAX_P2P_MESSAGE)),
+            ("maxRelayMessage", n(link::MAX_RELAY_MESSAGE)),
+            ("relayBurst", n(link::RELAY_BURST)),
+            ("relayPaceMs", ms(link::RELAY_PACE)),
+        ],
+    );
+    out += &ts_object(
+        "The timing policy of a link, the same on both peers (link.rs explains the choice).",
+        "TIMING",
+        &[
+            ("pingIntervalMs", ms(timing::PING_INTERVAL)),
+            ("pongTimeoutMs", ms(timing::PONG_TIMEOUT)),
+            ("iceRestartMs", ms(timing::ICE_RESTART_TIMEOUT)),
+            ("waitForOfferMs", ms(timing::WAIT_FOR_OFFER)),
+        ],
+    );
+    out += &ts_object(
+        "Fragmentation (crates/protocol/src/fragment.rs).",
+        "FRAGMENT",
+        &[
+            ("headerLen", n(crate::fragment::HEADER_LEN)),
+            ("minChunk", n(crate::fragment::MIN_CHUNK)),
+            ("maxMessage", n(crate::fragment::MAX_MESSAGE)),
+            ("overhead", n(crate::fragment::FRAGMENT_OVERHEAD)),
+            ("remembered", n(crate::fragment::REMEMBERED)),
+            ("maxPartials", n(f.max_partials)),
+            ("maxBuffered", n(f.max_buffered)),
+            ("timeoutMs", ms(f.timeout)),
+        ],
+    );
     out
 }

@@ -25,17 +25,7 @@ fn keys() -> Vec<(&'static str, IdentityKey)> {
 }
 
 fn purpose_name(p: Purpose) -> &'static str {
-    match p {
-        Purpose::Register => "register",
-        Purpose::Authn => "authn",
-        Purpose::Exchange => "exchange",
-        Purpose::Invitation => "invitation",
-        Purpose::Signal => "signal",
-        Purpose::Proxy => "proxy",
-        Purpose::Revoke => "revoke",
-        Purpose::KeyAnnounce => "keyAnnounce",
-        Purpose::KeyGrant => "keyGrant",
-    }
+    p.name()
 }
 
 fn build() -> Value {

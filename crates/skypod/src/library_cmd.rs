@@ -573,7 +573,7 @@ async fn fetch_feed(dev: &Device, url: &str) -> anyhow::Result<ProxyFeed> {
         Purpose::Proxy,
         &state.realm,
         unix_now(),
-        60,
+        Purpose::Proxy.ttl(),
         NoClaims {},
     )
     .map_err(|e| anyhow::anyhow!("signing the proxy token: {e}"))?;

@@ -3,11 +3,11 @@
  * same links `skypod invite` prints. Fragments never reach a server. The realm id is base64url
  * (no dots) and the token is a compact JWS. Extra `&name=value` parameters are tolerated.
  */
-import type { IdentId, InvitationClaims, RealmId } from "../protocol/generated";
+import { TOKEN_TTL, type IdentId, type InvitationClaims, type RealmId } from "../protocol/generated";
 import { randomId } from "./b64";
 import { DEFAULT_RULES, peek, sign, TokenError, unixNow, type Signer, checkTimes } from "./jwt";
 
-export const DEFAULT_INVITE_TTL = 24 * 3600;
+export const DEFAULT_INVITE_TTL: number = TOKEN_TTL.invitation;
 
 export interface InviteLink {
   server: string;

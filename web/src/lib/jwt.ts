@@ -3,7 +3,7 @@
  * crates/protocol/src/token.rs. Same checks, same order, same stable error reasons.
  */
 import type { BaseClaims, IdentId, PublicJwk, RealmId } from "../protocol/generated";
-import { AUDIENCE } from "../protocol/generated";
+import { AUDIENCE, TOKEN_RULES } from "../protocol/generated";
 import { b64urlDecode, b64urlEncode, utf8 } from "./b64";
 import { algorithmOf, importVerifyKey, thumbprint } from "./jwk";
 
@@ -16,12 +16,8 @@ export interface TokenRules {
   maxLen: number;
 }
 
-export const DEFAULT_RULES: TokenRules = {
-  skew: 30,
-  maxLifetime: 300,
-  maxInvitationLifetime: 7 * 24 * 3600,
-  maxLen: 8 * 1024,
-};
+/** The protocol's rules (crates/protocol `TokenRules::default`, generated). */
+export const DEFAULT_RULES: TokenRules = { ...TOKEN_RULES };
 
 export type TokenErrorReason =
   | "too_large"

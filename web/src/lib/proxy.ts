@@ -5,7 +5,7 @@
  * token signed by this device's identity for purpose `skypod:proxy`; failures become a
  * `ProxyError` with the proxy's own `{status, message}` and a sentence a person can act on.
  */
-import type { RealmId } from "../protocol/generated";
+import { TOKEN_TTL, type RealmId } from "../protocol/generated";
 import { serverBase } from "../config";
 import { sign, unixNow, type Signer } from "./jwt";
 
@@ -18,8 +18,6 @@ export interface ProxyContext {
   server?: string;
 }
 
-/** Token lifetime (s): the server accepts at most 300; short keeps a leaked one useless. */
-const TOKEN_TTL = 120;
 
 export class ProxyError extends Error {
   constructor(
@@ -94,7 +92,7 @@ export function proxyUrl(base: string, endpoint: ProxyEndpoint, url: string, par
 
 /** GET `/proxy/<endpoint>?url=…` as this member; resolves to the body as text. */
 export async function proxyText(ctx: ProxyContext, endpoint: ProxyEndpoint, url: string, opts: ProxyOptions = {}): Promise<string> {
-  const token = await sign(ctx.me, "proxy", ctx.realm, unixNow(), TOKEN_TTL, {});
+  const token = await sign(ctx.me, "proxy", ctx.realm, unixNow(), TOKEN_TTL.proxy, {});
   let res: Response;
   try {
     res = await fetch(proxyUrl(ctx.server ?? serverBase(), endpoint, url, opts.params), {

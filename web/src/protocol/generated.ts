@@ -135,6 +135,7 @@ epoch: number,
  */
 ct: string, };
 
+/** The message catalog (`msg` of an envelope). */
 export const MSG = {
   PREAUTH_REGISTER: "preauth.register",
   PREAUTH_AUTHN: "preauth.authn",
@@ -149,6 +150,7 @@ export const MSG = {
   MEMBER_REMOVED: "realm.member.removed",
 } as const;
 
+/** The audience (`aud`) of each purpose's tokens. */
 export const AUDIENCE = {
   register: "skypod:preauth.register",
   authn: "skypod:preauth.authn",
@@ -159,6 +161,57 @@ export const AUDIENCE = {
   revoke: "skypod:realm.member.remove",
   keyAnnounce: "skypod:peer.key-announce",
   keyGrant: "skypod:peer.key-grant",
+} as const;
+
+/** Lifetime of the tokens signed for each purpose, seconds (`Purpose::ttl`). */
+export const TOKEN_TTL = {
+  register: 60,
+  authn: 60,
+  exchange: 60,
+  invitation: 86400,
+  signal: 60,
+  proxy: 60,
+  revoke: 60,
+  keyAnnounce: 120,
+  keyGrant: 120,
+} as const;
+
+/** Limits every verifier applies (`TokenRules::default`). */
+export const TOKEN_RULES = {
+  skew: 30,
+  maxLifetime: 300,
+  maxInvitationLifetime: 604800,
+  maxLen: 8192,
+} as const;
+
+/** Data channel facts shared by both peers (crates/protocol/src/link.rs); `tag`: the first byte of every data channel message. */
+export const LINK = {
+  label: "skypod",
+  tag: { data: 0, ping: 1, pong: 2, ctrl: 3 },
+  maxP2pMessage: 65535,
+  maxRelayMessage: 45056,
+  relayBurst: 100,
+  relayPaceMs: 12,
+} as const;
+
+/** The timing policy of a link, the same on both peers (link.rs explains the choice). */
+export const TIMING = {
+  pingIntervalMs: 30000,
+  pongTimeoutMs: 10000,
+  iceRestartMs: 8000,
+  waitForOfferMs: 2500,
+} as const;
+
+/** Fragmentation (crates/protocol/src/fragment.rs). */
+export const FRAGMENT = {
+  headerLen: 18,
+  minChunk: 16,
+  maxMessage: 268436480,
+  overhead: 64,
+  remembered: 256,
+  maxPartials: 8,
+  maxBuffered: 335545600,
+  timeoutMs: 60000,
 } as const;
 
 /** `connectionid` of a `realm.rtc.signal` carrying a realm-key token. */

@@ -8,17 +8,20 @@
  * (big-endian). Sans-IO: time is passed in (milliseconds).
  */
 
+import { FRAGMENT, LINK } from "../protocol/generated";
+
 export const FRAGMENT_PREFIX = new Uint8Array([0, 0x46]);
-export const HEADER_LEN = 18;
-export const MIN_CHUNK = 16;
-export const MAX_MESSAGE = 256 * 1024 * 1024 + 1024;
-export const FRAGMENT_OVERHEAD = 64;
-export const REMEMBERED = 256;
-/** Largest data channel message (crates/peer MAX_MESSAGE: 64 KiB minus the frame tag). */
-export const MAX_P2P_MESSAGE = 64 * 1024 - 1;
-/** Largest relayed plaintext (crates/peer MAX_RELAY_MESSAGE: the server's 64 KiB frame cap
- * minus AES-GCM, base64url and the envelope). */
-export const MAX_RELAY_MESSAGE = 44 * 1024;
+// Limits are the protocol's (generated from crates/protocol, so they cannot drift).
+export const HEADER_LEN = FRAGMENT.headerLen;
+export const MIN_CHUNK = FRAGMENT.minChunk;
+export const MAX_MESSAGE = FRAGMENT.maxMessage;
+export const FRAGMENT_OVERHEAD = FRAGMENT.overhead;
+export const REMEMBERED = FRAGMENT.remembered;
+/** Largest data channel message (64 KiB minus the frame tag). */
+export const MAX_P2P_MESSAGE = LINK.maxP2pMessage;
+/** Largest relayed plaintext (the server's 64 KiB frame cap minus AES-GCM, base64url and the
+ * envelope). */
+export const MAX_RELAY_MESSAGE = LINK.maxRelayMessage;
 
 export type FragmentErrorCode =
   | "too_large"
@@ -137,10 +140,10 @@ export interface ReassemblyLimits {
 }
 
 export const DEFAULT_LIMITS: ReassemblyLimits = {
-  maxMessage: MAX_MESSAGE,
-  maxPartials: 8,
-  maxBuffered: MAX_MESSAGE + Math.floor(MAX_MESSAGE / 4),
-  timeoutMs: 60_000,
+  maxMessage: FRAGMENT.maxMessage,
+  maxPartials: FRAGMENT.maxPartials,
+  maxBuffered: FRAGMENT.maxBuffered,
+  timeoutMs: FRAGMENT.timeoutMs,
 };
 
 interface Partial {

@@ -2,13 +2,16 @@
  * Ping/pong health of one link, as a pure state machine (time passed in).
  * `tick(now)` says whether to send a ping or declare the link dead.
  */
+import { TIMING } from "../protocol/generated";
+
 export interface HealthConfig {
   intervalMs: number;
   /** A ping unanswered this long means the link is dead. */
   timeoutMs: number;
 }
 
-export const DEFAULT_HEALTH: HealthConfig = { intervalMs: 30_000, timeoutMs: 10_000 };
+/** The policy both peers share (crates/protocol/src/link.rs, `timing`). */
+export const DEFAULT_HEALTH: HealthConfig = { intervalMs: TIMING.pingIntervalMs, timeoutMs: TIMING.pongTimeoutMs };
 
 export interface HealthState {
   nextPingAt: number;

@@ -6,7 +6,7 @@ import type {
   AuthnResponse, BroadcastDelivery, BroadcastRequest, Envelope, IdentId, PeerJoined, PeerLeft, PublicJwk, RealmId,
   RealmStatus, RtcSignal, SignalClaims, SignalDelivery, SignalRequest,
 } from "../protocol/generated";
-import { MSG } from "../protocol/generated";
+import { MSG, TIMING, TOKEN_TTL } from "../protocol/generated";
 import { utf8 } from "../lib/b64";
 import type { Identity } from "../lib/identity";
 import { peek, sign, TokenError, unixNow, verify } from "../lib/jwt";
@@ -49,8 +49,6 @@ export interface MeshSnapshot {
   realmKey: { epoch: number; kid: string } | null;
 }
 
-const SIGNAL_TTL = 60;
-
 export type SignalCheck = { ok: true; claims: SignalClaims } | { ok: false; why: string };
 
 /**
@@ -83,7 +81,7 @@ export async function checkSignal(
   }
 }
 /** An existing member waits this long for the newcomer's offer before offering itself. */
-const FALLBACK_OFFER_MS = 2_500;
+const FALLBACK_OFFER_MS = TIMING.waitForOfferMs;
 
 export class Mesh {
   private socket: RealmSocket;
@@ -141,7 +139,7 @@ export class Mesh {
   authnStep(): AuthStep {
     return async () => ({
       msg: MSG.PREAUTH_AUTHN,
-      token: await sign(this.me, "authn", this.realm, unixNow(), 60, {}),
+      token: await sign(this.me, "authn", this.realm, unixNow(), TOKEN_TTL.authn, {}),
     });
   }
 
@@ -318,7 +316,7 @@ export class Mesh {
 
   private async sendSignal(to: IdentId, cid: string, signal: RtcSignal): Promise<void> {
     const ext: SignalClaims = { sub: to, cid, signal };
-    const payload = await sign(this.me, "signal", this.realm, unixNow(), SIGNAL_TTL, ext);
+    const payload = await sign(this.me, "signal", this.realm, unixNow(), TOKEN_TTL.signal, ext);
     const req: SignalRequest = { remoteid: to, connectionid: cid, payload };
     this.socket.evt(MSG.SIGNAL, req);
   }
@@ -450,7 +448,7 @@ export class Mesh {
 
   /** Remove a device from the realm (signed `realm.member.remove`); throws with the server's reason. */
   async removeMember(id: IdentId): Promise<void> {
-    const token = await sign(this.me, "revoke", this.realm, unixNow(), 60, { sub: id });
+    const token = await sign(this.me, "revoke", this.realm, unixNow(), TOKEN_TTL.revoke, { sub: id });
     await this.socket.request(MSG.MEMBER_REMOVE, { token });
     // The server tells the other members; the remover learns it from this answer.
     this.event({ typ: "evt", msg: MSG.MEMBER_REMOVED, dat: { identid: id, by: this.me.identid } } as Envelope<unknown>);

@@ -2,7 +2,7 @@
  * One remote member: an RTCPeerConnection and a reliable, ordered data channel, driven by the
  * pure machines in negotiation.ts, health.ts and backoff.ts. Timers live here, decisions there.
  */
-import type { RtcSignal } from "../protocol/generated";
+import { LINK, TIMING, type RtcSignal } from "../protocol/generated";
 import { randomId } from "../lib/b64";
 import { DEFAULT_BACKOFF, initialBackoff, onFailure, onSuccess, type BackoffState } from "./backoff";
 import { DEFAULT_HEALTH, nextDeadline, onPong, startHealth, tick, type HealthConfig, type HealthState } from "./health";
@@ -18,10 +18,10 @@ export type LinkState = "idle" | "connecting" | "p2p" | "failed";
  * byte then the body. DATA: application bytes (UTF-8 text for messages); PING: 8-byte
  * big-endian counter; PONG: the ping's body echoed; CTRL: a UTF-8 JWT (realm-key exchange).
  */
-export const T_DATA = 0;
-export const T_PING = 1;
-export const T_PONG = 2;
-export const T_CTRL = 3;
+export const T_DATA = LINK.tag.data;
+export const T_PING = LINK.tag.ping;
+export const T_PONG = LINK.tag.pong;
+export const T_CTRL = LINK.tag.ctrl;
 
 export function frame(tag: number, body: Uint8Array): Uint8Array<ArrayBuffer> {
   const out = new Uint8Array(body.length + 1);
@@ -61,7 +61,7 @@ export interface PeerOptions {
 export const DEFAULT_PEER_OPTIONS: PeerOptions = {
   rtcConfig: { iceServers: [] },
   health: DEFAULT_HEALTH,
-  iceRestartMs: 8_000,
+  iceRestartMs: TIMING.iceRestartMs,
 };
 
 export class PeerLink {
@@ -151,7 +151,7 @@ export class PeerLink {
     pc.ondatachannel = ({ channel }) => {
       if (this.pc === pc) this.attachChannel(channel);
     };
-    if (initiator) this.attachChannel(pc.createDataChannel("skypod", { ordered: true }));
+    if (initiator) this.attachChannel(pc.createDataChannel(LINK.label, { ordered: true }));
   }
 
   private attachChannel(dc: RTCDataChannel): void {

@@ -1,25 +1,29 @@
-//! Link health: ping every `interval`, declare the link dead after `max_missed` pings went
-//! unanswered, measure round-trip time. Sans-IO: the caller feeds `now` and pongs, and sends
-//! the pings this returns.
+//! Link health: ping, declare the link dead when a ping stays unanswered for `pong_timeout`,
+//! measure round-trip time. Sans-IO: the caller feeds `now` and pongs, and sends the pings
+//! this returns. The same rule as the web app's `web/src/realm/health.ts`; the defaults are
+//! the shared policy in `skypod_protocol::link::timing`.
 //!
 //! Why our own ping when ICE has consent freshness: the application-level ping travels the
 //! same SCTP stream as the data, so it also catches a stuck channel, and it notices a dead
-//! link within `interval × max_missed` instead of the stack's ~30 s failure timeout.
+//! link within `interval + pong_timeout` instead of the stack's ~30 s failure timeout.
 
 use std::time::{Duration, Instant};
 
+use skypod_protocol::link::timing;
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct HealthConfig {
+    /// Time from a pong to the next ping.
     pub interval: Duration,
-    /// Consecutive unanswered pings after which the link is dead.
-    pub max_missed: u32,
+    /// A ping unanswered this long means the link is dead.
+    pub pong_timeout: Duration,
 }
 
 impl Default for HealthConfig {
     fn default() -> Self {
         Self {
-            interval: Duration::from_secs(30),
-            max_missed: 2,
+            interval: timing::PING_INTERVAL,
+            pong_timeout: timing::PONG_TIMEOUT,
         }
     }
 }
@@ -28,7 +32,7 @@ impl Default for HealthConfig {
 pub enum HealthAction {
     /// Send a ping carrying this nonce.
     SendPing(u64),
-    /// Too many pings went unanswered.
+    /// The ping in flight went unanswered for `pong_timeout`.
     Dead,
 }
 
@@ -36,9 +40,8 @@ pub enum HealthAction {
 pub struct Health {
     cfg: HealthConfig,
     next_ping: Instant,
-    /// The ping in flight: nonce and when it was sent.
+    /// The ping in flight: nonce and when it was sent. At most one.
     outstanding: Option<(u64, Instant)>,
-    missed: u32,
     nonce: u64,
     rtt: Option<Duration>,
     dead: bool,
@@ -52,7 +55,6 @@ impl Health {
             cfg,
             next_ping: now,
             outstanding: None,
-            missed: 0,
             nonce: 0,
             rtt: None,
             dead: false,
@@ -69,24 +71,32 @@ impl Health {
 
     /// When the caller should call [`Self::poll`] next.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        (!self.dead).then_some(self.next_ping)
+        if self.dead {
+            return None;
+        }
+        Some(match self.outstanding {
+            Some((_, sent)) => sent + self.cfg.pong_timeout,
+            None => self.next_ping,
+        })
     }
 
     /// Advance to `now`.
     pub fn poll(&mut self, now: Instant) -> Option<HealthAction> {
-        if self.dead || now < self.next_ping {
+        if self.dead {
             return None;
         }
-        if self.outstanding.take().is_some() {
-            self.missed += 1;
-            if self.missed >= self.cfg.max_missed {
+        if let Some((_, sent)) = self.outstanding {
+            if now >= sent + self.cfg.pong_timeout {
                 self.dead = true;
                 return Some(HealthAction::Dead);
             }
+            return None;
+        }
+        if now < self.next_ping {
+            return None;
         }
         self.nonce = self.nonce.wrapping_add(1);
         self.outstanding = Some((self.nonce, now));
-        self.next_ping = now + self.cfg.interval;
         Some(HealthAction::SendPing(self.nonce))
     }
 
@@ -96,19 +106,13 @@ impl Health {
         match self.outstanding {
             Some((n, sent)) if n == nonce && !self.dead => {
                 self.outstanding = None;
-                self.missed = 0;
+                self.next_ping = now + self.cfg.interval;
                 let rtt = now.saturating_duration_since(sent);
                 self.rtt = Some(rtt);
                 Some(rtt)
             }
             _ => None,
         }
-    }
-
-    /// Any inbound traffic proves the link works, but only a pong gives an RTT; this resets
-    /// the missed count so a busy link is not declared dead when pongs queue behind data.
-    pub fn on_traffic(&mut self) {
-        self.missed = 0;
     }
 }
 
@@ -119,7 +123,7 @@ mod tests {
     fn cfg() -> HealthConfig {
         HealthConfig {
             interval: Duration::from_secs(30),
-            max_missed: 2,
+            pong_timeout: Duration::from_secs(10),
         }
     }
 
@@ -129,50 +133,45 @@ mod tests {
         let mut h = Health::new(cfg(), t0);
         assert_eq!(h.poll(t0), Some(HealthAction::SendPing(1)));
         assert_eq!(h.poll(t0 + Duration::from_secs(1)), None);
-        assert_eq!(
-            h.on_pong(1, t0 + Duration::from_millis(40)),
-            Some(Duration::from_millis(40))
-        );
+        let pong = t0 + Duration::from_millis(40);
+        assert_eq!(h.on_pong(1, pong), Some(Duration::from_millis(40)));
         assert_eq!(h.rtt(), Some(Duration::from_millis(40)));
-        assert_eq!(h.poll_timeout(), Some(t0 + Duration::from_secs(30)));
+        assert_eq!(h.poll_timeout(), Some(pong + Duration::from_secs(30)));
         assert_eq!(
-            h.poll(t0 + Duration::from_secs(30)),
+            h.poll(pong + Duration::from_secs(30)),
             Some(HealthAction::SendPing(2))
         );
     }
 
     #[test]
-    fn dead_after_missed_pongs() {
+    fn dead_when_a_ping_goes_unanswered_for_the_timeout() {
         let t0 = Instant::now();
         let mut h = Health::new(cfg(), t0);
         assert_eq!(h.poll(t0), Some(HealthAction::SendPing(1)));
-        // no pong: one missed
+        assert_eq!(h.poll_timeout(), Some(t0 + Duration::from_secs(10)));
+        // Only one ping is ever in flight: nothing until the deadline.
+        assert_eq!(h.poll(t0 + Duration::from_millis(9_999)), None);
         assert_eq!(
-            h.poll(t0 + Duration::from_secs(30)),
-            Some(HealthAction::SendPing(2))
-        );
-        // a late pong for ping 1 does not count
-        assert_eq!(h.on_pong(1, t0 + Duration::from_secs(31)), None);
-        assert_eq!(
-            h.poll(t0 + Duration::from_secs(60)),
+            h.poll(t0 + Duration::from_secs(10)),
             Some(HealthAction::Dead)
         );
         assert!(h.is_dead());
+        // A late pong changes nothing.
+        assert_eq!(h.on_pong(1, t0 + Duration::from_secs(11)), None);
         assert_eq!(h.poll(t0 + Duration::from_secs(90)), None);
         assert_eq!(h.poll_timeout(), None);
     }
 
     #[test]
-    fn a_pong_resets_the_missed_count() {
+    fn a_pong_in_time_keeps_the_link_alive() {
         let t0 = Instant::now();
         let mut h = Health::new(cfg(), t0);
         h.poll(t0);
-        h.poll(t0 + Duration::from_secs(30)); // missed 1, ping 2
-        h.on_pong(2, t0 + Duration::from_secs(30));
-        h.poll(t0 + Duration::from_secs(60)); // ping 3, nothing missed
+        h.on_pong(1, t0 + Duration::from_secs(9));
+        assert_eq!(h.poll(t0 + Duration::from_secs(20)), None);
         assert_eq!(
-            h.poll(t0 + Duration::from_secs(90)),
-            Some(HealthAction::SendPing(4))
+            h.poll(t0 + Duration::from_secs(39)),
+            Some(HealthAction::SendPing(2))
         );
         assert!(!h.is_dead());
     }
@@ -185,5 +184,12 @@ mod tests {
         h.poll(t0);
         assert_eq!(h.on_pong(99, t0), None);
         assert_eq!(h.rtt(), None);
+    }
+
+    #[test]
+    fn defaults_are_the_shared_policy() {
+        let c = HealthConfig::default();
+        assert_eq!(c.interval, timing::PING_INTERVAL);
+        assert_eq!(c.pong_timeout, timing::PONG_TIMEOUT);
     }
 }

@@ -16,6 +16,8 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
+use skypod_protocol::link::timing;
+
 use super::backoff::{Backoff, BackoffConfig, Rng01};
 
 #[derive(Clone, Debug, PartialEq)]
@@ -37,8 +39,9 @@ impl Default for NegotiationConfig {
         Self {
             answer_timeout: Duration::from_secs(5),
             connect_timeout: Duration::from_secs(10),
-            ice_restart_timeout: Duration::from_secs(5),
-            wait_for_offer: Duration::from_secs(2),
+            // The shared policy (skypod_protocol::link::timing explains the values).
+            ice_restart_timeout: timing::ICE_RESTART_TIMEOUT,
+            wait_for_offer: timing::WAIT_FOR_OFFER,
             backoff: BackoffConfig::default(),
         }
     }
@@ -630,7 +633,7 @@ mod tests {
         b.peer_present(t, false);
         assert!(drain(&mut b, t).is_empty());
         let until = b.poll_timeout().unwrap();
-        assert_eq!(until, t + Duration::from_secs(2));
+        assert_eq!(until, t + timing::WAIT_FOR_OFFER);
         offered_cid(&drain(&mut b, until));
     }
 
@@ -687,7 +690,7 @@ mod tests {
         b.on_failed(t, "r-1");
         drain(&mut b, t);
         let at = b.poll_timeout().unwrap();
-        assert_eq!(at, t + Duration::from_secs(5));
+        assert_eq!(at, t + timing::ICE_RESTART_TIMEOUT);
         drain(&mut b, at);
         assert!(matches!(b.state(), State::Backoff { .. }));
     }
@@ -721,5 +724,12 @@ mod tests {
         // failures for an old id change nothing
         b.on_failed(t, "r-1");
         assert!(drain(&mut b, t).is_empty());
+    }
+
+    #[test]
+    fn defaults_are_the_shared_policy() {
+        let c = NegotiationConfig::default();
+        assert_eq!(c.ice_restart_timeout, timing::ICE_RESTART_TIMEOUT);
+        assert_eq!(c.wait_for_offer, timing::WAIT_FOR_OFFER);
     }
 }

@@ -134,11 +134,10 @@ pub fn peer_config(
 ) -> PeerConfig {
     let mut c = PeerConfig::new(key, realm.clone(), url.to_owned(), join);
     c.bind_addrs = vec!["127.0.0.1:0".into()];
-    c.state_dir = Some(dir.to_owned());
     c.realm_key = RealmState::load(dir).ok().flatten().and_then(|s| s.key);
     c.health = HealthConfig {
         interval: Duration::from_millis(500),
-        max_missed: 4,
+        pong_timeout: Duration::from_secs(2),
     };
     c.reconnect = BackoffConfig {
         initial: Duration::from_millis(100),
@@ -151,14 +150,30 @@ pub fn peer_config(
 
 pub fn start_peer(cfg: PeerConfig, dir: tempfile::TempDir) -> TestPeer {
     let key = cfg.identity.clone();
-    let (handle, events) = Peer::start(cfg);
+    let (handle, events) = Peer::start(cfg.clone());
     TestPeer {
         handle,
-        events: Box::new(events),
+        events: Box::new(persisting_keys(events, dir.path(), &cfg)),
         log: vec![],
         key,
         dir,
     }
+}
+
+/// The application's part of key delivery, as `skypod` does it: every realm key the peer
+/// adopts is saved to the realm state in `dir` as its event passes by.
+pub fn persisting_keys(
+    events: impl Stream<Item = PeerEvent> + Send + Unpin,
+    dir: &Path,
+    cfg: &PeerConfig,
+) -> impl Stream<Item = PeerEvent> + Send + Unpin {
+    let dir = dir.to_owned();
+    let (realm, server) = (cfg.realm.clone(), cfg.server_url.clone());
+    events.inspect(move |e| {
+        if let PeerEvent::RealmKey { key, .. } = e {
+            RealmState::save_key(&dir, &realm, &server, key).expect("realm key saved");
+        }
+    })
 }
 
 /// A realm: the first peer registers it (and holds the realm key), the others join with
