@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use skypod_protocol::IdentId;
-use tokio::sync::mpsc::UnboundedSender;
 use webrtc::data_channel::{DataChannel, DataChannelEvent, RTCDataChannelState};
 use webrtc::peer_connection::{
     PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCConfigurationBuilder,
@@ -17,17 +16,10 @@ use webrtc::peer_connection::{
 };
 use webrtc::runtime::Runtime;
 
-use crate::{PeerEvent, Via};
 
-/// Data channel frame tags (first byte of every message).
-pub const T_DATA: u8 = 0;
-pub const T_PING: u8 = 1;
-pub const T_PONG: u8 = 2;
-/// A realm-key control token (announce or grant JWT).
-pub const T_CTRL: u8 = 3;
-
-/// The single data channel's label.
-pub const LABEL: &str = "skypod";
+/// Data channel frame tags (first byte of every message) and label: owned by the protocol.
+pub use skypod_protocol::link::DATA_CHANNEL_LABEL as LABEL;
+pub use skypod_protocol::link::tag::{CTRL as T_CTRL, DATA as T_DATA, PING as T_PING, PONG as T_PONG};
 
 /// What the WebRTC callbacks and channel readers tell the actor.
 pub enum RtcInput {
@@ -46,16 +38,28 @@ pub struct RtcMsg {
     pub input: RtcInput,
 }
 
+/// Everything this layer reports. Owned here, so `rtc` depends on nothing above it.
+pub enum RtcOutput {
+    /// For the actor: callbacks and control frames.
+    Control(RtcMsg),
+    /// Application bytes that arrived over a direct link (the hot path: straight to the
+    /// event stream, never through the actor).
+    Data { from: IdentId, bytes: Bytes },
+}
+
+/// Where this layer delivers its output (the actor builds it once). Must not block: it is
+/// called from webrtc's driver callbacks and channel readers.
+pub type RtcSink = Arc<dyn Fn(RtcOutput) + Send + Sync>;
+
 struct Handler {
     remote: IdentId,
     cid: String,
-    tx: UnboundedSender<crate::peer::Input>,
+    sink: RtcSink,
 }
 
 impl Handler {
     fn send(&self, input: RtcInput) {
-        // The actor may be gone during shutdown; nothing to do then.
-        let _ = self.tx.send(crate::peer::Input::Rtc(RtcMsg {
+        (self.sink)(RtcOutput::Control(RtcMsg {
             remote: self.remote.clone(),
             cid: self.cid.clone(),
             input,
@@ -187,7 +191,7 @@ pub async fn new_connection(
     settings: &RtcSettings,
     remote: &IdentId,
     cid: &str,
-    tx: UnboundedSender<crate::peer::Input>,
+    sink: RtcSink,
 ) -> Result<Arc<dyn PeerConnection>, webrtc::error::Error> {
     let mut cfg = RTCConfigurationBuilder::new();
     if !settings.ice_servers.is_empty() {
@@ -209,7 +213,7 @@ pub async fn new_connection(
         .with_handler(Arc::new(Handler {
             remote: remote.clone(),
             cid: cid.to_owned(),
-            tx,
+            sink,
         }))
         .with_udp_addrs(settings.bind_addrs.clone())
         .with_data_channel_send_buffer_limit(settings.send_buffer_limit)
@@ -233,12 +237,11 @@ pub fn spawn_reader(
     dc: Arc<dyn DataChannel>,
     remote: IdentId,
     cid: String,
-    tx: UnboundedSender<crate::peer::Input>,
-    events: UnboundedSender<PeerEvent>,
+    sink: RtcSink,
 ) {
     tokio::spawn(async move {
         let to_actor = |input| {
-            let _ = tx.send(crate::peer::Input::Rtc(RtcMsg {
+            sink(RtcOutput::Control(RtcMsg {
                 remote: remote.clone(),
                 cid: cid.clone(),
                 input,
@@ -260,13 +263,10 @@ pub fn spawn_reader(
                     };
                     let body: Bytes = data.slice(1..);
                     match tag {
-                        T_DATA => {
-                            let _ = events.send(PeerEvent::Message {
-                                from: remote.clone(),
-                                bytes: body,
-                                via: Via::P2p,
-                            });
-                        }
+                        T_DATA => sink(RtcOutput::Data {
+                            from: remote.clone(),
+                            bytes: body,
+                        }),
                         T_PING => {
                             let _ = dc.send(frame(T_PONG, &body)).await;
                         }

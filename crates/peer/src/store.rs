@@ -118,6 +118,24 @@ impl RealmState {
         let bytes = serde_json::to_vec_pretty(self).expect("realm state serializes");
         write_private(&Self::path(dir), &bytes)
     }
+
+    /// Record a new realm key (from [`crate::PeerEvent::RealmKey`]) in the state in `dir`,
+    /// creating the state for `realm` on `server` if there is none yet. The application
+    /// calls this; the peer itself does no file I/O.
+    pub fn save_key(
+        dir: &Path,
+        realm: &RealmId,
+        server: &str,
+        key: &RealmKey,
+    ) -> Result<(), StoreError> {
+        let mut s = Self::load(dir)?.unwrap_or_else(|| RealmState {
+            realm: realm.clone(),
+            server: server.to_owned(),
+            key: None,
+        });
+        s.key = Some(key.clone());
+        s.save(dir)
+    }
 }
 
 #[cfg(test)]

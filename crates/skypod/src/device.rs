@@ -86,8 +86,29 @@ impl Device {
             join,
         );
         cfg.realm_key = self.realm.as_ref().and_then(|r| r.key.clone());
-        cfg.state_dir = Some(self.dir.clone());
         cfg
+    }
+
+    /// Start a peer with `cfg`. Every realm key it adopts (granted, or rotated by us) is
+    /// saved to `realm.json` as its event passes by: the peer does no file I/O itself.
+    pub fn start_peer(
+        &self,
+        cfg: PeerConfig,
+    ) -> (
+        PeerHandle,
+        impl Stream<Item = PeerEvent> + Send + Unpin + use<>,
+    ) {
+        let dir = self.dir.clone();
+        let (realm, server) = (cfg.realm.clone(), cfg.server_url.clone());
+        let (handle, events) = Peer::start(cfg);
+        let events = events.inspect(move |e| {
+            if let PeerEvent::RealmKey { key, .. } = e
+                && let Err(e) = RealmState::save_key(&dir, &realm, &server, key)
+            {
+                tracing::error!(error = %e, "cannot save the realm key");
+            }
+        });
+        (handle, events)
     }
 
     /// Start the peer as an existing member.
@@ -98,7 +119,7 @@ impl Device {
         impl Stream<Item = PeerEvent> + Send + Unpin + use<>,
     )> {
         let state = self.joined()?;
-        Ok(Peer::start(self.config(
+        Ok(self.start_peer(self.config(
             &state.realm,
             &state.server,
             JoinMode::Authn,

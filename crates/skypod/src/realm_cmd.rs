@@ -3,7 +3,7 @@
 
 use anyhow::{Context, bail};
 use futures_util::StreamExt;
-use skypod_peer::{JoinMode, Link, Mode, Peer, PeerEvent, RealmKey, RealmState, Via};
+use skypod_peer::{JoinMode, Link, Mode, PeerEvent, RealmKey, RealmState, Via};
 use skypod_protocol::invitation::{self, InviteLink};
 use skypod_protocol::{IdentId, RealmId, unix_now};
 use std::time::Duration;
@@ -117,7 +117,7 @@ async fn init(home: &Home, server: &str) -> anyhow::Result<()> {
     let key = RealmKey::generate(0);
     let mut cfg = dev.config(&realm, &socket, JoinMode::Register);
     cfg.realm_key = Some(key.clone());
-    let (handle, mut events) = Peer::start(cfg);
+    let (handle, mut events) = dev.start_peer(cfg);
     until_online(&mut events, CONNECT_TIMEOUT, |_| {}).await?;
     RealmState {
         realm: realm.clone(),
@@ -204,7 +204,7 @@ async fn join(home: &Home, link: &str, key_timeout: u64) -> anyhow::Result<()> {
     let inv = InviteLink::parse(link.trim())
         .context("not an invitation link (expected http(s)://host/#join=<realm>.<token>)")?;
     let socket = realm_socket_url(&inv.server)?;
-    let (handle, mut events) = Peer::start(dev.config(
+    let (handle, mut events) = dev.start_peer(dev.config(
         &inv.realm,
         &socket,
         JoinMode::Exchange {
@@ -212,18 +212,19 @@ async fn join(home: &Home, link: &str, key_timeout: u64) -> anyhow::Result<()> {
         },
     ));
     until_online(&mut events, CONNECT_TIMEOUT, |_| {}).await?;
-    // Membership is recorded by the server now; save it before waiting for the key.
+    // Membership is recorded by the server now; save it before waiting for the key (keeping
+    // a key already granted and saved while we came online).
     RealmState {
         realm: inv.realm.clone(),
         server: socket,
-        key: None,
+        key: RealmState::load(&dev.dir)?.and_then(|s| s.key),
     }
     .save(&dev.dir)?;
     println!("Joined realm {} as {}", inv.realm, dev.identity.identid());
     let deadline = tokio::time::Instant::now() + Duration::from_secs(key_timeout);
     let got_key = loop {
         match tokio::time::timeout_at(deadline, events.next()).await {
-            Ok(Some(PeerEvent::RealmKey { epoch, kid })) => break Some((epoch, kid)),
+            Ok(Some(PeerEvent::RealmKey { epoch, kid, .. })) => break Some((epoch, kid)),
             Ok(Some(_)) => continue,
             Ok(None) | Err(_) => break None,
         }
