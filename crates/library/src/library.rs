@@ -17,7 +17,7 @@
 //! ```
 //!
 //! Design choices that follow from Automerge resolving concurrent writes to one field
-//! by op order rather than by wall clock (DESIGN.md, "Dependency notes"):
+//! by op order rather than by wall clock:
 //! - play records and queues are keyed by device, and only that device writes under
 //!   its key, so two devices never race on the same field; "which device is newest"
 //!   is decided by us from `updated`, in [`Library::continue_from`];

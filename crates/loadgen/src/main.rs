@@ -23,27 +23,9 @@ enum Command {
     Signaling(signaling::SignalingArgs),
 }
 
-/// Each socket is a file descriptor on both ends: raise the soft limit to the hard limit.
-fn raise_fd_limit() {
-    #[cfg(unix)]
-    {
-        let mut lim = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        // SAFETY: getrlimit/setrlimit only read/write the struct we pass.
-        unsafe {
-            if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
-                lim.rlim_cur = lim.rlim_max;
-                libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
-            }
-        }
-    }
-}
-
 fn main() -> anyhow::Result<()> {
+    // One fd per socket: bench/signaling/run.sh raises the limit (`ulimit -n`) first.
     let cli = Cli::parse();
-    raise_fd_limit();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
