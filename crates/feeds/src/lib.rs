@@ -19,8 +19,8 @@ pub mod reader;
 pub mod readingtime;
 pub mod service;
 pub mod silence;
-pub mod title;
 mod test_hooks;
+pub mod title;
 
 pub use http::{ProxyAuth, RateLimitConfig, router};
 pub use service::{FeedService, ServiceConfig};

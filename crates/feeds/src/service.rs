@@ -16,11 +16,11 @@ use crate::cache::{Cache, CacheConfig, CacheStatus, CachedBody};
 use crate::encoding::{self, Coding, Deflated};
 use crate::error::{FeedError, Result};
 use crate::fetch::{FetchConfig, Fetcher};
-use crate::parse::{self, ParsedFeed};
-use crate::reader::{self, Article};
+use crate::parse;
+use crate::reader;
 use crate::silence::{self, SilenceMap, SilenceParams};
-use crate::title;
 use crate::test_hooks::TestCounter;
+use crate::title;
 
 /// Service settings.
 #[derive(Debug, Clone)]
@@ -109,10 +109,9 @@ pub struct TitlePayload {
     pub title: Option<String>,
 }
 
-/// A transformed result with its JSON, serialised once (and compressed at most
-/// once, on the first request that accepts gzip).
-struct Prepared<T> {
-    value: Arc<T>,
+/// A transformed result's JSON, serialised once (and compressed at most once, on
+/// the first request that accepts gzip). Only the JSON is served, so only it is kept.
+struct Prepared {
     json: Bytes,
     gzip: GzCell,
 }
@@ -228,9 +227,9 @@ struct Inner {
     config: ServiceConfig,
     inflight: Mutex<HashMap<String, SilenceJob>>,
     silence_jobs: TestCounter,
-    feeds: Memo<Prepared<ParsedFeed>>,
-    articles: Memo<Prepared<Article>>,
-    titles: Memo<Prepared<TitlePayload>>,
+    feeds: Memo<Prepared>,
+    articles: Memo<Prepared>,
+    titles: Memo<Prepared>,
     raw: Memo<Bytes>,
     /// Deflated raw bodies by content hash (only compressible media types).
     raw_gzip: Memo<GzCell>,
@@ -264,7 +263,6 @@ impl FeedService {
                 config,
                 inflight: Mutex::new(HashMap::new()),
                 silence_jobs: TestCounter::default(),
-                // The parsed value weighs about as much as its JSON: count it twice.
                 feeds: Memo::new(32, 256 << 20),
                 articles: Memo::new(64, 64 << 20),
                 titles: Memo::new(512, 4 << 20),
@@ -380,11 +378,11 @@ impl FeedService {
 
     /// The JSON of `p`, with its deflated tail when `coding` asks for gzip and
     /// the payload is large enough.
-    async fn json_body<T>(
+    async fn json_body(
         &self,
-        memo: &Memo<Prepared<T>>,
+        memo: &Memo<Prepared>,
         key: &str,
-        p: &Arc<Prepared<T>>,
+        p: &Arc<Prepared>,
         coding: Coding,
     ) -> JsonBody {
         let mut deflated_tail = None;
@@ -406,11 +404,11 @@ impl FeedService {
     /// runtime) once per memo key, and its JSON is serialised once with it.
     async fn prepared<T, F>(
         &self,
-        memo: &Memo<Prepared<T>>,
+        memo: &Memo<Prepared>,
         url: &Url,
         key: impl FnOnce(&CachedBody) -> String,
         f: F,
-    ) -> Result<(Arc<Prepared<T>>, CachedBody, String)>
+    ) -> Result<(Arc<Prepared>, CachedBody, String)>
     where
         T: Serialize + Send + Sync + 'static,
         F: FnOnce(Bytes, Option<String>, String) -> Result<T> + Send + 'static,
@@ -431,7 +429,6 @@ impl FeedService {
             let json = serde_json::to_vec(&value)
                 .map_err(|e| FeedError::Parse(format!("serialising the result: {e}")))?;
             Ok::<_, FeedError>(Prepared {
-                value: Arc::new(value),
                 json: Bytes::from(json),
                 gzip: GzCell::new(),
             })
@@ -439,14 +436,11 @@ impl FeedService {
         .await
         .map_err(|e| FeedError::Parse(format!("transform task failed: {e}")))??;
         let prepared = Arc::new(prepared);
-        memo.put(key.clone(), prepared.clone(), prepared.json.len() * 2);
+        memo.put(key.clone(), prepared.clone(), prepared.json.len());
         Ok((prepared, b, key))
     }
 
-    async fn feed_prepared(
-        &self,
-        url: &Url,
-    ) -> Result<(Arc<Prepared<ParsedFeed>>, CachedBody, String)> {
+    async fn feed_prepared(&self, url: &Url) -> Result<(Arc<Prepared>, CachedBody, String)> {
         self.prepared(
             &self.inner.feeds,
             url,
@@ -456,10 +450,7 @@ impl FeedService {
         .await
     }
 
-    async fn reader_prepared(
-        &self,
-        url: &Url,
-    ) -> Result<(Arc<Prepared<Article>>, CachedBody, String)> {
+    async fn reader_prepared(&self, url: &Url) -> Result<(Arc<Prepared>, CachedBody, String)> {
         self.prepared(
             &self.inner.articles,
             url,
@@ -469,10 +460,7 @@ impl FeedService {
         .await
     }
 
-    async fn title_prepared(
-        &self,
-        url: &Url,
-    ) -> Result<(Arc<Prepared<TitlePayload>>, CachedBody, String)> {
+    async fn title_prepared(&self, url: &Url) -> Result<(Arc<Prepared>, CachedBody, String)> {
         self.prepared(
             &self.inner.titles,
             url,

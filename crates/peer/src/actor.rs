@@ -19,7 +19,8 @@ use skypod_protocol::messages::{
 };
 use skypod_protocol::token::{self, Purpose, RevokeClaims, RtcSignal, SignalClaims};
 use skypod_protocol::{
-    Envelope, ErrorBody, IdentId, IdentityKey, RealmId, TokenRules, Typ, link::MAX_RELAY_MESSAGE, unix_now,
+    Envelope, ErrorBody, IdentId, IdentityKey, RealmId, TokenRules, Typ, link::MAX_RELAY_MESSAGE,
+    unix_now,
 };
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 use tokio::sync::oneshot;
@@ -448,7 +449,12 @@ impl Actor {
                 }),
             )
             .await?;
-        rtc::spawn_reader(dc.clone(), id.clone(), cid.to_owned(), self.rtc_sink.clone());
+        rtc::spawn_reader(
+            dc.clone(),
+            id.clone(),
+            cid.to_owned(),
+            self.rtc_sink.clone(),
+        );
         let offer = pc.create_offer(None).await?;
         pc.set_local_description(offer.clone()).await?;
         if let Some(r) = self.remotes.get_mut(id) {

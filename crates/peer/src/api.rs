@@ -28,13 +28,13 @@ use crate::sm::signaling::StopReason;
 /// How a member is reached now (the direct-vs-relay decision, `sm::presence`).
 pub use crate::sm::presence::Link;
 
-/// `connectionid` of realm-key messages relayed through `realm.rtc.signal`.
-pub use skypod_protocol::messages::KEY_CONNECTION_ID;
 /// Largest data channel message, bytes (one SCTP message minus the frame tag). Larger
 /// application messages travel as fragments ([`skypod_protocol::fragment`]).
 pub use skypod_protocol::link::MAX_P2P_MESSAGE as MAX_MESSAGE;
 /// Largest message the relay carries in one frame; larger ones are fragmented.
 pub use skypod_protocol::link::MAX_RELAY_MESSAGE;
+/// `connectionid` of realm-key messages relayed through `realm.rtc.signal`.
+pub use skypod_protocol::messages::KEY_CONNECTION_ID;
 /// Largest application message `send` accepts (reassembled on the other side).
 pub const MAX_APP_MESSAGE: usize = fragment::MAX_MESSAGE;
 use skypod_protocol::link::{RELAY_BURST, RELAY_PACE};

@@ -16,10 +16,11 @@ use webrtc::peer_connection::{
 };
 use webrtc::runtime::Runtime;
 
-
 /// Data channel frame tags (first byte of every message) and label: owned by the protocol.
 pub use skypod_protocol::link::DATA_CHANNEL_LABEL as LABEL;
-pub use skypod_protocol::link::tag::{CTRL as T_CTRL, DATA as T_DATA, PING as T_PING, PONG as T_PONG};
+pub use skypod_protocol::link::tag::{
+    CTRL as T_CTRL, DATA as T_DATA, PING as T_PING, PONG as T_PONG,
+};
 
 /// What the WebRTC callbacks and channel readers tell the actor.
 pub enum RtcInput {
@@ -233,12 +234,7 @@ pub fn frame(tag: u8, payload: &[u8]) -> BytesMut {
 /// Read a data channel until it closes. Application data goes straight to the event stream
 /// (the hot path never touches the actor); pings are answered here; everything else is
 /// forwarded to the actor.
-pub fn spawn_reader(
-    dc: Arc<dyn DataChannel>,
-    remote: IdentId,
-    cid: String,
-    sink: RtcSink,
-) {
+pub fn spawn_reader(dc: Arc<dyn DataChannel>, remote: IdentId, cid: String, sink: RtcSink) {
     tokio::spawn(async move {
         let to_actor = |input| {
             sink(RtcOutput::Control(RtcMsg {

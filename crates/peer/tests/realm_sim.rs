@@ -114,7 +114,12 @@ impl Net {
     fn connect(&mut self, id: &IdentId) {
         assert!(self.server_up);
         self.connected.insert(id.clone());
-        let others: Vec<_> = self.connected.iter().filter(|o| *o != id).cloned().collect();
+        let others: Vec<_> = self
+            .connected
+            .iter()
+            .filter(|o| *o != id)
+            .cloned()
+            .collect();
         let members = self.members.clone();
         self.core(id).on_authenticated(&members, &others);
         let jwk = self.members[id].clone();
@@ -253,9 +258,7 @@ impl Net {
                 let arrives = if direct {
                     self.links.contains(&pair(&from, &to))
                 } else {
-                    self.server_up
-                        && self.connected.contains(&from)
-                        && self.connected.contains(&to)
+                    self.server_up && self.connected.contains(&from) && self.connected.contains(&to)
                 };
                 if arrives && self.nodes.contains_key(&to) {
                     self.core(&to).on_key_token(&from, &token, now);
@@ -340,14 +343,21 @@ fn key_rotation_after_removal() {
     let rotated = net.key_of(&a).unwrap();
     assert_eq!(rotated.epoch, 2, "the remover rotates");
     assert_eq!(net.key_of(&b), Some(rotated.clone()), "the others get it");
-    assert_eq!(net.key_of(&c), Some(epoch1), "the removed device keeps the old one");
+    assert_eq!(
+        net.key_of(&c),
+        Some(epoch1),
+        "the removed device keeps the old one"
+    );
     assert_eq!(adopted(net.log(&c)), vec![1], "and never gets a grant");
     assert!(net.log(&a).contains(&RealmAction::MemberRemoved {
         peer: c.clone(),
         by: a.clone()
     }));
     // What A relays now opens for B and not with the key C holds.
-    assert_eq!(net.relay(&a, &b, b"secret").as_deref(), Some(&b"secret"[..]));
+    assert_eq!(
+        net.relay(&a, &b, b"secret").as_deref(),
+        Some(&b"secret"[..])
+    );
     let sealed = net.nodes[&a].core.seal_relay(b"secret").unwrap();
     let old = [net.key_of(&c).unwrap()];
     assert!(skypod_peer::crypto::open_relay(&old, &net.realm, &a, &sealed).is_err());
@@ -364,7 +374,11 @@ fn presence_after_a_server_restart() {
     assert_eq!(net.link_of(&a, &c), Link::Relay);
 
     net.server_crash();
-    assert_eq!(net.link_of(&a, &b), Link::P2p, "the mesh does not need the server");
+    assert_eq!(
+        net.link_of(&a, &b),
+        Link::P2p,
+        "the mesh does not need the server"
+    );
     assert_eq!(net.link_of(&a, &c), Link::Down, "no server, no relay");
     net.server_up = true;
     let seen = net.log(&a).len();
@@ -374,7 +388,10 @@ fn presence_after_a_server_restart() {
     let after: Vec<_> = net.log(&a)[seen..].to_vec();
     let b_info = net.nodes[&a].core.member(&b).unwrap();
     assert!(b_info.online, "a live direct link keeps B online");
-    assert!(!net.nodes[&a].core.member(&c).unwrap().online, "C is offline");
+    assert!(
+        !net.nodes[&a].core.member(&c).unwrap().online,
+        "C is offline"
+    );
     assert!(after.contains(&RealmAction::Left(c.clone())));
     assert!(!after.contains(&RealmAction::Left(b.clone())));
 
@@ -383,8 +400,12 @@ fn presence_after_a_server_restart() {
     net.connect(&c);
     net.advance(1_000);
     let after: Vec<_> = net.log(&a)[seen..].to_vec();
-    let joined =
-        |id: &IdentId| after.iter().filter(|x| **x == RealmAction::Joined(id.clone())).count();
+    let joined = |id: &IdentId| {
+        after
+            .iter()
+            .filter(|x| **x == RealmAction::Joined(id.clone()))
+            .count()
+    };
     assert_eq!(joined(&c), 1);
     assert_eq!(joined(&b), 0);
     assert_eq!(net.link_of(&a, &b), Link::P2p);
@@ -404,7 +425,10 @@ fn relay_fallback_when_a_link_fails() {
         peer: b.clone(),
         link: Link::Relay
     }));
-    assert_eq!(net.relay(&a, &b, b"over the relay").as_deref(), Some(&b"over the relay"[..]));
+    assert_eq!(
+        net.relay(&a, &b, b"over the relay").as_deref(),
+        Some(&b"over the relay"[..])
+    );
     // Without the server there is no route at all.
     net.server_crash();
     assert_eq!(net.link_of(&a, &b), Link::Down);
@@ -435,9 +459,8 @@ fn a_key_token_delayed_past_its_lifetime_is_refused() {
     }
     assert_eq!(net.key_of(&b), None);
     assert!(
-        net.log(&a)
-            .iter()
-            .chain(net.log(&b))
-            .any(|x| matches!(x, RealmAction::Rejected { reason, .. } if reason.contains("expired")))
+        net.log(&a).iter().chain(net.log(&b)).any(
+            |x| matches!(x, RealmAction::Rejected { reason, .. } if reason.contains("expired"))
+        )
     );
 }

@@ -74,10 +74,24 @@ pub fn render() -> String {
     ];
     let quoted = |v: &str| format!("\"{v}\"");
     let msgs: Vec<_> = msgs.iter().map(|(k, v)| (*k, quoted(v))).collect();
-    out.push_str(&ts_object("The message catalog (`msg` of an envelope).", "MSG", &msgs));
-    let auds: Vec<_> = Purpose::ALL.iter().map(|p| (p.name(), quoted(p.audience()))).collect();
-    out.push_str(&ts_object("The audience (`aud`) of each purpose's tokens.", "AUDIENCE", &auds));
-    let ttls: Vec<_> = Purpose::ALL.iter().map(|p| (p.name(), p.ttl().to_string())).collect();
+    out.push_str(&ts_object(
+        "The message catalog (`msg` of an envelope).",
+        "MSG",
+        &msgs,
+    ));
+    let auds: Vec<_> = Purpose::ALL
+        .iter()
+        .map(|p| (p.name(), quoted(p.audience())))
+        .collect();
+    out.push_str(&ts_object(
+        "The audience (`aud`) of each purpose's tokens.",
+        "AUDIENCE",
+        &auds,
+    ));
+    let ttls: Vec<_> = Purpose::ALL
+        .iter()
+        .map(|p| (p.name(), p.ttl().to_string()))
+        .collect();
     out.push_str(&ts_object(
         "Lifetime of the tokens signed for each purpose, seconds (`Purpose::ttl`).",
         "TOKEN_TTL",
@@ -126,7 +140,10 @@ fn link_constants() -> String {
         &[
             ("skew", r.skew.to_string()),
             ("maxLifetime", r.max_lifetime.to_string()),
-            ("maxInvitationLifetime", r.max_invitation_lifetime.to_string()),
+            (
+                "maxInvitationLifetime",
+                r.max_invitation_lifetime.to_string(),
+            ),
             ("maxLen", n(r.max_len)),
         ],
     );

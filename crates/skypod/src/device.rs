@@ -119,11 +119,7 @@ impl Device {
         impl Stream<Item = PeerEvent> + Send + Unpin + use<>,
     )> {
         let state = self.joined()?;
-        Ok(self.start_peer(self.config(
-            &state.realm,
-            &state.server,
-            JoinMode::Authn,
-        )))
+        Ok(self.start_peer(self.config(&state.realm, &state.server, JoinMode::Authn)))
     }
 }
 

@@ -81,7 +81,9 @@ fn file_refs(text: &str) -> Vec<&str> {
             let Some((stem, ext)) = w.rsplit_once('.') else {
                 return false;
             };
+            let dotted = w.starts_with('.') && !w.starts_with("./") && !w.starts_with("../");
             EXTENSIONS.contains(&ext)
+                && !dotted // `.test.mjs` from `*.test.mjs`, `.rs` as a word
                 && !stem.is_empty()
                 && !stem.ends_with('/')
                 && !stem.ends_with('.')
@@ -114,7 +116,10 @@ fn documents_name_only_files_that_exist() {
     let bases: Vec<&str> = dirs
         .iter()
         .map(String::as_str)
-        .filter(|d| (d.starts_with("crates/") && d.matches('/').count() == 1) || *d == "web")
+        .filter(|d| {
+            (d.starts_with("crates/") && d.matches('/').count() == 1)
+                || ["web", "web/src"].contains(d)
+        })
         .collect();
     let exists = |doc: &str, r: &str| -> bool {
         let r = r.strip_prefix("./").unwrap_or(r);
@@ -194,7 +199,10 @@ fn registry_copy(name: &str, version: &str, tmp: &Path) -> Option<PathBuf> {
             return Some(p);
         }
     }
-    for index in std::fs::read_dir(home.join("registry/cache")).ok()?.flatten() {
+    for index in std::fs::read_dir(home.join("registry/cache"))
+        .ok()?
+        .flatten()
+    {
         let krate = index.path().join(format!("{dir}.crate"));
         if krate.exists() {
             let ok = Command::new("tar")
@@ -245,7 +253,11 @@ fn vendor_crates_are_upstream_plus_their_recorded_diff() {
         let name = toml_value(&manifest, "name").expect("package name");
         let version = toml_value(&manifest, "version").expect("package version");
         let diff = vendor.join("patches").join(format!("{name}.diff"));
-        assert!(diff.exists(), "vendor/{name} has no recorded diff at {}", diff.display());
+        assert!(
+            diff.exists(),
+            "vendor/{name} has no recorded diff at {}",
+            diff.display()
+        );
         let tmp = tempfile::tempdir().unwrap();
         let Some(upstream) = registry_copy(name, version, tmp.path()) else {
             eprintln!("{name} {version} is not in the cargo registry cache: not compared");
@@ -265,13 +277,25 @@ fn vendor_crates_are_upstream_plus_their_recorded_diff() {
             .current_dir(&work)
             .status()
             .expect("the `patch` tool");
-        assert!(patched.success(), "{} does not apply to {name} {version}", diff.display());
+        assert!(
+            patched.success(),
+            "{} does not apply to {name} {version}",
+            diff.display()
+        );
         // What cargo adds when it packages or unpacks a crate is not part of the source.
-        let packaging = ["Cargo.toml.orig", "Cargo.lock", ".cargo_vcs_info.json", ".cargo-ok"];
+        let packaging = [
+            "Cargo.toml.orig",
+            "Cargo.lock",
+            ".cargo_vcs_info.json",
+            ".cargo-ok",
+        ];
         let keep = |p: &PathBuf| !packaging.iter().any(|x| p == Path::new(x));
         let want: BTreeSet<_> = files_under(&work).into_iter().filter(keep).collect();
         let have: BTreeSet<_> = files_under(&dir).into_iter().filter(keep).collect();
-        assert_eq!(want, have, "vendor/{name}: files differ from upstream + diff");
+        assert_eq!(
+            want, have,
+            "vendor/{name}: files differ from upstream + diff"
+        );
         for f in &want {
             assert!(
                 std::fs::read(work.join(f)).unwrap() == std::fs::read(dir.join(f)).unwrap(),
@@ -306,7 +330,10 @@ fn one_fuzz_workspace_for_all_targets() {
     let manifest = std::fs::read_to_string(root.join("fuzz/Cargo.toml")).unwrap();
     for f in files.iter().filter(|f| f.starts_with("fuzz/fuzz_targets/")) {
         let rel = f.trim_start_matches("fuzz/");
-        assert!(manifest.contains(rel), "{f} is not a [[bin]] of fuzz/Cargo.toml");
+        assert!(
+            manifest.contains(rel),
+            "{f} is not a [[bin]] of fuzz/Cargo.toml"
+        );
     }
 }
 

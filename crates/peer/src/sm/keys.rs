@@ -144,10 +144,11 @@ impl KeyAgent {
         };
         match aud.as_str() {
             a if a == Purpose::KeyAnnounce.audience() => {
-                let c: token::Claims<AnnounceClaims> = match self.verify(tok, pubkey, Purpose::KeyAnnounce, now) {
-                    Ok(c) => c,
-                    Err(e) => return self.reject(from, format!("announcement: {e}")),
-                };
+                let c: token::Claims<AnnounceClaims> =
+                    match self.verify(tok, pubkey, Purpose::KeyAnnounce, now) {
+                        Ok(c) => c,
+                        Err(e) => return self.reject(from, format!("announcement: {e}")),
+                    };
                 self.apks.insert(from.clone(), c.ext.apk.clone());
                 let mine = self.key.as_ref().map(RealmKey::rank);
                 if mine > c.ext.have {
@@ -158,10 +159,11 @@ impl KeyAgent {
                 }
             }
             a if a == Purpose::KeyGrant.audience() => {
-                let c: token::Claims<GrantClaims> = match self.verify(tok, pubkey, Purpose::KeyGrant, now) {
-                    Ok(c) => c,
-                    Err(e) => return self.reject(from, format!("grant: {e}")),
-                };
+                let c: token::Claims<GrantClaims> =
+                    match self.verify(tok, pubkey, Purpose::KeyGrant, now) {
+                        Ok(c) => c,
+                        Err(e) => return self.reject(from, format!("grant: {e}")),
+                    };
                 let me = self.me().clone();
                 match crypto::open_grant(&c, &me, &self.agreement, &self.realm) {
                     Ok(k) => {

@@ -162,11 +162,11 @@ pub fn start_peer(cfg: PeerConfig, dir: tempfile::TempDir) -> TestPeer {
 
 /// The application's part of key delivery, as `skypod` does it: every realm key the peer
 /// adopts is saved to the realm state in `dir` as its event passes by.
-pub fn persisting_keys(
-    events: impl Stream<Item = PeerEvent> + Send + Unpin,
+pub fn persisting_keys<S: Stream<Item = PeerEvent> + Send + Unpin>(
+    events: S,
     dir: &Path,
     cfg: &PeerConfig,
-) -> impl Stream<Item = PeerEvent> + Send + Unpin {
+) -> impl Stream<Item = PeerEvent> + Send + Unpin + use<S> {
     let dir = dir.to_owned();
     let (realm, server) = (cfg.realm.clone(), cfg.server_url.clone());
     events.inspect(move |e| {
