@@ -7,6 +7,7 @@
 //! - [`ids`], [`jwk`], [`keys`]: identities (an id derived from a public key) and their keys.
 //! - [`token`]: purpose-bound, short-lived JWTs (ES256 as WebCrypto makes them, and EdDSA),
 //!   including the peers' realm-key announce/grant tokens.
+//! - [`errors`]: the machine codes every `err` carries.
 //! - [`invitation`]: single-use invitations into a realm.
 //! - [`fragment`]: splitting app messages to fit a transport's size limit, and reassembly.
 //!
@@ -14,6 +15,7 @@
 
 pub mod close;
 pub mod envelope;
+pub mod errors;
 pub mod fragment;
 pub mod ids;
 pub mod invitation;
