@@ -4,6 +4,7 @@
 //! with the same `seq`), `res`, `err`. `msg` names the message (see [`crate::messages`]);
 //! `dat` is its payload. An `err` carries an [`ErrorBody`] with an HTTP-style status.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use std::borrow::Cow;
@@ -12,7 +13,7 @@ use ts_rs::TS;
 /// Largest `seq` a JavaScript number represents exactly.
 pub const MAX_SEQ: u64 = (1 << 53) - 1;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, TS, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Typ {
     Evt,
@@ -35,7 +36,7 @@ pub struct Envelope<D> {
 }
 
 /// The payload of every `err`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, TS, JsonSchema)]
 pub struct ErrorBody {
     /// HTTP-style status: 400 malformed, 401 unauthenticated, 403 refused, 404 unknown,
     /// 409 conflict, 413 too large, 429 rate limited, 500 server fault.

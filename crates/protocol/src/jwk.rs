@@ -18,7 +18,7 @@ pub const PRIVATE_MEMBER: &str = "a JWK with private members (d) must never be s
 /// A public signing key. Deserializing refuses private members (`d`, and RSA's/octet keys'
 /// `p`, `q`, `dp`, `dq`, `qi`, `k`) wherever a key appears, so a private key handed over by
 /// mistake is an error, never silently stripped.
-#[derive(Clone, PartialEq, Eq, Serialize, TS, Debug)]
+#[derive(Clone, PartialEq, Eq, Serialize, TS, Debug, schemars::JsonSchema)]
 #[serde(tag = "kty")]
 pub enum PublicJwk {
     /// ECDSA P-256, used with ES256.
@@ -29,13 +29,13 @@ pub enum PublicJwk {
     Okp { crv: OkpCurve, x: String },
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS, Debug, schemars::JsonSchema)]
 pub enum EcCurve {
     #[serde(rename = "P-256")]
     P256,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS, Debug, schemars::JsonSchema)]
 pub enum OkpCurve {
     Ed25519,
 }

@@ -11,8 +11,11 @@
 //! - [`invitation`]: single-use invitations into a realm.
 //! - [`fragment`]: splitting app messages to fit a transport's size limit, and reassembly.
 //!
+//! - [`asyncapi`]: the catalog as an AsyncAPI 3.0 document (`docs/asyncapi.json`).
+//!
 //! Nothing here does I/O; time is passed in, so every rule is testable without clocks.
 
+pub mod asyncapi;
 pub mod close;
 pub mod envelope;
 pub mod errors;
