@@ -131,7 +131,9 @@ fn parse_header(d: &[u8]) -> Result<Option<Header>, Refusal> {
 /// Where the byte stream is, frame-wise.
 #[derive(Default)]
 struct Scan {
-    /// Payload bytes of the current frame not yet passed on (0: at a header).
+    /// Bytes of the current frame's (already checked) header not yet passed on.
+    header_left: usize,
+    /// Payload bytes of the current frame not yet passed on.
     payload_left: u64,
     /// The current frame is a data frame that ends a message.
     ends_message: bool,
@@ -198,15 +200,26 @@ impl<S> GuardedIo<S> {
         self.permit.as_ref().map_or(0, |p| p.num_permits() as u64)
     }
 
-    /// How many bytes at the start of `d` may be passed on now.
-    fn admit(&mut self, d: &[u8]) -> (usize, Option<Stop>) {
+    /// How many bytes at the start of `d` may be passed on now, at most `limit` (the reader's
+    /// room). Headers are read from all of `d`, so a header is checked whole before any byte
+    /// of it is passed on, even when it is passed on in pieces.
+    fn admit(&mut self, d: &[u8], limit: usize) -> (usize, Option<Stop>) {
+        let limit = limit.min(d.len());
         let mut pos = 0;
-        while pos < d.len() {
-            if self.scan.payload_left > 0 {
-                let take = self.scan.payload_left.min((d.len() - pos) as u64);
-                pos += take as usize;
-                self.scan.payload_left -= take;
-                if self.scan.payload_left == 0 {
+        while pos < limit {
+            let room = limit - pos;
+            if self.scan.header_left > 0 || self.scan.payload_left > 0 {
+                let take = if self.scan.header_left > 0 {
+                    let take = self.scan.header_left.min(room);
+                    self.scan.header_left -= take;
+                    take
+                } else {
+                    let take = self.scan.payload_left.min(room as u64);
+                    self.scan.payload_left -= take;
+                    take as usize
+                };
+                pos += take;
+                if self.scan.header_left == 0 && self.scan.payload_left == 0 {
                     self.frame_done();
                 }
                 continue;
@@ -235,17 +248,14 @@ impl<S> GuardedIo<S> {
                 let need = u32::try_from(message_len - covered).unwrap_or(u32::MAX);
                 return (pos, Some(Stop::Budget(need)));
             }
-            pos += h.size;
             if data {
                 self.scan.message_len = message_len;
                 self.scan.ends_message = h.fin;
             } else {
                 self.scan.ends_message = false;
             }
+            self.scan.header_left = h.size;
             self.scan.payload_left = h.len;
-            if h.len == 0 {
-                self.frame_done();
-            }
         }
         (pos, None)
     }
@@ -299,6 +309,9 @@ impl<S: AsyncRead + Unpin> AsyncRead for GuardedIo<S> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
+        if buf.remaining() == 0 {
+            return Poll::Ready(Ok(()));
+        }
         if let Some(r) = this.refused {
             return Poll::Ready(Err(io::Error::new(
                 io::ErrorKind::InvalidData,
@@ -333,8 +346,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for GuardedIo<S> {
             }
             if !this.held.is_empty() {
                 let held = std::mem::take(&mut this.held);
-                let upto = held.len().min(buf.remaining());
-                let (n, stop) = this.admit(&held[..upto]);
+                let (n, stop) = this.admit(&held, buf.remaining());
                 buf.put_slice(&held[..n]);
                 this.held = held;
                 this.held.drain(..n);
@@ -370,7 +382,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for GuardedIo<S> {
             if end == start {
                 return Poll::Ready(Ok(()));
             }
-            let (n, stop) = this.admit(&buf.filled()[start..end]);
+            let (n, stop) = this.admit(&buf.filled()[start..end], end - start);
             if stop.is_none() {
                 return Poll::Ready(Ok(()));
             }
