@@ -71,7 +71,8 @@ impl ReadLimits {
             preauth_max,
             max,
             free,
-            budget: Arc::new(Semaphore::new(budget.min(Semaphore::MAX_PERMITS))),
+            // At least one largest message, or it could wait forever.
+            budget: Arc::new(Semaphore::new(budget.max(max).min(Semaphore::MAX_PERMITS))),
             frame_timeout: t,
         }
     }
@@ -448,8 +449,9 @@ mod tests {
         h
     }
 
+    /// 100 bytes before authentication, 400 after, 50 free per message.
     fn limits(budget: usize) -> ReadLimits {
-        ReadLimits::new(100, 10_000, 50, budget, Duration::from_millis(200))
+        ReadLimits::new(100, 400, 50, budget, Duration::from_millis(200))
     }
 
     #[test]
@@ -513,22 +515,23 @@ mod tests {
 
     #[tokio::test]
     async fn large_messages_wait_for_budget_and_stalled_ones_give_it_back() {
-        let limits = limits(100);
+        let limits = limits(350);
+        assert_eq!(limits.budget.available_permits(), 350);
         let (mut a, sa) = tokio::io::duplex(1 << 16);
         let (mut b, sb) = tokio::io::duplex(1 << 16);
         let mut ia = GuardedIo::new(sa, limits.clone());
         let mut ib = GuardedIo::new(sb, limits.clone());
         ia.authenticated();
         ib.authenticated();
-        // a: 150 bytes (100 from the budget), sends half and stalls
-        a.write_all(&[header(true, 1, 150), vec![b'x'; 75]].concat())
+        // a: 400 bytes (350 from the budget), sends half and stalls
+        a.write_all(&[header(true, 1, 400), vec![b'x'; 200]].concat())
             .await
             .unwrap();
         let got = read_all_available(&mut ia).await.unwrap();
-        assert_eq!(got.len(), 8 + 75);
+        assert_eq!(got.len(), 8 + 200);
         assert_eq!(limits.budget.available_permits(), 0);
-        // b: its 150-byte frame is held back: nothing of it is passed on
-        b.write_all(&[header(true, 1, 150), vec![b'y'; 150]].concat())
+        // b: its 400-byte frame is held back: nothing of it is passed on
+        b.write_all(&[header(true, 1, 400), vec![b'y'; 400]].concat())
             .await
             .unwrap();
         assert!(read_all_available(&mut ib).await.unwrap().is_empty());
@@ -537,9 +540,9 @@ mod tests {
         assert!(read_all_available(&mut ia).await.is_err());
         assert_eq!(ia.refusal(), Some(Refusal::Stalled));
         let got = read_all_available(&mut ib).await.unwrap();
-        assert_eq!(got.len(), 8 + 150);
+        assert_eq!(got.len(), 8 + 400);
         // b's message is complete: its budget is back
-        assert_eq!(limits.budget.available_permits(), 100);
+        assert_eq!(limits.budget.available_permits(), 350);
         // small frames never need budget
         let small = [header(true, 1, 40), vec![b'z'; 40]].concat();
         b.write_all(&small).await.unwrap();
@@ -559,5 +562,9 @@ mod tests {
         }
         assert_eq!(got, frame);
         assert_eq!(io.limits.budget.available_permits(), 1000);
+        // a frame above the authenticated limit is refused too
+        client.write_all(&header(true, 2, 401)).await.unwrap();
+        assert!(read_all_available(&mut io).await.is_err());
+        assert_eq!(io.refusal(), Some(Refusal::TooBig));
     }
 }
