@@ -72,6 +72,11 @@ pub struct ServerConfig {
     #[arg(long, env = "SKYPOD_MAX_HTTP_PHASE", default_value_t = 1024)]
     pub max_http_phase: usize,
 
+    /// Set TCP_NODELAY on accepted sockets (answers of several frames are then not held back
+    /// by Nagle's algorithm; `false` only to measure the difference).
+    #[arg(long, env = "SKYPOD_TCP_NODELAY", default_value_t = true, action = clap::ArgAction::Set)]
+    pub tcp_nodelay: bool,
+
     /// Frames queued for a slow reader before it is disconnected.
     #[arg(long, env = "SKYPOD_OUTBOUND_QUEUE", default_value_t = 1024)]
     pub outbound_queue: usize,

@@ -98,6 +98,7 @@ impl Server {
             self.listener,
             app,
             state.cfg.header_timeout(),
+            state.cfg.tcp_nodelay,
             state.http_phase.clone(),
             state.metrics.clone(),
             shutdown,

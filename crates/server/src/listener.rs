@@ -132,6 +132,7 @@ pub async fn serve(
     listener: TcpListener,
     app: Router,
     header_timeout: Duration,
+    nodelay: bool,
     phase: Arc<HttpPhase>,
     metrics: Arc<Metrics>,
     shutdown: impl std::future::Future<Output = ()>,
@@ -160,7 +161,7 @@ pub async fn serve(
                 }
             },
         };
-        if let Err(e) = stream.set_nodelay(true) {
+        if let Err(e) = stream.set_nodelay(nodelay) {
             tracing::debug!(error = %e, "TCP_NODELAY not set");
         }
         let Some(ticket) = phase.admit() else {
