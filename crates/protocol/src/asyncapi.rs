@@ -40,6 +40,16 @@ pub struct CatalogMessage {
     pub replies: &'static [&'static str],
 }
 
+fn schema_of<D: JsonSchema>(g: &mut SchemaGenerator) -> schemars::Schema {
+    g.subschema_for::<D>()
+}
+
+fn decodes_as<D: DeserializeOwned>(v: &Value) -> Result<(), String> {
+    serde_json::from_value::<D>(v.clone())
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
 fn entry<D: JsonSchema + DeserializeOwned>(
     id: &'static str,
     msg: &'static str,
@@ -55,12 +65,8 @@ fn entry<D: JsonSchema + DeserializeOwned>(
         typ,
         direction,
         summary,
-        schema: Some(|g| g.subschema_for::<D>()),
-        check: |v| {
-            serde_json::from_value::<D>(v.clone())
-                .map(|_| ())
-                .map_err(|e| e.to_string())
-        },
+        schema: Some(schema_of::<D>),
+        check: decodes_as::<D>,
         example,
         replies,
     }

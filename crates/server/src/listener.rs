@@ -185,7 +185,7 @@ pub async fn serve(
                     // The guard lives as long as the response body, so a connection sending a
                     // large body is busy, not idle, until it is done.
                     Ok::<_, Infallible>(res.map(|b| {
-                        Body::new(b.map_frame(move |f| {
+                        Body::new(b.map_frame(move |f: hyper::body::Frame<bytes::Bytes>| {
                             let _ = &guard;
                             f
                         }))
@@ -198,7 +198,8 @@ pub async fn serve(
                 .serve_connection(TokioIo::new(stream), service)
                 .with_upgrades();
             tokio::pin!(conn);
-            let evicted = ticket.slot.evict.notified();
+            let slot = ticket.slot.clone();
+            let evicted = slot.evict.notified();
             tokio::pin!(evicted);
             let mut stopping = false;
             loop {

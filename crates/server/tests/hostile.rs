@@ -5,7 +5,7 @@
 mod common;
 
 use common::{TestServer, client_frame, config, raw_websocket, read_close_code, realm_with};
-use futures_util::{SinkExt, StreamExt};
+use futures_util::StreamExt;
 use skypod_client::RealmClient;
 use skypod_protocol::messages::SIGNAL;
 use skypod_protocol::{IdentityKey, RealmId, close};
