@@ -568,3 +568,83 @@ mod tests {
         assert_eq!(io.refusal(), Some(Refusal::TooBig));
     }
 }
+
+/// The fuzz target's property (fuzz/fuzz_targets/frames.rs) on seeded random and mutated
+/// frame streams, so CI covers it without a nightly toolchain.
+#[cfg(test)]
+mod random_streams {
+    use super::*;
+    use futures_util::StreamExt;
+    use rand::{Rng, SeedableRng};
+    use tokio::io::AsyncWriteExt;
+    use tokio_tungstenite::WebSocketStream;
+    use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+
+    const BUDGET: usize = 8 * 1024;
+
+    async fn read_stream(bytes: &[u8], authenticated: bool) {
+        let limits = ReadLimits::new(256, 4096, 512, BUDGET, Duration::from_millis(50));
+        let (mut client, server) = tokio::io::duplex(64 * 1024);
+        let mut io = GuardedIo::new(server, limits.clone());
+        if authenticated {
+            io.authenticated();
+        }
+        let cfg = WebSocketConfig::default()
+            .read_buffer_size(512)
+            .max_message_size(Some(4096))
+            .max_frame_size(Some(4096));
+        let mut ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(cfg)).await;
+        client.write_all(bytes).await.unwrap();
+        client.shutdown().await.unwrap();
+        let read = async {
+            while let Some(m) = ws.next().await {
+                if m.is_err() {
+                    break;
+                }
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(2), read)
+            .await
+            .expect("reading ends");
+        drop(ws);
+        assert_eq!(limits.budget.available_permits(), BUDGET, "budget leaked");
+    }
+
+    #[tokio::test]
+    async fn random_and_mutated_frames_never_panic_nor_leak_budget() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(16);
+        for i in 0..300 {
+            let mut bytes = Vec::new();
+            for _ in 0..rng.gen_range(1..6) {
+                let len = *[0usize, 5, 125, 126, 600, 3000, 5000]
+                    .get(rng.gen_range(0..7))
+                    .unwrap();
+                let opcode = [0u8, 1, 2, 8, 9, 10, 3][rng.gen_range(0..7)];
+                let fin = rng.gen_bool(0.8);
+                let mut f = tests::header(fin, opcode, len);
+                let payload: Vec<u8> = if rng.gen_bool(0.5) {
+                    b"{\"typ\":\"evt\",\"msg\":\"ping\"}"
+                        .iter()
+                        .copied()
+                        .cycle()
+                        .take(len)
+                        .collect()
+                } else {
+                    (0..len).map(|_| rng.r#gen()).collect()
+                };
+                f.extend(payload);
+                bytes.extend(f);
+            }
+            // mutate a few bytes, cut the stream somewhere
+            for _ in 0..rng.gen_range(0..4) {
+                if !bytes.is_empty() {
+                    let at = rng.gen_range(0..bytes.len());
+                    bytes[at] = rng.r#gen();
+                }
+            }
+            let cut = rng.gen_range(0..=bytes.len());
+            bytes.truncate(cut);
+            read_stream(&bytes, i % 2 == 0).await;
+        }
+    }
+}
