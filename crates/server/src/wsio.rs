@@ -71,8 +71,12 @@ impl ReadLimits {
             preauth_max,
             max,
             free,
-            // At least one largest message, or it could wait forever.
-            budget: Arc::new(Semaphore::new(budget.max(max).min(Semaphore::MAX_PERMITS))),
+            // At least what one largest message needs, or it could wait forever.
+            budget: Arc::new(Semaphore::new(
+                budget
+                    .max(max.saturating_sub(free))
+                    .min(Semaphore::MAX_PERMITS),
+            )),
             frame_timeout: t,
         }
     }
@@ -552,7 +556,8 @@ mod tests {
     #[tokio::test]
     async fn headers_split_across_reads_are_held_until_whole() {
         let (mut client, server) = tokio::io::duplex(1 << 16);
-        let mut io = GuardedIo::new(server, limits(1000));
+        let slow = ReadLimits::new(100, 400, 50, 1000, Duration::from_secs(60));
+        let mut io = GuardedIo::new(server, slow);
         io.authenticated();
         let frame = [header(true, 1, 300), vec![b'q'; 300]].concat();
         let mut got = vec![];

@@ -74,8 +74,9 @@ async fn a_thousand_sockets_stalled_mid_frame_cost_at_most_16_mib() {
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let addr = loop {
         let line = lines.next().expect("child prints its address").unwrap();
-        if let Some(a) = line.strip_prefix("LISTENING ") {
-            break a.to_owned();
+        // the harness prints "test child_server ... " on the same line
+        if let Some((_, a)) = line.split_once("LISTENING ") {
+            break a.trim().to_owned();
         }
     };
     let url = format!("ws://{addr}/realm");
