@@ -159,6 +159,19 @@ describe("skypod web: library and podcasts", () => {
     assert.equal(await ep.locator(".notes b").innerText(), "Episode One");
     assert.equal(await ep.locator(".notes script, .notes img, .notes [onerror]").count(), 0);
     assert.equal(await A.page.evaluate(() => globalThis.pwned ?? null), null);
+    if (appUrl.startsWith(realm.base)) {
+      // Served by skypod: even a script the sanitizer missed would not run (CSP).
+      const missed = await A.page.evaluate(async () => {
+        const notes = document.querySelector(".notes");
+        notes.insertAdjacentHTML("beforeend", `<img src="data:," onerror="globalThis.pwned = 3">`);
+        const s = document.createElement("script");
+        s.textContent = "globalThis.pwned = 4";
+        notes.append(s);
+        await new Promise((r) => setTimeout(r, 300));
+        return globalThis.pwned ?? null;
+      });
+      assert.equal(missed, null);
+    }
     // Taking the offer starts the episode at B's position.
     await offer.click();
     await A.page.getByRole("region", { name: "Player" }).getByText("Episode One").waitFor(T);

@@ -3,6 +3,13 @@
 
 /// Normal shutdown of the server.
 pub const GOING_AWAY: u16 = 1001;
+/// A frame that breaks RFC 6455 (reserved bits or opcodes, an unmasked client frame, bad
+/// fragmentation, an oversized control frame).
+pub const PROTOCOL_ERROR: u16 = 1002;
+/// A text message that is not valid UTF-8.
+pub const INVALID_DATA: u16 = 1007;
+/// A large message that did not arrive in time (the server's read budget is shared).
+pub const POLICY: u16 = 1008;
 /// A frame larger than the server's limit.
 pub const TOO_BIG: u16 = 1009;
 /// The client did not read fast enough; its outbound queue overflowed.

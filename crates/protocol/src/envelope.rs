@@ -4,6 +4,7 @@
 //! with the same `seq`), `res`, `err`. `msg` names the message (see [`crate::messages`]);
 //! `dat` is its payload. An `err` carries an [`ErrorBody`] with an HTTP-style status.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use std::borrow::Cow;
@@ -12,7 +13,7 @@ use ts_rs::TS;
 /// Largest `seq` a JavaScript number represents exactly.
 pub const MAX_SEQ: u64 = (1 << 53) - 1;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, TS, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Typ {
     Evt,
@@ -35,11 +36,14 @@ pub struct Envelope<D> {
 }
 
 /// The payload of every `err`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, TS, JsonSchema)]
 pub struct ErrorBody {
     /// HTTP-style status: 400 malformed, 401 unauthenticated, 403 refused, 404 unknown,
     /// 409 conflict, 413 too large, 429 rate limited, 500 server fault.
     pub status: u16,
+    /// Stable machine code (see [`crate::errors::ERROR_CODES`]).
+    #[serde(default)]
+    pub code: String,
     /// A sentence for humans (and logs); never contains secrets.
     pub message: String,
 }
@@ -78,13 +82,26 @@ impl<D: Serialize> Envelope<D> {
 }
 
 impl Envelope<ErrorBody> {
-    pub fn err(msg: &str, seq: Option<u64>, status: u16, message: impl Into<String>) -> Self {
+    /// An `err` answering the frame `msg`/`seq`; `code` is one of
+    /// [`crate::errors::ERROR_CODES`].
+    pub fn err(
+        msg: &str,
+        seq: Option<u64>,
+        status: u16,
+        code: &str,
+        message: impl Into<String>,
+    ) -> Self {
+        debug_assert!(
+            crate::errors::lookup(code).is_some(),
+            "error code {code:?} is not in the catalog"
+        );
         Self {
             typ: Typ::Err,
             msg: msg.to_owned(),
             seq,
             dat: Some(ErrorBody {
                 status,
+                code: code.to_owned(),
                 message: message.into(),
             }),
         }
@@ -108,7 +125,7 @@ pub struct RawEnvelope<'a> {
 /// Why a frame was refused before its message was looked at.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ProtocolError {
-    #[error("frame is not a valid envelope: {0}")]
+    #[error("frame is not a valid envelope {{typ, msg, seq?, dat?}}: {0}")]
     Malformed(String),
     #[error("msg must be 1..=64 characters")]
     BadMsg,
@@ -127,8 +144,8 @@ impl ProtocolError {
 impl<'a> RawEnvelope<'a> {
     /// Parse and check a frame's envelope. The payload is checked later, per message.
     pub fn parse(text: &'a str) -> Result<Self, ProtocolError> {
-        let env: RawEnvelope<'a> =
-            serde_json::from_str(text).map_err(|e| ProtocolError::Malformed(e.to_string()))?;
+        let env: RawEnvelope<'a> = serde_json::from_str(text)
+            .map_err(|e| ProtocolError::Malformed(crate::errors::describe_json_error(&e)))?;
         if env.msg.is_empty() || env.msg.len() > 64 {
             return Err(ProtocolError::BadMsg);
         }
@@ -139,6 +156,32 @@ impl<'a> RawEnvelope<'a> {
             return Err(ProtocolError::MissingSeq(env.typ));
         }
         Ok(env)
+    }
+
+    /// The `msg` and `seq` of a frame that is not a valid envelope, as far as they can be
+    /// read, so the `err` can still name them: `("invalid", None)` when there is no usable
+    /// `msg`.
+    pub fn salvage(text: &str) -> (String, Option<u64>) {
+        #[derive(Deserialize)]
+        struct Loose<'a> {
+            #[serde(borrow, default)]
+            msg: Option<&'a RawValue>,
+            #[serde(borrow, default)]
+            seq: Option<&'a RawValue>,
+        }
+        let Ok(l) = serde_json::from_str::<Loose>(text) else {
+            return ("invalid".into(), None);
+        };
+        let msg = l
+            .msg
+            .and_then(|m| serde_json::from_str::<String>(m.get()).ok())
+            .filter(|m| (1..=64).contains(&m.len()))
+            .unwrap_or_else(|| "invalid".into());
+        let seq = l
+            .seq
+            .and_then(|s| serde_json::from_str::<u64>(s.get()).ok())
+            .filter(|s| *s <= MAX_SEQ);
+        (msg, seq)
     }
 
     /// Decode the payload as `D`; a missing `dat` decodes as JSON `null`.
@@ -190,10 +233,30 @@ mod tests {
 
     #[test]
     fn err_frames_carry_status() {
-        let json = Envelope::err("preauth.authn", Some(3), 401, "expired").to_json();
+        let json =
+            Envelope::err("preauth.authn", Some(3), 401, "expired", "token expired").to_json();
         assert_eq!(
             json,
-            r#"{"typ":"err","msg":"preauth.authn","seq":3,"dat":{"status":401,"message":"expired"}}"#
+            r#"{"typ":"err","msg":"preauth.authn","seq":3,"dat":{"status":401,"code":"expired","message":"token expired"}}"#
         );
+    }
+
+    #[test]
+    fn bad_frames_still_name_their_msg_and_seq() {
+        assert_eq!(
+            RawEnvelope::salvage(r#"{"typ":"none","msg":"ping","seq":7}"#),
+            ("ping".into(), Some(7))
+        );
+        assert_eq!(
+            RawEnvelope::salvage(r#"{"typ":"req","msg":"x","seq":-1,"more":[1]}"#),
+            ("x".into(), None)
+        );
+        assert_eq!(RawEnvelope::salvage("nope"), ("invalid".into(), None));
+        assert_eq!(
+            RawEnvelope::salvage(r#"{"msg":3,"seq":1}"#),
+            ("invalid".into(), Some(1))
+        );
+        let e = RawEnvelope::parse(r#"{"typ":"none","msg":"ping"}"#).unwrap_err();
+        assert!(!e.to_string().contains('`'), "{e}");
     }
 }

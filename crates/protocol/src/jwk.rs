@@ -12,8 +12,13 @@ use ts_rs::TS;
 
 use crate::ids::IdentId;
 
-/// A public signing key.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, TS, Debug)]
+/// The start of the error a JWK with private members gets (so callers can tell it apart).
+pub const PRIVATE_MEMBER: &str = "a JWK with private members (d) must never be sent";
+
+/// A public signing key. Deserializing refuses private members (`d`, and RSA's/octet keys'
+/// `p`, `q`, `dp`, `dq`, `qi`, `k`) wherever a key appears, so a private key handed over by
+/// mistake is an error, never silently stripped.
+#[derive(Clone, PartialEq, Eq, Serialize, TS, Debug, schemars::JsonSchema)]
 #[serde(tag = "kty")]
 pub enum PublicJwk {
     /// ECDSA P-256, used with ES256.
@@ -24,13 +29,13 @@ pub enum PublicJwk {
     Okp { crv: OkpCurve, x: String },
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS, Debug, schemars::JsonSchema)]
 pub enum EcCurve {
     #[serde(rename = "P-256")]
     P256,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS, Debug, schemars::JsonSchema)]
 pub enum OkpCurve {
     Ed25519,
 }
@@ -42,8 +47,57 @@ pub enum JwkError {
     Malformed(String),
     #[error("public key coordinates are not a point on the curve")]
     NotOnCurve,
-    #[error("a JWK with private members (d) must never be sent")]
+    #[error("{}", PRIVATE_MEMBER)]
     PrivateMember,
+}
+
+impl<'de> Deserialize<'de> for PublicJwk {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::{Error, IgnoredAny};
+        #[derive(Deserialize)]
+        struct Wire {
+            kty: String,
+            #[serde(default)]
+            crv: Option<String>,
+            #[serde(default)]
+            x: Option<String>,
+            #[serde(default)]
+            y: Option<String>,
+            #[serde(default)]
+            d: Option<IgnoredAny>,
+            #[serde(default)]
+            p: Option<IgnoredAny>,
+            #[serde(default)]
+            q: Option<IgnoredAny>,
+            #[serde(default)]
+            dp: Option<IgnoredAny>,
+            #[serde(default)]
+            dq: Option<IgnoredAny>,
+            #[serde(default)]
+            qi: Option<IgnoredAny>,
+            #[serde(default)]
+            k: Option<IgnoredAny>,
+        }
+        let w = Wire::deserialize(d)?;
+        let private = [&w.d, &w.p, &w.q, &w.dp, &w.dq, &w.qi, &w.k];
+        if private.iter().any(|m| m.is_some()) {
+            return Err(D::Error::custom(PRIVATE_MEMBER));
+        }
+        match (w.kty.as_str(), w.crv.as_deref(), w.x, w.y) {
+            ("EC", Some("P-256"), Some(x), Some(y)) => Ok(PublicJwk::Ec {
+                crv: EcCurve::P256,
+                x,
+                y,
+            }),
+            ("OKP", Some("Ed25519"), Some(x), None) => Ok(PublicJwk::Okp {
+                crv: OkpCurve::Ed25519,
+                x,
+            }),
+            _ => Err(D::Error::custom(
+                "public key must be an EC P-256 key {kty, crv, x, y} or an OKP Ed25519 key {kty, crv, x}",
+            )),
+        }
+    }
 }
 
 impl PublicJwk {
@@ -147,6 +201,21 @@ mod tests {
         );
         assert!(PublicJwk::from_value(&json!({"kty":"RSA","n":"x","e":"AQAB"})).is_err());
         assert!(PublicJwk::from_value(&json!({"kty":"EC","crv":"P-384","x":"a","y":"b"})).is_err());
+        // private members are refused by plain deserialization too (tokens' claims)
+        let err = serde_json::from_value::<PublicJwk>(
+            json!({"kty":"EC","crv":"P-256","x":"a","y":"b","d":"secret"}),
+        )
+        .unwrap_err();
+        assert!(err.to_string().starts_with(PRIVATE_MEMBER), "{err}");
+        // WebCrypto's export members are fine
+        let k = crate::IdentityKey::generate_es256();
+        let mut v = serde_json::to_value(k.public_jwk()).unwrap();
+        v["ext"] = json!(true);
+        v["key_ops"] = json!(["verify"]);
+        assert_eq!(
+            &serde_json::from_value::<PublicJwk>(v).unwrap(),
+            k.public_jwk()
+        );
         // right lengths, not on the curve
         let zero = B64.encode([0u8; 32]);
         assert_eq!(

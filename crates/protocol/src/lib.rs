@@ -7,15 +7,20 @@
 //! - [`ids`], [`jwk`], [`keys`]: identities (an id derived from a public key) and their keys.
 //! - [`token`]: purpose-bound, short-lived JWTs (ES256 as WebCrypto makes them, and EdDSA),
 //!   including the peers' realm-key announce/grant tokens.
+//! - [`errors`]: the machine codes every `err` carries.
 //! - [`invitation`]: single-use invitations into a realm.
 //! - [`fragment`]: splitting app messages to fit a transport's size limit, and reassembly.
 //! - [`link`]: data channel label and frame tags, size limits, relay pacing, and the timing
 //!   policy both peers share.
 //!
+//! - [`asyncapi`]: the catalog as an AsyncAPI 3.0 document (`docs/asyncapi.json`).
+//!
 //! Nothing here does I/O; time is passed in, so every rule is testable without clocks.
 
+pub mod asyncapi;
 pub mod close;
 pub mod envelope;
+pub mod errors;
 pub mod fragment;
 pub mod ids;
 pub mod invitation;

@@ -29,6 +29,7 @@
 //! `skypod relay v1|<realm id>|<sender identid>`: the server can neither read a payload nor
 //! re-attribute it to another sender or realm.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use ts_rs::TS;
@@ -63,7 +64,7 @@ pub fn relay_aad(realm: &RealmId, from: &IdentId) -> Vec<u8> {
 
 /// The `dat` of the three `preauth.*` requests: one JWT, signed by the connecting identity,
 /// whose claims say what is asked (see [`crate::token`]).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, TS, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TokenRequest {
     pub token: String,
@@ -71,7 +72,7 @@ pub struct TokenRequest {
 
 /// The response to a successful `preauth.*`: who you are, who is online, and every member's
 /// public key (to verify their signals).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, TS, JsonSchema)]
 pub struct AuthnResponse {
     pub realmid: RealmId,
     pub identid: IdentId,
@@ -82,7 +83,7 @@ pub struct AuthnResponse {
 }
 
 /// Sent by the server right after authentication.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, TS, JsonSchema)]
 pub struct RealmStatus {
     pub realmid: RealmId,
     pub identid: IdentId,
@@ -93,14 +94,14 @@ pub struct RealmStatus {
 }
 
 /// A member came online (sent to every online member, the newcomer included).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, TS, JsonSchema)]
 pub struct PeerJoined {
     pub identid: IdentId,
     pub pubkey: PublicJwk,
 }
 
 /// A member went offline.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, TS, JsonSchema)]
 pub struct PeerLeft {
     pub identid: IdentId,
 }
@@ -108,7 +109,7 @@ pub struct PeerLeft {
 /// A WebRTC signal for one member. `payload` is a JWT signed by the sender (purpose
 /// `rtc.signal`), which the receiver verifies with the key it learned at join; the server
 /// only routes it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, TS, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SignalRequest {
     /// The sender; optional, and if present it must be the authenticated identity.
@@ -121,7 +122,7 @@ pub struct SignalRequest {
 }
 
 /// A relayed signal, as the named member receives it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, TS, JsonSchema)]
 pub struct SignalDelivery {
     pub localid: IdentId,
     pub remoteid: IdentId,
@@ -131,7 +132,7 @@ pub struct SignalDelivery {
 
 /// A broadcast: `payload` is realm-key ciphertext (base64url of nonce ‖ AES-256-GCM output),
 /// routed to `recipients` or, when absent, to every other online member.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, TS, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BroadcastRequest {
     pub payload: String,
@@ -141,21 +142,21 @@ pub struct BroadcastRequest {
 }
 
 /// A broadcast as a member receives it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, TS, JsonSchema)]
 pub struct BroadcastDelivery {
     pub from: IdentId,
     pub payload: String,
 }
 
 /// The response to a broadcast sent as `req`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, TS, JsonSchema)]
 pub struct BroadcastResult {
     /// How many online members it was handed to.
     pub delivered: u32,
 }
 
 /// `ping`: the response echoes `dat`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS, JsonSchema)]
 pub struct Ping {
     /// Sender's clock (ms), for round-trip time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -165,7 +166,7 @@ pub struct Ping {
 
 /// A device was removed from the realm (sent to the remaining online members, and as the
 /// response to `realm.member.remove`). Members rotate the realm key when they see it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, TS, JsonSchema)]
 pub struct MemberRemoved {
     pub identid: IdentId,
     pub by: IdentId,

@@ -294,13 +294,16 @@ pub enum TokenError {
     NotYetValid,
     #[error("token lifetime exceeds {0} s")]
     LifetimeTooLong(i64),
+    #[error("a public key in the token carries private members (d): never send a private key")]
+    PrivateKey,
 }
 
 impl TokenError {
     pub fn reason(&self) -> &'static str {
         match self {
             TokenError::TooLarge(_) => "too_large",
-            TokenError::Malformed(_) => "malformed",
+            TokenError::Malformed(_) => "bad_token",
+            TokenError::PrivateKey => "private_key",
             TokenError::Algorithm { .. } => "algorithm",
             TokenError::BadSignature => "bad_signature",
             TokenError::WrongPurpose { .. } => "wrong_purpose",
@@ -363,7 +366,16 @@ pub fn peek<X: DeserializeOwned>(token: &str, rules: &TokenRules) -> Result<Clai
     let bytes = B64
         .decode(payload)
         .map_err(|_| TokenError::Malformed("payload is not base64url".into()))?;
-    serde_json::from_slice(&bytes).map_err(|e| TokenError::Malformed(e.to_string()))
+    serde_json::from_slice(&bytes).map_err(|e| claims_error(&e))
+}
+
+/// A claims set that did not decode: a private key gets its own error, anything else is
+/// described without the parser's internals.
+fn claims_error(e: &serde_json::Error) -> TokenError {
+    if e.to_string().starts_with(crate::jwk::PRIVATE_MEMBER) {
+        return TokenError::PrivateKey;
+    }
+    TokenError::Malformed(format!("claims: {}", crate::errors::describe_json_error(e)))
 }
 
 /// Verify a token signed by `key` for `purpose` in `realm`, at time `now` (seconds).
@@ -379,8 +391,9 @@ pub fn verify<X: DeserializeOwned>(
         return Err(TokenError::TooLarge(rules.max_len));
     }
     let expected = key.algorithm();
-    let header =
-        jsonwebtoken::decode_header(token).map_err(|e| TokenError::Malformed(e.to_string()))?;
+    let header = jsonwebtoken::decode_header(token).map_err(|_| {
+        TokenError::Malformed("header is not base64url JSON with a known alg".into())
+    })?;
     if header.alg != expected {
         return Err(TokenError::Algorithm {
             found: format!("{:?}", header.alg),
@@ -389,7 +402,7 @@ pub fn verify<X: DeserializeOwned>(
     }
     let decoding = key
         .decoding_key()
-        .map_err(|e| TokenError::Malformed(e.to_string()))?;
+        .map_err(|_| TokenError::Malformed("the signer's key is not usable".into()))?;
     let mut validation = Validation::new(expected);
     // Times, audience and issuer are checked below, against `now`, with precise errors.
     validation.validate_exp = false;
@@ -399,7 +412,8 @@ pub fn verify<X: DeserializeOwned>(
         use jsonwebtoken::errors::ErrorKind;
         match e.kind() {
             ErrorKind::InvalidSignature => TokenError::BadSignature,
-            _ => TokenError::Malformed(e.to_string()),
+            ErrorKind::Json(j) => claims_error(j.as_ref()),
+            _ => TokenError::Malformed("not a well-formed JWT".into()),
         }
     })?;
     let c = data.claims;

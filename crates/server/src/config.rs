@@ -28,6 +28,20 @@ pub struct ServerConfig {
     #[arg(long, env = "SKYPOD_MAX_FRAME_BYTES", default_value_t = 64 * 1024)]
     pub max_frame_bytes: usize,
 
+    /// Largest WebSocket message accepted before authentication, bytes (the first message
+    /// only carries a token).
+    #[arg(long, env = "SKYPOD_PREAUTH_FRAME_BYTES", default_value_t = 4 * 1024)]
+    pub preauth_frame_bytes: usize,
+
+    /// Bytes that messages larger than 2 KiB may hold in the server while they arrive, all
+    /// sockets together; a socket whose message needs more waits (see `wsio.rs`).
+    #[arg(long, env = "SKYPOD_READ_BUDGET_BYTES", default_value_t = 4 * 1024 * 1024)]
+    pub read_budget_bytes: usize,
+
+    /// Time a message larger than 2 KiB has to arrive once started, milliseconds.
+    #[arg(long, env = "SKYPOD_FRAME_TIMEOUT_MS", default_value_t = 10_000)]
+    pub frame_timeout_ms: u64,
+
     /// Most simultaneous WebSocket connections; more are refused with 503.
     #[arg(long, env = "SKYPOD_MAX_CONNECTIONS", default_value_t = 100_000)]
     pub max_connections: usize,
@@ -47,6 +61,21 @@ pub struct ServerConfig {
     /// Time allowed for the first (authentication) message, milliseconds.
     #[arg(long, env = "SKYPOD_AUTH_TIMEOUT_MS", default_value_t = 3000)]
     pub auth_timeout_ms: u64,
+
+    /// Time a client has to send its HTTP request head (the WebSocket upgrade included),
+    /// milliseconds; silent and trickling connections are closed after it.
+    #[arg(long, env = "SKYPOD_HEADER_TIMEOUT_MS", default_value_t = 10_000)]
+    pub header_timeout_ms: u64,
+
+    /// Most connections still in the HTTP phase (not upgraded, no request in progress); at
+    /// the cap the oldest is closed to make room.
+    #[arg(long, env = "SKYPOD_MAX_HTTP_PHASE", default_value_t = 1024)]
+    pub max_http_phase: usize,
+
+    /// Set TCP_NODELAY on accepted sockets (answers of several frames are then not held back
+    /// by Nagle's algorithm; `false` only to measure the difference).
+    #[arg(long, env = "SKYPOD_TCP_NODELAY", default_value_t = true, action = clap::ArgAction::Set)]
+    pub tcp_nodelay: bool,
 
     /// Frames queued for a slow reader before it is disconnected.
     #[arg(long, env = "SKYPOD_OUTBOUND_QUEUE", default_value_t = 1024)]
@@ -125,6 +154,21 @@ impl ServerConfig {
 
     pub fn auth_timeout(&self) -> Duration {
         Duration::from_millis(self.auth_timeout_ms)
+    }
+
+    /// What a socket's reader may hold (one budget shared by every socket).
+    pub fn read_limits(&self) -> crate::wsio::ReadLimits {
+        crate::wsio::ReadLimits::new(
+            self.preauth_frame_bytes.min(self.max_frame_bytes),
+            self.max_frame_bytes,
+            crate::wsio::FREE_PER_MESSAGE,
+            self.read_budget_bytes,
+            Duration::from_millis(self.frame_timeout_ms),
+        )
+    }
+
+    pub fn header_timeout(&self) -> Duration {
+        Duration::from_millis(self.header_timeout_ms)
     }
 
     pub fn token_rules(&self) -> TokenRules {

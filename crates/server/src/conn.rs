@@ -6,8 +6,6 @@
 //! [`crate::ratelimit`]; this module is the I/O around them.
 
 use futures_util::{SinkExt, StreamExt};
-use serde::Deserialize;
-use serde_json::value::RawValue;
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Instant;
@@ -17,21 +15,18 @@ use tokio_tungstenite::tungstenite::protocol::frame::Frame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
-use skypod_protocol::envelope::RawEnvelope;
-use skypod_protocol::messages::{
-    AuthnResponse, BROADCAST, BroadcastResult, MEMBER_REMOVE, MEMBER_REMOVED, MemberRemoved, PING,
-    PREAUTH_AUTHN, PREAUTH_EXCHANGE, PREAUTH_REGISTER, REALM_STATUS, RealmStatus, SIGNAL,
-    SignalRequest,
-};
-use skypod_protocol::{Envelope, IdentId, Typ, close, unix_now};
+use skypod_protocol::messages::{AuthnResponse, REALM_STATUS, RealmStatus};
+use skypod_protocol::{Envelope, IdentId, close, unix_now};
 
 use crate::hub::{CloseReason, ConnHandle, Realm};
+use crate::msg::{self, Ctx, Step};
 use crate::preauth::{self, Refusal, Request};
 use crate::ratelimit::TokenBucket;
 use crate::state::AppState;
 use crate::store::{Admission, StoreError};
+use crate::wsio::GuardedIo;
 
-pub type WebSocket = WebSocketStream<hyper_util::rt::TokioIo<hyper::upgrade::Upgraded>>;
+pub type WebSocket = WebSocketStream<GuardedIo<hyper_util::rt::TokioIo<hyper::upgrade::Upgraded>>>;
 
 /// Queue a text message for writing. A message longer than `frag` goes out as a fragmented
 /// message (RFC 6455 section 5.4) of `frag`-sized frames: the WebSocket layer keeps its write
@@ -129,25 +124,12 @@ fn close_msg(code: u16, reason: &str) -> Message {
     }))
 }
 
-fn err_frame(msg: &str, seq: Option<u64>, status: u16, message: impl Into<String>) -> Message {
-    Message::Text(Envelope::err(msg, seq, status, message).to_json().into())
-}
-
-fn err_text(msg: &str, seq: Option<u64>, status: u16, message: impl Into<String>) -> Utf8Bytes {
-    Envelope::err(msg, seq, status, message).to_json().into()
-}
-
 async fn refuse(state: &AppState, socket: &mut WebSocket, msg: &str, seq: Option<u64>, r: Refusal) {
-    state.metrics.auth_failed(r.reason);
-    tracing::debug!(
-        reason = r.reason,
-        status = r.status,
-        "authentication refused"
-    );
-    let _ = socket
-        .send(err_frame(msg, seq, r.status, r.message.clone()))
-        .await;
-    close_gracefully(socket, close::for_status(r.status), r.reason).await;
+    state.metrics.auth_failed(r.code);
+    tracing::debug!(code = r.code, status = r.status, "authentication refused");
+    let frame = Envelope::err(msg, seq, r.status, r.code, r.message.as_str()).to_json();
+    let _ = socket.send(Message::Text(frame.into())).await;
+    close_gracefully(socket, close::for_status(r.status), r.code).await;
 }
 
 type Authenticated = (Arc<Realm>, Arc<ConnHandle>);
@@ -157,27 +139,35 @@ async fn authenticate(state: &AppState, socket: &mut WebSocket) -> Option<Authen
     let cfg = &state.cfg;
     let first = match tokio::time::timeout(cfg.auth_timeout(), socket.next()).await {
         Err(_) => {
-            state.metrics.auth_failed("timeout");
-            let _ = socket
-                .send(err_frame(
-                    "preauth",
-                    None,
-                    401,
-                    "no authentication within the time allowed",
-                ))
-                .await;
+            state.metrics.auth_failed("auth_timeout");
+            let frame = Envelope::err(
+                "preauth",
+                None,
+                401,
+                "auth_timeout",
+                "no authentication within the time allowed",
+            )
+            .to_json();
+            let _ = socket.send(Message::Text(frame.into())).await;
             close_gracefully(socket, close::AUTH_TIMEOUT, "authentication timeout").await;
             return None;
         }
-        Ok(None) | Ok(Some(Err(_))) => return None,
+        Ok(None) => return None,
+        Ok(Some(Err(e))) => {
+            if let Some(r) = read_error(state, socket, e) {
+                state.metrics.auth_failed("protocol");
+                close_after_violation(socket, r).await;
+            }
+            return None;
+        }
         Ok(Some(Ok(Message::Text(t)))) => t,
         Ok(Some(Ok(_))) => {
             let r = Refusal::new(
                 400,
-                "malformed",
+                "binary_frame",
                 "the first frame must be a text preauth.* request",
             );
-            refuse(state, socket, "preauth", None, r).await;
+            refuse(state, socket, "invalid", None, r).await;
             return None;
         }
     };
@@ -185,8 +175,8 @@ async fn authenticate(state: &AppState, socket: &mut WebSocket) -> Option<Authen
     let rules = cfg.token_rules();
     let first = match preauth::read_first(first.as_str(), now, &rules) {
         Ok(f) => f,
-        Err((seq, r)) => {
-            refuse(state, socket, "preauth", seq, r).await;
+        Err(e) => {
+            refuse(state, socket, &e.msg, e.seq, e.refusal).await;
             return None;
         }
     };
@@ -239,6 +229,7 @@ async fn authenticate(state: &AppState, socket: &mut WebSocket) -> Option<Authen
         realm.leave(&conn, &state.metrics);
         return None;
     }
+    socket.get_mut().authenticated();
     tracing::debug!(realm = %realm.id, ident = %conn.identid, method, "authenticated");
     Some((realm, conn))
 }
@@ -329,29 +320,13 @@ async fn decide(
     }
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct BroadcastIn<'a> {
-    #[serde(borrow)]
-    payload: &'a RawValue,
-    #[serde(default)]
-    recipients: Option<Vec<IdentId>>,
-}
-
-/// What handling one client frame asks the loop to do.
-enum Step {
-    Continue,
-    /// `realm.member.remove`: needs the store, so it is done in the loop.
-    Revoke {
-        token: String,
-        seq: Option<u64>,
-    },
-    Reply(Utf8Bytes),
-    Close(CloseReason),
-}
-
 /// The authenticated message loop. Returns the reason the server closes, or `None` when the
 /// client went away.
+///
+/// Keepalive: browsers cannot send WebSocket pings, so the server sends them. After a third
+/// of the idle timeout without anything received it pings (again every third); every frame
+/// received counts as activity, the pong a browser sends by itself included. A client that
+/// sends and answers nothing for the whole idle timeout is closed with 4010.
 async fn serve(
     state: &AppState,
     socket: &mut WebSocket,
@@ -359,11 +334,14 @@ async fn serve(
     conn: &ConnHandle,
 ) -> Option<CloseReason> {
     let cfg = &state.cfg;
+    let ctx = Ctx { state, realm, conn };
     let frag = cfg.ws_write_buffer.max(512);
     let idle = cfg.idle_timeout();
+    let ping_every = idle / 3;
     let mut last_inbound = Instant::now();
+    let mut last_ping = last_inbound;
     let mut bucket = TokenBucket::new(cfg.rate_per_sec, cfg.rate_burst, last_inbound);
-    let idle_timer = tokio::time::sleep(idle);
+    let idle_timer = tokio::time::sleep(ping_every);
     tokio::pin!(idle_timer);
     let mut batch = VecDeque::new();
     loop {
@@ -389,290 +367,115 @@ async fn serve(
                 let msg = match incoming {
                     None => return None,
                     Some(Ok(m)) => m,
-                    Some(Err(e)) => return read_error(state, e),
+                    Some(Err(e)) => {
+                        if let Some(r) = read_error(state, socket, e) {
+                            state.metrics.close(r.label());
+                            close_after_violation(socket, r).await;
+                        }
+                        return None;
+                    }
                 };
                 let now = Instant::now();
                 last_inbound = now;
                 let step = match msg {
-                    Message::Text(t) if t.len() > cfg.max_frame_bytes => {
-                        state.metrics.reject("too_large");
-                        Step::Close(CloseReason { code: close::TOO_BIG, reason: "frame larger than the server accepts" })
-                    }
                     Message::Text(t) => {
                         state.metrics.received.inc();
                         if bucket.take(now) {
-                            handle(state, realm, conn, t.as_str())
+                            msg::handle(&ctx, t.as_str())
                         } else if bucket.strikes as f64 > cfg.rate_burst {
-                            Step::Close(CloseReason { code: close::RATE_LIMITED, reason: "rate limit exceeded for too long" })
+                            return Some(CloseReason { code: close::RATE_LIMITED, reason: "rate limit exceeded for too long" });
                         } else {
-                            state.metrics.reject("rate_limited");
-                            Step::Reply(err_text("rate", None, 429, format!("rate limit: at most {} messages/s", cfg.rate_per_sec)))
+                            Step::Reply(msg::rate_limited(state, t.as_str()))
                         }
                     }
-                    Message::Binary(_) => {
-                        state.metrics.reject("binary");
-                        Step::Reply(err_text("binary", None, 400, "binary frames are not part of the protocol; send JSON text"))
-                    }
+                    Message::Binary(_) => Step::Reply(msg::binary(state)),
                     Message::Close(_) => return None,
                     // Pings are answered by the WebSocket layer; they still count as activity.
                     Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => Step::Continue,
                 };
-                match step {
-                    Step::Continue => {}
-                    Step::Revoke { token, seq } => {
-                        let reply = revoke(state, realm, conn, &token, seq).await;
-                        if send_text(socket, reply, frag).await.is_err() {
-                            return None;
-                        }
-                    }
-                    Step::Reply(m) => {
-                        if send_text(socket, m, frag).await.is_err() {
-                            return None;
-                        }
-                    }
-                    Step::Close(r) => return Some(r),
+                let reply = match step {
+                    Step::Continue => continue,
+                    Step::Reply(m) => m,
+                    Step::Revoke(req) => msg::member_remove::apply(&ctx, req).await,
+                };
+                if send_text(socket, reply, frag).await.is_err() {
+                    return None;
                 }
             }
             () = &mut idle_timer => {
-                let deadline = last_inbound + idle;
-                if Instant::now() >= deadline {
+                let now = Instant::now();
+                if now >= last_inbound + idle {
                     return Some(CloseReason { code: close::IDLE, reason: "idle timeout: nothing received" });
                 }
-                idle_timer.as_mut().reset(deadline.into());
+                if now >= last_inbound.max(last_ping) + ping_every {
+                    if socket.send(Message::Ping(bytes::Bytes::new())).await.is_err() {
+                        return None;
+                    }
+                    last_ping = now;
+                }
+                let next = (last_inbound.max(last_ping) + ping_every).min(last_inbound + idle);
+                idle_timer.as_mut().reset(next.into());
             }
         }
     }
 }
 
-/// Remove a device: the request is a token signed by the (authenticated) caller naming the
-/// device. The store forgets its key, its socket is closed, the others are told.
-async fn revoke(
+/// The close a failed read calls for, or `None` when the client is simply gone.
+fn read_error(
     state: &AppState,
-    realm: &Realm,
-    conn: &ConnHandle,
-    token: &str,
-    seq: Option<u64>,
-) -> Utf8Bytes {
-    use skypod_protocol::token::{Purpose, RevokeClaims};
-    let rules = state.cfg.token_rules();
-    let Some(key) = realm.member_key(&conn.identid) else {
-        return err_text(
-            MEMBER_REMOVE,
-            seq,
-            403,
-            "you are no longer a member of this realm",
-        );
+    socket: &WebSocket,
+    e: tokio_tungstenite::tungstenite::Error,
+) -> Option<CloseReason> {
+    use crate::wsio::Refusal;
+    use tokio_tungstenite::tungstenite::error::{Error as WsError, ProtocolError};
+    let too_big = CloseReason {
+        code: close::TOO_BIG,
+        reason: "frame larger than the server accepts",
     };
-    let claims = match skypod_protocol::token::verify::<RevokeClaims>(
-        token,
-        &key,
-        Purpose::Revoke,
-        &realm.id,
-        unix_now(),
-        &rules,
-    ) {
-        Ok(c) => c,
-        Err(e) => {
-            state.metrics.reject(e.reason());
-            return err_text(MEMBER_REMOVE, seq, 401, e.to_string());
+    let reason = match (socket.get_ref().refusal(), e) {
+        (Some(Refusal::TooBig), _) | (None, WsError::Capacity(_)) => too_big,
+        (Some(Refusal::Protocol(why)), _) => CloseReason {
+            code: close::PROTOCOL_ERROR,
+            reason: why,
+        },
+        (Some(Refusal::Stalled), _) => CloseReason {
+            code: close::POLICY,
+            reason: "message not completed in time",
+        },
+        (None, WsError::Utf8(_)) => CloseReason {
+            code: close::INVALID_DATA,
+            reason: "text frame is not valid UTF-8",
+        },
+        (None, WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake)) => return None,
+        (None, WsError::Protocol(p)) => {
+            tracing::debug!(error = %p, "websocket protocol violation");
+            CloseReason {
+                code: close::PROTOCOL_ERROR,
+                reason: "WebSocket protocol violation",
+            }
         }
-    };
-    let target = claims.ext.sub;
-    if !realm.is_member(&target) {
-        return err_text(
-            MEMBER_REMOVE,
-            seq,
-            404,
-            format!("{target} is not a member of this realm"),
-        );
-    }
-    if let Err(e) = state.hub.revoke(realm, &target).await {
-        tracing::error!(error = %e, "store failure during revocation");
-        return err_text(
-            MEMBER_REMOVE,
-            seq,
-            500,
-            "the server could not record this; try again",
-        );
-    }
-    tracing::info!(realm = %realm.id, removed = %target, by = %conn.identid, "device removed");
-    let removed = MemberRemoved {
-        identid: target,
-        by: conn.identid.clone(),
-    };
-    let evt: Utf8Bytes = Envelope::evt(MEMBER_REMOVED, removed.clone())
-        .to_json()
-        .into();
-    let n = realm.route(&conn.identid, &evt, None);
-    state.metrics.routed("presence", n as u64);
-    Envelope::res(MEMBER_REMOVE, seq, removed).to_json().into()
-}
-
-fn read_error(state: &AppState, e: tokio_tungstenite::tungstenite::Error) -> Option<CloseReason> {
-    use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError};
-    match e {
-        WsError::Capacity(CapacityError::MessageTooLong { .. }) => {
-            state.metrics.reject("too_large");
-            Some(CloseReason {
-                code: close::TOO_BIG,
-                reason: "frame larger than the server accepts",
-            })
-        }
-        other => {
+        (None, other) => {
             tracing::debug!(error = %other, "websocket read error");
-            None
+            return None;
         }
-    }
+    };
+    state.metrics.reject(match reason.code {
+        close::TOO_BIG => "too_large",
+        close::INVALID_DATA => "invalid_utf8",
+        close::POLICY => "stalled_frame",
+        _ => "protocol_violation",
+    });
+    Some(reason)
 }
 
-/// Handle one text frame from an authenticated client.
-fn handle(state: &AppState, realm: &Realm, conn: &ConnHandle, text: &str) -> Step {
-    let env = match RawEnvelope::parse(text) {
-        Ok(e) => e,
-        Err(e) => {
-            state.metrics.reject("malformed");
-            return Step::Reply(err_text("invalid", None, 400, e.to_string()));
-        }
-    };
-    let (msg, seq, typ) = (env.msg.as_ref(), env.seq, env.typ);
-    let bad = |reason: &'static str, status: u16, message: String| {
-        state.metrics.reject(reason);
-        Step::Reply(err_text(msg, seq, status, message))
-    };
-    match typ {
-        Typ::Err => {
-            // Never answer an error with an error (two buggy peers would loop).
-            state.metrics.reject("unexpected_err");
-            return Step::Continue;
-        }
-        Typ::Res => {
-            return bad(
-                "unexpected_res",
-                400,
-                format!("no request of the server is waiting for a res to {msg}"),
-            );
-        }
-        Typ::Evt | Typ::Req => {}
+/// Close after a read failed: the close frame, then discard what the client still sends (up
+/// to a bound), so the client reads our close instead of a connection reset.
+async fn close_after_violation(socket: &mut WebSocket, r: CloseReason) {
+    if socket.send(close_msg(r.code, r.reason)).await.is_err() {
+        return;
     }
-    match msg {
-        BROADCAST => {
-            let b: BroadcastIn = match env.dat() {
-                Ok(b) => b,
-                Err(e) => {
-                    return bad(
-                        "malformed",
-                        400,
-                        format!("realm.broadcast needs dat {{payload, recipients?}}: {e}"),
-                    );
-                }
-            };
-            if !b.payload.get().starts_with('"') {
-                return bad(
-                    "malformed",
-                    400,
-                    "realm.broadcast payload must be a string (realm-key ciphertext)".into(),
-                );
-            }
-            // The payload is already a JSON string literal: splice it in without re-encoding.
-            let frame: Utf8Bytes = format!(
-                r#"{{"typ":"evt","msg":"realm.broadcast","dat":{{"from":"{}","payload":{}}}}}"#,
-                conn.identid,
-                b.payload.get()
-            )
-            .into();
-            let n = realm.route(&conn.identid, &frame, b.recipients.as_deref());
-            state.metrics.routed("broadcast", n as u64);
-            match typ {
-                Typ::Req => Step::Reply(
-                    Envelope::res(BROADCAST, seq, BroadcastResult { delivered: n })
-                        .to_json()
-                        .into(),
-                ),
-                _ => Step::Continue,
-            }
-        }
-        SIGNAL => {
-            let s: SignalRequest = match env.dat() {
-                Ok(s) => s,
-                Err(e) => {
-                    return bad(
-                        "malformed",
-                        400,
-                        format!(
-                            "realm.rtc.signal needs dat {{remoteid, connectionid, payload}}: {e}"
-                        ),
-                    );
-                }
-            };
-            if s.localid.as_ref().is_some_and(|l| l != &conn.identid) {
-                return bad(
-                    "spoofed_sender",
-                    403,
-                    "localid must be your own identity".into(),
-                );
-            }
-            if s.remoteid == conn.identid {
-                return bad("malformed", 400, "cannot signal yourself".into());
-            }
-            if s.connectionid.is_empty() || s.connectionid.len() > 128 {
-                return bad(
-                    "malformed",
-                    400,
-                    "connectionid must be 1..=128 characters".into(),
-                );
-            }
-            let delivery = skypod_protocol::messages::SignalDelivery {
-                localid: conn.identid.clone(),
-                remoteid: s.remoteid.clone(),
-                connectionid: s.connectionid,
-                payload: s.payload,
-            };
-            let frame: Utf8Bytes = Envelope::evt(SIGNAL, delivery).to_json().into();
-            if realm.send_to(&s.remoteid, &frame) {
-                state.metrics.routed("signal", 1);
-                match typ {
-                    Typ::Req => Step::Reply(
-                        Envelope::res(SIGNAL, seq, BroadcastResult { delivered: 1 })
-                            .to_json()
-                            .into(),
-                    ),
-                    _ => Step::Continue,
-                }
-            } else {
-                bad(
-                    "peer_offline",
-                    404,
-                    format!("{} is not online in this realm", s.remoteid),
-                )
-            }
-        }
-        PING => match typ {
-            Typ::Req => {
-                let dat = env.dat.map(|d| d.get()).unwrap_or("{}");
-                let seq = seq.unwrap_or(0);
-                Step::Reply(
-                    format!(r#"{{"typ":"res","msg":"ping","seq":{seq},"dat":{dat}}}"#).into(),
-                )
-            }
-            _ => Step::Continue,
-        },
-        MEMBER_REMOVE => match (typ, env.dat::<skypod_protocol::messages::TokenRequest>()) {
-            (Typ::Req, Ok(t)) => Step::Revoke {
-                token: t.token,
-                seq,
-            },
-            (Typ::Req, Err(e)) => bad(
-                "malformed",
-                400,
-                format!("realm.member.remove needs dat {{token}}: {e}"),
-            ),
-            _ => bad("malformed", 400, "realm.member.remove must be a req".into()),
-        },
-        PREAUTH_REGISTER | PREAUTH_AUTHN | PREAUTH_EXCHANGE => bad(
-            "already_authenticated",
-            409,
-            "this connection is already authenticated".into(),
-        ),
-        other => bad("unknown_msg", 404, format!("unknown message {other:?}")),
-    }
+    socket
+        .get_mut()
+        .discard(256 * 1024, std::time::Duration::from_secs(1))
+        .await;
 }

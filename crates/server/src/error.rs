@@ -1,4 +1,4 @@
-//! The one error type HTTP handlers return; it maps to a JSON `{status, message}` response.
+//! The one error type HTTP handlers return; it maps to a JSON `{status, code, message}` response.
 
 use axum::Json;
 use axum::http::StatusCode;
@@ -28,8 +28,15 @@ impl IntoResponse for AppError {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
         };
+        let code = match &self {
+            AppError::Unavailable(_) => "unavailable",
+            AppError::BadRequest(_) => "bad_request",
+            AppError::Unauthorized(_) => "unauthorized",
+            AppError::Internal(_) => "internal",
+        };
         let body = ErrorBody {
             status: status.as_u16(),
+            code: code.into(),
             message: self.to_string(),
         };
         (status, Json(body)).into_response()

@@ -45,19 +45,20 @@ async fn realm_socket(
         )));
     }
     let on_upgrade = hyper::upgrade::on(&mut req);
-    // The WebSocket layer reads frames up to 4x the limit whole, so the connection can refuse
-    // them with a close frame the client actually receives; beyond that it drops.
+    // Frame limits are enforced below tungstenite, at the headers (`wsio`); its own limits
+    // are a backstop.
     let ws_config = WebSocketConfig::default()
         .read_buffer_size(cfg.ws_read_buffer)
         .write_buffer_size(cfg.ws_write_buffer)
         .max_write_buffer_size(cfg.ws_write_buffer.max(cfg.max_frame_bytes) * 64)
-        .max_message_size(Some(cfg.max_frame_bytes.saturating_mul(4)))
-        .max_frame_size(Some(cfg.max_frame_bytes.saturating_mul(4)));
+        .max_message_size(Some(cfg.max_frame_bytes))
+        .max_frame_size(Some(cfg.max_frame_bytes));
     let st = state.clone();
     tokio::spawn(async move {
         match on_upgrade.await {
             Ok(upgraded) => {
                 let io = hyper_util::rt::TokioIo::new(upgraded);
+                let io = crate::wsio::GuardedIo::new(io, st.read_limits.clone());
                 let ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(ws_config)).await;
                 crate::conn::run(st, ws).await;
             }

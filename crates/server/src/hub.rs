@@ -3,7 +3,8 @@
 //! Invariants:
 //! - A realm's member map is loaded from the store before any write to that realm, and every
 //!   write goes to the store first, so memory never holds a member the store lacks.
-//! - At most one live connection per identity per realm; a newer one replaces the older.
+//! - At most one live connection per identity per realm; a newer one replaces the older,
+//!   and the others see `peer-left` for the old session before `peer-joined` for the new.
 //! - Routing only ever looks inside the sender's own realm: realms cannot reach each other.
 
 use futures_util::task::AtomicWaker;
@@ -205,8 +206,24 @@ impl Realm {
             .collect();
         let members = identities.len() as u32;
         let mut online = write(&self.online);
-        if let Some(old) = online.insert(conn.identid.clone(), conn.clone()) {
+        let replaced = online.insert(conn.identid.clone(), conn.clone());
+        if let Some(old) = &replaced {
             old.kick(CloseReason::REPLACED);
+            // One session per identity: the others see the replaced session leave before
+            // the new one joins, never two peer-joined in a row.
+            let left: Utf8Bytes = Envelope::evt(
+                PEER_LEFT,
+                PeerLeft {
+                    identid: conn.identid.clone(),
+                },
+            )
+            .to_json()
+            .into();
+            let n = online
+                .values()
+                .filter(|c| c.id != conn.id && c.deliver(&left))
+                .count();
+            metrics.routed("presence", n as u64);
         }
         let peers = online
             .keys()

@@ -9,12 +9,15 @@ pub mod conn;
 pub mod error;
 pub mod http;
 pub mod hub;
+pub mod listener;
 pub mod metrics;
+pub mod msg;
 pub mod preauth;
 pub mod proxy;
 pub mod ratelimit;
 pub mod state;
 pub mod store;
+pub mod wsio;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -85,20 +88,23 @@ impl Server {
         let app = http::router(self.state.clone())
             .merge(self.extra)
             .layer(tower_http::trace::TraceLayer::new_for_http());
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let notify = async move {
-            shutdown.await;
-            let _ = tx.send(());
-        };
-        tokio::spawn(notify);
         let closing = state.clone();
-        axum::serve(self.listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = rx.await;
-                tracing::info!("shutting down: closing connections");
-                closing.hub.close_all(CloseReason::SHUTDOWN);
-            })
-            .await?;
+        let shutdown = async move {
+            shutdown.await;
+            tracing::info!("shutting down: closing connections");
+            closing.hub.close_all(CloseReason::SHUTDOWN);
+        };
+        listener::serve(
+            self.listener,
+            app,
+            state.cfg.header_timeout(),
+            state.cfg.tcp_nodelay,
+            state.http_phase.clone(),
+            state.metrics.clone(),
+            shutdown,
+            Duration::from_secs(5),
+        )
+        .await;
         // Upgraded sockets outlive the HTTP server; give them a moment to send their close.
         let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
         while state.open_sockets.load(Ordering::Relaxed) > 0

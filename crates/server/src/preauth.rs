@@ -44,27 +44,29 @@ pub struct First {
     pub request: Request,
 }
 
-/// A refused authentication.
+/// A refused request: what the `err` says (HTTP-style status, machine code, sentence). The
+/// code is also the metrics label.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refusal {
     pub status: u16,
-    /// Stable label for metrics.
-    pub reason: &'static str,
+    /// One of `skypod_protocol::errors::ERROR_CODES`.
+    pub code: &'static str,
     pub message: String,
 }
 
 impl Refusal {
-    pub fn new(status: u16, reason: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(status: u16, code: &'static str, message: impl Into<String>) -> Self {
         Self {
             status,
-            reason,
+            code,
             message: message.into(),
         }
     }
 
-    fn token(e: TokenError) -> Self {
+    pub fn token(e: TokenError) -> Self {
         let status = match e {
             TokenError::WrongRealm => 403,
+            TokenError::PrivateKey => 400,
             _ => 401,
         };
         Self::new(status, e.reason(), e.to_string())
@@ -85,6 +87,7 @@ impl From<InvitationError> for Refusal {
     fn from(e: InvitationError) -> Self {
         let status = match &e {
             InvitationError::Token(TokenError::WrongRealm) => 403,
+            InvitationError::Token(TokenError::PrivateKey) => 400,
             InvitationError::Token(_) => 401,
             InvitationError::AlreadyUsed => 409,
             InvitationError::WrongInvitee | InvitationError::UnknownInviter => 403,
@@ -94,16 +97,31 @@ impl From<InvitationError> for Refusal {
     }
 }
 
+/// A refused first frame, with the `msg` and `seq` the `err` names.
+#[derive(Debug)]
+pub struct Refused {
+    pub msg: String,
+    pub seq: Option<u64>,
+    pub refusal: Refusal,
+}
+
 /// Read the first frame of a connection.
-pub fn read_first(
-    text: &str,
-    now: i64,
-    rules: &TokenRules,
-) -> Result<First, (Option<u64>, Refusal)> {
-    let env = RawEnvelope::parse(text)
-        .map_err(|e| (None, Refusal::new(400, "malformed", e.to_string())))?;
+pub fn read_first(text: &str, now: i64, rules: &TokenRules) -> Result<First, Refused> {
+    let env = RawEnvelope::parse(text).map_err(|e| {
+        let (msg, seq) = RawEnvelope::salvage(text);
+        Refused {
+            msg,
+            seq,
+            refusal: Refusal::new(400, "malformed", e.to_string()),
+        }
+    })?;
     let seq = env.seq;
-    let fail = |r: Refusal| (seq, r);
+    let named = env.msg.clone().into_owned();
+    let fail = |refusal: Refusal| Refused {
+        msg: named.clone(),
+        seq,
+        refusal,
+    };
     let msg = match env.msg.as_ref() {
         PREAUTH_REGISTER => PREAUTH_REGISTER,
         PREAUTH_AUTHN => PREAUTH_AUTHN,
@@ -129,7 +147,10 @@ pub fn read_first(
         fail(Refusal::new(
             400,
             "malformed",
-            format!("{msg} needs dat {{token}}: {e}"),
+            format!(
+                "{msg} needs dat {{token}}: {}",
+                skypod_protocol::errors::describe_json_error(&e)
+            ),
         ))
     })?;
     let request = match msg {
@@ -303,8 +324,9 @@ mod tests {
             },
         )
         .unwrap();
-        let (_, r) =
-            read_first(&frame(PREAUTH_REGISTER, &t), NOW, &TokenRules::default()).unwrap_err();
+        let r = read_first(&frame(PREAUTH_REGISTER, &t), NOW, &TokenRules::default())
+            .unwrap_err()
+            .refusal;
         assert_eq!(r.status, 401);
     }
 
@@ -321,13 +343,70 @@ mod tests {
             json!({"pubkey": k.public_jwk()}),
         )
         .unwrap();
-        let (_, r) = read_first(
+        let r = read_first(
             &frame(PREAUTH_REGISTER, &authn),
             NOW,
             &TokenRules::default(),
         )
+        .unwrap_err()
+        .refusal;
+        assert_eq!(r.code, "wrong_purpose");
+    }
+
+    #[test]
+    fn a_private_key_in_a_register_or_exchange_token_is_refused() {
+        let k = IdentityKey::generate_ed25519();
+        let realm = RealmId::random();
+        let mut jwk = serde_json::to_value(k.public_jwk()).unwrap();
+        jwk["d"] = json!("bm90IHJlYWxseSBhIGtleSBidXQgc2hhcGVkIGxpa2Ugb25l");
+        let register = token::sign(
+            &k,
+            Purpose::Register,
+            &realm,
+            NOW,
+            60,
+            json!({"pubkey": jwk}),
+        )
+        .unwrap();
+        let inv = invitation::create(&k, &realm, NOW, 600, None).unwrap();
+        let exchange = token::sign(
+            &k,
+            Purpose::Exchange,
+            &realm,
+            NOW,
+            60,
+            json!({"pubkey": jwk, "invitation": inv}),
+        )
+        .unwrap();
+        for (msg, t) in [(PREAUTH_REGISTER, register), (PREAUTH_EXCHANGE, exchange)] {
+            let e = read_first(&frame(msg, &t), NOW, &TokenRules::default()).unwrap_err();
+            assert_eq!((e.msg.as_str(), e.seq), (msg, Some(1)));
+            assert_eq!(
+                (e.refusal.status, e.refusal.code),
+                (400, "private_key"),
+                "{msg}"
+            );
+        }
+    }
+
+    #[test]
+    fn refusals_name_the_frame_and_leak_no_parser_internals() {
+        let e = read_first(
+            r#"{"typ":"none","msg":"preauth.authn","seq":5}"#,
+            NOW,
+            &TokenRules::default(),
+        )
         .unwrap_err();
-        assert_eq!(r.reason, "wrong_purpose");
+        assert_eq!((e.msg.as_str(), e.seq), ("preauth.authn", Some(5)));
+        assert!(!e.refusal.message.contains('`'), "{}", e.refusal.message);
+        let e = read_first(
+            r#"{"typ":"req","msg":"preauth.authn","seq":6,"dat":{"token":7}}"#,
+            NOW,
+            &TokenRules::default(),
+        )
+        .unwrap_err();
+        assert_eq!(e.seq, Some(6));
+        assert!(!e.refusal.message.contains('`'), "{}", e.refusal.message);
     }
 
     #[test]
@@ -339,7 +418,9 @@ mod tests {
             r#"{"typ":"req","msg":"preauth.authn","seq":1}"#,
             r#"{"typ":"req","msg":"preauth.authn","seq":1,"dat":{"token":"a.b.c"}}"#,
         ] {
-            let (_, r) = read_first(text, NOW, &TokenRules::default()).unwrap_err();
+            let r = read_first(text, NOW, &TokenRules::default())
+                .unwrap_err()
+                .refusal;
             assert!(matches!(r.status, 400 | 401), "{text}: {r:?}");
         }
     }
@@ -365,20 +446,20 @@ mod tests {
         assert_eq!(
             verify_invitation(&inv, &realm, stranger.identid(), lookup, NOW, &rules)
                 .unwrap_err()
-                .reason,
+                .code,
             "wrong_invitee"
         );
         assert_eq!(
             verify_invitation(&inv, &realm, invitee.identid(), lookup, NOW + 700, &rules)
                 .unwrap_err()
-                .reason,
+                .code,
             "expired"
         );
         let by_stranger = invitation::create(&stranger, &realm, NOW, 600, None).unwrap();
         assert_eq!(
             verify_invitation(&by_stranger, &realm, invitee.identid(), lookup, NOW, &rules)
                 .unwrap_err()
-                .reason,
+                .code,
             "unknown_inviter"
         );
     }

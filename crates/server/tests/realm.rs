@@ -205,40 +205,82 @@ async fn bad_frames_get_clear_errors_and_change_nothing() {
     let s = TestServer::start(config(dir.path())).await;
     let (_realm, _keys, mut cs) = realm_with(&s, 2).await;
     let c = &mut cs[0];
-    for (frame, status) in [
-        ("{not json", 400),
-        ("[1,2,3]", 400),
-        (r#"{"typ":"yell","msg":"ping"}"#, 400),
-        (r#"{"typ":"req","msg":"no.such.message","seq":5}"#, 404),
+    // (frame, status, code, msg and seq the err names)
+    for (frame, status, code, msg, seq) in [
+        ("{not json", 400, "malformed", "invalid", None),
+        ("[1,2,3]", 400, "malformed", "invalid", None),
         (
-            r#"{"typ":"evt","msg":"realm.broadcast","dat":{"payload":{"plaintext":"no"}}}"#,
+            r#"{"typ":"yell","msg":"ping","seq":3}"#,
             400,
+            "malformed",
+            "ping",
+            Some(3),
+        ),
+        (
+            r#"{"typ":"req","msg":"no.such.message","seq":5}"#,
+            404,
+            "unknown_msg",
+            "no.such.message",
+            Some(5),
+        ),
+        (
+            r#"{"typ":"req","msg":"realm.broadcast","seq":8,"dat":{"payload":{"plaintext":"no"}}}"#,
+            400,
+            "malformed",
+            "realm.broadcast",
+            Some(8),
         ),
         (
             r#"{"typ":"evt","msg":"realm.broadcast","dat":{"payload":"x","extra":1}}"#,
             400,
+            "malformed",
+            "realm.broadcast",
+            None,
+        ),
+        (
+            r#"{"typ":"req","msg":"realm.rtc.signal","seq":9,"dat":{"remoteid":"x","connectionid":"c","payload":"p"}}"#,
+            400,
+            "malformed",
+            "realm.rtc.signal",
+            Some(9),
         ),
         (
             r#"{"typ":"req","msg":"preauth.authn","seq":6,"dat":{"token":"a.b.c"}}"#,
             409,
+            "already_authenticated",
+            "preauth.authn",
+            Some(6),
         ),
-        (r#"{"typ":"res","msg":"ping","seq":7}"#, 400),
+        (
+            r#"{"typ":"res","msg":"ping","seq":7}"#,
+            400,
+            "unexpected_res",
+            "ping",
+            Some(7),
+        ),
     ] {
         c.send_text(frame).await.unwrap();
-        let f = c.recv_timeout(T).await.unwrap();
-        let f = if f.msg == PEER_JOINED || f.msg == REALM_STATUS {
-            loop {
-                let g = c.recv_timeout(T).await.unwrap();
-                if g.msg != PEER_JOINED {
-                    break g;
-                }
+        let f = loop {
+            let g = c.recv_timeout(T).await.unwrap();
+            if g.msg != PEER_JOINED && g.msg != REALM_STATUS {
+                break g;
             }
-        } else {
-            f
         };
         assert_eq!(f.typ, skypod_protocol::Typ::Err, "{frame}: {f:?}");
+        assert_eq!((f.msg.as_str(), f.seq), (msg, seq), "{frame}");
         let body: skypod_protocol::ErrorBody = dat(&f).unwrap();
-        assert_eq!(body.status, status, "{frame}: {}", body.message);
+        assert_eq!(
+            (body.status, body.code.as_str()),
+            (status, code),
+            "{frame}: {}",
+            body.message
+        );
+        // a sentence, without the JSON parser's internals
+        assert!(
+            !body.message.contains('`') && !body.message.contains("expected one of"),
+            "{frame}: {}",
+            body.message
+        );
     }
     // still connected and working
     let (v, _) = c.request(PING, Ping { t: Some(42.0) }).await.unwrap();
@@ -459,12 +501,52 @@ async fn a_new_connection_replaces_the_old_one_cleanly() {
     let mut second = s.client().await;
     second.authn(&keys[1], &realm).await.unwrap();
     assert_eq!(close_code(&mut cs[1]).await, Some(close::REPLACED));
-    // the other member sees no peer-left for the replaced socket, and the new one gets traffic
+    // the new one gets traffic
     cs[0].broadcast("aGk", None).await.unwrap();
     let f = second.recv_msg(BROADCAST, T).await.unwrap();
     assert_eq!(dat::<BroadcastDelivery>(&f).unwrap().payload, "aGk");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn others_see_a_replaced_session_leave_before_the_new_one_joins() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = TestServer::start(config(dir.path())).await;
+    let (realm, keys, mut cs) = realm_with(&s, 2).await;
+    // member 0 has seen member 1 join once
+    let mut presence = vec![];
     let (_, seen) = cs[0].request(PING, Ping { t: None }).await.unwrap();
-    assert!(seen.iter().all(|f| f.msg != PEER_LEFT), "{seen:?}");
+    presence.extend(
+        seen.into_iter()
+            .filter(|f| f.msg == PEER_JOINED || f.msg == PEER_LEFT),
+    );
+    // member 1 logs in twice more, without closing the older sockets
+    let mut later = vec![];
+    for _ in 0..2 {
+        let mut again = s.client().await;
+        again.authn(&keys[1], &realm).await.unwrap();
+        later.push(again);
+    }
+    let (_, seen) = cs[0].request(PING, Ping { t: None }).await.unwrap();
+    presence.extend(
+        seen.into_iter()
+            .filter(|f| f.msg == PEER_JOINED || f.msg == PEER_LEFT),
+    );
+    let id = keys[1].identid().to_string();
+    let sequence: Vec<&str> = presence
+        .iter()
+        .filter(|f| f.dat.as_ref().is_some_and(|d| d["identid"] == id.as_str()))
+        .map(|f| f.msg.as_str())
+        .collect();
+    assert_eq!(
+        sequence,
+        [PEER_JOINED, PEER_LEFT, PEER_JOINED, PEER_LEFT, PEER_JOINED],
+        "{presence:?}"
+    );
+    // the replaced sockets are closed with 4001; the last one is live
+    assert_eq!(close_code(&mut cs[1]).await, Some(close::REPLACED));
+    assert_eq!(close_code(&mut later[0]).await, Some(close::REPLACED));
+    later[1].request(PING, Ping { t: None }).await.unwrap();
     s.stop().await;
 }
 
@@ -698,5 +780,31 @@ async fn silent_members_are_closed_after_the_idle_timeout_and_pings_keep_them() 
     pinger.await;
     assert_eq!(close_code(&mut cs[0]).await, Some(close::IDLE));
     cs[1].request(PING, Ping { t: None }).await.unwrap();
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn the_server_pings_and_a_client_that_answers_stays() {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path());
+    cfg.idle_timeout_secs = 1;
+    let s = TestServer::start(cfg).await;
+    let (_realm, _keys, cs) = realm_with(&s, 1).await;
+    // This client never sends a message; it only reads, so its WebSocket layer answers the
+    // server's pings (as browsers do) — and that keeps it for 3.5 idle timeouts.
+    let mut ws = cs.into_iter().next().unwrap().into_inner();
+    let mut pings = 0;
+    let until = tokio::time::Instant::now() + Duration::from_millis(3_500);
+    while let Ok(m) = tokio::time::timeout_at(until, ws.next()).await {
+        match m {
+            Some(Ok(Message::Ping(_))) => pings += 1,
+            Some(Ok(Message::Close(f))) => panic!("closed: {f:?}"),
+            Some(Ok(_)) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(pings >= 6, "{pings} pings in 3.5 s at a 1 s idle timeout");
     s.stop().await;
 }

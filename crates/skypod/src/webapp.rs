@@ -3,6 +3,11 @@
 //! Release builds embed the files in the binary; debug builds read them from disk at request
 //! time, so `npm run build` shows up without recompiling. Paths that are not files fall back to
 //! `index.html` (the app routes on the client).
+//!
+//! Every response carries a strict Content-Security-Policy ([`CSP`]): the app renders
+//! third-party show notes and keeps the device's key in IndexedDB, so scripts (and WASM) run
+//! only from our origin, never inline, the app talks only to its own origin, and no other site
+//! may frame it. Referrers are never sent (episode and artwork hosts would learn the app's URL).
 
 use axum::Router;
 use axum::body::Body;
@@ -24,6 +29,33 @@ pub fn available() -> bool {
     Assets::get("index.html").is_some()
 }
 
+/// The web app's Content-Security-Policy. Media and images may come from any podcast host;
+/// scripts, WASM (`wasm-unsafe-eval` allows compiling our own modules, not `eval`), workers and
+/// connections only from our origin; inline styles are allowed (the app sets element styles),
+/// inline scripts and event-handler attributes are not.
+pub const CSP: &str = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; \
+    script-src-attr 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob: http: https:; \
+    media-src 'self' blob: http: https:; connect-src 'self'; worker-src 'self'; \
+    manifest-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; \
+    form-action 'self'; frame-ancestors 'none'";
+
+/// Security headers of every web-app response.
+fn secure(h: &mut axum::http::HeaderMap) {
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+}
+
 async fn serve(uri: Uri) -> Response {
     let path = uri.path().trim_start_matches('/');
     let path = if path.is_empty() { "index.html" } else { path };
@@ -41,7 +73,9 @@ async fn serve(uri: Uri) -> Response {
     } else {
         "the web app is not built: run `npm ci && npm run build` in web/ (scripts/run.sh does)\n"
     };
-    (StatusCode::NOT_FOUND, msg).into_response()
+    let mut r = (StatusCode::NOT_FOUND, msg).into_response();
+    secure(r.headers_mut());
+    r
 }
 
 fn file(path: &str) -> Option<Response> {
@@ -60,9 +94,6 @@ fn file(path: &str) -> Option<Response> {
         h.insert(header::CONTENT_TYPE, v);
     }
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
+    secure(h);
     Some(r)
 }

@@ -16,6 +16,10 @@ export type ErrorBody = {
  */
 status: number, 
 /**
+ * Stable machine code (see [`crate::errors::ERROR_CODES`]).
+ */
+code: string, 
+/**
  * A sentence for humans (and logs); never contains secrets.
  */
 message: string, };

@@ -12,6 +12,7 @@ use tokio::task::JoinHandle;
 
 pub struct TestServer {
     pub addr: SocketAddr,
+    pub state: skypod_server::state::AppState,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<anyhow::Result<()>>>,
 }
@@ -26,12 +27,14 @@ impl TestServer {
     pub async fn start(cfg: ServerConfig) -> Self {
         let server = Server::start(cfg).await.expect("server starts");
         let addr = server.local_addr();
+        let state = server.state().clone();
         let (tx, rx) = oneshot::channel();
         let task = tokio::spawn(server.run_until(async move {
             let _ = rx.await;
         }));
         Self {
             addr,
+            state,
             stop: Some(tx),
             task: Some(task),
         }
@@ -99,4 +102,70 @@ pub async fn realm_with(
         clients.push(c);
     }
     (realm, keys, clients)
+}
+
+/// A WebSocket opened by hand on a raw TCP socket, for frames no library would send.
+pub async fn raw_websocket(addr: SocketAddr) -> tokio::net::TcpStream {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.set_nodelay(true).unwrap();
+    let req = "GET /realm HTTP/1.1\r\nHost: test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+               Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut head = Vec::new();
+    let mut b = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        assert_eq!(s.read(&mut b).await.unwrap(), 1, "upgrade answered");
+        head.push(b[0]);
+    }
+    assert!(
+        head.starts_with(b"HTTP/1.1 101"),
+        "{}",
+        String::from_utf8_lossy(&head)
+    );
+    s
+}
+
+/// A client frame: `first` is the first header byte (FIN, RSV, opcode); masked unless told.
+pub fn client_frame(first: u8, payload: &[u8], masked: bool) -> Vec<u8> {
+    let mut f = vec![first];
+    let mask_bit = if masked { 0x80 } else { 0 };
+    match payload.len() {
+        n @ 0..=125 => f.push(mask_bit | n as u8),
+        n @ 126..=0xffff => {
+            f.push(mask_bit | 126);
+            f.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            f.push(mask_bit | 127);
+            f.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    if masked {
+        let key = [0x12, 0x34, 0x56, 0x78];
+        f.extend_from_slice(&key);
+        f.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
+    } else {
+        f.extend_from_slice(payload);
+    }
+    f
+}
+
+/// Read server frames until a close frame (its code) or the end of the stream (`None`).
+pub async fn read_close_code(s: &mut tokio::net::TcpStream) -> Option<u16> {
+    use tokio::io::AsyncReadExt;
+    loop {
+        let mut h = [0u8; 2];
+        s.read_exact(&mut h).await.ok()?;
+        let len = match h[1] & 0x7f {
+            126 => u64::from(s.read_u16().await.ok()?),
+            127 => s.read_u64().await.ok()?,
+            n => u64::from(n),
+        };
+        let mut payload = vec![0u8; len as usize];
+        s.read_exact(&mut payload).await.ok()?;
+        if h[0] & 0x0f == 8 {
+            return payload.get(..2).map(|c| u16::from_be_bytes([c[0], c[1]]));
+        }
+    }
 }
