@@ -505,6 +505,10 @@ impl Hub {
         let Some(r) = self.cached(realm) else {
             return true;
         };
+        // Members before online, never both at once (`local_presence` reads them in turn).
+        write(&r.members)
+            .entry(identid.clone())
+            .or_insert_with(|| pubkey.clone());
         let mut online = write(&r.online);
         if let Some(local) = online.get(identid) {
             let remote_newer = joined_at > local.joined_at
@@ -515,9 +519,6 @@ impl Hub {
             local.kick(CloseReason::REPLACED);
             online.remove(identid);
         }
-        write(&r.members)
-            .entry(identid.clone())
-            .or_insert_with(|| pubkey.clone());
         let frame: Utf8Bytes = Envelope::evt(
             PEER_JOINED,
             PeerJoined {
@@ -595,10 +596,14 @@ impl Hub {
     pub fn local_presence(&self) -> Vec<(RealmId, IdentId, PublicJwk, u64)> {
         let mut out = vec![];
         for r in self.loaded() {
+            let online: Vec<(IdentId, u64)> = read(&r.online)
+                .iter()
+                .map(|(id, c)| (id.clone(), c.joined_at))
+                .collect();
             let members = read(&r.members);
-            for (id, c) in read(&r.online).iter() {
-                if let Some(k) = members.get(id) {
-                    out.push((r.id.clone(), id.clone(), k.clone(), c.joined_at));
+            for (id, at) in online {
+                if let Some(k) = members.get(&id) {
+                    out.push((r.id.clone(), id, k.clone(), at));
                 }
             }
         }

@@ -275,7 +275,9 @@ impl NatsBus {
         tokio::spawn(async move {
             while let Some((subject, bytes)) = out_rx.recv().await {
                 match client.publish(subject, bytes).await {
-                    Ok(()) => metrics.bus_published.inc(),
+                    Ok(()) => {
+                        metrics.bus_published.inc();
+                    }
                     Err(e) => {
                         metrics.bus_dropped.inc();
                         tracing::warn!(error = %e, "cluster bus publish failed");
