@@ -290,7 +290,12 @@ impl Realm {
     }
 
     /// [`Realm::route`] to this node's connections only.
-    fn route_local(&self, from: &IdentId, frame: &Utf8Bytes, recipients: Option<&[IdentId]>) -> u32 {
+    fn route_local(
+        &self,
+        from: &IdentId,
+        frame: &Utf8Bytes,
+        recipients: Option<&[IdentId]>,
+    ) -> u32 {
         let online = read(&self.online);
         let mut n = 0;
         match recipients {
@@ -342,7 +347,10 @@ impl Realm {
         let Some(members) = store.members(&self.id).await? else {
             return Ok(None);
         };
-        let key = members.iter().find(|m| &m.identid == id).map(|m| m.pubkey.clone());
+        let key = members
+            .iter()
+            .find(|m| &m.identid == id)
+            .map(|m| m.pubkey.clone());
         if let Some(k) = &key {
             write(&self.members).insert(id.clone(), k.clone());
         }
@@ -432,7 +440,13 @@ impl Hub {
         let mut realms = self.realms.lock().unwrap_or_else(|p| p.into_inner());
         let r = realms
             .entry(id.clone())
-            .or_insert_with(|| Arc::new(Realm::new(id.clone(), vec![first.clone()], self.bus.clone())))
+            .or_insert_with(|| {
+                Arc::new(Realm::new(
+                    id.clone(),
+                    vec![first.clone()],
+                    self.bus.clone(),
+                ))
+            })
             .clone();
         self.metrics.realms_loaded.set(realms.len() as i64);
         Ok(r)
@@ -511,8 +525,8 @@ impl Hub {
             .or_insert_with(|| pubkey.clone());
         let mut online = write(&r.online);
         if let Some(local) = online.get(identid) {
-            let remote_newer = joined_at > local.joined_at
-                || (joined_at == local.joined_at && remote_wins_tie);
+            let remote_newer =
+                joined_at > local.joined_at || (joined_at == local.joined_at && remote_wins_tie);
             if !remote_newer {
                 return false;
             }

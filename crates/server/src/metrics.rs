@@ -124,12 +124,12 @@ impl Default for Metrics {
             "Connections closed by the server, by reason",
             m.closed.clone(),
         );
+        registry.register("node", "This node: id, store and bus", m.node.clone());
         registry.register(
-            "node",
-            "This node: id, store and bus",
-            m.node.clone(),
+            "bus_up",
+            "1 while the cluster bus is connected",
+            m.bus_up.clone(),
         );
-        registry.register("bus_up", "1 while the cluster bus is connected", m.bus_up.clone());
         registry.register(
             "bus_remote_members",
             "Members online on other nodes",

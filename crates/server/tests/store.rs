@@ -171,9 +171,9 @@ fn postgres(db: &FreshDb) -> impl Opener + use<> {
     let url = db.url.clone();
     move || {
         let url = url.clone();
-        Box::pin(async move {
-            Arc::new(PgStore::connect(&url).await.unwrap()) as Arc<dyn RealmStore>
-        }) as Opened
+        Box::pin(
+            async move { Arc::new(PgStore::connect(&url).await.unwrap()) as Arc<dyn RealmStore> },
+        ) as Opened
     }
 }
 
@@ -213,5 +213,8 @@ async fn a_bad_postgres_url_is_a_clear_error() {
         .await
         .err()
         .expect("nothing listens on port 1");
-    assert!(err.to_string().contains("cannot connect to PostgreSQL"), "{err}");
+    assert!(
+        err.to_string().contains("cannot connect to PostgreSQL"),
+        "{err}"
+    );
 }

@@ -78,7 +78,10 @@ impl Cluster {
         );
         let start = Instant::now();
         while !http_get(&addr, "/healthz").starts_with("HTTP/1.1 200") {
-            assert!(start.elapsed() < Duration::from_secs(15), "node {id} did not start");
+            assert!(
+                start.elapsed() < Duration::from_secs(15),
+                "node {id} did not start"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         Node {
@@ -177,7 +180,10 @@ async fn presence_signals_broadcasts_and_removal_across_nodes() {
         .await
         .unwrap();
     let f = cs[1].recv_msg(SIGNAL, T).await.unwrap();
-    assert_eq!(f.dat.as_ref().unwrap()["localid"], keys[0].identid().as_str());
+    assert_eq!(
+        f.dat.as_ref().unwrap()["localid"],
+        keys[0].identid().as_str()
+    );
     // broadcast from b reaches both members on a, and not the sender
     cs[1].broadcast("\"ciphertext\"", None).await.unwrap();
     for c in [&mut cs[0], &mut cs[2]] {
@@ -215,14 +221,23 @@ async fn presence_signals_broadcasts_and_removal_across_nodes() {
     // and it cannot come back on either node
     for n in [&a, &b] {
         let e = n.client().await.authn(&keys[1], &realm).await.unwrap_err();
-        assert!(matches!(e, ClientError::Refused(ref b) if b.status == 403), "{e:?}");
+        assert!(
+            matches!(e, ClientError::Refused(ref b) if b.status == 403),
+            "{e:?}"
+        );
     }
     // /healthz and /metrics name the node and its store and bus
     let h = http_get(&b.addr, "/healthz");
-    assert!(h.contains(r#""node":"b""#) && h.contains(r#""kind":"postgres","ok":true"#), "{h}");
+    assert!(
+        h.contains(r#""node":"b""#) && h.contains(r#""kind":"postgres","ok":true"#),
+        "{h}"
+    );
     assert!(h.contains(r#""bus":{"kind":"nats","ok":true}"#), "{h}");
     let m = http_get(&a.addr, "/metrics");
-    assert!(m.contains(r#"skypod_node{node="a",store="postgres",bus="nats"} 1"#), "{m}");
+    assert!(
+        m.contains(r#"skypod_node{node="a",store="postgres",bus="nats"} 1"#),
+        "{m}"
+    );
     assert!(m.contains("skypod_bus_up 1"), "{m}");
 }
 
@@ -251,7 +266,11 @@ async fn one_socket_per_identity_and_single_use_invitations_across_nodes() {
         let (mut cx, mut cy) = (a.client().await, b.client().await);
         let (rx, ry) = tokio::join!(cx.exchange(&x, &realm, &inv), cy.exchange(&y, &realm, &inv));
         let wins = [rx.is_ok(), ry.is_ok()];
-        assert_eq!(wins.iter().filter(|w| **w).count(), 1, "round {round}: {wins:?}");
+        assert_eq!(
+            wins.iter().filter(|w| **w).count(),
+            1,
+            "round {round}: {wins:?}"
+        );
         let loser = if wins[0] { ry } else { rx };
         assert!(
             matches!(loser, Err(ClientError::Refused(ref b)) if b.status == 409),
@@ -315,7 +334,10 @@ fn own_nats(port: u16) -> Kill {
     );
     let start = Instant::now();
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(start.elapsed() < Duration::from_secs(10), "nats-server did not start");
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "nats-server did not start"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     k
@@ -336,13 +358,20 @@ async fn losing_the_bus_closes_with_going_away_and_the_node_recovers_by_itself()
     let refused = RealmClient::connect(&a.url()).await.err().expect("refused");
     assert!(refused.to_string().contains("503"), "{refused}");
     let h = http_get(&a.addr, "/healthz");
-    assert!(h.starts_with("HTTP/1.1 503") && h.contains(r#""bus":{"kind":"nats","ok":false}"#), "{h}");
+    assert!(
+        h.starts_with("HTTP/1.1 503") && h.contains(r#""bus":{"kind":"nats","ok":false}"#),
+        "{h}"
+    );
     // the bus comes back: the nodes serve again without a restart, and see each other
     let _nats = own_nats(port);
     let start = Instant::now();
     for n in [&a, &b] {
         while !http_get(&n.addr, "/healthz").starts_with("HTTP/1.1 200") {
-            assert!(start.elapsed() < Duration::from_secs(15), "node {} did not recover", n.id);
+            assert!(
+                start.elapsed() < Duration::from_secs(15),
+                "node {} did not recover",
+                n.id
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -363,7 +392,13 @@ async fn losing_the_bus_closes_with_going_away_and_the_node_recovers_by_itself()
 fn a_bus_without_a_shared_store_is_refused_with_a_sentence() {
     let dir = tempfile::tempdir().unwrap();
     let out = skypod()
-        .args(["serve", "--listen", "127.0.0.1:0", "--bus", "nats://127.0.0.1:4222"])
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--bus",
+            "nats://127.0.0.1:4222",
+        ])
         .arg("--data-dir")
         .arg(dir.path())
         .env_remove("SKYPOD_STORE")
@@ -371,5 +406,8 @@ fn a_bus_without_a_shared_store_is_refused_with_a_sentence() {
         .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("--bus needs a shared --store postgres://"), "{err}");
+    assert!(
+        err.contains("--bus needs a shared --store postgres://"),
+        "{err}"
+    );
 }

@@ -189,9 +189,9 @@ impl NatsBus {
         );
         anyhow::ensure!(
             !prefix.is_empty()
-                && prefix
-                    .split('.')
-                    .all(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')),
+                && prefix.split('.').all(|t| !t.is_empty()
+                    && t.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')),
             "--bus-prefix must be dot-separated tokens of letters, digits, '-' or '_': {prefix:?}"
         );
         let (ev_tx, ev_rx) = mpsc::channel(64);
@@ -298,7 +298,12 @@ impl NatsBus {
             tracing::info!("cluster bus subscriptions ended");
         });
         let me = self.clone();
-        let mut events = self.events.lock().unwrap().take().expect("run is called once");
+        let mut events = self
+            .events
+            .lock()
+            .unwrap()
+            .take()
+            .expect("run is called once");
         tokio::spawn(async move {
             while let Some(ev) = events.recv().await {
                 me.on_connection_event(ev);
@@ -327,7 +332,9 @@ impl NatsBus {
         match ev {
             async_nats::Event::Disconnected => {
                 if self.up.swap(false, Ordering::SeqCst) {
-                    tracing::warn!("cluster bus lost: closing sockets, refusing new ones until it is back");
+                    tracing::warn!(
+                        "cluster bus lost: closing sockets, refusing new ones until it is back"
+                    );
                     state.metrics.bus_up.set(0);
                     state.hub.close_all(CloseReason::BUS_DOWN);
                     let mut p = self.presence();
@@ -406,11 +413,23 @@ impl NatsBus {
                 }
                 Some(_) => {
                     let stale = pr.drop_node(&node);
-                    pr.nodes.insert(node.clone(), NodeSeen { epoch: p.e, last: Instant::now() });
+                    pr.nodes.insert(
+                        node.clone(),
+                        NodeSeen {
+                            epoch: p.e,
+                            last: Instant::now(),
+                        },
+                    );
                     (stale, true)
                 }
                 None => {
-                    pr.nodes.insert(node.clone(), NodeSeen { epoch: p.e, last: Instant::now() });
+                    pr.nodes.insert(
+                        node.clone(),
+                        NodeSeen {
+                            epoch: p.e,
+                            last: Instant::now(),
+                        },
+                    );
                     (vec![], true)
                 }
             }

@@ -22,7 +22,8 @@ impl FreshDb {
             panic!("PostgreSQL must be running at {admin} (scripts/test.sh starts one): {e}")
         });
         let name = format!("skypod_t_{:016x}", rand::random::<u64>());
-        sqlx::query(&format!("CREATE DATABASE {name}"))
+        // The name is generated hex, never input.
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
             .execute(&mut c)
             .await
             .unwrap();
@@ -45,9 +46,11 @@ impl Drop for FreshDb {
                 .unwrap();
             rt.block_on(async {
                 if let Ok(mut c) = PgConnection::connect(&admin).await {
-                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                        .execute(&mut c)
-                        .await;
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                    )))
+                    .execute(&mut c)
+                    .await;
                 }
             });
         })
