@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Every test Skypod has, as CI runs it (.ci/run calls exactly this). On a fresh machine it
 # installs what the tests need first: npm packages (web/), and Debian's chromium for the
-# browser end-to-end tests (web/scripts/e2e.sh does that when /usr/bin/chromium is missing).
+# browser end-to-end tests (web/scripts/e2e.sh does that when /usr/bin/chromium is missing),
+# and PostgreSQL + NATS for the cluster tests (scripts/cluster-services.sh: used when they
+# already run on 5432/4222, else installed from Debian and started in a temporary directory).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root="$(pwd)"
@@ -14,6 +16,7 @@ cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
 echo "== rust: tests" >&2
+source scripts/cluster-services.sh
 cargo test --workspace --locked
 
 echo "== browser end-to-end (Debian chromium + playwright-core), app served by skypod" >&2

@@ -46,6 +46,10 @@ pub struct SignalingArgs {
     /// Server address (host:port on loopback).
     #[arg(long, default_value = "127.0.0.1:8080")]
     server: SocketAddr,
+    /// Further nodes of the same Skypod cluster: socket i goes to node i mod n (--server
+    /// first), so every realm has members on every node.
+    #[arg(long, value_delimiter = ',')]
+    also: Vec<SocketAddr>,
     /// Sockets to open.
     #[arg(long, default_value_t = 1000)]
     clients: usize,
@@ -194,13 +198,19 @@ async fn setup(a: &SignalingArgs) -> anyhow::Result<Vec<(WsStream, usize, String
     match a.target {
         Target::Skypod => {
             // Per room: the first member registers the realm, then invites everyone else.
-            let url = format!("ws://{}/realm", a.server);
+            let nodes: Vec<SocketAddr> = std::iter::once(a.server).chain(a.also.clone()).collect();
+            let node = |i: usize| nodes[i % nodes.len()];
+            let url_of = |s: SocketAddr| format!("ws://{s}/realm");
             let mut founders = vec![];
             for room in 0..a.rooms {
                 let key = IdentityKey::generate_es256();
                 let realm = RealmId::random();
-                let mut c =
-                    RealmClient::connect_from(&url, a.server, source_addr(room, a.sources)).await?;
+                let mut c = RealmClient::connect_from(
+                    &url_of(node(room)),
+                    node(room),
+                    source_addr(room, a.sources),
+                )
+                .await?;
                 c.register(&key, &realm).await.context("register")?;
                 pb.inc(1);
                 founders.push((key, realm, c));
@@ -218,8 +228,8 @@ async fn setup(a: &SignalingArgs) -> anyhow::Result<Vec<(WsStream, usize, String
                     Some(key.identid().clone()),
                 )?;
                 let (url, server, local, sem, pb) = (
-                    url.clone(),
-                    a.server,
+                    url_of(node(i)),
+                    node(i),
                     source_addr(i, a.sources),
                     sem.clone(),
                     pb.clone(),

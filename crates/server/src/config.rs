@@ -119,6 +119,24 @@ pub struct ServerConfig {
     #[cfg_attr(not(feature = "test-hooks"), arg(skip))]
     pub proxy_allow: Vec<ipnet::IpNet>,
 
+    /// Shared realm store for several nodes: `postgres://user@host:5432/db`. Without it, the
+    /// embedded SQLite store in the data dir (one node).
+    #[arg(long, env = "SKYPOD_STORE")]
+    pub store: Option<String>,
+
+    /// Cluster bus joining this node to others: `nats://host:4222`. Needs `--store`.
+    #[arg(long, env = "SKYPOD_BUS")]
+    pub bus: Option<String>,
+
+    /// This node's name in the cluster, in /healthz and /metrics (letters, digits, '-', '_').
+    /// Default: a random `node-…` per start.
+    #[arg(long, env = "SKYPOD_NODE_ID")]
+    pub node_id: Option<String>,
+
+    /// Prefix of the cluster bus subjects, so several clusters can share one NATS.
+    #[arg(long, env = "SKYPOD_BUS_PREFIX", default_value = "skypod")]
+    pub bus_prefix: String,
+
     /// Clock skew tolerated on token `iat`/`exp`, seconds.
     #[arg(long, env = "SKYPOD_CLOCK_SKEW", default_value_t = 30)]
     pub clock_skew_secs: i64,
@@ -171,6 +189,40 @@ impl ServerConfig {
         Duration::from_millis(self.header_timeout_ms)
     }
 
+    /// The node id: `--node-id`, or a random one.
+    pub fn node_id(&self) -> String {
+        self.node_id
+            .clone()
+            .unwrap_or_else(|| format!("node-{:08x}", rand::random::<u32>()))
+    }
+
+    /// Refuse combinations that cannot work, with a sentence saying why.
+    pub fn check(&self) -> anyhow::Result<()> {
+        if let Some(store) = &self.store
+            && !(store.starts_with("postgres://") || store.starts_with("postgresql://"))
+        {
+            anyhow::bail!(
+                "--store must be a postgres://user@host:5432/db URL (without --store the embedded SQLite store in the data dir is used)"
+            );
+        }
+        if self.bus.is_some() && self.store.is_none() {
+            anyhow::bail!(
+                "--bus needs a shared --store postgres://...: nodes on their own SQLite files would each admit members and spend invitations the others never see"
+            );
+        }
+        if let Some(bus) = &self.bus
+            && !(bus.starts_with("nats://") || bus.starts_with("tls://"))
+        {
+            anyhow::bail!("--bus must be a nats://host:4222 URL");
+        }
+        if let Some(id) = &self.node_id
+            && !crate::cluster::nats::valid_node_id(id)
+        {
+            anyhow::bail!("--node-id must be 1-64 letters, digits, '-' or '_': {id:?}");
+        }
+        Ok(())
+    }
+
     pub fn token_rules(&self) -> TokenRules {
         TokenRules {
             skew: self.clock_skew_secs,
@@ -190,5 +242,21 @@ mod tests {
         assert_eq!(c.listen.ip().to_string(), "127.0.0.1");
         assert_eq!(c.durability, Durability::Full);
         assert!(c.max_frame_bytes >= 16 * 1024);
+        assert!(c.store.is_none() && c.bus.is_none());
+        c.check().unwrap();
+    }
+
+    #[test]
+    fn a_bus_without_a_shared_store_is_refused() {
+        let mut c = ServerConfig::with_data_dir("/tmp/x".into());
+        c.bus = Some("nats://127.0.0.1:4222".into());
+        let e = c.check().unwrap_err().to_string();
+        assert!(e.contains("--bus needs a shared --store"), "{e}");
+        c.store = Some("mysql://x".into());
+        assert!(c.check().unwrap_err().to_string().contains("postgres://"));
+        c.store = Some("postgres://u@h/db".into());
+        c.check().unwrap();
+        c.node_id = Some("bad id.with.dots".into());
+        assert!(c.check().is_err());
     }
 }

@@ -279,7 +279,11 @@ async fn decide(
                 .await
                 .map_err(store_refusal)?
                 .ok_or_else(Refusal::not_a_member)?;
-            let key = r.member_key(&identid).ok_or_else(Refusal::not_a_member)?;
+            let key = r
+                .fresh_member_key(state.hub.store().as_ref(), &identid)
+                .await
+                .map_err(store_refusal)?
+                .ok_or_else(Refusal::not_a_member)?;
             preauth::verify_authn(&token, &key, &realm, now, &rules)?;
             Ok((r, identid, "authn"))
         }

@@ -34,6 +34,12 @@ async fn realm_socket(
     })?;
     let accept = derive_accept_key(key.as_bytes());
     let cfg = &state.cfg;
+    if state.hub.bus().is_some_and(|b| !b.is_up()) {
+        state.metrics.reject("bus_down");
+        return Err(AppError::Unavailable(
+            "this node lost its cluster bus; connect to another node or try again shortly".into(),
+        ));
+    }
     // Reserve a slot before upgrading; the connection task releases it.
     let open = state.open_sockets.fetch_add(1, Ordering::Relaxed);
     if open >= cfg.max_connections {
@@ -100,8 +106,34 @@ fn websocket_key(h: &HeaderMap) -> Option<String> {
         .map(str::to_owned)
 }
 
-async fn healthz() -> impl IntoResponse {
-    (StatusCode::OK, "ok\n")
+/// 200 when the store answers and the bus (if any) is connected, else 503; the body says
+/// which, as JSON.
+async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
+    let store = state.hub.store();
+    let store_ok = matches!(
+        tokio::time::timeout(std::time::Duration::from_secs(2), store.ping()).await,
+        Ok(Ok(()))
+    );
+    let bus = state.hub.bus();
+    let bus_ok = bus.is_none_or(|b| b.is_up());
+    let ok = store_ok && bus_ok;
+    let body = serde_json::json!({
+        "status": if ok { "ok" } else { "unavailable" },
+        "node": state.cfg.node_id.as_deref().unwrap_or(""),
+        "store": { "kind": store.kind(), "ok": store_ok },
+        "bus": { "kind": if bus.is_some() { "nats" } else { "none" }, "ok": bus_ok },
+        "sockets": state.open_sockets.load(Ordering::Relaxed),
+    });
+    let code = if ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        code,
+        [(header::CONTENT_TYPE, "application/json")],
+        format!("{body}\n"),
+    )
 }
 
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {

@@ -6,6 +6,9 @@
 //! - At most one live connection per identity per realm; a newer one replaces the older,
 //!   and the others see `peer-left` for the old session before `peer-joined` for the new.
 //! - Routing only ever looks inside the sender's own realm: realms cannot reach each other.
+//! - With a cluster bus ([`crate::cluster::Bus`]), every local join/leave/route/admission/
+//!   removal is also told to the bus, and the bus feeds other nodes' events back through the
+//!   `remote_*` methods; "online" then means online on any node.
 
 use futures_util::task::AtomicWaker;
 use std::collections::{HashMap, VecDeque};
@@ -17,6 +20,7 @@ use tokio_tungstenite::tungstenite::Utf8Bytes;
 use skypod_protocol::messages::{PEER_JOINED, PEER_LEFT, PeerJoined, PeerLeft};
 use skypod_protocol::{Envelope, IdentId, PublicJwk, RealmId, close};
 
+use crate::cluster::Bus;
 use crate::metrics::Metrics;
 use crate::store::{Admission, RealmStore, StoreError, StoredMember};
 
@@ -39,6 +43,11 @@ impl CloseReason {
     pub const SHUTDOWN: Self = Self {
         code: close::GOING_AWAY,
         reason: "server shutting down",
+    };
+    /// The node lost the cluster bus: it can no longer reach members on other nodes.
+    pub const BUS_DOWN: Self = Self {
+        code: close::GOING_AWAY,
+        reason: "server lost its cluster bus; connect again (another node)",
     };
     pub const REVOKED: Self = Self {
         code: close::FORBIDDEN,
@@ -65,6 +74,9 @@ impl CloseReason {
 pub struct ConnHandle {
     pub id: u64,
     pub identid: IdentId,
+    /// When it joined, microseconds since the epoch: across nodes the newest connection of an
+    /// identity wins.
+    pub joined_at: u64,
     outbox: Mutex<Outbox>,
     waker: AtomicWaker,
 }
@@ -83,6 +95,7 @@ impl ConnHandle {
         Arc::new(Self {
             id,
             identid,
+            joined_at: crate::cluster::now_micros(),
             outbox: Mutex::new(Outbox {
                 queue: VecDeque::new(),
                 limit: queue_limit.max(1),
@@ -158,6 +171,7 @@ pub struct Realm {
     pub id: RealmId,
     members: RwLock<HashMap<IdentId, PublicJwk>>,
     online: RwLock<HashMap<IdentId, Arc<ConnHandle>>>,
+    bus: Option<Arc<dyn Bus>>,
 }
 
 /// What a newly joined connection learns.
@@ -176,11 +190,12 @@ fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
 }
 
 impl Realm {
-    fn new(id: RealmId, members: Vec<StoredMember>) -> Self {
+    fn new(id: RealmId, members: Vec<StoredMember>, bus: Option<Arc<dyn Bus>>) -> Self {
         Self {
             id,
             members: RwLock::new(members.into_iter().map(|m| (m.identid, m.pubkey)).collect()),
             online: RwLock::new(HashMap::new()),
+            bus,
         }
     }
 
@@ -225,11 +240,21 @@ impl Realm {
                 .count();
             metrics.routed("presence", n as u64);
         }
-        let peers = online
+        let mut peers: Vec<IdentId> = online
             .keys()
             .filter(|k| **k != conn.identid)
             .cloned()
             .collect();
+        if let Some(bus) = &self.bus {
+            for p in bus.remote_peers(&self.id) {
+                if p != conn.identid && !online.contains_key(&p) {
+                    peers.push(p);
+                }
+            }
+            if let Some(pubkey) = &pubkey {
+                bus.joined(&self.id, &conn.identid, pubkey, conn.joined_at);
+            }
+        }
         if let Some(pubkey) = pubkey {
             let frame: Utf8Bytes = Envelope::evt(
                 PEER_JOINED,
@@ -255,6 +280,9 @@ impl Realm {
         let mut online = write(&self.online);
         if online.get(&conn.identid).is_some_and(|c| c.id == conn.id) {
             online.remove(&conn.identid);
+            if let Some(bus) = &self.bus {
+                bus.left(&self.id, &conn.identid, conn.joined_at);
+            }
             let frame: Utf8Bytes = Envelope::evt(
                 PEER_LEFT,
                 PeerLeft {
@@ -271,6 +299,20 @@ impl Realm {
     /// Deliver `frame` to `recipients` (or every other online member). Returns how many
     /// connections it was queued for. Never leaves the realm.
     pub fn route(&self, from: &IdentId, frame: &Utf8Bytes, recipients: Option<&[IdentId]>) -> u32 {
+        let remote = match &self.bus {
+            Some(bus) => bus.route(&self.id, from, frame, recipients),
+            None => 0,
+        };
+        remote + self.route_local(from, frame, recipients)
+    }
+
+    /// [`Realm::route`] to this node's connections only.
+    fn route_local(
+        &self,
+        from: &IdentId,
+        frame: &Utf8Bytes,
+        recipients: Option<&[IdentId]>,
+    ) -> u32 {
         let online = read(&self.online);
         let mut n = 0;
         match recipients {
@@ -294,11 +336,42 @@ impl Realm {
 
     /// Deliver to one member; false if it is not online.
     pub fn send_to(&self, to: &IdentId, frame: &Utf8Bytes) -> bool {
-        read(&self.online).get(to).is_some_and(|c| c.deliver(frame))
+        if let Some(c) = read(&self.online).get(to) {
+            return c.deliver(frame);
+        }
+        self.bus
+            .as_ref()
+            .is_some_and(|bus| bus.send_to(&self.id, to, frame))
     }
 
     fn all_online(&self) -> Vec<Arc<ConnHandle>> {
         read(&self.online).values().cloned().collect()
+    }
+
+    /// The member's key, re-read from the store when it is not cached and the realm is shared
+    /// with other nodes (it may have been admitted on another node a moment ago).
+    pub async fn fresh_member_key(
+        &self,
+        store: &dyn RealmStore,
+        id: &IdentId,
+    ) -> Result<Option<PublicJwk>, StoreError> {
+        if let Some(k) = self.member_key(id) {
+            return Ok(Some(k));
+        }
+        if self.bus.is_none() {
+            return Ok(None);
+        }
+        let Some(members) = store.members(&self.id).await? else {
+            return Ok(None);
+        };
+        let key = members
+            .iter()
+            .find(|m| &m.identid == id)
+            .map(|m| m.pubkey.clone());
+        if let Some(k) = &key {
+            write(&self.members).insert(id.clone(), k.clone());
+        }
+        Ok(key)
     }
 
     /// Forget a member (revocation) and close its connection.
@@ -315,6 +388,7 @@ pub struct Hub {
     realms: Mutex<HashMap<RealmId, Arc<Realm>>>,
     next_conn: AtomicU64,
     pub metrics: Arc<Metrics>,
+    bus: Option<Arc<dyn Bus>>,
 }
 
 impl Hub {
@@ -324,7 +398,18 @@ impl Hub {
             realms: Mutex::new(HashMap::new()),
             next_conn: AtomicU64::new(1),
             metrics,
+            bus: None,
         }
+    }
+
+    /// Share presence and routing with other nodes through `bus`.
+    pub fn with_bus(mut self, bus: Arc<dyn Bus>) -> Self {
+        self.bus = Some(bus);
+        self
+    }
+
+    pub fn bus(&self) -> Option<&Arc<dyn Bus>> {
+        self.bus.as_ref()
     }
 
     pub fn store(&self) -> &Arc<dyn RealmStore> {
@@ -355,7 +440,7 @@ impl Hub {
         let mut realms = self.realms.lock().unwrap_or_else(|p| p.into_inner());
         let r = realms
             .entry(id.clone())
-            .or_insert_with(|| Arc::new(Realm::new(id.clone(), members)))
+            .or_insert_with(|| Arc::new(Realm::new(id.clone(), members, self.bus.clone())))
             .clone();
         self.metrics.realms_loaded.set(realms.len() as i64);
         Ok(Some(r))
@@ -372,7 +457,13 @@ impl Hub {
         let mut realms = self.realms.lock().unwrap_or_else(|p| p.into_inner());
         let r = realms
             .entry(id.clone())
-            .or_insert_with(|| Arc::new(Realm::new(id.clone(), vec![first.clone()])))
+            .or_insert_with(|| {
+                Arc::new(Realm::new(
+                    id.clone(),
+                    vec![first.clone()],
+                    self.bus.clone(),
+                ))
+            })
             .clone();
         self.metrics.realms_loaded.set(realms.len() as i64);
         Ok(r)
@@ -386,6 +477,9 @@ impl Hub {
             admission.invitee.identid.clone(),
             admission.invitee.pubkey.clone(),
         );
+        if let Some(bus) = &self.bus {
+            bus.admitted(&realm.id, admission.invitee);
+        }
         Ok(())
     }
 
@@ -393,22 +487,157 @@ impl Hub {
     pub async fn revoke(&self, realm: &Realm, id: &IdentId) -> Result<bool, StoreError> {
         let removed = self.store.remove_member(&realm.id, id).await?;
         realm.forget(id);
+        if let Some(bus) = &self.bus {
+            bus.removed(&realm.id, id);
+        }
         Ok(removed)
     }
 
-    /// Every authenticated connection (graceful shutdown).
-    pub fn close_all(&self, reason: CloseReason) {
-        let realms: Vec<_> = self
-            .realms
+    fn loaded(&self) -> Vec<Arc<Realm>> {
+        self.realms
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .values()
             .cloned()
-            .collect();
-        for r in realms {
+            .collect()
+    }
+
+    /// Every authenticated connection (graceful shutdown).
+    pub fn close_all(&self, reason: CloseReason) {
+        for r in self.loaded() {
             for c in r.all_online() {
                 c.kick(reason);
             }
         }
+    }
+
+    /// Drop every cached realm without online members: after the bus was lost, another node
+    /// may have admitted or removed members meanwhile, so they are read again from the store.
+    pub fn forget_idle_realms(&self) {
+        let mut realms = self.realms.lock().unwrap_or_else(|p| p.into_inner());
+        realms.retain(|_, r| !read(&r.online).is_empty());
+        self.metrics.realms_loaded.set(realms.len() as i64);
+    }
+
+    // --- Events from other nodes (fed in by the cluster bus) ---
+
+    /// `identid` became live on another node at `joined_at` (from node `node`). Returns false
+    /// when a newer local connection of that identity wins (the other node closes its own
+    /// when it hears of ours). Otherwise a local connection of it is replaced (4001) without a
+    /// `peer-left`, and the local members are told `peer-joined`, as on one node.
+    pub fn remote_joined(
+        &self,
+        realm: &RealmId,
+        identid: &IdentId,
+        pubkey: &PublicJwk,
+        joined_at: u64,
+        remote_wins_tie: bool,
+    ) -> bool {
+        let Some(r) = self.cached(realm) else {
+            return true;
+        };
+        // Members before online, never both at once (`local_presence` reads them in turn).
+        write(&r.members)
+            .entry(identid.clone())
+            .or_insert_with(|| pubkey.clone());
+        let mut online = write(&r.online);
+        if let Some(local) = online.get(identid) {
+            let remote_newer =
+                joined_at > local.joined_at || (joined_at == local.joined_at && remote_wins_tie);
+            if !remote_newer {
+                return false;
+            }
+            local.kick(CloseReason::REPLACED);
+            online.remove(identid);
+        }
+        let frame: Utf8Bytes = Envelope::evt(
+            PEER_JOINED,
+            PeerJoined {
+                identid: identid.clone(),
+                pubkey: pubkey.clone(),
+            },
+        )
+        .to_json()
+        .into();
+        let n = online.values().filter(|c| c.deliver(&frame)).count();
+        self.metrics.routed("presence", n as u64);
+        true
+    }
+
+    /// `identid` is no longer online on another node: tell local members, unless it is
+    /// online here now.
+    pub fn remote_left(&self, realm: &RealmId, identid: &IdentId) {
+        let Some(r) = self.cached(realm) else {
+            return;
+        };
+        let online = read(&r.online);
+        if online.contains_key(identid) {
+            return;
+        }
+        let frame: Utf8Bytes = Envelope::evt(
+            PEER_LEFT,
+            PeerLeft {
+                identid: identid.clone(),
+            },
+        )
+        .to_json()
+        .into();
+        let n = online.values().filter(|c| c.deliver(&frame)).count();
+        self.metrics.routed("presence", n as u64);
+    }
+
+    /// A frame routed on another node to members here (all but `from`, or `recipients`).
+    pub fn remote_deliver(
+        &self,
+        realm: &RealmId,
+        from: Option<&IdentId>,
+        frame: &Utf8Bytes,
+        recipients: Option<&[IdentId]>,
+    ) -> u32 {
+        let Some(r) = self.cached(realm) else {
+            return 0;
+        };
+        match (from, recipients) {
+            (Some(from), recipients) => r.route_local(from, frame, recipients),
+            (None, Some(list)) => {
+                let online = read(&r.online);
+                list.iter()
+                    .filter(|id| online.get(*id).is_some_and(|c| c.deliver(frame)))
+                    .count() as u32
+            }
+            (None, None) => 0,
+        }
+    }
+
+    /// A member admitted on another node.
+    pub fn remote_admitted(&self, realm: &RealmId, member: &StoredMember) {
+        if let Some(r) = self.cached(realm) {
+            write(&r.members).insert(member.identid.clone(), member.pubkey.clone());
+        }
+    }
+
+    /// A member removed on another node: forget its key and close its socket here.
+    pub fn remote_removed(&self, realm: &RealmId, identid: &IdentId) {
+        if let Some(r) = self.cached(realm) {
+            r.forget(identid);
+        }
+    }
+
+    /// Every live local connection: (realm, identity, key, joined_at), for a node that asks.
+    pub fn local_presence(&self) -> Vec<(RealmId, IdentId, PublicJwk, u64)> {
+        let mut out = vec![];
+        for r in self.loaded() {
+            let online: Vec<(IdentId, u64)> = read(&r.online)
+                .iter()
+                .map(|(id, c)| (id.clone(), c.joined_at))
+                .collect();
+            let members = read(&r.members);
+            for (id, at) in online {
+                if let Some(k) = members.get(&id) {
+                    out.push((r.id.clone(), id, k.clone(), at));
+                }
+            }
+        }
+        out
     }
 }

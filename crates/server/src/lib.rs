@@ -1,9 +1,11 @@
 //! The Skypod realm server: WebSocket signaling with signed identities, realm registration,
-//! invitations, presence, signal relay and encrypted broadcast, on an embedded SQLite store.
+//! invitations, presence, signal relay and encrypted broadcast, on an embedded SQLite store;
+//! or one node of several sharing a PostgreSQL store and a NATS bus ([`cluster`]).
 //!
 //! Entry point: [`Server::start`] binds, then [`Server::run_until`] serves until a shutdown
 //! signal, closes every socket with "going away" and closes the store.
 
+pub mod cluster;
 pub mod config;
 pub mod conn;
 pub mod error;
@@ -29,27 +31,53 @@ pub use config::ServerConfig;
 use hub::{CloseReason, Hub};
 use state::AppState;
 use store::RealmStore;
+use store::postgres::PgStore;
 use store::sqlite::SqliteStore;
 
 pub struct Server {
     listener: tokio::net::TcpListener,
     state: AppState,
     extra: axum::Router,
+    bus: Option<Arc<cluster::nats::NatsBus>>,
 }
 
 impl Server {
     /// Open the store and bind the listener (so the address is known before serving).
-    pub async fn start(cfg: ServerConfig) -> anyhow::Result<Self> {
-        let store: Arc<dyn RealmStore> =
-            Arc::new(SqliteStore::open(&cfg.data_dir, cfg.durability).await?);
+    pub async fn start(mut cfg: ServerConfig) -> anyhow::Result<Self> {
+        cfg.check()?;
+        let node = cfg.node_id();
+        cfg.node_id = Some(node.clone());
+        let store: Arc<dyn RealmStore> = match &cfg.store {
+            Some(url) => Arc::new(PgStore::connect(url).await?),
+            None => Arc::new(SqliteStore::open(&cfg.data_dir, cfg.durability).await?),
+        };
+        let bus = match &cfg.bus {
+            Some(url) => Some(cluster::nats::NatsBus::connect(url, &node, &cfg.bus_prefix).await?),
+            None => None,
+        };
         let metrics = Arc::new(metrics::Metrics::default());
-        let hub = Hub::new(store, metrics.clone());
+        metrics
+            .node
+            .get_or_create(&metrics::NodeInfo {
+                node: node.clone(),
+                store: store.kind().into(),
+                bus: if bus.is_some() { "nats" } else { "none" }.into(),
+            })
+            .set(1);
+        let mut hub = Hub::new(store, metrics.clone());
+        if let Some(b) = &bus {
+            hub = hub.with_bus(b.clone());
+        }
         let listener = tokio::net::TcpListener::bind(cfg.listen).await?;
         let mut feeds_cfg = skypod_feeds::ServiceConfig::new(cfg.data_dir.join("feeds"));
         feeds_cfg.cache.max_bytes = cfg.proxy_cache_bytes;
         feeds_cfg.fetch.allow = cfg.proxy_allow.clone();
         let feeds = skypod_feeds::FeedService::new(feeds_cfg).await?;
         let state = AppState::new(cfg, hub, metrics);
+        if let Some(b) = &bus {
+            b.run(state.clone()).await?;
+            tracing::info!(node = %node, "joined the cluster bus");
+        }
         let auth = Arc::new(proxy::RealmProxyAuth::new(state.clone()));
         let limits = skypod_feeds::RateLimitConfig {
             burst: state.cfg.proxy_rate_burst,
@@ -60,6 +88,7 @@ impl Server {
             listener,
             state,
             extra,
+            bus,
         })
     }
 
@@ -112,6 +141,9 @@ impl Server {
         {
             state.hub.close_all(CloseReason::SHUTDOWN);
             tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        if let Some(bus) = &self.bus {
+            bus.goodbye().await;
         }
         state.hub.store().close().await;
         tracing::info!("stopped");

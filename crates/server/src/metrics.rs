@@ -17,8 +17,27 @@ pub struct Kind {
     pub kind: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct NodeInfo {
+    pub node: String,
+    pub store: String,
+    pub bus: String,
+}
+
 pub struct Metrics {
     registry: Registry,
+    /// Always 1, labelled with this node's id, store and bus (so a scrape of several nodes
+    /// tells them apart).
+    pub node: Family<NodeInfo, Gauge>,
+    /// 1 while the cluster bus is connected (always 0 without one).
+    pub bus_up: Gauge,
+    /// Members online on other nodes, as this node knows them.
+    pub bus_remote_members: Gauge,
+    /// Messages published to / received from the cluster bus.
+    pub bus_published: Counter,
+    pub bus_received: Counter,
+    /// Messages that could not be published (bus outbox full or publish failed).
+    pub bus_dropped: Counter,
     /// Open WebSocket connections (authenticated or not).
     pub sockets: Gauge,
     /// Authenticated connections.
@@ -43,6 +62,12 @@ impl Default for Metrics {
     fn default() -> Self {
         let mut registry = Registry::with_prefix("skypod");
         let m = Metrics {
+            node: Family::default(),
+            bus_up: Gauge::default(),
+            bus_remote_members: Gauge::default(),
+            bus_published: Counter::default(),
+            bus_received: Counter::default(),
+            bus_dropped: Counter::default(),
             sockets: Gauge::default(),
             authenticated: Gauge::default(),
             realms_loaded: Gauge::default(),
@@ -98,6 +123,32 @@ impl Default for Metrics {
             "connections_closed",
             "Connections closed by the server, by reason",
             m.closed.clone(),
+        );
+        registry.register("node", "This node: id, store and bus", m.node.clone());
+        registry.register(
+            "bus_up",
+            "1 while the cluster bus is connected",
+            m.bus_up.clone(),
+        );
+        registry.register(
+            "bus_remote_members",
+            "Members online on other nodes",
+            m.bus_remote_members.clone(),
+        );
+        registry.register(
+            "bus_published",
+            "Messages published to the cluster bus",
+            m.bus_published.clone(),
+        );
+        registry.register(
+            "bus_received",
+            "Messages received from the cluster bus",
+            m.bus_received.clone(),
+        );
+        registry.register(
+            "bus_dropped",
+            "Cluster bus messages dropped (outbox full or publish failed)",
+            m.bus_dropped.clone(),
         );
         Metrics { registry, ..m }
     }

@@ -1,9 +1,10 @@
 //! Persistent realm registry: realms, members' public keys, spent invitation nonces.
 //!
-//! The server's only durable state. [`RealmStore`] is the boundary a PostgreSQL backend
-//! would implement; [`sqlite::SqliteStore`] is the embedded default. Every write that the
+//! The server's only durable state. [`sqlite::SqliteStore`] is the embedded default;
+//! [`postgres::PgStore`] is what several server nodes share (`--store postgres://...`). Every write that the
 //! server acknowledges to a client is committed before the acknowledgement is sent.
 
+pub mod postgres;
 pub mod sqlite;
 
 use async_trait::async_trait;
@@ -62,6 +63,12 @@ pub trait RealmStore: Send + Sync + 'static {
 
     /// How many realms exist (for metrics).
     async fn realm_count(&self) -> Result<i64, StoreError>;
+
+    /// A cheap round trip to the backend (`/healthz`).
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// `sqlite` or `postgres` (`/healthz`).
+    fn kind(&self) -> &'static str;
 
     /// Flush and close (graceful shutdown).
     async fn close(&self);

@@ -177,79 +177,19 @@ impl RealmStore for SqliteStore {
         Ok(row.get(0))
     }
 
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    fn kind(&self) -> &'static str {
+        "sqlite"
+    }
+
     async fn close(&self) {
         self.pool.close().await;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use skypod_protocol::IdentityKey;
-
-    fn member() -> StoredMember {
-        let k = IdentityKey::generate_ed25519();
-        StoredMember {
-            identid: k.identid().clone(),
-            pubkey: k.public_jwk().clone(),
-        }
-    }
-
-    #[tokio::test]
-    async fn realms_members_and_nonces_persist() {
-        let dir = tempfile::tempdir().unwrap();
-        let realm = RealmId::random();
-        let (a, b) = (member(), member());
-        {
-            let s = SqliteStore::open(dir.path(), Durability::Full)
-                .await
-                .unwrap();
-            s.create_realm(&realm, &a, 1).await.unwrap();
-            assert!(matches!(
-                s.create_realm(&realm, &b, 2).await,
-                Err(StoreError::RealmExists)
-            ));
-            let adm = Admission {
-                realm: &realm,
-                nonce: "nonce-0000000000001",
-                nonce_expires_at: 10,
-                inviter: &a.identid,
-                invitee: &b,
-                now: 3,
-            };
-            s.admit(adm.clone()).await.unwrap();
-            assert!(matches!(s.admit(adm).await, Err(StoreError::NonceUsed)));
-            s.close().await;
-        }
-        let s = SqliteStore::open(dir.path(), Durability::Full)
-            .await
-            .unwrap();
-        assert_eq!(
-            s.members(&realm).await.unwrap().unwrap(),
-            vec![a.clone(), b.clone()]
-        );
-        assert!(s.members(&RealmId::random()).await.unwrap().is_none());
-        assert!(s.remove_member(&realm, &b.identid).await.unwrap());
-        assert_eq!(s.members(&realm).await.unwrap().unwrap(), vec![a]);
-        assert_eq!(s.realm_count().await.unwrap(), 1);
-    }
-
-    #[tokio::test]
-    async fn admission_into_a_missing_realm_is_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        let s = SqliteStore::open(dir.path(), Durability::Normal)
-            .await
-            .unwrap();
-        let (a, b) = (member(), member());
-        let realm = RealmId::random();
-        let adm = Admission {
-            realm: &realm,
-            nonce: "nonce-0000000000001",
-            nonce_expires_at: 10,
-            inviter: &a.identid,
-            invitee: &b,
-            now: 3,
-        };
-        assert!(matches!(s.admit(adm).await, Err(StoreError::NoSuchRealm)));
     }
 }

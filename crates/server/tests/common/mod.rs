@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub mod pg;
+
 use skypod_client::RealmClient;
 use skypod_protocol::{IdentityKey, RealmId, invitation, unix_now};
 use skypod_server::{Server, ServerConfig};
