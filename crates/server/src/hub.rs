@@ -523,8 +523,9 @@ impl Hub {
 
     /// `identid` became live on another node at `joined_at` (from node `node`). Returns false
     /// when a newer local connection of that identity wins (the other node closes its own
-    /// when it hears of ours). Otherwise a local connection of it is replaced (4001) without a
-    /// `peer-left`, and the local members are told `peer-joined`, as on one node.
+    /// when it hears of ours). Otherwise a local connection of it is replaced (4001), and the
+    /// local members are told `peer-joined` — preceded by `peer-left` when the identity was
+    /// online before (here or on another node: `online_elsewhere`), the rule of one node.
     pub fn remote_joined(
         &self,
         realm: &RealmId,
@@ -532,6 +533,7 @@ impl Hub {
         pubkey: &PublicJwk,
         joined_at: u64,
         remote_wins_tie: bool,
+        online_elsewhere: bool,
     ) -> bool {
         let Some(r) = self.cached(realm) else {
             return true;
@@ -541,6 +543,7 @@ impl Hub {
             .entry(identid.clone())
             .or_insert_with(|| pubkey.clone());
         let mut online = write(&r.online);
+        let mut replaced_session = online_elsewhere;
         if let Some(local) = online.get(identid) {
             let remote_newer =
                 joined_at > local.joined_at || (joined_at == local.joined_at && remote_wins_tie);
@@ -549,6 +552,19 @@ impl Hub {
             }
             local.kick(CloseReason::REPLACED);
             online.remove(identid);
+            replaced_session = true;
+        }
+        if replaced_session {
+            let left: Utf8Bytes = Envelope::evt(
+                PEER_LEFT,
+                PeerLeft {
+                    identid: identid.clone(),
+                },
+            )
+            .to_json()
+            .into();
+            let n = online.values().filter(|c| c.deliver(&left)).count();
+            self.metrics.routed("presence", n as u64);
         }
         let frame: Utf8Bytes = Envelope::evt(
             PEER_JOINED,

@@ -529,7 +529,7 @@ impl NatsBus {
         // bus with those held).
         if state
             .hub
-            .remote_joined(&realm, &id, &key, at, **node > *self.node)
+            .remote_joined(&realm, &id, &key, at, **node > *self.node, known.is_some())
         {
             self.presence().insert(
                 &realm,
