@@ -59,19 +59,8 @@ impl CacheConfig {
     }
 }
 
-/// How a response was obtained.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CacheStatus {
-    /// Fetched from the origin (not in cache or changed).
-    Miss,
-    /// Served from cache without contacting the origin.
-    Hit,
-    /// Origin answered 304; served from cache.
-    Revalidated,
-    /// Origin failed; an old copy was served.
-    Stale,
-}
+/// How a response was obtained (one owner: the feed model crate).
+pub use skypod_model::CacheStatus;
 
 #[derive(Debug)]
 enum BodyFile {

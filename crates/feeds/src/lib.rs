@@ -14,7 +14,6 @@ pub mod parse;
 pub use error::{FeedError, Result};
 pub mod html;
 pub mod http;
-pub mod opml;
 pub mod reader;
 pub mod readingtime;
 pub mod service;
@@ -22,4 +21,6 @@ pub mod silence;
 pub mod title;
 
 pub use http::{ProxyAuth, RateLimitConfig, router};
+/// OPML lives in the feed model crate; re-exported for existing callers.
+pub use skypod_model::opml;
 pub use service::{FeedService, ServiceConfig};
