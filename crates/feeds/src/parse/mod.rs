@@ -64,7 +64,10 @@ pub fn parse_feed(bytes: &[u8], base_url: Option<&str>) -> Result<ParsedFeed> {
         return json::parse(trimmed, base.as_ref());
     }
     let doc = normalize_decl(trimmed)?;
-    parse_xml(&doc, base)
+    // quick-xml is fuzzed here (fuzz/parse_feed) but is not ours: a panic in it on
+    // hostile input is an error for this feed, never a crash of the proxy.
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| parse_xml(&doc, base)))
+        .unwrap_or_else(|_| Err(FeedError::Parse("feed parser failed on malformed input".into())))
 }
 
 /// Decode to UTF-8 using the BOM or the XML declaration's encoding (UTF-8 lossy
