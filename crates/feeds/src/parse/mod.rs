@@ -489,6 +489,11 @@ fn parse_xml(xml: &str, base: Option<url::Url>) -> Result<ParsedFeed> {
             ResolveResult::Unknown(prefix) => ns_of_prefix(prefix),
             ResolveResult::Unbound => Ns::Core,
         };
+        // In an Atom document, Atom is the document's own vocabulary.
+        let ns = match (ns, &st) {
+            (Ns::Atom, Some(s)) if s.kind.is_atom() => Ns::Core,
+            _ => ns,
+        };
         match event {
             Event::DocType(d) => {
                 let content = d.xml_content(quick_xml::XmlVersion::Implicit1_0);
@@ -671,7 +676,12 @@ fn open(s: &mut State, ns: Ns, e: &BytesStart, empty: bool) {
     });
     if is_item {
         s.finish_item();
-        s.item = Some(ItemDraft::default());
+        let mut item = ItemDraft::default();
+        // RSS 1.0: the item's own URI (`rdf:about`) is its identifier, behind a `<guid>`.
+        if s.kind == Kind::Rss1 {
+            item.guid.offer(1, attr(e, "about"));
+        }
+        s.item = Some(item);
         s.item_depth = Some(depth);
         return;
     }

@@ -167,7 +167,6 @@ fn overflowing_duration_does_not_lose_the_feed() {
     assert_eq!(feed.episodes.len(), 2);
     assert_eq!(feed.episodes[0].duration_seconds, None);
     assert_eq!(feed.episodes[1].duration_seconds, Some(60));
-    assert_eq!(strip_elements("a<x:d>1</x:d>b<x:d>2", "x:d"), "ab");
     // the original fuzz input: must return (Ok or Err) without escaping panic
     let _ = parse_feed(&fixture("fuzz-duration-overflow.xml"), None);
 }
