@@ -17,6 +17,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 echo "== rust: tests" >&2
 source scripts/cluster-services.sh
+# The feed parser's differential test (crates/feeds/tests/differential.rs) runs python feedparser, pinned.
+python3 -c 'import feedparser, sys; sys.exit(feedparser.__version__ != "6.0.14")' 2>/dev/null ||
+  python3 -m pip install --quiet feedparser==6.0.14
 cargo test --workspace --locked
 
 echo "== browser end-to-end (Debian chromium + playwright-core), app served by skypod" >&2

@@ -114,6 +114,7 @@ fn main() {
     rt.block_on(async {
         let feed = include_str!("../testdata/feeds/podcast.xml");
         let big: &'static str = Box::leak(feedgen::generate_feed(3000).into_boxed_str());
+        let real: &'static str = Box::leak(feedgen::generate_realworld_feed(730).into_boxed_str());
         let origin = Router::new()
             .route(
                 "/feed.xml",
@@ -122,6 +123,11 @@ fn main() {
             .route(
                 "/big.xml",
                 get(move || async move { ([(header::CACHE_CONTROL, "max-age=86400"), (header::CONTENT_TYPE, "application/rss+xml")], big) }),
+            )
+            // Any query string: a new URL, so each is a cold miss (fetch, store, parse, serialise).
+            .route(
+                "/real.xml",
+                get(move || async move { ([(header::CACHE_CONTROL, "max-age=86400"), (header::CONTENT_TYPE, "application/rss+xml")], real) }),
             );
         let ol = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let oaddr = ol.local_addr().expect("addr");
@@ -144,8 +150,30 @@ fn main() {
             .pool_max_idle_per_host(64)
             .build()
             .expect("client");
+        // Cold misses of the 730-episode, 1.6 MB feed: each URL new to the cache, so the
+        // request pays the origin fetch over loopback, storing, parsing and serialising.
+        let mut cold = Vec::new();
+        for i in 0..30 {
+            let target = format!("http://{oaddr}/real.xml?v={i}");
+            let url = format!("http://{paddr}/proxy/feed?url={}", target.replace(':', "%3A").replace('/', "%2F").replace('?', "%3F").replace('=', "%3D"));
+            let t = Instant::now();
+            let r = client.get(&url).bearer_auth("bench").header(header::ACCEPT_ENCODING, "gzip").send().await.expect("cold");
+            assert_eq!(r.headers()["x-skypod-cache"], "miss");
+            let body = r.bytes().await.expect("body");
+            cold.push(t.elapsed());
+            assert!(body.len() > 1000);
+        }
+        cold.sort();
+        println!(
+            "cold_miss endpoint=feed-730-episodes feed_bytes={} encoding=gzip n=30 p50_ms={:.1} p90_ms={:.1} max_ms={:.1}",
+            real.len(),
+            pct(&cold, 0.5).as_secs_f64() * 1e3,
+            pct(&cold, 0.9).as_secs_f64() * 1e3,
+            cold[cold.len() - 1].as_secs_f64() * 1e3
+        );
         let mut big_url = String::new();
         for (label, endpoint, path, n) in [
+            ("feed-730-episodes", "feed", "real.xml", 2000),
             ("raw", "raw", "feed.xml", 4000),
             ("feed", "feed", "feed.xml", 4000),
             ("feed-3000-episodes", "feed", "big.xml", 2000),

@@ -25,7 +25,6 @@ use futures_util::FutureExt;
 use futures_util::future::{BoxFuture, Shared};
 use http::{HeaderMap, StatusCode};
 use http_cache_semantics::{AfterResponse, BeforeRequest, CacheOptions, CachePolicy};
-use serde::Serialize;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 use url::Url;
@@ -59,19 +58,8 @@ impl CacheConfig {
     }
 }
 
-/// How a response was obtained.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CacheStatus {
-    /// Fetched from the origin (not in cache or changed).
-    Miss,
-    /// Served from cache without contacting the origin.
-    Hit,
-    /// Origin answered 304; served from cache.
-    Revalidated,
-    /// Origin failed; an old copy was served.
-    Stale,
-}
+/// How a response was obtained (one owner: the feed model crate).
+pub use skypod_model::CacheStatus;
 
 #[derive(Debug)]
 enum BodyFile {

@@ -14,7 +14,6 @@ pub mod parse;
 pub use error::{FeedError, Result};
 pub mod html;
 pub mod http;
-pub mod opml;
 pub mod reader;
 pub mod readingtime;
 pub mod service;
@@ -23,4 +22,6 @@ mod test_hooks;
 pub mod title;
 
 pub use http::{ProxyAuth, RateLimitConfig, router};
+/// OPML lives in the feed model crate; re-exported for existing callers.
+pub use skypod_model::opml;
 pub use service::{FeedService, ServiceConfig};

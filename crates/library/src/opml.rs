@@ -1,8 +1,8 @@
-//! OPML import/export through `skypod_feeds::opml`: nested outlines are folders.
+//! OPML import/export through `skypod_model::opml`: nested outlines are folders.
 
 use std::collections::BTreeMap;
 
-use skypod_feeds::opml::{Opml, Outline, parse_opml, to_opml};
+use skypod_model::opml::{Opml, Outline, parse_opml, to_opml};
 
 use crate::error::LibraryError;
 use crate::library::{Library, NewFeed, Subscribed};

@@ -1,6 +1,6 @@
 //! Document API: schema, migration, validation, OPML.
 
-use skypod_feeds::opml::{Opml, Outline, parse_opml, to_opml};
+use skypod_model::opml::{Opml, Outline, parse_opml, to_opml};
 use skypod_library::automerge::transaction::Transactable;
 use skypod_library::automerge::{AutoCommit, ObjType, ROOT};
 use skypod_library::{

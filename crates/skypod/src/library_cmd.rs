@@ -7,6 +7,7 @@
 
 use anyhow::{Context, bail};
 use serde::Deserialize;
+use skypod_model::ParsedFeed;
 use skypod_library::{
     Feed, Library, NewFeed, Store, StoreError, Subscribed, episode_key, normalize_feed_url,
 };
@@ -544,28 +545,8 @@ pub fn fmt_time(secs: f64) -> String {
 
 // ----- the feed proxy -----
 
-#[derive(Deserialize, Default)]
-struct ProxyFeed {
-    #[serde(default)]
-    channel: ProxyChannel,
-    #[serde(default)]
-    episodes: Vec<ProxyEpisode>,
-}
-
-#[derive(Deserialize, Default)]
-struct ProxyChannel {
-    title: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct ProxyEpisode {
-    guid: String,
-    title: Option<String>,
-    published: Option<String>,
-    duration_seconds: Option<u64>,
-}
-
-async fn fetch_feed(dev: &Device, url: &str) -> anyhow::Result<ProxyFeed> {
+/// The feed through the realm's proxy, as the feed model crate declares it.
+async fn fetch_feed(dev: &Device, url: &str) -> anyhow::Result<ParsedFeed> {
     let state = dev.joined()?;
     let base = http_base(&state.server);
     let token = token::sign(
@@ -624,7 +605,7 @@ fn print_feeds(feeds: &[Feed]) {
     println!("{} feed(s)", feeds.len());
 }
 
-fn print_episodes(lib: &Library, url: &str, feed: &ProxyFeed, limit: usize) -> anyhow::Result<()> {
+fn print_episodes(lib: &Library, url: &str, feed: &ParsedFeed, limit: usize) -> anyhow::Result<()> {
     println!(
         "{}  ({} episode(s))",
         feed.channel.title.as_deref().unwrap_or(url),
@@ -638,9 +619,8 @@ fn print_episodes(lib: &Library, url: &str, feed: &ProxyFeed, limit: usize) -> a
     for ep in feed.episodes.iter().take(limit) {
         let date = ep
             .published
-            .as_deref()
-            .map(|d| d.get(..10).unwrap_or(d))
-            .unwrap_or("          ");
+            .map(|d| d.format("%Y-%m-%d").to_string())
+            .unwrap_or_else(|| " ".repeat(10));
         let dur = ep
             .duration_seconds
             .map(|d| fmt_time(d as f64))
@@ -649,7 +629,7 @@ fn print_episodes(lib: &Library, url: &str, feed: &ProxyFeed, limit: usize) -> a
             "{date}  {dur:>8}  {}",
             ep.title.as_deref().unwrap_or("(untitled)")
         );
-        let Ok(key) = episode_key(url, &ep.guid) else {
+        let Some(Ok(key)) = ep.library_key().map(|guid| episode_key(url, guid)) else {
             continue;
         };
         for r in lib.continue_from(&key) {

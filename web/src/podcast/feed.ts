@@ -1,27 +1,13 @@
 /**
- * Feeds as the proxy's `/proxy/feed` returns them (crates/feeds), fetched through the one
+ * Feeds as the proxy's `/proxy/feed` returns them (types generated from crates/model), fetched through the one
  * proxy client (`lib/proxy.ts`); the last copy of each feed is kept in IndexedDB for offline use.
  */
 import { kv } from "../lib/idb";
 import { proxyJson, ProxyError, type ProxyContext } from "../lib/proxy";
+import type { Episode, FeedResponse } from "../model/generated";
 
-export interface Episode {
-  guid: string | null;
-  title: string | null;
-  link: string | null;
-  description: string | null;
-  published: string | null;
-  enclosure: { url: string; mime_type: string | null; length: number | null } | null;
-  duration_seconds: number | null;
-  image: string | null;
-}
-
-export interface FeedJson {
-  channel: { title: string | null; description: string | null; link: string | null; image: string | null; author: string | null };
-  episodes: Episode[];
-  final_url: string;
-  stale: boolean;
-}
+export type { Episode };
+export type FeedJson = FeedResponse;
 
 const cacheKey = (url: string) => `feed:${url}`;
 

@@ -6,7 +6,18 @@ use quick_xml::events::{BytesStart, Event};
 use quick_xml::reader::Reader;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{FeedError, Result};
+/// Why an OPML document was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OpmlError {
+    /// Larger than [`MAX_OPML_BYTES`].
+    #[error("OPML larger than the {0} byte cap")]
+    TooLarge(u64),
+    /// Not well-formed, not OPML, or refused (entities, nesting).
+    #[error("cannot parse: {0}")]
+    Parse(String),
+}
+
+type Result<T> = std::result::Result<T, OpmlError>;
 
 /// Largest OPML document accepted.
 pub const MAX_OPML_BYTES: usize = 16 * 1024 * 1024;
@@ -130,7 +141,7 @@ fn outline_from(e: &BytesStart) -> Outline {
 /// Parse an OPML document.
 pub fn parse_opml(bytes: &[u8]) -> Result<Opml> {
     if bytes.len() > MAX_OPML_BYTES {
-        return Err(FeedError::TooLarge(MAX_OPML_BYTES as u64));
+        return Err(OpmlError::TooLarge(MAX_OPML_BYTES as u64));
     }
     let text =
         String::from_utf8_lossy(bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes)).into_owned();
@@ -144,13 +155,13 @@ pub fn parse_opml(bytes: &[u8]) -> Result<Opml> {
     loop {
         let ev = reader
             .read_event()
-            .map_err(|e| FeedError::Parse(format!("malformed OPML: {e}")))?;
+            .map_err(|e| OpmlError::Parse(format!("malformed OPML: {e}")))?;
         match ev {
             Event::DocType(d)
                 if d.xml_content(quick_xml::XmlVersion::Implicit1_0)
                     .contains("<!ENTITY") =>
             {
-                return Err(FeedError::Parse(
+                return Err(OpmlError::Parse(
                     "entity declarations are not allowed".into(),
                 ));
             }
@@ -161,7 +172,7 @@ pub fn parse_opml(bytes: &[u8]) -> Result<Opml> {
                     "body" => in_body = true,
                     "outline" if in_body => {
                         if stack.len() >= MAX_OPML_DEPTH {
-                            return Err(FeedError::Parse("OPML nested too deeply".into()));
+                            return Err(OpmlError::Parse("OPML nested too deeply".into()));
                         }
                         stack.push(outline_from(&e));
                     }
@@ -224,10 +235,10 @@ pub fn parse_opml(bytes: &[u8]) -> Result<Opml> {
         }
     }
     if !saw_opml {
-        return Err(FeedError::Parse("not an OPML document".into()));
+        return Err(OpmlError::Parse("not an OPML document".into()));
     }
     if !stack.is_empty() {
-        return Err(FeedError::Parse("unclosed outline".into()));
+        return Err(OpmlError::Parse("unclosed outline".into()));
     }
     Ok(doc)
 }
