@@ -697,7 +697,9 @@ mod tests {
     fn bounded_and_refused() {
         let many = format!(
             "{{\"chapters\":[{}]}}",
-            vec![r#"{"startTime":1}"#; MAX_CHAPTERS + 1].join(",")
+            std::iter::repeat_n(r#"{"startTime":1}"#, MAX_CHAPTERS + 1)
+                .collect::<Vec<_>>()
+                .join(",")
         );
         assert_eq!(
             run(bytes::Bytes::from(many)).expect_err("endless").status(),

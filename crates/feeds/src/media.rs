@@ -296,13 +296,12 @@ pub async fn open(
         HeaderValue::from_static("sandbox; default-src 'none'"),
     );
     tracing::debug!(%url, %final_url, status = status.as_u16(), range = ?req.range, "media stream");
-    let body: MediaStream = MediaStream {
+    Ok(MediaStream {
         status,
         headers: out,
         final_url,
         body: Box::pin(up.into_stream(max_bytes)?),
-    };
-    Ok(body)
+    })
 }
 
 #[cfg(test)]
@@ -337,7 +336,12 @@ mod tests {
         assert_eq!(status("bytes=0-1,2-3"), 416, "several");
         assert_eq!(status("bytes=-0"), 416, "empty suffix");
         assert_eq!(status("items=0-1"), 416, "other unit");
-        let thousands = format!("bytes={}", vec!["0-1"; 3000].join(","));
+        let thousands = format!(
+            "bytes={}",
+            std::iter::repeat_n("0-1", 3000)
+                .collect::<Vec<_>>()
+                .join(",")
+        );
         assert_eq!(status(&thousands), 400, "too long to look at");
         assert_eq!(status("bytes=0-1,2-3,4-5,6-7"), 416);
         for bad in [

@@ -355,7 +355,9 @@ mod tests {
         );
         let many = format!(
             "{{\"segments\":[{}]}}",
-            vec![r#"{"startTime":1,"body":"x"}"#; MAX_CUES + 1].join(",")
+            std::iter::repeat_n(r#"{"startTime":1,"body":"x"}"#, MAX_CUES + 1)
+                .collect::<Vec<_>>()
+                .join(",")
         );
         assert_eq!(parse(many.as_bytes()).expect_err("many").status(), 413);
     }

@@ -612,7 +612,9 @@ async fn chapters_from_json_id3_and_mp4() {
     assert_eq!(st, 415, "{v}");
     let endless = format!(
         "{{\"chapters\":[{}]}}",
-        vec![r#"{"startTime":1,"title":"x"}"#; 5000].join(",")
+        std::iter::repeat_n(r#"{"startTime":1,"title":"x"}"#, 5000)
+            .collect::<Vec<_>>()
+            .join(",")
     );
     s.generate("endless.json", endless.into_bytes(), "application/json");
     let (st, _, v) = s.json(s.endpoint("chapters", "/gen/endless.json")).await;
