@@ -517,4 +517,15 @@ export function timeSaved(doc: Doc): Record<string, number> {
 export function timeSavedTotal(doc: Doc): number {
   return Object.values(timeSaved(doc)).reduce((a, b) => a + b, 0);
 }
+/** Set a global setting (a number, boolean or short string); unchanged values write nothing. */
+export function setSetting(doc: Doc, key: string, value: number | boolean | string): Doc {
+  checkText("setting name", key);
+  if (typeof value === "number" && !Number.isFinite(value)) throw new LibraryInputError(`The setting ${key} must be a number.`);
+  if (typeof value === "string" && bytes(value) > MAX_TEXT) throw new LibraryInputError(`The setting ${key} is too long.`);
+  const old = doc.settings[key];
+  if ((typeof old === "object" && old !== null ? String(old) : old) === value) return doc;
+  return A.change(doc, (d) => {
+    d.settings[key] = typeof value === "string" ? imm(value) : value;
+  });
+}
 // ===== end of listening rules =====
