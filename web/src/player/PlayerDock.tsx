@@ -89,6 +89,7 @@ export function PlayerDock() {
       data-status={s.status}
       data-local={s.local ? "1" : "0"}
       data-gain-db={String(player.graphGainDb() ?? "")}
+      data-lufs={String(s.loudness.measured?.integrated_lufs ?? "")}
     >
       <div ref={host} class="media" />
       <div class="np">

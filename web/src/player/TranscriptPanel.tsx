@@ -2,6 +2,7 @@
  * The transcript beside the player: the current cue highlighted and followed while playing
  * (unless the listener scrolled away in the last few seconds), tap a cue to seek, search.
  * Virtualised: only the rows in view (plus a margin) exist, so thousands of cues stay smooth.
+ * For the keyboard it is one listbox (one Tab stop): arrows move, Enter or Space seeks.
  */
 import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import { cueAt, searchCues, visibleRows, type Cue } from "./chapters";
@@ -19,6 +20,8 @@ export function TranscriptPanel({ cues, position }: { cues: Cue[]; position: num
   const [top, setTop] = useState(0);
   const [query, setQuery] = useState("");
   const [hit, setHit] = useState(0);
+  /** The keyboard's option (null: the current cue). */
+  const [active, setActive] = useState<number | null>(null);
   const manual = useRef({ at: 0, programmatic: false });
   const cur = cueAt(cues, position);
   const hits = useMemo(() => searchCues(cues, query), [cues, query]);
@@ -39,30 +42,56 @@ export function TranscriptPanel({ cues, position }: { cues: Cue[]; position: num
   }, [cur]);
 
   useEffect(() => {
-    if (hits.length) scrollToRow(hits[Math.min(hit, hits.length - 1)]!);
+    if (!hits.length) return;
+    const i = hits[Math.min(hit, hits.length - 1)]!;
+    setActive(i);
+    scrollToRow(i);
   }, [hits, hit]);
 
+  const act = Math.max(0, Math.min(cues.length - 1, active ?? cur));
   const [first, last] = visibleRows(top, VIEW, ROW, cues.length);
+  const onKey = (e: KeyboardEvent) => {
+    const step: Record<string, number> = { ArrowDown: 1, ArrowUp: -1, PageDown: 5, PageUp: -5 };
+    let to: number | null = null;
+    if (e.key in step) to = act + step[e.key]!;
+    else if (e.key === "Home") to = 0;
+    else if (e.key === "End") to = cues.length - 1;
+    else if (e.key === "Enter" || e.key === " ") {
+      e.preventDefault();
+      const c = cues[act];
+      if (c) player.seekTo(c.start);
+      return;
+    }
+    if (to === null) return;
+    e.preventDefault();
+    const i = Math.max(0, Math.min(cues.length - 1, to));
+    setActive(i);
+    manual.current.at = Date.now();
+    scrollToRow(i);
+  };
   const rows = [];
   for (let i = first; i < last; i++) {
     const c = cues[i]!;
     const isHit = hits.length > 0 && hits[Math.min(hit, hits.length - 1)] === i;
     rows.push(
-      <li key={i} style={{ top: `${i * ROW}px`, height: `${ROW}px` }} class={isHit ? "hit" : undefined}>
-        <button
-          type="button"
-          class="cue"
-          data-cue={i}
-          aria-current={i === cur ? "true" : undefined}
-          onClick={() => {
-            manual.current.at = 0;
-            player.seekTo(c.start);
-          }}
-        >
-          <span class="t">{formatTime(c.start)}</span>
-          {c.speaker && <span class="speaker">{c.speaker}: </span>}
-          {c.text}
-        </button>
+      <li
+        key={i}
+        id={`cue-${i}`}
+        role="option"
+        aria-selected={i === act}
+        style={{ top: `${i * ROW}px`, height: `${ROW}px` }}
+        class={`cue${isHit ? " hit" : ""}`}
+        data-cue={i}
+        aria-current={i === cur ? "true" : undefined}
+        onClick={() => {
+          manual.current.at = 0;
+          setActive(i);
+          player.seekTo(c.start);
+        }}
+      >
+        <span class="t">{formatTime(c.start)}</span>
+        {c.speaker && <span class="speaker">{c.speaker}: </span>}
+        {c.text}
       </li>,
     );
   }
@@ -98,6 +127,11 @@ export function TranscriptPanel({ cues, position }: { cues: Cue[]; position: num
         class="cues"
         style={{ height: `${VIEW}px` }}
         data-count={cues.length}
+        role="listbox"
+        tabIndex={0}
+        aria-label={`Transcript, ${cues.length} lines`}
+        aria-activedescendant={act >= first && act < last ? `cue-${act}` : undefined}
+        onKeyDown={onKey}
         onScroll={(e) => {
           const el = e.currentTarget;
           if (manual.current.programmatic) manual.current.programmatic = false;
@@ -105,9 +139,9 @@ export function TranscriptPanel({ cues, position }: { cues: Cue[]; position: num
           setTop(el.scrollTop);
         }}
       >
-        <ol class="plain" style={{ height: `${cues.length * ROW}px` }} aria-label={`Transcript, ${cues.length} lines`}>
+        <ul class="plain" role="presentation" style={{ height: `${cues.length * ROW}px` }}>
           {rows}
-        </ol>
+        </ul>
       </div>
     </section>
   );
