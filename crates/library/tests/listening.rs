@@ -35,7 +35,9 @@ fn patch(v: &Value) -> Result<PodcastSettingsPatch, String> {
         match v.get(key) {
             None => Ok(Patch::Keep),
             Some(Value::Null) => Ok(Patch::Clear),
-            Some(x) => f(x).map(Patch::Set).ok_or_else(|| format!("bad {key}: {x}")),
+            Some(x) => f(x)
+                .map(Patch::Set)
+                .ok_or_else(|| format!("bad {key}: {x}")),
         }
     }
     Ok(PodcastSettingsPatch {
@@ -57,7 +59,10 @@ fn sync_all(libs: &mut BTreeMap<String, Library>) {
         .collect();
     for n in &names {
         for bytes in &saved {
-            libs.get_mut(n).expect("lib").merge_bytes(bytes).expect("merge");
+            libs.get_mut(n)
+                .expect("lib")
+                .merge_bytes(bytes)
+                .expect("merge");
         }
     }
 }
@@ -87,7 +92,9 @@ fn run(libs: &mut BTreeMap<String, Library>, step: &Value, ctx: &str) -> Result<
             e(lib.set_setting(&s("key"), setting(&step["value"])))?;
             Value::Null
         }
-        "episode_ended" => json!({ "next": e(lib.episode_ended(&s("episode"), step["duration"].as_f64()))? }),
+        "episode_ended" => {
+            json!({ "next": e(lib.episode_ended(&s("episode"), step["duration"].as_f64()))? })
+        }
         "set_download" => {
             // JSON sizes that are not a u64 (negative, fractional) are refused as the web app refuses them.
             let bytes = step["bytes"].as_u64().ok_or("not a byte count")?;
@@ -128,12 +135,23 @@ fn check(lib: &Library, want: &Value, ctx: &str) {
                 }
                 let rec = rec.unwrap_or_else(|| panic!("{ctx}: record for {ep}"));
                 assert_eq!(json!(rec.completed), w["completed"], "{ctx}: completed");
-                assert!(close(rec.position, w["position"].as_f64().expect("pos")), "{ctx}: position {}", rec.position);
+                assert!(
+                    close(rec.position, w["position"].as_f64().expect("pos")),
+                    "{ctx}: position {}",
+                    rec.position
+                );
             }
             "next_after" => {
                 let cur = w["current"].as_str();
-                assert_eq!(json!(lib.next_in_queue(cur)), w["next"], "{ctx}: next_after");
-                assert_eq!(lib.next_in_queue(cur), next_in_queue(&lib.queue_list(), cur));
+                assert_eq!(
+                    json!(lib.next_in_queue(cur)),
+                    w["next"],
+                    "{ctx}: next_after"
+                );
+                assert_eq!(
+                    lib.next_in_queue(cur),
+                    next_in_queue(&lib.queue_list(), cur)
+                );
             }
             "downloads" => {
                 let d = lib.downloads_of(w["device"].as_str().expect("device"));
@@ -144,26 +162,47 @@ fn check(lib: &Library, want: &Value, ctx: &str) {
                 assert_eq!(json!(h), w["value"], "{ctx}: holders");
             }
             "podcast_settings" => {
-                let p = lib.podcast_settings(w["feed"].as_str().expect("feed")).expect("subscribed");
-                assert_eq!(serde_json::to_value(p).expect("json"), w["value"], "{ctx}: podcast settings");
+                let p = lib
+                    .podcast_settings(w["feed"].as_str().expect("feed"))
+                    .expect("subscribed");
+                assert_eq!(
+                    serde_json::to_value(p).expect("json"),
+                    w["value"],
+                    "{ctx}: podcast settings"
+                );
             }
             "effective_settings" => {
-                let p = lib.effective_settings(w["feed"].as_str().expect("feed")).expect("subscribed");
+                let p = lib
+                    .effective_settings(w["feed"].as_str().expect("feed"))
+                    .expect("subscribed");
                 let got = serde_json::to_value(p).expect("json");
                 assert_eq!(got["trim"], w["value"]["trim"], "{ctx}: trim");
                 assert_eq!(got["boost"], w["value"]["boost"], "{ctx}: boost");
-                assert!(close(got["speed"].as_f64().expect("f"), w["value"]["speed"].as_f64().expect("f")), "{ctx}: speed");
+                assert!(
+                    close(
+                        got["speed"].as_f64().expect("f"),
+                        w["value"]["speed"].as_f64().expect("f")
+                    ),
+                    "{ctx}: speed"
+                );
             }
             "time_saved" => {
                 let got = lib.time_saved();
                 let want = w.as_object().expect("map");
                 assert_eq!(got.len(), want.len(), "{ctx}: time saved feeds {got:?}");
                 for (feed, secs) in want {
-                    assert!(close(got[feed], secs.as_f64().expect("f")), "{ctx}: time saved {feed} {got:?}");
+                    assert!(
+                        close(got[feed], secs.as_f64().expect("f")),
+                        "{ctx}: time saved {feed} {got:?}"
+                    );
                 }
             }
             "time_saved_total" => {
-                assert!(close(lib.time_saved_total(), w.as_f64().expect("f")), "{ctx}: total {}", lib.time_saved_total());
+                assert!(
+                    close(lib.time_saved_total(), w.as_f64().expect("f")),
+                    "{ctx}: total {}",
+                    lib.time_saved_total()
+                );
             }
             other => panic!("{ctx}: unknown expectation {other}"),
         }
@@ -190,7 +229,11 @@ fn listening_rules_match_the_shared_vectors() {
             let res = run(&mut libs, step, &ctx);
             if step["error"].as_bool() == Some(true) {
                 assert!(res.is_err(), "{ctx}: expected a refusal, got {res:?}");
-                assert_eq!(libs.get_mut(&device).expect("lib").save(), before, "{ctx}: a refusal changed the document");
+                assert_eq!(
+                    libs.get_mut(&device).expect("lib").save(),
+                    before,
+                    "{ctx}: a refusal changed the document"
+                );
                 continue;
             }
             let out = res.unwrap_or_else(|e| panic!("{ctx}: {e}"));
@@ -206,10 +249,15 @@ fn listening_rules_match_the_shared_vectors() {
 #[test]
 fn refusals_are_sentences() {
     let mut lib = Library::new("d").expect("lib");
-    let err = lib.add_time_saved("https://a.example/f", f64::NAN).unwrap_err();
+    let err = lib
+        .add_time_saved("https://a.example/f", f64::NAN)
+        .unwrap_err();
     assert!(err.to_string().contains("time saved"), "{err}");
     let err = lib
-        .set_podcast_settings("https://nowhere.example/f", &PodcastSettingsPatch::default())
+        .set_podcast_settings(
+            "https://nowhere.example/f",
+            &PodcastSettingsPatch::default(),
+        )
         .unwrap_err();
     assert!(err.to_string().contains("not subscribed"), "{err}");
 }

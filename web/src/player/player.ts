@@ -237,7 +237,7 @@ export class Player {
       this.cleanup.push(() => a.removeEventListener(ev, h));
     };
     on("loadedmetadata", () => {
-      this.set({ duration: a.duration });
+      this.set({ duration: a.duration, status: this.st.status === "loading" ? "paused" : this.st.status });
       if (req.startAt > 0) this.seekTo(Math.min(req.startAt, Number.isFinite(a.duration) ? a.duration : req.startAt), true);
       this.positionState();
     });

@@ -211,8 +211,11 @@ impl Library {
         }
         let m = self.my_device_map(K_DOWNLOADS)?;
         // An Int: JS reads it as a plain number (checked above to fit exactly).
-        self.doc
-            .put(&m, episode, ScalarValue::Int(i64::try_from(bytes).unwrap_or(i64::MAX)))?;
+        self.doc.put(
+            &m,
+            episode,
+            ScalarValue::Int(i64::try_from(bytes).unwrap_or(i64::MAX)),
+        )?;
         Ok(())
     }
 
@@ -270,7 +273,9 @@ impl Library {
 
     fn read_playback_settings(&self, obj: &automerge::ObjId) -> PodcastSettings {
         PodcastSettings {
-            speed: self.get_f64(obj, "speed").filter(|s| check_speed(*s).is_ok()),
+            speed: self
+                .get_f64(obj, "speed")
+                .filter(|s| check_speed(*s).is_ok()),
             trim: self
                 .get_str(obj, "trim")
                 .and_then(|t| TrimLevel::parse(&t).ok()),
@@ -292,7 +297,10 @@ impl Library {
         let settings = self.child_or_create(&s, "settings", ObjType::Map)?;
         let values: [(&str, Patch<ScalarValue>); 3] = [
             ("speed", map_patch(patch.speed, ScalarValue::F64)),
-            ("trim", map_patch(patch.trim, |t| ScalarValue::Str(t.as_str().into()))),
+            (
+                "trim",
+                map_patch(patch.trim, |t| ScalarValue::Str(t.as_str().into())),
+            ),
             ("boost", map_patch(patch.boost, ScalarValue::Boolean)),
         ];
         for (key, p) in values {
@@ -356,7 +364,10 @@ impl Library {
                 continue;
             };
             for feed in self.map_keys(&m) {
-                if let Some(s) = self.get_f64(&m, &feed).filter(|s| s.is_finite() && *s > 0.0) {
+                if let Some(s) = self
+                    .get_f64(&m, &feed)
+                    .filter(|s| s.is_finite() && *s > 0.0)
+                {
                     *out.entry(feed).or_default() += s;
                 }
             }
