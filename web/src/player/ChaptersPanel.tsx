@@ -6,6 +6,14 @@ import { formatTime } from "./time";
 export function ChaptersPanel({ chapters, current }: { chapters: Chapter[]; current: number }) {
   return (
     <section id="np-chapters" class="panel chapters" aria-label="Chapters">
+      <div class="row">
+        <button type="button" onClick={() => player.prevChapter()} aria-label="Previous chapter">
+          ⏮ Previous
+        </button>
+        <button type="button" onClick={() => player.nextChapter()} aria-label="Next chapter" disabled={current >= chapters.length - 1}>
+          Next ⏭
+        </button>
+      </div>
       <ol class="plain">
         {chapters.map((c, i) => (
           <li key={i}>

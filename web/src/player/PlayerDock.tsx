@@ -25,6 +25,7 @@ export function PlayerDock() {
   const s = usePlayer();
   const host = useRef<HTMLDivElement>(null);
   const [panel, setPanel] = useState<"" | "chapters" | "transcript">("");
+  const [optsOpen, setOptsOpen] = useState(false);
 
   // The player owns the <audio> element; the dock only gives it a place in the page.
   useEffect(() => {
@@ -175,77 +176,70 @@ export function PlayerDock() {
           {s.error}
         </p>
       )}
-      <details class="keys">
-        <summary>Keyboard shortcuts</summary>
-        <p>
-          <kbd>k</kbd>/<kbd>Space</kbd> play/pause · <kbd>←</kbd>/<kbd>→</kbd> 15 s · <kbd>Shift</kbd>+<kbd>←</kbd>/<kbd>→</kbd> 30 s ·{" "}
-          <kbd>&lt;</kbd>/<kbd>&gt;</kbd> speed · <kbd>s</kbd> skip silences
-        </p>
-      </details>
-      <div class="opts more">
-        <label class="inline" for="np-trim">
-          Trim level
-        </label>
-        <select id="np-trim" value={skip ? s.trim : lastLevel()} onChange={(e) => setLevel(e.currentTarget.value as TrimLevel)}>
-          {(Object.keys(TRIM) as Array<keyof typeof TRIM>).map((l) => (
-            <option key={l} value={l}>
-              {TRIM_LABELS[l]} ({Math.round(TRIM[l].minSilence * 1000)} ms)
+      <div class="foot">
+        <details class="keys">
+          <summary>Keyboard shortcuts</summary>
+          <p>
+            <kbd>k</kbd>/<kbd>Space</kbd> play/pause · <kbd>←</kbd>/<kbd>→</kbd> 15 s · <kbd>Shift</kbd>+<kbd>←</kbd>/<kbd>→</kbd> 30 s ·{" "}
+            <kbd>&lt;</kbd>/<kbd>&gt;</kbd> speed · <kbd>s</kbd> skip silences
+          </p>
+        </details>
+        <details class="options" open={optsOpen} onToggle={(e) => setOptsOpen(e.currentTarget.open)}>
+          <summary>Trim, boost, sleep timer</summary>
+          <div class="opts more">
+          <label class="inline" for="np-trim">
+            Trim level
+          </label>
+          <select id="np-trim" value={skip ? s.trim : lastLevel()} onChange={(e) => setLevel(e.currentTarget.value as TrimLevel)}>
+            {(Object.keys(TRIM) as Array<keyof typeof TRIM>).map((l) => (
+              <option key={l} value={l}>
+                {TRIM_LABELS[l]} ({Math.round(TRIM[l].minSilence * 1000)} ms)
+              </option>
+            ))}
+          </select>
+          <label class="inline">
+            <input type="checkbox" checked={s.boost} onChange={(e) => player.setBoost(e.currentTarget.checked)} /> Volume boost
+          </label>
+          <label class="inline" for="np-sleep">
+            Sleep timer
+          </label>
+          <select
+            id="np-sleep"
+            value={sleepValue}
+            onChange={(e) => {
+              const v = e.currentTarget.value;
+              player.setSleep(v === "" ? null : v === "episode" || v === "chapter" ? v : Number(v));
+            }}
+          >
+            <option value="">Off</option>
+            {SLEEP_MINUTES.map((m) => (
+              <option key={m} value={String(m)}>
+                {m} minutes
+              </option>
+            ))}
+            <option value="episode">End of episode</option>
+            <option value="chapter" disabled={chapters.length === 0 && !Number.isFinite(dur)}>
+              End of chapter
             </option>
-          ))}
-        </select>
-        <label class="inline">
-          <input type="checkbox" checked={s.boost} onChange={(e) => player.setBoost(e.currentTarget.checked)} /> Volume boost
-        </label>
-        <label class="inline" for="np-sleep">
-          Sleep timer
-        </label>
-        <select
-          id="np-sleep"
-          value={sleepValue}
-          onChange={(e) => {
-            const v = e.currentTarget.value;
-            player.setSleep(v === "" ? null : v === "episode" || v === "chapter" ? v : Number(v));
-          }}
-        >
-          <option value="">Off</option>
-          {SLEEP_MINUTES.map((m) => (
-            <option key={m} value={String(m)}>
-              {m} minutes
-            </option>
-          ))}
-          <option value="episode">End of episode</option>
-          <option value="chapter" disabled={chapters.length === 0 && !Number.isFinite(dur)}>
-            End of chapter
-          </option>
-        </select>
+          </select>
+          </div>
+        </details>
+        {chapters.length > 0 && (
+          <button type="button" class="small" aria-expanded={panel === "chapters"} aria-controls="np-chapters" onClick={() => setPanel(panel === "chapters" ? "" : "chapters")}>
+            Chapters ({chapters.length})
+          </button>
+        )}
+        {hasCues && (
+          <button type="button" class="small" aria-expanded={panel === "transcript"} aria-controls="np-transcript" onClick={() => setPanel(panel === "transcript" ? "" : "transcript")}>
+            Transcript
+          </button>
+        )}
         {s.sleepRemaining !== null && (
           <span class="sleep-left" data-remaining={s.sleepRemaining.toFixed(1)}>
             Sleeps in {formatTime(s.sleepRemaining)}
           </span>
         )}
       </div>
-      {(chapters.length > 0 || hasCues) && (
-        <div class="opts more" role="group" aria-label="Chapters and transcript">
-          {chapters.length > 0 && (
-            <>
-              <button type="button" onClick={() => player.prevChapter()} aria-label="Previous chapter">
-                ⏮ Chapter
-              </button>
-              <button type="button" onClick={() => player.nextChapter()} aria-label="Next chapter" disabled={s.chapter >= chapters.length - 1}>
-                Chapter ⏭
-              </button>
-              <button type="button" aria-expanded={panel === "chapters"} aria-controls="np-chapters" onClick={() => setPanel(panel === "chapters" ? "" : "chapters")}>
-                Chapters ({chapters.length})
-              </button>
-            </>
-          )}
-          {hasCues && (
-            <button type="button" aria-expanded={panel === "transcript"} aria-controls="np-transcript" onClick={() => setPanel(panel === "transcript" ? "" : "transcript")}>
-              Transcript
-            </button>
-          )}
-        </div>
-      )}
       {s.chapters.kind === "error" && <p class="hint">Chapters are not available: {s.chapters.message}</p>}
       {s.transcript.kind === "error" && <p class="hint">The transcript is not available: {s.transcript.message}</p>}
       {s.loudness.note && s.boost && <p class="hint">{s.loudness.note}</p>}
