@@ -125,6 +125,21 @@ function sendSlow(req, res, ep) {
 }
 
 const el = (page, f, arg) => page.evaluate(f, arg);
+/** Click something in the page body: scrolled to the middle first, above the sticky player dock. */
+async function tap(loc) {
+  await loc.waitFor(T);
+  await loc.evaluate((e) => {
+    e.scrollIntoView({ block: "start" });
+    scrollBy(0, -(document.querySelector("header")?.getBoundingClientRect().height ?? 0) - 8);
+  });
+  try {
+    await loc.click({ timeout: 3000 });
+  } catch (e) {
+    const dims = await el(A.page, () => ({ dock: document.querySelector(".dock")?.getBoundingClientRect().toJSON(), h: innerHeight, doc: document.documentElement.scrollHeight, y: scrollY }));
+    await A.page.screenshot({ path: "/tmp/playback-tap.png" });
+    throw new Error(`${e.message}\n${JSON.stringify(dims)}`);
+  }
+}
 const row = (title) => A.page.locator("li.episode", { hasText: title });
 
 before(async () => {
@@ -157,12 +172,12 @@ after(async () => {
 async function openFeed() {
   const feedBtn = A.page.getByRole("button", { name: "Listening fixture", exact: true });
   await feedBtn.waitFor(T);
-  if ((await feedBtn.getAttribute("aria-expanded")) !== "true") await feedBtn.click();
+  if ((await feedBtn.getAttribute("aria-expanded")) !== "true") await tap(feedBtn);
   await row(PAUSES.title).waitFor(T);
 }
 
 async function playFromList(title) {
-  await row(title).getByRole("button", { name: new RegExp(`^(Play|Resume) ${title}`) }).click();
+  await tap(row(title).getByRole("button", { name: new RegExp(`^(Play|Resume) ${title}`) }));
   await A.page.locator(".dock .np-title", { hasText: title }).waitFor(T);
 }
 
@@ -197,9 +212,10 @@ describe("listening", () => {
       cuts[level] = Number(await A.page.locator(".dock .saved").getAttribute("data-cuts"));
     }
     assert.deepEqual(cuts, { mild: 2, medium: 3, strong: 4 });
+    await dock.getByText("Trim, boost, sleep timer").click();
     // The level is the podcast's, in the library: its settings show it.
     const pp = A.page.getByRole("group", { name: "Playback settings for this podcast" });
-    await A.page.locator("details.podcast-playback summary").first().click();
+    await tap(A.page.locator("details.podcast-playback summary").first());
     await A.page.waitForFunction(() => document.querySelector(".podcast-settings select[id^='pp-trim']")?.value === "strong", null, T);
     assert.equal(await pp.getByLabel("Trim silences").inputValue(), "strong");
     // Play through the first three cuts (strong): the silences are jumped, time saved is counted.
@@ -317,10 +333,10 @@ describe("listening", () => {
   });
 
   it("the queue plays on: the ended episode is played, leaves the queue, and the next one starts", async () => {
-    await row(SHORT_A.title).getByRole("button", { name: "Add to queue" }).click();
-    await row(SHORT_B.title).getByRole("button", { name: "Add to queue" }).click();
+    await tap(row(SHORT_A.title).getByRole("button", { name: "Add to queue" }));
+    await tap(row(SHORT_B.title).getByRole("button", { name: "Add to queue" }));
     await A.page.waitForFunction(() => document.querySelectorAll("ol.queue li").length === 2, null, T);
-    await A.page.getByRole("button", { name: `Play ${SHORT_A.title}` }).first().click();
+    await tap(A.page.getByRole("button", { name: `Play ${SHORT_A.title}` }).first());
     await A.page.locator(".dock .np-title", { hasText: SHORT_A.title }).waitFor(T);
     // A (3 s) ends → B starts by itself.
     await A.page.locator(".dock .np-title", { hasText: SHORT_B.title }).waitFor({ timeout: 20_000 });
@@ -330,9 +346,11 @@ describe("listening", () => {
   });
 
   it("sleep timer, end of episode: the last seconds fade out and the queue does not play on", async () => {
-    await row(SHORT_C.title).getByRole("button", { name: "Add to queue" }).click();
+    await tap(row(SHORT_C.title).getByRole("button", { name: "Add to queue" }));
     const dock = A.page.getByRole("region", { name: "Player" });
+    await dock.getByText("Trim, boost, sleep timer").click();
     await dock.getByLabel("Sleep timer").selectOption("episode");
+    await dock.getByText("Trim, boost, sleep timer").click();
     await A.page.waitForSelector(".dock .sleep-left", T);
     // B is 14 s long: inside the last 10 s the volume goes down.
     await A.page.waitForFunction(() => {
@@ -351,7 +369,7 @@ describe("listening", () => {
   it("download: progress, a dropped connection resumes with Range, the library records it", async () => {
     dropNextAt = 700_000;
     const t0 = Date.now();
-    await row(LONG.title).getByRole("button", { name: `Download ${LONG.title}` }).click();
+    await tap(row(LONG.title).getByRole("button", { name: `Download ${LONG.title}` }));
     const prog = row(LONG.title).locator("progress");
     await prog.waitFor(T);
     metrics.tapToProgressMs = Date.now() - t0;
@@ -395,7 +413,7 @@ describe("listening", () => {
     const t0 = Date.now();
     await A.page.reload();
     await openFeed();
-    await row(LONG.title).getByRole("button", { name: new RegExp(`^(Play|Resume) ${LONG.title}`) }).click();
+    await tap(row(LONG.title).getByRole("button", { name: new RegExp(`^(Play|Resume) ${LONG.title}`) }));
     await A.page.waitForSelector(".dock[data-local='1'][data-playing='1']", T);
     metrics.offlineStartToPlayingMs = Date.now() - t0;
     await A.page.waitForSelector(".dock .saved[data-silences='1']", T);

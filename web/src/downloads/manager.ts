@@ -193,6 +193,10 @@ export class Downloads {
       } else if (!res.ok) {
         throw parseProxyError(res.status, await res.text().catch(() => ""), "media");
       }
+      // An HTML page is never an episode (a misrouted request, a captive portal's login page).
+      if (/^text\/html\b/i.test(res.headers.get("content-type") ?? "")) {
+        throw new Error("The server answered with a web page instead of the episode's audio.");
+      }
       let offset = have;
       if (res.status === 200 && have > 0) offset = 0; // the server ignored the Range: start over
       const cr = /\/(\d+)$/.exec(res.headers.get("content-range") ?? "");

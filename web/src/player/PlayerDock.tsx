@@ -234,14 +234,14 @@ export function PlayerDock() {
             Transcript
           </button>
         )}
+        {s.chapters.kind === "error" && <span class="note" title={s.chapters.message}>No chapters</span>}
+        {s.transcript.kind === "error" && <span class="note" title={s.transcript.message}>No transcript</span>}
         {s.sleepRemaining !== null && (
           <span class="sleep-left" data-remaining={s.sleepRemaining.toFixed(1)}>
             Sleeps in {formatTime(s.sleepRemaining)}
           </span>
         )}
       </div>
-      {s.chapters.kind === "error" && <p class="hint">Chapters are not available: {s.chapters.message}</p>}
-      {s.transcript.kind === "error" && <p class="hint">The transcript is not available: {s.transcript.message}</p>}
       {s.loudness.note && s.boost && <p class="hint">{s.loudness.note}</p>}
       {panel === "chapters" && chapters.length > 0 && <ChaptersPanel chapters={chapters} current={s.chapter} />}
       {panel === "transcript" && s.transcript.kind === "ready" && <TranscriptPanel cues={s.transcript.value} position={s.position} />}
