@@ -11,7 +11,7 @@ import type { SilenceParams, SilenceResult } from "./nowPlaying";
 import { normalizeSilences, type Span } from "./silence";
 import { MAP_PARAMS } from "./trim";
 
-const sKey = (url: string, p: SilenceParams) => `silence:${p.thresholdDb}:${p.minSilence}:${url}`;
+const sKey = (url: string, p: SilenceParams) => `silence+loudness:${p.thresholdDb}:${p.minSilence}:${url}`;
 
 /** Stored first, else the proxy (then stored); a failure is retried by the next call. */
 function cached<T>(key: string, fetchIt: () => Promise<T>): () => Promise<T> {
@@ -41,7 +41,8 @@ export function proxySilences(ctx: ProxyContext, audioUrl: string): (params?: Si
     if (!l) {
       l = cached(key, () =>
         proxyJson<SilenceMap>(ctx, "silence", audioUrl, {
-          params: { threshold_db: String(params.thresholdDb), min_silence: String(params.minSilence) },
+          // Loudness is measured in the same decoding pass (the player normalises with it).
+          params: { threshold_db: String(params.thresholdDb), min_silence: String(params.minSilence), loudness: "true" },
         }).then((m) => ({ spans: normalizeSilences(m.silences), loudness: m.loudness ?? null })),
       );
       loaders.set(key, l);
@@ -72,6 +73,12 @@ export const chaptersLoader = (ctx: ProxyContext, url: string): (() => Promise<C
   return () => raw().then(normalizeChapters);
 };
 
+/** Chapters embedded in the audio (ID3 CHAP, MP4), when the feed names no chapter file; none is not an error. */
+export const embeddedChaptersLoader = (ctx: ProxyContext, audioUrl: string): (() => Promise<Chapter[]>) => {
+  const raw = cached(`chapters-embedded:${audioUrl}`, () => proxyJson<unknown>(ctx, "chapters", audioUrl).catch(() => ({ chapters: [] })));
+  return () => raw().then(normalizeChapters);
+};
+
 export const transcriptLoader = (ctx: ProxyContext, url: string): (() => Promise<Cue[]>) => {
   const raw = cached(`transcript:${url}`, () => viaProxy(ctx, "transcript", url));
   return () => raw().then(normalizeCues);
@@ -81,7 +88,7 @@ export const transcriptLoader = (ctx: ProxyContext, url: string): (() => Promise
 export async function prefetchSide(ctx: ProxyContext, audioUrl: string, chaptersUrl?: string | null, transcriptUrl?: string | null): Promise<void> {
   await Promise.allSettled([
     proxySilences(ctx, audioUrl)(),
-    chaptersUrl ? chaptersLoader(ctx, chaptersUrl)() : null,
+    chaptersUrl ? chaptersLoader(ctx, chaptersUrl)() : embeddedChaptersLoader(ctx, audioUrl)(),
     transcriptUrl ? transcriptLoader(ctx, transcriptUrl)() : null,
   ]);
 }
