@@ -226,7 +226,7 @@ export function Podcasts({ lib, me, ctx, fallbackName }: Props) {
       </section>
 
       {/* Until the app has a Downloads route and a Settings screen, they live here. */}
-      <DownloadsView lib={lib} device={device} />
+      <DownloadsView lib={lib} device={device} ctx={ctx} />
       <PlaybackSettings lib={lib} />
     </>
   );
