@@ -6,20 +6,25 @@
 //! [`service::FeedService`] and an implementation of [`http::ProxyAuth`].
 
 pub mod cache;
+pub mod chapters;
+pub mod chapters_http;
 pub mod encoding;
 pub mod error;
 pub mod fetch;
 pub mod parse;
 
 pub use error::{FeedError, Result};
+pub mod artwork;
 pub mod html;
 pub mod http;
+pub mod media;
 pub mod opml;
 pub mod reader;
 pub mod readingtime;
 pub mod service;
 pub mod silence;
 pub mod title;
+pub mod transcript;
 
 pub use http::{ProxyAuth, RateLimitConfig, router};
 pub use service::{FeedService, ServiceConfig};
