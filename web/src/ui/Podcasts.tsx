@@ -2,16 +2,19 @@ import { useEffect, useMemo, useState } from "preact/hooks";
 import type { Identity } from "../lib/identity";
 import {
   continueFrom, episodeKey, feeds as listFeeds, LibraryInputError, markPlayed, normalizeFeedUrl, playOf, queueAdd,
-  queueMove, queueOf, queueRemove, resumeOffer, resumeOffers, setPosition, setSpeed, setTitle, splitEpisodeKey, subscribe,
+  queueMove, queueOf, queueRemove, resumeOffer, resumeOffers, setTitle, splitEpisodeKey, subscribe,
   unsubscribe, type Doc, type Feed, type Resume,
 } from "../library/doc";
 import type { LibraryStore } from "../library/store";
-import { play, type PlayRequest } from "../player/nowPlaying";
+import { bindPlayerSettings, pickTranscript, playEpisode, type EpisodeInfo, type ListeningEnv } from "../player/library";
+import { bindDownloads, newDownload, type EpisodeExtra } from "../downloads/binding";
+import { DownloadButton } from "../downloads/DownloadButton";
+import { DownloadsView } from "../downloads/DownloadsView";
+import { PlaybackSettings, PodcastPlaybackSettings } from "../player/PlaybackSettings";
 import { formatTime as clock } from "../player/time";
 import { parseOpml } from "../podcast/opml";
 import { cachedFeed, episodeGuid, fetchFeed, type Episode, type FeedJson } from "../podcast/feed";
 import { proxyText, ProxyError, type ProxyContext } from "../lib/proxy";
-import { proxySilences } from "../player/silenceSource";
 import { sanitizeHtml } from "../podcast/sanitize";
 
 export function useDoc(lib: LibraryStore): Doc {
@@ -21,14 +24,6 @@ export function useDoc(lib: LibraryStore): Doc {
     return lib.subscribe(setDoc);
   }, [lib]);
   return doc;
-}
-
-function safe(f: () => void): void {
-  try {
-    f();
-  } catch (e) {
-    console.warn("library:", e);
-  }
 }
 
 const message = (e: unknown) => (e instanceof LibraryInputError || e instanceof ProxyError || e instanceof Error ? e.message : String(e));
@@ -98,35 +93,37 @@ export function Podcasts({ lib, me, ctx, fallbackName }: Props) {
 
   const name = (r: Resume) => r.deviceName ?? fallbackName(r.device);
 
-  const request = (v: EpisodeView, startAt: number): PlayRequest | null => {
+  // Playback and downloads follow the library (settings, auto-download, who holds what).
+  useEffect(() => bindPlayerSettings(lib), [lib]);
+  useEffect(() => bindDownloads(lib, device, ctx), [lib, device, ctx.realm, ctx.server]);
+
+  const info = (v: EpisodeView): EpisodeInfo | null => {
     const url = v.ep.enclosure?.url;
     if (!url) return null;
-    const mine = playOf(lib.doc, device, v.key);
+    const ex = v.ep as EpisodeExtra;
     return {
-      episodeKey: v.key,
-      title: v.ep.title ?? "Untitled episode",
+      key: v.key,
+      feedUrl: v.feedUrl,
       feedTitle: v.feedTitle,
+      title: v.ep.title ?? "Untitled episode",
       audioUrl: url,
       artworkUrl: v.ep.image ?? cache[v.feedUrl]?.channel.image ?? undefined,
-      startAt,
-      speed: mine?.speed ?? 1,
-      silences: proxySilences(ctx, url),
-      // The player reports what the media element says; a NaN or out-of-range value is dropped
-      // (and logged) rather than thrown back into the player.
-      onProgress: (pos, dur) =>
-        safe(() => lib.change((d) => setPosition(d, device, v.key, pos, Number.isFinite(dur) && dur > 0 ? dur : undefined))),
-      onSpeed: (s) => safe(() => lib.change((d) => setSpeed(d, device, v.key, s))),
-      onEnded: () => safe(() => lib.change((d) => queueRemove(markPlayed(d, device, v.key, true), device, v.key))),
-      next: () => {
-        const q = queueOf(lib.doc, device).filter((k) => k !== v.key);
-        const n = q.map((k) => episodes.get(k)).find((x) => x?.ep.enclosure);
-        return n ? request(n, playOf(lib.doc, device, n.key)?.position ?? 0) : null;
-      },
+      chaptersUrl: ex.chapters_url ?? null,
+      transcriptUrl: pickTranscript(ex.transcripts),
     };
   };
+  const env: ListeningEnv = {
+    lib,
+    device,
+    ctx,
+    resolve: (k) => {
+      const v = episodes.get(k);
+      return v ? info(v) : null;
+    },
+  };
   const start = (v: EpisodeView, at?: number) => {
-    const r = request(v, at ?? playOf(lib.doc, device, v.key)?.position ?? 0);
-    if (r) play(r);
+    const i = info(v);
+    if (i) playEpisode(env, i, at ?? playOf(lib.doc, device, v.key)?.position ?? 0);
   };
 
   const refresh = async (f: Feed): Promise<void> => {
@@ -173,6 +170,7 @@ export function Podcasts({ lib, me, ctx, fallbackName }: Props) {
                 <FeedRow
                   feed={f}
                   open={open === f.url}
+                  lib={lib}
                   onToggle={() => setOpen(open === f.url ? null : f.url)}
                   onRefresh={() => refresh(f)}
                   onUnsubscribe={() => {
@@ -226,12 +224,17 @@ export function Podcasts({ lib, me, ctx, fallbackName }: Props) {
           </ol>
         )}
       </section>
+
+      {/* Until the app has a Downloads route and a Settings screen, they live here. */}
+      <DownloadsView lib={lib} device={device} ctx={ctx} />
+      <PlaybackSettings lib={lib} />
     </>
   );
 }
 
 function FeedRow(props: {
   feed: Feed;
+  lib: LibraryStore;
   open: boolean;
   onToggle(): void;
   onRefresh(): Promise<void>;
@@ -270,6 +273,10 @@ function FeedRow(props: {
             <code>{feed.url}</code> {busy ? "· updating…" : <button type="button" class="link" onClick={() => void refresh()}>Refresh</button>}
           </p>
           {error && <p role="alert" class="error">{error}</p>}
+          <details class="podcast-playback">
+            <summary>Playback settings for this podcast</summary>
+            <PodcastPlaybackSettings lib={props.lib} feedUrl={feed.url} />
+          </details>
           {props.children}
         </div>
       )}
@@ -325,6 +332,7 @@ function EpisodeRow(props: {
         <button type="button" onClick={() => props.onPlayed(!mine?.completed)}>
           {mine?.completed ? "Mark unplayed" : "Mark played"}
         </button>
+        <DownloadButton item={newDownload(v.feedUrl, v.feedTitle, v.key, v.ep as EpisodeExtra)} title={title} />
       </div>
       {notes && (
         <details>
