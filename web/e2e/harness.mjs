@@ -202,3 +202,32 @@ export function rss({ title, link, image = "", items }) {
   ${items.join("")}
 </channel></rss>`;
 }
+
+/** Go to one of the app's views through its navigation (side or bottom), as a person would. */
+export async function goView(page, view) {
+  await page.locator(`nav a[data-nav=${view}]`).click();
+  await page.waitForSelector(`main.view[data-view=${view}]`, { timeout: 20_000 });
+}
+
+/** The Devices view with its diagnostics panel (message console, connection log) open. */
+export async function diagnostics(page) {
+  if (!(await page.locator("main.view[data-view=devices]").count())) await goView(page, "devices");
+  const d = page.locator("details.diagnostics");
+  if (!(await d.evaluate((e) => e.open))) await d.locator("summary").click();
+}
+
+/** Subscribe to a feed from the Add view (reached from the Podcasts view), as a person would. */
+export async function subscribeTo(page, url, title) {
+  await goView(page, "podcasts");
+  await page.getByRole("link", { name: "Add podcast" }).click();
+  await page.getByLabel("Feed address").fill(url);
+  await page.getByRole("button", { name: "Subscribe", exact: true }).click();
+  if (title) await page.getByText(`Subscribed to ${title}.`).waitFor({ timeout: 20_000 });
+}
+
+/** Open a podcast's page from the grid. */
+export async function openPodcast(page, url) {
+  await goView(page, "podcasts");
+  await page.locator(`li.tile[data-feed="${url}"] a`).click();
+  await page.waitForSelector(`main.view[data-view=podcast] .pod-head[data-feed="${url}"]`, { timeout: 20_000 });
+}

@@ -6,6 +6,7 @@
 //! [`service::FeedService`] and an implementation of [`http::ProxyAuth`].
 
 pub mod cache;
+pub mod directory;
 pub mod encoding;
 pub mod error;
 pub mod fetch;

@@ -35,6 +35,8 @@ pub struct ServiceConfig {
     pub audio_timeout: std::time::Duration,
     /// Default silence thresholds.
     pub silence: SilenceParams,
+    /// Which podcast directory `/proxy/directory` searches.
+    pub directory: crate::directory::DirectoryConfig,
 }
 
 impl ServiceConfig {
@@ -46,6 +48,7 @@ impl ServiceConfig {
             max_audio_bytes: 512 * 1024 * 1024,
             audio_timeout: std::time::Duration::from_secs(600),
             silence: SilenceParams::default(),
+            directory: crate::directory::DirectoryConfig::default(),
         }
     }
 }

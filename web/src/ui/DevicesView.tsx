@@ -14,10 +14,10 @@ export function DevicesView(props: { me: Identity; realm: string; server: string
     <>
       <h1 id="view-h">Devices</h1>
       <Devices lib={lib} members={snap?.members ?? []} onRemove={(id) => props.mesh?.removeMember(id) ?? Promise.resolve()} />
+      <PeerList members={snap?.members ?? []} />
       <InvitePanel me={me} realm={props.realm} server={props.server} />
-      <details class="card diagnostics" open={false}>
-        <summary>Diagnostics: links, messages and the connection log</summary>
-        <PeerList members={snap?.members ?? []} />
+      <details class="card diagnostics">
+        <summary>Diagnostics: P2P and relay messages, connection log</summary>
         {props.mesh && <MessageInterface mesh={props.mesh} messages={snap?.messages ?? []} />}
         <h2 id="log-h">Connection log</h2>
         <pre class="log" aria-labelledby="log-h" tabIndex={0}>
