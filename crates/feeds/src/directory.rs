@@ -92,11 +92,9 @@ impl DirectoryConfig {
                         key: k.to_owned(),
                         secret: s.to_owned(),
                     }),
-                    _ => Err(
-                        "the Podcast Index directory needs an API key and secret \
+                    _ => Err("the Podcast Index directory needs an API key and secret \
                          (--podcastindex-key, --podcastindex-secret)"
-                            .into(),
-                    ),
+                        .into()),
                 }
             }
             other => Err(format!(
@@ -228,10 +226,15 @@ impl Directory {
                     .map(|d| d.as_secs())
                     .unwrap_or(0);
                 let (date, auth) = podcast_index_auth(key, secret, now);
-                let bad = |_| FeedError::BadRequest("the API key has characters a header cannot carry".into());
+                let bad = |_| {
+                    FeedError::BadRequest("the API key has characters a header cannot carry".into())
+                };
                 headers.insert("X-Auth-Key", HeaderValue::from_str(key).map_err(bad)?);
                 headers.insert("X-Auth-Date", HeaderValue::from_str(&date).map_err(bad)?);
-                headers.insert(http::header::AUTHORIZATION, HeaderValue::from_str(&auth).map_err(bad)?);
+                headers.insert(
+                    http::header::AUTHORIZATION,
+                    HeaderValue::from_str(&auth).map_err(bad)?,
+                );
                 let mut u = endpoint.clone();
                 u.query_pairs_mut()
                     .append_pair("q", q)
@@ -298,14 +301,19 @@ pub fn parse_itunes(body: &[u8]) -> Result<Vec<DirectoryHit>> {
         artwork_url600: Option<String>,
         artwork_url100: Option<String>,
     }
-    let a: Answer = serde_json::from_slice(body)
-        .map_err(|e| FeedError::Parse(format!("the directory's answer is not what was expected: {e}")))?;
+    let a: Answer = serde_json::from_slice(body).map_err(|e| {
+        FeedError::Parse(format!(
+            "the directory's answer is not what was expected: {e}"
+        ))
+    })?;
     Ok(a.results
         .into_iter()
         .filter_map(|i| {
             let feed_url = clean(i.feed_url).filter(|u| feed_url_ok(u))?;
             Some(DirectoryHit {
-                title: clean(i.collection_name).or(clean(i.track_name)).unwrap_or_else(|| feed_url.clone()),
+                title: clean(i.collection_name)
+                    .or(clean(i.track_name))
+                    .unwrap_or_else(|| feed_url.clone()),
                 author: clean(i.artist_name),
                 image: clean(i.artwork_url600).or(clean(i.artwork_url100)),
                 description: None,
@@ -332,8 +340,11 @@ pub fn parse_podcast_index(body: &[u8]) -> Result<Vec<DirectoryHit>> {
         image: Option<String>,
         description: Option<String>,
     }
-    let a: Answer = serde_json::from_slice(body)
-        .map_err(|e| FeedError::Parse(format!("the directory's answer is not what was expected: {e}")))?;
+    let a: Answer = serde_json::from_slice(body).map_err(|e| {
+        FeedError::Parse(format!(
+            "the directory's answer is not what was expected: {e}"
+        ))
+    })?;
     Ok(a.feeds
         .into_iter()
         .filter_map(|i| {
@@ -367,12 +378,36 @@ mod tests {
 
     #[test]
     fn options() {
-        assert_eq!(DirectoryConfig::from_options("none", None, None, None), Ok(DirectoryConfig::None));
-        assert_eq!(DirectoryConfig::from_options("itunes", None, None, None), Ok(DirectoryConfig::default()));
-        assert!(DirectoryConfig::from_options("podcastindex", None, Some("k"), None).unwrap_err().contains("key and secret"));
-        assert!(DirectoryConfig::from_options("itunes", Some("ftp://x/"), None, None).unwrap_err().contains("http"));
-        assert!(DirectoryConfig::from_options("yahoo", None, None, None).unwrap_err().contains("unknown directory"));
-        let pi = DirectoryConfig::from_options("podcastindex", Some("http://127.0.0.1:9/s"), Some("k"), Some("s")).expect("ok");
+        assert_eq!(
+            DirectoryConfig::from_options("none", None, None, None),
+            Ok(DirectoryConfig::None)
+        );
+        assert_eq!(
+            DirectoryConfig::from_options("itunes", None, None, None),
+            Ok(DirectoryConfig::default())
+        );
+        assert!(
+            DirectoryConfig::from_options("podcastindex", None, Some("k"), None)
+                .unwrap_err()
+                .contains("key and secret")
+        );
+        assert!(
+            DirectoryConfig::from_options("itunes", Some("ftp://x/"), None, None)
+                .unwrap_err()
+                .contains("http")
+        );
+        assert!(
+            DirectoryConfig::from_options("yahoo", None, None, None)
+                .unwrap_err()
+                .contains("unknown directory")
+        );
+        let pi = DirectoryConfig::from_options(
+            "podcastindex",
+            Some("http://127.0.0.1:9/s"),
+            Some("k"),
+            Some("s"),
+        )
+        .expect("ok");
         assert_eq!(pi.name(), "Podcast Index");
     }
 

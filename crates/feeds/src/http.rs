@@ -26,11 +26,11 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use crate::cache::CacheStatus;
+use crate::directory::{Directory, DirectoryConfig};
 use crate::encoding::{ChunkedBody, negotiate};
 use crate::error::FeedError;
 use crate::fetch::parse_url;
 use crate::service::{FeedService, JsonBody, RawContent, Served};
-use crate::directory::{Directory, DirectoryConfig};
 use crate::silence::SilenceParams;
 
 /// Verifies proxy bearer tokens. Implemented by the embedding server.
@@ -467,8 +467,10 @@ async fn directory_handler(
     match st.directory.search(&text).await {
         Ok(answer) => {
             let mut resp = axum::Json(answer).into_response();
-            resp.headers_mut()
-                .insert(header::CACHE_CONTROL, HeaderValue::from_static("private, max-age=600"));
+            resp.headers_mut().insert(
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("private, max-age=600"),
+            );
             resp
         }
         Err(e) => e.into_response(),
@@ -499,7 +501,10 @@ pub fn router(service: FeedService, auth: Arc<dyn ProxyAuth>, limits: RateLimitC
         .route("/proxy/reader", get(reader_handler).options(|| async {}))
         .route("/proxy/title", get(title_handler).options(|| async {}))
         .route("/proxy/silence", get(silence_handler).options(|| async {}))
-        .route("/proxy/directory", get(directory_handler).options(|| async {}))
+        .route(
+            "/proxy/directory",
+            get(directory_handler).options(|| async {}),
+        )
         .route_layer(middleware::from_fn_with_state(state.clone(), guard))
         .with_state(state)
 }

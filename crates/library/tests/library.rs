@@ -285,14 +285,20 @@ fn seen_marks_sync_and_decide_what_is_new() {
     let ep = |g: &str| episode_key(feed, g).expect("key");
 
     assert_eq!(phone.seen_watermark(feed), 3_000);
-    assert!(!phone.is_new(feed, Some(2_000), &ep("old")), "before subscribing");
+    assert!(
+        !phone.is_new(feed, Some(2_000), &ep("old")),
+        "before subscribing"
+    );
     assert!(phone.is_new(feed, Some(4_000), &ep("four")));
     assert!(phone.is_new(feed, Some(5_000), &ep("five")));
     assert!(!phone.is_new(feed, None, &ep("undated")));
 
     // The phone shows episode four; the laptop learns it.
     assert!(phone.mark_seen(feed, 4_000).expect("mark"));
-    assert!(!phone.mark_seen(feed, 3_500).expect("lower mark"), "marks only rise");
+    assert!(
+        !phone.mark_seen(feed, 3_500).expect("lower mark"),
+        "marks only rise"
+    );
     laptop.merge(&mut phone).expect("merge");
     assert!(!laptop.is_new(feed, Some(4_000), &ep("four")));
     assert!(laptop.is_new(feed, Some(5_000), &ep("five")));
