@@ -16,15 +16,15 @@ const TYPES = {
   ".wasm": "application/wasm",
 };
 
-/** Serve web/dist on 127.0.0.1 (SPA fallback to index.html). Resolves to {port, close()}. */
-export function staticServer(port = 0) {
+/** Serve web/dist (or `dir`) on 127.0.0.1 (SPA fallback to index.html). Resolves to {port, close()}. */
+export function staticServer(port = 0, dir = DIST) {
   const srv = createServer((req, res) => {
     const path = normalize(decodeURIComponent(new URL(req.url, "http://x").pathname)).replace(/^(\.\.[/\\])+/, "");
-    let file = join(DIST, path === "/" ? "index.html" : path);
+    let file = join(dir, path === "/" ? "index.html" : path);
     try {
       if (!statSync(file).isFile()) throw new Error();
     } catch {
-      file = join(DIST, "index.html");
+      file = join(dir, "index.html");
     }
     res.writeHead(200, { "content-type": TYPES[extname(file)] ?? "application/octet-stream", "cache-control": "no-cache" });
     res.end(readFileSync(file));

@@ -25,6 +25,13 @@ export function EpisodeBrowser({ list, doc, label, id, showFeed = false }: { lis
           Search episodes
         </label>
         <input id={`${id}-q`} type="search" placeholder="Search titles and notes" value={text} onInput={(e) => setText(e.currentTarget.value)} />
+        <label for={`${id}-order`} class="inline">
+          Sort
+          <select id={`${id}-order`} value={order} onChange={(e) => setOrder(e.currentTarget.value as Order)}>
+            <option value="newest">Newest first</option>
+            <option value="oldest">Oldest first</option>
+          </select>
+        </label>
         <fieldset class="chips">
           <legend class="sr-only">Show</legend>
           {FILTERS.map(([f, name]) => (
@@ -34,13 +41,6 @@ export function EpisodeBrowser({ list, doc, label, id, showFeed = false }: { lis
             </label>
           ))}
         </fieldset>
-        <label for={`${id}-order`} class="inline">
-          Sort
-          <select id={`${id}-order`} value={order} onChange={(e) => setOrder(e.currentTarget.value as Order)}>
-            <option value="newest">Newest first</option>
-            <option value="oldest">Oldest first</option>
-          </select>
-        </label>
       </div>
       <p class="hint" role="status" data-count={shown.length}>
         {shown.length === list.length ? `${list.length} episode${list.length === 1 ? "" : "s"}` : `${shown.length} of ${list.length} episodes`}
