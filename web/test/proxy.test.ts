@@ -84,13 +84,14 @@ describe("proxyJson", () => {
     expect(e2.status).toBe(0);
     expect(e2.message).toMatch(/cannot be reached/);
   });
-  it("silence loader: normalized spans, fetched once", async () => {
+  it("silence loader: normalized spans, fetched once, with the parameters every trim level needs", async () => {
     const before = seen.length;
     const load = proxySilences(ctx, "https://example.org/ok.mp3");
     expect(seen.length).toBe(before); // nothing fetched until the player asks
-    expect(await load()).toEqual([[3, 5], [12, 14]]);
-    expect(await load()).toEqual([[3, 5], [12, 14]]);
+    expect(await load()).toEqual({ spans: [[3, 5], [12, 14]], loudness: null });
+    expect(await load()).toEqual({ spans: [[3, 5], [12, 14]], loudness: null });
     expect(seen.length).toBe(before + 1);
+    expect(seen[before]).toMatch(/threshold_db=-42&min_silence=0\.083$/);
   });
 });
 

@@ -22,6 +22,11 @@ pub use library::{
     DeviceId, DeviceInfo, Feed, GENESIS_HASH, Library, NewFeed, PlayRecord, Resume, SCHEMA_VERSION,
     SettingValue, Subscribed, episode_key, genesis_bytes, normalize_feed_url, split_episode_key,
 };
+// Listening rules (issue 11).
+pub use library::{
+    CONTINUOUS_PLAYBACK, EffectiveSettings, Patch, PodcastSettings, PodcastSettingsPatch,
+    TrimLevel, next_in_queue,
+};
 #[cfg(feature = "opml")]
 pub use opml::{ImportProgress, ImportReport};
 pub use store::{COMPACT_MIN_LOG, Opened, Recovery, Store};

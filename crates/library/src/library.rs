@@ -1180,3 +1180,10 @@ impl Library {
     }
 }
 // ===== end of the app-views block =====
+// ----- listening rules (issue 11): queue plays on, downloads per device, per-podcast
+// settings, time saved; in their own module, shared vectors in testdata/listening-rules.json -----
+mod listening;
+pub use listening::{
+    CONTINUOUS_PLAYBACK, EffectiveSettings, Patch, PodcastSettings, PodcastSettingsPatch,
+    TrimLevel, next_in_queue,
+};

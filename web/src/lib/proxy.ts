@@ -9,7 +9,7 @@ import type { RealmId } from "../protocol/generated";
 import { serverBase } from "../config";
 import { sign, unixNow, type Signer } from "./jwt";
 
-export type ProxyEndpoint = "feed" | "reader" | "title" | "silence" | "raw";
+export type ProxyEndpoint = "feed" | "reader" | "title" | "silence" | "raw" | "chapters" | "transcript" | "media";
 
 /** Who asks, and where: this device, its realm, the realm's server (default: `config.ts`). */
 export interface ProxyContext {
@@ -35,7 +35,16 @@ export class ProxyError extends Error {
 }
 
 /** What the person asked for, in words, per endpoint. */
-const WHAT: Record<ProxyEndpoint, string> = { feed: "feed", raw: "file", silence: "audio file", reader: "page", title: "page" };
+const WHAT: Record<ProxyEndpoint, string> = {
+  feed: "feed",
+  raw: "file",
+  silence: "audio file",
+  reader: "page",
+  title: "page",
+  chapters: "chapter list",
+  transcript: "transcript",
+  media: "audio file",
+};
 
 /** A sentence for the person using the app, from the proxy's status and reason (crates/feeds/README.md). */
 export function proxyErrorText(status: number, detail: string, endpoint: ProxyEndpoint = "raw"): string {
@@ -129,4 +138,9 @@ export async function proxyJson<T = unknown>(
 export interface SilenceMap {
   duration: number;
   silences: Array<[number, number]>;
+  /** Measured loudness, from servers that measure it. */
+  loudness?: { integrated_lufs: number; true_peak_dbtp: number } | null;
 }
+
+/** A bearer token for one proxy request made by hand (streams, Range requests). */
+export const proxyToken = (ctx: ProxyContext) => sign(ctx.me, "proxy", ctx.realm, unixNow(), TOKEN_TTL, {});

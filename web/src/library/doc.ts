@@ -50,7 +50,16 @@ export interface LibraryDoc {
   plays: Record<string, Record<string, PlayRec>>;
   queues: Record<string, Str[]>;
   settings: Record<string, unknown>;
-  devices: Record<string, { name?: Str }>;
+  devices: Record<string, DeviceRec>;
+}
+
+/** `devices.<id>`: written only by that device. */
+export interface DeviceRec {
+  name?: Str;
+  /** Listening rules (issue 11): episode key → bytes held on this device. */
+  downloads?: Record<string, number>;
+  /** Listening rules (issue 11): feed URL → seconds saved on this device. */
+  time_saved?: Record<string, number>;
 }
 
 export type Doc = A.Doc<LibraryDoc>;
@@ -411,3 +420,192 @@ export function setNotify(doc: Doc, feedUrl: string, on: boolean): Doc {
   });
 }
 // ===== end of the app-views block =====
+// ===== listening rules (issue 11) =====
+// The same rules as crates/library/src/library/listening.rs, one function each, checked
+// against crates/library/testdata/listening-rules.json (test/listening.test.ts).
+
+/** Global setting: start the next queued episode when one ends (default on). */
+export const CONTINUOUS_PLAYBACK = "continuous_playback";
+export const SPEED_RANGE = [0.5, 3] as const;
+/** Largest saving accepted in one report (s). */
+export const MAX_SAVED_PER_REPORT = 86_400;
+
+export type TrimLevel = "off" | "mild" | "medium" | "strong";
+export const TRIM_LEVELS: readonly TrimLevel[] = ["off", "mild", "medium", "strong"];
+const isTrim = (v: unknown): v is TrimLevel => typeof v === "string" && (TRIM_LEVELS as readonly string[]).includes(v);
+
+/** A podcast's own playback settings; unset values inherit the global ones. */
+export interface PodcastSettings {
+  speed?: number;
+  trim?: TrimLevel;
+  boost?: boolean;
+}
+/** A change: an absent key keeps the value, `null` clears it (the global one applies). */
+export type PodcastSettingsPatch = { [K in keyof PodcastSettings]?: PodcastSettings[K] | null };
+export interface EffectiveSettings {
+  speed: number;
+  trim: TrimLevel;
+  boost: boolean;
+}
+
+const speedOk = (v: unknown): v is number => typeof v === "number" && Number.isFinite(v) && v >= SPEED_RANGE[0] && v <= SPEED_RANGE[1];
+
+/** What follows `current` in `queue`: the episode after it when queued (none after the last), else the head. */
+export function nextInQueue(queue: string[], current: string | null): string | null {
+  const i = current === null ? -1 : queue.indexOf(current);
+  if (i >= 0) return queue[i + 1] ?? null;
+  return queue.find((e) => e !== current) ?? null;
+}
+
+/**
+ * An episode ended on this device: marked played (at its duration when known), out of this
+ * device's queue, and the episode to start next (null when none follows or the global
+ * `continuous_playback` is off). Refuses bad input before changing anything.
+ */
+export function episodeEnded(doc: Doc, device: string, episode: string, duration?: number): [Doc, string | null] {
+  checkText("episode key", episode);
+  if (duration !== undefined) checkSeconds("duration", duration);
+  const queue = queueOf(doc, device);
+  const next = nextInQueue(queue, episode);
+  const d1 = withRecord(doc, device, episode, (r) => {
+    r.completed = true;
+    if (duration !== undefined) {
+      r.position = duration;
+      if (r.duration !== duration) r.duration = duration;
+    }
+  });
+  const d2 = queueRemove(d1, device, episode);
+  const continuous = d2.settings[CONTINUOUS_PLAYBACK] !== false;
+  return [d2, continuous ? next : null];
+}
+
+function myDeviceMap(d: LibraryDoc, device: string, key: "downloads" | "time_saved"): Record<string, number> {
+  d.devices[device] ??= {};
+  const me = d.devices[device] as DeviceRec;
+  me[key] ??= {};
+  return me[key] as Record<string, number>;
+}
+
+/** Record that this device holds a downloaded copy of `episode` (`bytes` long). */
+export function setDownload(doc: Doc, device: string, episode: string, bytes: number): Doc {
+  checkText("episode key", episode);
+  if (!Number.isSafeInteger(bytes) || bytes < 0) throw new LibraryInputError("A download size must be a whole number of bytes.");
+  if (doc.devices[device]?.downloads?.[episode] === bytes) return doc;
+  return A.change(doc, (d) => {
+    myDeviceMap(d, device, "downloads")[episode] = bytes;
+  });
+}
+
+/** This device no longer holds `episode`; returns whether it was recorded. */
+export function removeDownload(doc: Doc, device: string, episode: string): [Doc, boolean] {
+  if (doc.devices[device]?.downloads?.[episode] === undefined) return [doc, false];
+  return [
+    A.change(doc, (d) => {
+      delete myDeviceMap(d, device, "downloads")[episode];
+    }),
+    true,
+  ];
+}
+
+/** A device's downloads: episode key → bytes. */
+export function downloadsOf(doc: Doc, device: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [k, v] of Object.entries(doc.devices[device]?.downloads ?? {})) if (typeof v === "number") out[k] = v;
+  return out;
+}
+
+/** The devices holding a downloaded copy of `episode`, sorted by id. */
+export function downloadHolders(doc: Doc, episode: string): string[] {
+  return Object.keys(doc.devices)
+    .filter((d) => doc.devices[d]?.downloads?.[episode] !== undefined)
+    .sort();
+}
+
+function readPlayback(m: Record<string, unknown> | undefined): PodcastSettings {
+  const out: PodcastSettings = {};
+  if (!m) return out;
+  if (speedOk(m.speed)) out.speed = m.speed;
+  const t = str(m.trim);
+  if (isTrim(t)) out.trim = t;
+  if (typeof m.boost === "boolean") out.boost = m.boost;
+  return out;
+}
+
+function subOf(doc: Doc, feedUrl: string): [string, SubRec] {
+  const u = normalizeFeedUrl(feedUrl);
+  const s = doc.subscriptions[u];
+  if (!s) throw new LibraryInputError(`You are not subscribed to ${u}.`);
+  return [u, s];
+}
+
+/** A podcast's own playback settings. */
+export function podcastSettings(doc: Doc, feedUrl: string): PodcastSettings {
+  return readPlayback(subOf(doc, feedUrl)[1].settings);
+}
+
+/** Change a podcast's playback settings; every value is checked before anything changes. */
+export function setPodcastSettings(doc: Doc, feedUrl: string, patch: PodcastSettingsPatch): Doc {
+  const [u] = subOf(doc, feedUrl);
+  const { speed, trim, boost } = patch as Record<string, unknown>;
+  if (speed !== undefined && speed !== null && !speedOk(speed)) throw new LibraryInputError(`The speed must be between ${SPEED_RANGE[0]} and ${SPEED_RANGE[1]}.`);
+  if (trim !== undefined && trim !== null && !isTrim(trim)) throw new LibraryInputError("The trim level must be off, mild, medium or strong.");
+  if (boost !== undefined && boost !== null && typeof boost !== "boolean") throw new LibraryInputError("Volume boost is on or off.");
+  return A.change(doc, (d) => {
+    const sub = d.subscriptions[u] as SubRec;
+    sub.settings ??= {};
+    const m = sub.settings;
+    for (const [k, v] of [["speed", speed], ["trim", trim], ["boost", boost]] as const) {
+      if (v === undefined) continue;
+      if (v === null) delete m[k];
+      else m[k] = k === "trim" ? imm(v as string) : v;
+    }
+  });
+}
+
+/** The settings to play a podcast with: its own, else the global ones, else 1×, off, off. */
+export function effectiveSettings(doc: Doc, feedUrl: string): EffectiveSettings {
+  const own = podcastSettings(doc, feedUrl);
+  const global = readPlayback(doc.settings);
+  return { speed: own.speed ?? global.speed ?? 1, trim: own.trim ?? global.trim ?? "off", boost: own.boost ?? global.boost ?? false };
+}
+
+/** Add `seconds` of the listener's time saved on this device for a podcast. */
+export function addTimeSaved(doc: Doc, device: string, feedUrl: string, seconds: number): Doc {
+  const u = normalizeFeedUrl(feedUrl);
+  if (!Number.isFinite(seconds) || seconds < 0 || seconds > MAX_SAVED_PER_REPORT) {
+    throw new LibraryInputError(`The time saved must be between 0 and ${MAX_SAVED_PER_REPORT} seconds.`);
+  }
+  if (seconds === 0) return doc;
+  return A.change(doc, (d) => {
+    const m = myDeviceMap(d, device, "time_saved");
+    m[u] = (typeof m[u] === "number" ? m[u] : 0) + seconds;
+  });
+}
+
+/** Time saved per podcast, summed over every device of the realm. */
+export function timeSaved(doc: Doc): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const dev of Object.keys(doc.devices).sort()) {
+    for (const [feed, s] of Object.entries(doc.devices[dev]?.time_saved ?? {})) {
+      if (typeof s === "number" && Number.isFinite(s) && s > 0) out[feed] = (out[feed] ?? 0) + s;
+    }
+  }
+  return out;
+}
+
+/** Total time saved over every podcast and device (s). */
+export function timeSavedTotal(doc: Doc): number {
+  return Object.values(timeSaved(doc)).reduce((a, b) => a + b, 0);
+}
+/** Set a global setting (a number, boolean or short string); unchanged values write nothing. */
+export function setSetting(doc: Doc, key: string, value: number | boolean | string): Doc {
+  checkText("setting name", key);
+  if (typeof value === "number" && !Number.isFinite(value)) throw new LibraryInputError(`The setting ${key} must be a number.`);
+  if (typeof value === "string" && bytes(value) > MAX_TEXT) throw new LibraryInputError(`The setting ${key} is too long.`);
+  const old = doc.settings[key];
+  if ((typeof old === "object" && old !== null ? String(old) : old) === value) return doc;
+  return A.change(doc, (d) => {
+    d.settings[key] = typeof value === "string" ? imm(value) : value;
+  });
+}
+// ===== end of listening rules =====

@@ -1,221 +1,42 @@
 /**
- * The player dock: renders `current()` from the nowPlaying seam in an <audio> element, with
- * transport controls, speed, skip-silences, Media Session and keyboard shortcuts, and reports
- * progress back through the request's callbacks. Everything it decides is in pure modules
- * (silence.ts, keys.ts, progress.ts, time.ts); this file only wires them to the DOM.
+ * The player dock: renders the `Player` (player.ts) — transport, speed, trim level, boost,
+ * sleep timer, chapters and transcript — and maps keys to its methods. It decides nothing
+ * itself: the element, the skip planner, progress and timers belong to the player.
  */
 import { useEffect, useRef, useState } from "preact/hooks";
-import { current, onChange, play, stop, type PlayRequest } from "./nowPlaying";
-import { planSkip, totalSilence, type Span } from "./silence";
+import type { TrimLevel } from "../library/doc";
+import { player } from "./player";
+import { usePlayer } from "./usePlayer";
 import { ARROW_WIDGETS, keyAction, SHORTCUTS } from "./keys";
-import { ProgressClock, type ProgressReason } from "./progress";
-import { clampSpeed, formatTime, seekTarget, spokenTime, SPEEDS, stepSpeed } from "./time";
+import { formatTime, spokenTime, SPEEDS, stepSpeed } from "./time";
+import { TRIM, TRIM_LABELS, trimmedSeconds } from "./trim";
+import { SLEEP_MINUTES } from "./sleep";
+import { ChaptersPanel } from "./ChaptersPanel";
+import { TranscriptPanel } from "./TranscriptPanel";
 import "./dock.css";
 
-const SKIP_KEY = "skypod.skipSilences";
-
-type SilenceState =
-  | { kind: "loading" }
-  | { kind: "ready"; spans: Span[] }
-  | { kind: "error"; message: string };
+const LEVEL_KEY = "skypod.trimLevel";
+const lastLevel = (): Exclude<TrimLevel, "off"> => {
+  const v = localStorage.getItem(LEVEL_KEY);
+  return v === "mild" || v === "medium" || v === "strong" ? v : "medium";
+};
 
 export function PlayerDock() {
-  // Every play() gets a fresh Dock (and <audio>), so no state leaks between requests.
-  const [now, setNow] = useState({ req: current(), gen: 0 });
+  const s = usePlayer();
+  const host = useRef<HTMLDivElement>(null);
+  const [panel, setPanel] = useState<"" | "chapters" | "transcript">("");
+  const [optsOpen, setOptsOpen] = useState(false);
+
+  // The player owns the <audio> element; the dock only gives it a place in the page.
   useEffect(() => {
-    return onChange((req) => setNow((n) => ({ req, gen: n.gen + 1 })));
-  }, []);
-  if (!now.req) return null;
-  return <Dock key={now.gen} req={now.req} />;
-}
-
-function Dock({ req }: { req: PlayRequest }) {
-  const audio = useRef<HTMLAudioElement>(null);
-  const [playing, setPlaying] = useState(false);
-  const [pos, setPos] = useState(req.startAt);
-  const [dur, setDur] = useState(NaN);
-  const [speed, setSpeedState] = useState(clampSpeed(req.speed));
-  const [skip, setSkip] = useState(() => localStorage.getItem(SKIP_KEY) === "1");
-  const [silence, setSilence] = useState<SilenceState>({ kind: "loading" });
-  // Wall-clock seconds saved by skipping (media seconds / rate at the time of the jump).
-  const [saved, setSaved] = useState(0);
-  const [error, setError] = useState("");
-
-  // Mutable state the media event handlers read without re-subscribing.
-  const live = useRef({ spans: [] as Span[], skip, internalSeek: false, timer: 0, clock: new ProgressClock() });
-  live.current.skip = skip;
-
-  const el = () => audio.current;
-
-  const report = (reason: ProgressReason) => {
-    const a = el();
-    if (!a) return;
-    const d = Number.isFinite(a.duration) ? a.duration : 0;
-    const p = reason === "end" ? d : a.currentTime;
-    if (live.current.clock.should(reason, Date.now(), p)) req.onProgress(p, d);
-  };
-
-  const updatePositionState = () => {
-    const a = el();
-    const ms = navigator.mediaSession;
-    if (!a || !ms?.setPositionState || !Number.isFinite(a.duration) || a.duration <= 0) return;
-    try {
-      ms.setPositionState({
-        duration: a.duration,
-        playbackRate: a.playbackRate > 0 ? a.playbackRate : 1,
-        position: Math.min(Math.max(0, a.currentTime), a.duration),
-      });
-    } catch {
-      /* a browser refusing a state is not worth an error */
-    }
-  };
-
-  const seekTo = (t: number, internal = false) => {
-    const a = el();
-    if (!a) return;
-    live.current.internalSeek = internal;
-    a.currentTime = seekTarget(t, 0, a.duration);
-    setPos(a.currentTime);
-  };
-  const seekBy = (delta: number) => {
-    const a = el();
-    if (a) seekTo(seekTarget(a.currentTime, delta, a.duration));
-  };
-  const toggle = () => {
-    const a = el();
-    if (!a) return;
-    if (a.paused) a.play().catch((e: unknown) => setError(`Cannot play this episode: ${String(e)}`));
-    else a.pause();
-  };
-  const setSpeed = (x: number) => {
-    const a = el();
-    const s = clampSpeed(x);
-    if (a) {
-      a.defaultPlaybackRate = s;
-      a.playbackRate = s;
-    }
-    setSpeedState(s);
-    req.onSpeed(s);
-  };
-  const setSkipOn = (on: boolean) => {
-    localStorage.setItem(SKIP_KEY, on ? "1" : "0");
-    setSkip(on);
-    live.current.skip = on;
-    checkSkip();
-  };
-
-  /** Jump over the silence we are in, and aim a timer at the next one (timeupdate is ~4 Hz). */
-  const checkSkip = () => {
-    const a = el();
-    const l = live.current;
-    clearTimeout(l.timer);
-    if (!a || !l.skip || a.paused || l.spans.length === 0) return;
-    const plan = planSkip(a.currentTime, l.spans);
-    if (plan.kind === "jump") {
-      const rate = a.playbackRate > 0 ? a.playbackRate : 1;
-      setSaved((s) => s + plan.skipped / rate);
-      seekTo(plan.to, true);
-      l.timer = window.setTimeout(checkSkip, 50);
-    } else if (plan.kind === "wait") {
-      const rate = a.playbackRate > 0 ? a.playbackRate : 1;
-      l.timer = window.setTimeout(checkSkip, Math.max(20, (plan.in / rate) * 1000));
-    }
-  };
-
-  // A new request: load it, fetch its silence map; report the old one's position when it goes.
-  useEffect(() => {
-    const a = el();
-    if (!a) return;
-    const l = live.current;
-    l.clock.reset();
-    l.spans = [];
-    setSaved(0);
-    setError("");
-    setSilence({ kind: "loading" });
-    const s = clampSpeed(req.speed);
-    setSpeedState(s);
-    a.defaultPlaybackRate = s;
-    a.src = req.audioUrl;
-    a.playbackRate = s;
-    if (req.autoplay !== false) {
-      // Allowed when the page has had a user gesture (the click that chose the episode);
-      // otherwise the Play button is there.
-      a.play().catch(() => undefined);
-    }
-    let gone = false;
-    Promise.resolve()
-      .then(() => req.silences())
-      .then((spans) => {
-        if (gone) return;
-        l.spans = spans;
-        setSilence({ kind: "ready", spans });
-        checkSkip();
-      })
-      .catch((e: unknown) => !gone && setSilence({ kind: "error", message: e instanceof Error ? e.message : String(e) }));
-    return () => {
-      gone = true;
-      clearTimeout(l.timer);
-      if (a.currentTime > 0 && !a.ended) req.onProgress(a.currentTime, Number.isFinite(a.duration) ? a.duration : 0);
-      a.pause();
-    };
-  }, [req]);
-
-  // Media Session: lock screen / headset / OS media keys.
-  useEffect(() => {
-    const ms = navigator.mediaSession;
-    if (!ms) return;
-    if (typeof MediaMetadata !== "undefined") {
-      ms.metadata = new MediaMetadata({
-        title: req.title,
-        artist: req.feedTitle,
-        album: "Skypod",
-        artwork: req.artworkUrl ? [{ src: req.artworkUrl }] : [],
-      });
-    }
-    const handlers: Array<[MediaSessionAction, MediaSessionActionHandler | null]> = [
-      ["play", () => void el()?.play()],
-      ["pause", () => el()?.pause()],
-      ["seekbackward", (d) => seekBy(-(d.seekOffset ?? 15))],
-      ["seekforward", (d) => seekBy(d.seekOffset ?? 30)],
-      [
-        "seekto",
-        (d) => {
-          const a = el();
-          if (!a || d.seekTime === undefined) return;
-          if (d.fastSeek && "fastSeek" in a) a.fastSeek(d.seekTime);
-          else seekTo(d.seekTime);
-          updatePositionState();
-        },
-      ],
-      [
-        "nexttrack",
-        req.next
-          ? () => {
-              const n = req.next?.();
-              if (n) play(n);
-            }
-          : null,
-      ],
-    ];
-    const set = (a: MediaSessionAction, h: MediaSessionActionHandler | null) => {
-      try {
-        ms.setActionHandler(a, h);
-      } catch {
-        /* an action this browser does not know */
-      }
-    };
-    for (const [a, h] of handlers) set(a, h);
-    return () => {
-      for (const [a] of handlers) set(a, null);
-      ms.metadata = null;
-      ms.playbackState = "none";
-    };
-  }, [req]);
+    const a = player.audio;
+    if (a && host.current && a.parentElement !== host.current) host.current.appendChild(a);
+  }, [s.gen, !!s.req]);
 
   // Keyboard shortcuts anywhere on the page, unless the focused control uses the key.
   useEffect(() => {
+    if (!s.req) return;
     const onKey = (e: KeyboardEvent) => {
-      // Another handler (a list, a dialog) already used this key.
       if (e.defaultPrevented) return;
       const t = e.target instanceof HTMLElement ? e.target : null;
       const act = keyAction({
@@ -231,88 +52,62 @@ function Dock({ req }: { req: PlayRequest }) {
       });
       if (!act) return;
       e.preventDefault();
-      const a = el();
-      if (act.kind === "toggle") toggle();
-      else if (act.kind === "seek") seekBy(act.delta);
-      else if (act.kind === "speed") setSpeed(stepSpeed(a?.playbackRate ?? speed, act.dir));
-      else setSkipOn(!live.current.skip);
+      if (act.kind === "toggle") player.toggle();
+      else if (act.kind === "seek") player.seekBy(act.delta);
+      else if (act.kind === "speed") player.setSpeed(stepSpeed(player.audio?.playbackRate ?? player.state.speed, act.dir));
+      else setSkip(player.state.trim === "off");
     };
     addEventListener("keydown", onKey);
     return () => removeEventListener("keydown", onKey);
-  });
+  }, [!!s.req]);
 
-  const speeds: number[] = SPEEDS.includes(speed as (typeof SPEEDS)[number]) ? [...SPEEDS] : [...SPEEDS, speed].sort((x, y) => x - y);
-  const remaining = Number.isFinite(dur) ? Math.max(0, dur - pos) : NaN;
-  const spans = silence.kind === "ready" ? silence.spans : [];
+  if (!s.req) return null;
+  const req = s.req;
+  const playing = s.status === "playing";
+  const speeds: number[] = SPEEDS.includes(s.speed as (typeof SPEEDS)[number]) ? [...SPEEDS] : [...SPEEDS, s.speed].sort((x, y) => x - y);
+  const dur = s.duration;
+  const remaining = Number.isFinite(dur) ? Math.max(0, dur - s.position) : NaN;
+  const spans = s.silence.kind === "ready" ? s.silence.value : [];
+  const skip = s.trim !== "off";
+  const chapters = s.chapters.kind === "ready" ? s.chapters.value : [];
+  const chapter = chapters[s.chapter];
+  const hasCues = s.transcript.kind === "ready" && s.transcript.value.length > 0;
+
+  function setSkip(on: boolean) {
+    player.setTrim(on ? lastLevel() : "off");
+  }
+  const setLevel = (l: TrimLevel) => {
+    if (l !== "off") localStorage.setItem(LEVEL_KEY, l);
+    player.setTrim(l);
+  };
+  const sleepValue = s.sleep ? (s.sleep.kind === "at" ? String(s.sleep.minutes) : s.sleep.kind) : "";
 
   return (
-    <section class="dock" aria-label="Player" data-playing={playing ? "1" : "0"}>
-      <audio
-        ref={audio}
-        preload="metadata"
-        onLoadedMetadata={(e) => {
-          const a = e.currentTarget;
-          setDur(a.duration);
-          if (req.startAt > 0) seekTo(Math.min(req.startAt, Number.isFinite(a.duration) ? a.duration : req.startAt), true);
-          updatePositionState();
-        }}
-        onDurationChange={(e) => setDur(e.currentTarget.duration)}
-        onTimeUpdate={(e) => {
-          setPos(e.currentTarget.currentTime);
-          if (!e.currentTarget.paused) report("tick");
-          checkSkip();
-        }}
-        onPlay={() => {
-          setPlaying(true);
-          setError("");
-          if (navigator.mediaSession) navigator.mediaSession.playbackState = "playing";
-          updatePositionState();
-          checkSkip();
-        }}
-        onPause={() => {
-          setPlaying(false);
-          clearTimeout(live.current.timer);
-          if (navigator.mediaSession) navigator.mediaSession.playbackState = "paused";
-          updatePositionState();
-          if (!el()?.ended) report("pause");
-        }}
-        onSeeked={() => {
-          updatePositionState();
-          if (live.current.internalSeek) live.current.internalSeek = false;
-          else report("seek");
-          checkSkip();
-        }}
-        onRateChange={(e) => {
-          setSpeedState(clampSpeed(e.currentTarget.playbackRate));
-          updatePositionState();
-          checkSkip();
-        }}
-        onEnded={() => {
-          setPlaying(false);
-          report("end");
-          req.onEnded();
-        }}
-        onError={(e) => {
-          const code = e.currentTarget.error?.code;
-          setError(
-            code === 4
-              ? "This episode's audio cannot be played in this browser (format or address not supported)."
-              : "The episode's audio could not be loaded. Check the connection and try again.",
-          );
-        }}
-      />
+    <section
+      class="dock"
+      aria-label="Player"
+      data-playing={playing ? "1" : "0"}
+      data-status={s.status}
+      data-local={s.local ? "1" : "0"}
+      data-gain-db={String(player.graphGainDb() ?? "")}
+      data-lufs={String(s.loudness.measured?.integrated_lufs ?? "")}
+    >
+      <div ref={host} class="media" />
       <div class="np">
-        {req.artworkUrl && <img class="art" src={req.artworkUrl} alt="" width={48} height={48} />}
+        {(chapter?.image ?? req.artworkUrl) && <img class="art" src={chapter?.image ?? req.artworkUrl} alt="" width={48} height={48} />}
         <div class="np-text">
           <p class="np-title" id="np-title">{req.title}</p>
-          <p class="np-feed">{req.feedTitle}</p>
+          <p class="np-feed">
+            {chapter ? <span class="np-chapter">{chapter.title}</span> : req.feedTitle}
+            {s.local && <span class="badge"> · downloaded</span>}
+          </p>
         </div>
-        <button type="button" class="icon" aria-label="Close player" onClick={() => stop()}>
+        <button type="button" class="icon" aria-label="Close player" onClick={() => player.stop()}>
           <span aria-hidden="true">✕</span>
         </button>
       </div>
       <div class="seek">
-        <span class="t" aria-hidden="true">{formatTime(pos)}</span>
+        <span class="t" aria-hidden="true">{formatTime(s.position)}</span>
         <input
           type="range"
           aria-label="Position"
@@ -320,27 +115,27 @@ function Dock({ req }: { req: PlayRequest }) {
           min={0}
           max={Number.isFinite(dur) ? Math.floor(dur) : 0}
           step={1}
-          value={Math.floor(pos)}
-          aria-valuetext={`${spokenTime(pos)} of ${spokenTime(dur)}`}
+          value={Math.floor(s.position)}
+          aria-valuetext={`${spokenTime(s.position)} of ${spokenTime(dur)}`}
           disabled={!Number.isFinite(dur)}
-          onInput={(e) => seekTo(Number(e.currentTarget.value))}
+          onInput={(e) => player.seekTo(Number(e.currentTarget.value))}
         />
         <span class="t" aria-hidden="true">−{formatTime(remaining)}</span>
       </div>
       <div class="transport" role="group" aria-label="Playback">
-        <button type="button" aria-label="Back 30 seconds" aria-keyshortcuts={SHORTCUTS.back30} onClick={() => seekBy(-30)}>
+        <button type="button" aria-label="Back 30 seconds" aria-keyshortcuts={SHORTCUTS.back30} onClick={() => player.seekBy(-30)}>
           −30
         </button>
-        <button type="button" aria-label="Back 15 seconds" aria-keyshortcuts={SHORTCUTS.back15} onClick={() => seekBy(-15)}>
+        <button type="button" aria-label="Back 15 seconds" aria-keyshortcuts={SHORTCUTS.back15} onClick={() => player.seekBy(-15)}>
           −15
         </button>
-        <button type="button" class="play primary" aria-label={playing ? "Pause" : "Play"} aria-keyshortcuts={SHORTCUTS.toggle} onClick={toggle}>
+        <button type="button" class="play primary" aria-label={playing ? "Pause" : "Play"} aria-keyshortcuts={SHORTCUTS.toggle} onClick={() => player.toggle()}>
           <span aria-hidden="true">{playing ? "❚❚" : "▶"}</span>
         </button>
-        <button type="button" aria-label="Forward 15 seconds" aria-keyshortcuts={SHORTCUTS.fwd15} onClick={() => seekBy(15)}>
+        <button type="button" aria-label="Forward 15 seconds" aria-keyshortcuts={SHORTCUTS.fwd15} onClick={() => player.seekBy(15)}>
           +15
         </button>
-        <button type="button" aria-label="Forward 30 seconds" aria-keyshortcuts={SHORTCUTS.fwd30} onClick={() => seekBy(30)}>
+        <button type="button" aria-label="Forward 30 seconds" aria-keyshortcuts={SHORTCUTS.fwd30} onClick={() => player.seekBy(30)}>
           +30
         </button>
       </div>
@@ -350,44 +145,106 @@ function Dock({ req }: { req: PlayRequest }) {
         </label>
         <select
           id="np-speed"
-          value={String(speed)}
+          value={String(s.speed)}
           aria-keyshortcuts={`${SHORTCUTS.slower} ${SHORTCUTS.faster}`}
-          onChange={(e) => setSpeed(Number(e.currentTarget.value))}
+          onChange={(e) => player.setSpeed(Number(e.currentTarget.value))}
         >
-          {speeds.map((s) => (
-            <option key={s} value={String(s)}>
-              {s}×
+          {speeds.map((x) => (
+            <option key={x} value={String(x)}>
+              {x}×
             </option>
           ))}
         </select>
         <label class="inline">
-          <input type="checkbox" checked={skip} aria-keyshortcuts={SHORTCUTS.skip} onChange={(e) => setSkipOn(e.currentTarget.checked)} /> Skip silences
+          <input type="checkbox" checked={skip} aria-keyshortcuts={SHORTCUTS.skip} onChange={(e) => setSkip(e.currentTarget.checked)} /> Skip silences
         </label>
         {/* Not a live region: announcing every skip would talk over the episode. */}
-        <span class="saved" data-saved={saved.toFixed(2)} data-silences={spans.length}>
-          {silence.kind === "loading" && "Finding silences…"}
-          {silence.kind === "error" && "No silence map"}
-          {silence.kind === "ready" &&
-            (spans.length === 0
+        <span class="saved" data-saved={s.saved.toFixed(2)} data-silences={spans.length} data-cuts={s.cuts.length}>
+          {s.silence.kind === "loading" && "Finding silences…"}
+          {s.silence.kind === "error" && "No silence map"}
+          {s.silence.kind === "ready" &&
+            (s.cuts.length === 0 && spans.length === 0
               ? "No silences found"
               : skip
-                ? `Time saved ${formatTime(saved)}`
-                : `${spans.length} silence${spans.length === 1 ? "" : "s"}, ${formatTime(totalSilence(spans))}`)}
+                ? `Time saved ${formatTime(s.saved)}`
+                : `${spans.length} silence${spans.length === 1 ? "" : "s"}, ${formatTime(trimmedSeconds(spans, lastLevel()))}`)}
         </span>
       </div>
-      {silence.kind === "error" && <p class="hint">Silences cannot be skipped: {silence.message}</p>}
-      {error && (
+      {s.silence.kind === "error" && <p class="hint">Silences cannot be skipped: {s.silence.message}</p>}
+      {s.error && (
         <p role="alert" class="error">
-          {error}
+          {s.error}
         </p>
       )}
-      <details class="keys">
-        <summary>Keyboard shortcuts</summary>
-        <p>
-          <kbd>k</kbd>/<kbd>Space</kbd> play/pause · <kbd>←</kbd>/<kbd>→</kbd> 15 s · <kbd>Shift</kbd>+<kbd>←</kbd>/<kbd>→</kbd> 30 s ·{" "}
-          <kbd>&lt;</kbd>/<kbd>&gt;</kbd> speed · <kbd>s</kbd> skip silences
-        </p>
-      </details>
+      <div class="foot">
+        <details class="keys">
+          <summary>Keyboard shortcuts</summary>
+          <p>
+            <kbd>k</kbd>/<kbd>Space</kbd> play/pause · <kbd>←</kbd>/<kbd>→</kbd> 15 s · <kbd>Shift</kbd>+<kbd>←</kbd>/<kbd>→</kbd> 30 s ·{" "}
+            <kbd>&lt;</kbd>/<kbd>&gt;</kbd> speed · <kbd>s</kbd> skip silences
+          </p>
+        </details>
+        <details class="options" open={optsOpen} onToggle={(e) => setOptsOpen(e.currentTarget.open)}>
+          <summary>Trim, boost, sleep timer</summary>
+          <div class="opts more">
+          <label class="inline" for="np-trim">
+            Trim level
+          </label>
+          <select id="np-trim" value={skip ? s.trim : lastLevel()} onChange={(e) => setLevel(e.currentTarget.value as TrimLevel)}>
+            {(Object.keys(TRIM) as Array<keyof typeof TRIM>).map((l) => (
+              <option key={l} value={l}>
+                {TRIM_LABELS[l]} ({Math.round(TRIM[l].minSilence * 1000)} ms)
+              </option>
+            ))}
+          </select>
+          <label class="inline">
+            <input type="checkbox" checked={s.boost} onChange={(e) => player.setBoost(e.currentTarget.checked)} /> Volume boost
+          </label>
+          <label class="inline" for="np-sleep">
+            Sleep timer
+          </label>
+          <select
+            id="np-sleep"
+            value={sleepValue}
+            onChange={(e) => {
+              const v = e.currentTarget.value;
+              player.setSleep(v === "" ? null : v === "episode" || v === "chapter" ? v : Number(v));
+            }}
+          >
+            <option value="">Off</option>
+            {SLEEP_MINUTES.map((m) => (
+              <option key={m} value={String(m)}>
+                {m} minutes
+              </option>
+            ))}
+            <option value="episode">End of episode</option>
+            <option value="chapter" disabled={chapters.length === 0 && !Number.isFinite(dur)}>
+              End of chapter
+            </option>
+          </select>
+          </div>
+        </details>
+        {chapters.length > 0 && (
+          <button type="button" class="small" aria-expanded={panel === "chapters"} aria-controls="np-chapters" onClick={() => setPanel(panel === "chapters" ? "" : "chapters")}>
+            Chapters ({chapters.length})
+          </button>
+        )}
+        {hasCues && (
+          <button type="button" class="small" aria-expanded={panel === "transcript"} aria-controls="np-transcript" onClick={() => setPanel(panel === "transcript" ? "" : "transcript")}>
+            Transcript
+          </button>
+        )}
+        {s.chapters.kind === "error" && <span class="note" title={s.chapters.message}>No chapters</span>}
+        {s.transcript.kind === "error" && <span class="note" title={s.transcript.message}>No transcript</span>}
+        {s.sleepRemaining !== null && (
+          <span class="sleep-left" data-remaining={s.sleepRemaining.toFixed(1)}>
+            Sleeps in {formatTime(s.sleepRemaining)}
+          </span>
+        )}
+      </div>
+      {s.loudness.note && s.boost && <p class="hint">{s.loudness.note}</p>}
+      {panel === "chapters" && chapters.length > 0 && <ChaptersPanel chapters={chapters} current={s.chapter} />}
+      {panel === "transcript" && s.transcript.kind === "ready" && <TranscriptPanel cues={s.transcript.value} position={s.position} />}
     </section>
   );
 }

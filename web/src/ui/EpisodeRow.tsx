@@ -6,6 +6,8 @@ import { startEpisode } from "../app/listen";
 import { href } from "../app/router";
 import { useApp } from "../app/context";
 import { Artwork } from "./Artwork";
+import { DownloadButton } from "../downloads/DownloadButton";
+import { newDownload, type EpisodeExtra } from "../downloads/binding";
 
 export function deviceLabel(fallback: (id: string) => string) {
   return (r: Resume) => r.deviceName ?? fallback(r.device);
@@ -72,6 +74,7 @@ export function EpisodeRow({ v, doc, showFeed = false }: { v: EpisodeView; doc: 
           <button type="button" onClick={() => lib.change((d) => markPlayed(d, device, v.key, !mine?.completed))} aria-label={`${mine?.completed ? "Mark unplayed" : "Mark played"}: ${title}`}>
             {mine?.completed ? "Mark unplayed" : "Mark played"}
           </button>
+          <DownloadButton item={newDownload(v.feedUrl, v.feedTitle, v.key, v.ep as EpisodeExtra)} title={title} />
         </div>
         {v.ep.description && <Notes html={v.ep.description} />}
       </div>

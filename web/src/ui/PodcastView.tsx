@@ -6,6 +6,7 @@ import { ago, useFeeds, useMinuteTick } from "../podcast/refresh";
 import { navigate } from "../app/router";
 import { useApp, useDoc } from "../app/context";
 import { Artwork } from "./Artwork";
+import { PodcastPlaybackSettings } from "../player/PlaybackSettings";
 import { EpisodeBrowser } from "./EpisodeBrowser";
 
 interface Funding {
@@ -128,6 +129,10 @@ export function PodcastView({ feed: url }: { feed: string }) {
           Unsubscribe
         </button>
       </div>
+      <details class="card podcast-playback">
+        <summary>Playback settings for this podcast</summary>
+        <PodcastPlaybackSettings lib={app.lib} feedUrl={url} />
+      </details>
       {f ? (
         <EpisodeBrowser list={list} doc={doc} label={`Episodes of ${title}`} id="pod" />
       ) : (

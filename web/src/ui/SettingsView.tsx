@@ -4,6 +4,7 @@ import { notificationsSupported } from "../podcast/notify";
 import { REFRESH_EVERY_MS } from "../podcast/refresh";
 import { useApp, useDoc } from "../app/context";
 import { OpmlExport } from "./AddView";
+import { PlaybackSettings } from "../player/PlaybackSettings";
 
 /** Settings: notifications (browser permission, per podcast), refresh, export, appearance. */
 export function SettingsView() {
@@ -14,6 +15,7 @@ export function SettingsView() {
   return (
     <>
       <h1 id="view-h">Settings</h1>
+      <PlaybackSettings lib={app.lib} />
       <section class="card" aria-labelledby="notif-h">
         <h2 id="notif-h">Notifications</h2>
         {perm === "unsupported" ? (

@@ -10,7 +10,10 @@ import { AppCtx, useDoc, type AppContext } from "../app/context";
 import { href, useRoute, type Route, type View } from "../app/router";
 import { AddView } from "./AddView";
 import { DevicesView } from "./DevicesView";
-import { DownloadsRoute } from "./DownloadsRoute";
+import { bindDownloads } from "../downloads/binding";
+import { DownloadsView } from "../downloads/DownloadsView";
+import { downloads } from "../downloads/manager";
+import { bindPlayerSettings } from "../player/library";
 import { EpisodesView } from "./EpisodesView";
 import { NewView } from "./NewView";
 import { PodcastView } from "./PodcastView";
@@ -61,6 +64,14 @@ export function Shell(props: Props) {
     return () => feeds.stop();
   }, [feeds]);
   useEffect(() => void feeds.load(urls), [urls.join("\n")]);
+  // Playback and downloads follow the library (settings, auto-download, who holds what).
+  useEffect(() => bindPlayerSettings(lib), [lib]);
+  useEffect(() => bindDownloads(lib, me.identid, { me, realm: props.realm, server: props.server }), [lib, props.realm, props.server]);
+  const [dlVersion, setDlVersion] = useState(0);
+  useEffect(() => {
+    void downloads.load();
+    return downloads.subscribe(() => setDlVersion((v) => v + 1));
+  }, []);
 
   const episodes = useMemo(() => {
     const m = new Map<string, EpisodeView>();
@@ -81,9 +92,9 @@ export function Shell(props: Props) {
       feeds,
       episodes,
       fallbackName: (id) => (id === me.identid ? "this device" : `device ${id.slice(0, 6)}`),
-      downloaded: () => false,
+      downloaded: (key) => downloads.get(key)?.state === "done",
     }),
-    [lib, feeds, episodes],
+    [lib, feeds, episodes, dlVersion],
   );
 
   // A new view: to its top, and focus on its heading for keyboard and screen-reader users
@@ -141,7 +152,12 @@ export function Shell(props: Props) {
           {route.view === "episodes" && <EpisodesView />}
           {route.view === "new" && <NewView />}
           {route.view === "queue" && <QueueView />}
-          {route.view === "downloads" && <DownloadsRoute />}
+          {route.view === "downloads" && (
+            <>
+              <h1 id="view-h">Downloads</h1>
+              <DownloadsView lib={lib} device={me.identid} />
+            </>
+          )}
           {route.view === "add" && <AddView q={route.q} />}
           {route.view === "devices" && <DevicesView me={me} realm={props.realm} server={props.server} snap={props.snap} mesh={props.mesh} onLeave={props.onLeave} />}
           {route.view === "settings" && <SettingsView />}

@@ -1,0 +1,437 @@
+// End-to-end: listening. A podcast host on loopback serves a feed whose episodes are WAVs with
+// real digital silences, a Podcasting 2.0 chapter list and a transcript of thousands of cues;
+// the app subscribes through the realm server's proxy (which maps silences, measures loudness
+// and converts chapters and transcripts) and plays as a listener would, in Debian chromium:
+// trim levels, chapters, transcript, the queue playing on, the sleep timer, downloads with
+// progress and a resumed drop, loudness gain on the downloaded copy, and offline playback with
+// the server stopped. axe-core checks the player with chapters and transcript open.
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { createServer } from "node:http";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { ROOT, device, launch, shot, skypodServer, swControlled, webApp } from "./harness.mjs";
+
+const METRICS = join(ROOT, "web/e2e/last-metrics.json");
+const T = { timeout: 20_000 };
+const metrics = {};
+let web, realm, browser, A, appUrl, host, feedUrl;
+
+/** 16-bit mono 8 kHz WAV: a 440 Hz tone with digital silence in each of `silences`. */
+function wavWith(seconds, silences = [], rate = 8000, amp = 16383) {
+  const n = Math.round(rate * seconds);
+  const buf = Buffer.alloc(44 + n * 2);
+  buf.write("RIFF", 0);
+  buf.writeUInt32LE(36 + n * 2, 4);
+  buf.write("WAVEfmt ", 8);
+  buf.writeUInt32LE(16, 16);
+  buf.writeUInt16LE(1, 20);
+  buf.writeUInt16LE(1, 22);
+  buf.writeUInt32LE(rate, 24);
+  buf.writeUInt32LE(rate * 2, 28);
+  buf.writeUInt16LE(2, 32);
+  buf.writeUInt16LE(16, 34);
+  buf.write("data", 36);
+  buf.writeUInt32LE(n * 2, 40);
+  for (let i = 0; i < n; i++) {
+    const t = i / rate;
+    const quiet = silences.some(([a, b]) => t >= a && t < b);
+    buf.writeInt16LE(quiet ? 0 : Math.round(amp * Math.sin(2 * Math.PI * 440 * t)), 44 + i * 2);
+  }
+  return buf;
+}
+
+// "Pauses": 0.2 s, 0.35 s, 0.6 s and 6 s silences → strong trims 4, medium 3, mild 2.
+const PAUSES = { title: "Pauses of every length", guid: "pauses", body: wavWith(60, [[5, 5.2], [10, 10.35], [15, 15.6], [30, 36]]) };
+const SHORT_A = { title: "Short A", guid: "short-a", body: wavWith(3) };
+const SHORT_B = { title: "Short B", guid: "short-b", body: wavWith(14) };
+const SHORT_C = { title: "Short C", guid: "short-c", body: wavWith(3) };
+// The download: 150 s (2.4 MB) with a 6 s silence, quieter than the others (loudness gain > 0).
+const LONG = { title: "Long episode for the train", guid: "long", body: wavWith(150, [[20, 26]], 8000, 4000) };
+const EPISODES = [PAUSES, SHORT_A, SHORT_B, SHORT_C, LONG];
+const CHAPTERS = [
+  { startTime: 0, title: "Welcome" },
+  { startTime: 20, title: "The middle part" },
+  { startTime: 40, title: "Goodbye" },
+];
+const CUES = 3000;
+const vtt = () => {
+  const ts = (s) => `${String(Math.floor(s / 3600)).padStart(2, "0")}:${String(Math.floor((s % 3600) / 60)).padStart(2, "0")}:${String(s % 60).padStart(2, "0")}.000`;
+  let out = "WEBVTT\n\n";
+  for (let i = 0; i < CUES; i++) out += `${ts(i * 2)} --> ${ts(i * 2 + 2)}\n<v ${i % 2 ? "Bo" : "Al"}>Line number ${i}${i === 777 ? " with the needle word" : ""}\n\n`;
+  return out;
+};
+
+/** Requests the host saw for the long episode (Range headers), and a switch to drop one transfer. */
+const longRequests = [];
+let dropNextAt = 0;
+
+function podcastHost() {
+  const srv = createServer((req, res) => {
+    const base = `http://127.0.0.1:${srv.address().port}`;
+    const path = new URL(req.url, base).pathname;
+    const ep = EPISODES.find((e) => path === `/${e.guid}.wav`);
+    if (ep) return sendSlow(req, res, ep);
+    if (path === "/chapters.json") return res.writeHead(200, { "content-type": "application/json+chapters" }).end(JSON.stringify({ version: "1.2.0", chapters: CHAPTERS }));
+    if (path === "/transcript.vtt") return res.writeHead(200, { "content-type": "text/vtt" }).end(vtt());
+    if (path === "/feed.xml") {
+      const items = EPISODES.map(
+        (e, i) => `<item><title>${e.title}</title><guid isPermaLink="false">${e.guid}</guid>
+        <enclosure url="${base}/${e.guid}.wav" type="audio/wav" length="${e.body.length}"/>
+        <pubDate>Mon, 0${i + 1} Nov 2026 10:00:00 GMT</pubDate>
+        ${e === PAUSES ? `<podcast:chapters url="${base}/chapters.json" type="application/json+chapters"/><podcast:transcript url="${base}/transcript.vtt" type="text/vtt"/>` : ""}</item>`,
+      );
+      return res.writeHead(200, { "content-type": "application/rss+xml" }).end(`<?xml version="1.0" encoding="UTF-8"?>
+<rss version="2.0" xmlns:podcast="https://podcastindex.org/namespace/1.0"><channel>
+<title>Listening fixture</title><link>${base}/</link><description>Loopback.</description>${items.join("")}</channel></rss>`);
+    }
+    res.writeHead(404).end();
+  });
+  return new Promise((r) => srv.listen(0, "127.0.0.1", () => r({ port: srv.address().port, close: () => new Promise((c) => { srv.closeAllConnections?.(); srv.close(() => c()); }) })));
+}
+
+/** Range support; the long episode goes out in 32 KiB slices every 15 ms (progress is visible), and can be cut once. */
+function sendSlow(req, res, ep) {
+  const body = ep.body;
+  const m = /^bytes=(\d*)-(\d*)$/.exec(req.headers.range ?? "");
+  let start = 0;
+  let end = body.length - 1;
+  const head = { "content-type": "audio/wav", "accept-ranges": "bytes", "cache-control": "no-store" };
+  if (m && (m[1] || m[2])) {
+    start = m[1] ? Number(m[1]) : body.length - Number(m[2]);
+    end = m[1] && m[2] ? Math.min(Number(m[2]), body.length - 1) : body.length - 1;
+    if (start >= body.length) return res.writeHead(416, { "content-range": `bytes */${body.length}` }).end();
+    res.writeHead(206, { ...head, "content-range": `bytes ${start}-${end}/${body.length}`, "content-length": end - start + 1 });
+  } else res.writeHead(200, { ...head, "content-length": body.length });
+  if (req.method === "HEAD") return res.end();
+  if (ep !== LONG) return res.end(body.subarray(start, end + 1));
+  longRequests.push(req.headers.range ?? "");
+  let pos = start;
+  const drop = dropNextAt;
+  dropNextAt = 0;
+  const tick = () => {
+    if (res.destroyed) return;
+    if (drop && pos >= drop) {
+      res.socket?.destroy();
+      return;
+    }
+    const next = Math.min(end + 1, pos + 32 * 1024);
+    res.write(body.subarray(pos, next));
+    pos = next;
+    if (pos > end) res.end();
+    else setTimeout(tick, 15);
+  };
+  tick();
+}
+
+const el = (page, f, arg) => page.evaluate(f, arg);
+/** Click something in the page body: scrolled to the middle first, above the sticky player dock. */
+async function tap(loc) {
+  await loc.waitFor(T);
+  await loc.evaluate((e) => {
+    e.scrollIntoView({ block: "start" });
+    scrollBy(0, -(document.querySelector("header")?.getBoundingClientRect().height ?? 0) - 8);
+  });
+  try {
+    await loc.click({ timeout: 3000 });
+  } catch (e) {
+    const dims = await el(A.page, () => ({ dock: document.querySelector(".dock")?.getBoundingClientRect().toJSON(), h: innerHeight, doc: document.documentElement.scrollHeight, y: scrollY }));
+    await A.page.screenshot({ path: "/tmp/playback-tap.png" });
+    throw new Error(`${e.message}\n${JSON.stringify(dims)}`);
+  }
+}
+const row = (title) => A.page.locator("li.episode", { hasText: title });
+
+before(async () => {
+  host = await podcastHost();
+  feedUrl = `http://127.0.0.1:${host.port}/feed.xml`;
+  process.env.SKYPOD_PROXY_ALLOW_FOR_TESTS = "127.0.0.1/32";
+  realm = await skypodServer();
+  ({ web, appUrl } = await webApp(realm));
+  browser = await launch(["--autoplay-policy=no-user-gesture-required"]);
+  A = await device(browser);
+});
+
+after(async () => {
+  await browser?.close();
+  await web?.close();
+  await realm?.stop();
+  await host?.close();
+  if (Object.keys(metrics).length) {
+    let all = {};
+    try {
+      all = JSON.parse(readFileSync(METRICS, "utf8"));
+    } catch {
+      /* first writer */
+    }
+    writeFileSync(METRICS, JSON.stringify({ ...all, listening: { ...(all.listening ?? {}), ...metrics } }, null, 2) + "\n");
+    console.log("metrics:", JSON.stringify(metrics));
+  }
+});
+
+async function openFeed() {
+  const feedBtn = A.page.getByRole("button", { name: "Listening fixture", exact: true });
+  await feedBtn.waitFor(T);
+  if ((await feedBtn.getAttribute("aria-expanded")) !== "true") await tap(feedBtn);
+  await row(PAUSES.title).waitFor(T);
+}
+
+async function playFromList(title) {
+  await tap(row(title).getByRole("button", { name: new RegExp(`^(Play|Resume) ${title}`) }));
+  await A.page.locator(".dock .np-title", { hasText: title }).waitFor(T);
+}
+
+async function pauseDock() {
+  await A.page.waitForSelector(".dock[data-playing='1']", T);
+  await A.page.getByRole("region", { name: "Player" }).getByRole("button", { name: "Pause", exact: true }).click();
+  await A.page.waitForSelector(".dock[data-playing='0']", T);
+}
+
+describe("listening", () => {
+  it("a new realm subscribes to the fixture podcast", async () => {
+    await A.page.goto(appUrl);
+    await A.page.waitForSelector("main.first-run button:not([disabled])", T);
+    await A.page.getByRole("button", { name: "Start a new realm" }).click();
+    await A.page.waitForSelector("main.home", T);
+    await A.page.getByLabel("Feed address").fill(feedUrl);
+    await A.page.getByRole("button", { name: "Subscribe", exact: true }).click();
+    await A.page.getByText("Subscribed to Listening fixture.").waitFor(T);
+    await openFeed();
+  });
+
+  it("trim levels give different skip plans from one silence map, and the podcast keeps its level", async () => {
+    await playFromList(PAUSES.title);
+    await pauseDock();
+    await A.page.waitForSelector(".dock .saved[data-silences='4']", T);
+    const dock = A.page.getByRole("region", { name: "Player" });
+    await dock.getByLabel("Skip silences").check();
+    await dock.getByText("Trim, boost, sleep timer").click();
+    const cuts = {};
+    for (const level of ["mild", "medium", "strong"]) {
+      await dock.getByLabel("Trim level").selectOption(level);
+      cuts[level] = Number(await A.page.locator(".dock .saved").getAttribute("data-cuts"));
+    }
+    assert.deepEqual(cuts, { mild: 2, medium: 3, strong: 4 });
+    await dock.getByText("Trim, boost, sleep timer").click();
+    // The level is the podcast's, in the library: its settings show it.
+    const pp = A.page.getByRole("group", { name: "Playback settings for this podcast" });
+    await tap(A.page.locator("details.podcast-playback summary").first());
+    await A.page.waitForFunction(() => document.querySelector(".podcast-settings select[id^='pp-trim']")?.value === "strong", null, T);
+    assert.equal(await pp.getByLabel("Trim silences").inputValue(), "strong");
+    // Play through the first three cuts (strong): the silences are jumped, time saved is counted.
+    await dock.getByRole("button", { name: "Play", exact: true }).click();
+    await A.page.waitForFunction(() => document.querySelector(".dock audio").currentTime > 16, null, { timeout: 30_000 });
+    await pauseDock();
+    const played = await el(A.page, () => {
+      const a = document.querySelector(".dock audio");
+      const out = [];
+      for (let i = 0; i < a.played.length; i++) out.push([a.played.start(i), a.played.end(i)]);
+      return out;
+    });
+    // The 0.6 s silence is never played through (the 0.2 s and 0.35 s ones are cut too, but a
+    // timer firing a few ms late may play a sliver of them).
+    assert.ok(!played.some(([a, b]) => a <= 15.3 && b >= 15.3), `played through 15.3: ${JSON.stringify(played)}`);
+    const saved = Number(await A.page.locator(".dock .saved").getAttribute("data-saved"));
+    assert.ok(saved > 0.8 && saved < 1.3, `saved ${saved} s of 1.15 s of silence`);
+    // Saved time reaches the library (on pause) and is shown in the playback settings.
+    await A.page.waitForFunction(() => Number(document.querySelector(".time-saved")?.dataset.total) > 0.5, null, T);
+  });
+
+  it("chapters: list, tap to jump, previous/next, current chapter in Media Session", async () => {
+    const dock = A.page.getByRole("region", { name: "Player" });
+    await dock.getByRole("button", { name: /^Chapters \(3\)/ }).click();
+    const list = dock.getByRole("region", { name: "Chapters" });
+    await list.getByRole("button", { name: /The middle part/ }).click();
+    await A.page.waitForFunction(() => Math.abs(document.querySelector(".dock audio").currentTime - 20) < 0.5, null, T);
+    await A.page.waitForSelector(".dock [data-chapter='1'][aria-current='true']", T);
+    assert.match(await el(A.page, () => navigator.mediaSession.metadata?.title ?? ""), /^The middle part · /);
+    await dock.getByRole("button", { name: "Next chapter" }).click();
+    await A.page.waitForFunction(() => Math.abs(document.querySelector(".dock audio").currentTime - 40) < 0.5, null, T);
+    await A.page.waitForSelector(".dock [data-chapter='2'][aria-current='true']", T);
+    await dock.getByRole("button", { name: "Previous chapter" }).click();
+    await A.page.waitForFunction(() => Math.abs(document.querySelector(".dock audio").currentTime - 20) < 0.5, null, T);
+  });
+
+  it("transcript: follows the current cue, tap to seek, search; thousands of cues, few rows", async () => {
+    const dock = A.page.getByRole("region", { name: "Player" });
+    await dock.getByRole("button", { name: "Transcript" }).click();
+    const box = A.page.locator(".dock .cues");
+    assert.equal(Number(await box.getAttribute("data-count")), CUES);
+    // Virtualised: a few dozen rows exist, not 3000.
+    const rows = await A.page.locator(".dock .cues li").count();
+    assert.ok(rows > 3 && rows < 60, `${rows} rows rendered`);
+    // At 20 s the current cue is #10, highlighted and scrolled into view.
+    await A.page.waitForSelector(".dock .cue[data-cue='10'][aria-current='true']", T);
+    const inView = () =>
+      el(A.page, () => {
+        const c = document.querySelector(".dock .cue[aria-current='true']");
+        const b = document.querySelector(".dock .cues").getBoundingClientRect();
+        const r = c?.getBoundingClientRect();
+        return !!r && r.top >= b.top - 1 && r.bottom <= b.bottom + 1;
+      });
+    assert.ok(await inView(), "current cue in view");
+    // Following while playing: 4 s later the highlight has moved on and is still in view.
+    await dock.getByRole("button", { name: "Play", exact: true }).click();
+    await A.page.waitForSelector(".dock .cue[data-cue='12'][aria-current='true']", { timeout: 10_000 });
+    assert.ok(await inView(), "followed cue in view");
+    await pauseDock();
+    // Tap a cue: seek there.
+    await A.page.locator(".dock .cue[data-cue='5']").click();
+    await A.page.waitForFunction(() => Math.abs(document.querySelector(".dock audio").currentTime - 10) < 0.3, null, T);
+    // Search finds the one cue far down (row 777) and scrolls to it; tapping it seeks past the audio's end is clamped.
+    await dock.getByLabel("Search transcript").fill("needle word");
+    await A.page.waitForSelector(".dock [data-hits='1']", T);
+    await A.page.locator(".dock .cue[data-cue='777']").waitFor(T);
+    metrics.transcriptRows = rows;
+  });
+
+  it("axe-core: no serious or critical violations with chapters and transcript open; every control reachable by keyboard", async () => {
+    const dock = A.page.getByRole("region", { name: "Player" });
+    await dock.getByLabel("Search transcript").fill("");
+    if ((await dock.getByRole("button", { name: /^Chapters \(3\)/ }).getAttribute("aria-expanded")) !== "true") {
+      // One panel at a time in the dock: check chapters open, then the transcript.
+    }
+    const axeSrc = readFileSync(join(ROOT, "web/node_modules/axe-core/axe.min.js"), "utf8");
+    await A.page.addScriptTag({ content: axeSrc });
+    const check = async (what) => {
+      const res = await el(A.page, async () => {
+        const r = await globalThis.axe.run(".dock", { resultTypes: ["violations"] });
+        return r.violations.filter((v) => v.impact === "serious" || v.impact === "critical").map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(" ")).slice(0, 3).join(", ")}`);
+      });
+      assert.deepEqual(res, [], `${what}: ${res.join("; ")}`);
+    };
+    await check("transcript open");
+    // Keyboard: Tab from "Close player" visits every enabled control of the dock.
+    const reach = async () => {
+      await dock.getByRole("button", { name: "Close player" }).focus();
+      const seen = new Set();
+      for (let i = 0; i < 80; i++) {
+        const id = await el(A.page, () => {
+          const a = document.activeElement;
+          if (!a.closest(".dock")) return null;
+          a.dataset.kb ??= String(Math.random());
+          return a.dataset.kb;
+        });
+        if (id === null) break;
+        seen.add(id);
+        await A.page.keyboard.press("Tab");
+      }
+      return el(A.page, (ids) => {
+        const all = [...document.querySelectorAll(".dock button, .dock input, .dock select, .dock summary")].filter((e) => !e.disabled && e.getClientRects().length > 0);
+        return all.filter((e) => !ids.includes(e.dataset.kb ?? "")).map((e) => e.outerHTML.slice(0, 100));
+      }, [...seen]);
+    };
+    assert.deepEqual(await reach(), [], "controls the keyboard cannot reach (transcript open)");
+    await dock.getByRole("button", { name: /^Chapters \(3\)/ }).click();
+    await dock.getByRole("region", { name: "Chapters" }).waitFor(T);
+    await check("chapters open");
+    assert.deepEqual(await reach(), [], "controls the keyboard cannot reach (chapters open)");
+    await shot(A.page, "10-player-chapters", { at: ".dock" });
+    // Panels closed again: the dock is back to its small size.
+    await dock.getByRole("button", { name: /^Chapters \(3\)/ }).click();
+    await dock.getByRole("region", { name: "Chapters" }).waitFor({ state: "detached", ...T });
+  });
+
+  it("the queue plays on: the ended episode is played, leaves the queue, and the next one starts", async () => {
+    await tap(row(SHORT_A.title).getByRole("button", { name: "Add to queue" }));
+    await tap(row(SHORT_B.title).getByRole("button", { name: "Add to queue" }));
+    await A.page.waitForFunction(() => document.querySelectorAll("ol.queue li").length === 2, null, T);
+    await tap(A.page.getByRole("button", { name: `Play ${SHORT_A.title}` }).first());
+    await A.page.locator(".dock .np-title", { hasText: SHORT_A.title }).waitFor(T);
+    // A (3 s) ends → B starts by itself.
+    await A.page.locator(".dock .np-title", { hasText: SHORT_B.title }).waitFor({ timeout: 20_000 });
+    await A.page.waitForSelector(".dock[data-playing='1']", T);
+    await row(SHORT_A.title).getByRole("button", { name: "Mark unplayed" }).waitFor(T);
+    await A.page.waitForFunction(() => [...document.querySelectorAll("ol.queue li")].map((l) => l.textContent).join("|").includes("Short B") && document.querySelectorAll("ol.queue li").length === 1, null, T);
+  });
+
+  it("sleep timer, end of episode: the last seconds fade out and the queue does not play on", async () => {
+    await tap(row(SHORT_C.title).getByRole("button", { name: "Add to queue" }));
+    const dock = A.page.getByRole("region", { name: "Player" });
+    await dock.getByText("Trim, boost, sleep timer").click();
+    await dock.getByLabel("Sleep timer").selectOption("episode");
+    await dock.getByText("Trim, boost, sleep timer").click();
+    await A.page.waitForSelector(".dock .sleep-left", T);
+    // B is 14 s long: inside the last 10 s the volume goes down.
+    await A.page.waitForFunction(() => {
+      const a = document.querySelector(".dock audio");
+      return a.duration - a.currentTime < 6 && a.volume < 0.7 && a.volume > 0;
+    }, null, { timeout: 20_000 });
+    await A.page.waitForSelector(".dock[data-status='ended']", { timeout: 20_000 });
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.equal(await A.page.locator(".dock .np-title").innerText(), SHORT_B.title);
+    assert.equal(await A.page.locator(".dock").getAttribute("data-playing"), "0");
+    // B is played and out of the queue; C waits there.
+    await A.page.waitForFunction(() => [...document.querySelectorAll("ol.queue li")].map((l) => l.textContent).join("|").includes("Short C") && document.querySelectorAll("ol.queue li").length === 1, null, T);
+    await A.page.waitForSelector(".dock .sleep-left", { state: "detached", ...T });
+  });
+
+  it("download: progress, a dropped connection resumes with Range, the library records it", async () => {
+    dropNextAt = 700_000;
+    const t0 = Date.now();
+    await tap(row(LONG.title).getByRole("button", { name: `Download ${LONG.title}` }));
+    const prog = row(LONG.title).locator("progress");
+    await prog.waitFor(T);
+    metrics.tapToProgressMs = Date.now() - t0;
+    // Progress moves (the host sends slowly), the drop pauses it with a sentence, resume continues.
+    await A.page.waitForFunction((t) => {
+      const p = [...document.querySelectorAll("li.episode")].find((l) => l.textContent.includes(t))?.querySelector("progress");
+      return p && p.value > 5 && p.value < 100;
+    }, LONG.title, T);
+    const resume = row(LONG.title).getByRole("button", { name: `Resume the download of ${LONG.title}` });
+    await resume.waitFor(T);
+    assert.match(await row(LONG.title).locator(".dl-progress").innerText(), /resumes from/);
+    await resume.click();
+    await row(LONG.title).getByRole("button", { name: `Remove the download of ${LONG.title}` }).waitFor({ timeout: 40_000 });
+    metrics.downloadMs = Date.now() - t0;
+    // The second request asked for the rest only.
+    const ranged = longRequests.filter((r) => /^bytes=[1-9]\d*-$/.test(r));
+    assert.ok(ranged.length >= 1, `Range requests: ${JSON.stringify(longRequests)}`);
+    // The Downloads view lists it with its size; storage is shown.
+    await A.page.locator(`.downloads li[data-state='done']`, { hasText: LONG.title }).waitFor(T);
+    assert.match(await A.page.locator(".downloads > p.hint").first().innerText(), /Storage: .* used, .* available/);
+  });
+
+  it("loudness: the downloaded copy plays through the audio graph with the gain to −16 LUFS", async () => {
+    await playFromList(LONG.title);
+    await A.page.waitForSelector(".dock[data-local='1']", T);
+    await A.page.waitForFunction(() => document.querySelector(".dock")?.dataset.lufs !== "", null, T);
+    await A.page.waitForFunction(() => document.querySelector(".dock")?.dataset.gainDb !== "", null, T);
+    const { lufs, gain } = await el(A.page, () => ({ lufs: Number(document.querySelector(".dock").dataset.lufs), gain: Number(document.querySelector(".dock").dataset.gainDb) }));
+    assert.ok(lufs < -16, `measured ${lufs} LUFS`);
+    assert.ok(Math.abs(gain - Math.min(18, -16 - lufs)) < 0.05, `gain ${gain} dB for ${lufs} LUFS`);
+    metrics.loudness = { lufs, gainDb: gain };
+    await pauseDock();
+  });
+
+  it("offline: server stopped, network off, reload: the download plays, seeks and skips silences from the stored map", async () => {
+    // The app shell comes from the service worker once the server is gone.
+    await swControlled(A.page);
+    await realm.stop();
+    await host.close();
+    await A.ctx.setOffline(true);
+    const t0 = Date.now();
+    await A.page.reload();
+    await openFeed();
+    await tap(row(LONG.title).getByRole("button", { name: new RegExp(`^(Play|Resume) ${LONG.title}`) }));
+    await A.page.waitForSelector(".dock[data-local='1'][data-playing='1']", T);
+    metrics.offlineStartToPlayingMs = Date.now() - t0;
+    await A.page.waitForSelector(".dock .saved[data-silences='1']", T);
+    // Seek with the slider (keyboard: Home, then 15 steps of 1 s) and keep playing from there.
+    await A.page.getByRole("slider", { name: "Position" }).focus();
+    await A.page.keyboard.press("Home");
+    for (let i = 0; i < 15; i++) await A.page.keyboard.press("ArrowRight");
+    await A.page.waitForFunction(() => Math.abs(document.querySelector(".dock audio").currentTime - 15) < 1.5, null, T);
+    const dock = A.page.getByRole("region", { name: "Player" });
+    if (!(await dock.getByLabel("Skip silences").isChecked())) await dock.getByLabel("Skip silences").check();
+    await A.page.waitForFunction(() => document.querySelector(".dock audio").currentTime > 27, null, { timeout: 30_000 });
+    const played = await el(A.page, () => {
+      const a = document.querySelector(".dock audio");
+      const out = [];
+      for (let i = 0; i < a.played.length; i++) out.push([a.played.start(i), a.played.end(i)]);
+      return out;
+    });
+    assert.ok(!played.some(([a, b]) => a <= 23 && b >= 23), `played through the silence offline: ${JSON.stringify(played)}`);
+    assert.ok(await el(A.page, () => !navigator.onLine));
+  });
+});
