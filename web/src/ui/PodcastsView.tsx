@@ -100,20 +100,20 @@ export function PodcastsView() {
               const st = snap.states[f.url];
               const title = f.title || st?.feed?.channel.title || f.url;
               const c = counts[f.url] ?? { unplayed: 0, fresh: 0 };
-              const label = `${title}${c.fresh ? `, ${c.fresh} new` : ""}${st?.feed ? `, ${c.unplayed} unplayed` : ""}`;
               return (
                 <li key={f.url} class="tile" data-feed={f.url}>
-                  <a href={href({ view: "podcast", feed: f.url })} aria-label={label}>
+                  <a href={href({ view: "podcast", feed: f.url })}>
                     <Artwork url={st?.feed?.channel.image} size={256} title={title} />
                     <span class="tile-title">{title}</span>
                     {c.fresh > 0 && (
                       <span class="badge new" data-new={c.fresh}>
-                        {c.fresh} new
+                        {c.fresh} new<span class="sr-only">,</span>
                       </span>
                     )}
                     {st?.feed && c.unplayed > 0 && (
                       <span class="badge count" data-unplayed={c.unplayed}>
                         {c.unplayed}
+                        <span class="sr-only"> unplayed</span>
                       </span>
                     )}
                     {st?.error && <span class="badge warn">not updated</span>}

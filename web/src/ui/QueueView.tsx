@@ -13,7 +13,9 @@ export function QueueView() {
     <>
       <h1 id="view-h">Queue</h1>
       {queue.length === 0 ? (
-        <p class="card hint">The queue is empty. Use “Add to queue” on an episode.</p>
+        <p class="card hint">
+          The queue is empty. Use “Add to queue” on an episode of <a href="#/podcasts">your podcasts</a> or of the <a href="#/new">new episodes</a>.
+        </p>
       ) : (
         <ol class="plain queue card" aria-label="Queue">
           {queue.map((k, i) => {
