@@ -229,8 +229,8 @@ impl Directory {
                 let bad = |_| {
                     FeedError::BadRequest("the API key has characters a header cannot carry".into())
                 };
-                headers.insert("X-Auth-Key", HeaderValue::from_str(key).map_err(bad)?);
-                headers.insert("X-Auth-Date", HeaderValue::from_str(&date).map_err(bad)?);
+                headers.insert("x-auth-key", HeaderValue::from_str(key).map_err(bad)?);
+                headers.insert("x-auth-date", HeaderValue::from_str(&date).map_err(bad)?);
                 headers.insert(
                     http::header::AUTHORIZATION,
                     HeaderValue::from_str(&auth).map_err(bad)?,

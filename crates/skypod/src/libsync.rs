@@ -377,7 +377,10 @@ pub async fn node(
     // Scheduled refresh of every subscription (library_cmd::refresh_feeds): fetched on a
     // task so a slow feed never holds up syncing; the results come back here to be applied.
     let (refreshed_tx, mut refreshed) = tokio::sync::mpsc::channel(1);
-    let mut refresh = refresh_every.map(tokio::time::interval);
+    // The first refresh one period after start: a node restarted in a loop (or a test) does
+    // not fetch every feed each time.
+    let mut refresh =
+        refresh_every.map(|d| tokio::time::interval_at(tokio::time::Instant::now() + d, d));
     let proxy = crate::library_cmd::ProxyTarget::of(dev)?;
     let shutdown = crate::shutdown_signal();
     tokio::pin!(shutdown);
