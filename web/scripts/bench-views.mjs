@@ -28,6 +28,16 @@ const RUNS = Number(values.runs);
 function feedHost() {
   const srv = createServer((req, res) => {
     const base = `http://127.0.0.1:${srv.address().port}`;
+    const small = /^\/f\/(\d+)\.xml$/.exec(req.url);
+    if (small) {
+      const n = small[1];
+      const items = [1, 2, 3].map((i) => `<item><title>Episode ${i} of show ${n}</title><guid>s${n}-${i}</guid><enclosure url="${base}/s${n}-${i}.mp3" type="audio/mpeg" length="1"/><pubDate>${new Date(Date.UTC(2020, 0, i)).toUTCString()}</pubDate></item>`);
+      return res.writeHead(200, { "content-type": "application/rss+xml" }).end(`<?xml version="1.0"?><rss version="2.0"><channel><title>Show ${n}</title><link>${base}/</link><description>d</description><image><url>${base}/art/${n}.png</url></image>${items.join("")}</channel></rss>`);
+    }
+    if (req.url === "/300.opml") {
+      const outlines = Array.from({ length: 300 }, (_, i) => `<outline type="rss" text="Show ${i}" xmlUrl="${base}/f/${i}.xml"/>`).join("");
+      return res.writeHead(200, { "content-type": "text/x-opml" }).end(`<?xml version="1.0"?><opml version="2.0"><head><title>300</title></head><body>${outlines}</body></opml>`);
+    }
     const items = [];
     for (let i = N; i >= 1; i--) {
       const pub = new Date(Date.UTC(2018, 0, 1) + i * 86_400_000).toUTCString();
@@ -35,7 +45,9 @@ function feedHost() {
     }
     res.writeHead(200, { "content-type": "application/rss+xml" }).end(`<?xml version="1.0"?><rss version="2.0"><channel><title>Big Archive</title><link>${base}/</link><description>d</description>${items.join("")}</channel></rss>`);
   });
-  return new Promise((r) => srv.listen(0, "127.0.0.1", () => r({ url: `http://127.0.0.1:${srv.address().port}/big.xml`, close: () => srv.close() })));
+  return new Promise((r) =>
+    srv.listen(0, "127.0.0.1", () => r({ url: `http://127.0.0.1:${srv.address().port}/big.xml`, opml: `http://127.0.0.1:${srv.address().port}/300.opml`, close: () => srv.close() })),
+  );
 }
 
 async function measure(browser, appUrl, feedUrl, kind) {
@@ -93,9 +105,60 @@ async function measure(browser, appUrl, feedUrl, kind) {
   return { tapMs: Math.round(tapMs), rows, frames: frames.length, p50: q(0.5), p95: q(0.95), max: q(1), over50: frames.filter((f) => f > 50).length };
 }
 
+/** This build only: 300 subscriptions (OPML import), then Settings → Podcasts until 300 tiles are painted, and a scroll of the grid. */
+async function grid(browser, appUrl, opmlUrl, runs) {
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const page = await ctx.newPage();
+  await page.goto(appUrl);
+  await page.getByRole("button", { name: "Start a new realm" }).click();
+  await page.waitForSelector("[data-socket=online]", { timeout: 30_000 });
+  await page.locator("nav a[data-nav=podcasts]").click();
+  await page.getByRole("link", { name: "Add podcast" }).click();
+  await page.getByText("Import an OPML subscription list").click();
+  await page.getByLabel("OPML address").fill(opmlUrl);
+  await page.getByRole("button", { name: "Import", exact: true }).click();
+  await page.getByText("Imported 300 new feeds.").waitFor({ timeout: 60_000 });
+  await page.locator("nav a[data-nav=podcasts]").click();
+  // Every feed fetched once (titles, counts), so the grid is complete.
+  await page.waitForFunction(() => document.querySelectorAll("li.tile [data-unplayed='3']").length === 300, null, { timeout: 120_000 });
+  const out = [];
+  for (let i = 0; i < runs; i++) {
+    await page.locator("nav a[data-nav=settings]").click();
+    await page.waitForSelector("main.view[data-view=settings]");
+    out.push(
+      await page.evaluate(async () => {
+        const t0 = performance.now();
+        document.querySelector("nav a[data-nav=podcasts]").click();
+        for (;;) {
+          await new Promise((r) => requestAnimationFrame(r));
+          if (document.querySelectorAll("li.tile").length === 300) break;
+        }
+        await new Promise((r) => requestAnimationFrame(r));
+        const paintMs = performance.now() - t0;
+        const times = [];
+        let last = performance.now();
+        for (let y = 0; y < 40; y++) {
+          scrollBy(0, 300);
+          await new Promise((r) => requestAnimationFrame(r));
+          const t = performance.now();
+          times.push(t - last);
+          last = t;
+        }
+        times.sort((a, b) => a - b);
+        return { paintMs: Math.round(paintMs), scrollP95: Math.round(times[Math.floor(0.95 * times.length)] * 10) / 10, scrollMax: Math.round(times[times.length - 1] * 10) / 10 };
+      }),
+    );
+  }
+  await ctx.close();
+  return out;
+}
+
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 process.env.SKYPOD_PROXY_ALLOW_FOR_TESTS = "127.0.0.0/8";
+// Rendering is measured, not the proxy's per-member rate limit (300 feeds at once).
+process.env.SKYPOD_PROXY_RATE = "1000";
+process.env.SKYPOD_PROXY_RATE_BURST = "10000";
 const host = await feedHost();
 const realm = await skypodServer();
 const views = await staticServer();
@@ -113,6 +176,9 @@ try {
       console.log(kind, JSON.stringify(r));
     }
   }
+  const g = await grid(browser, `http://127.0.0.1:${views.port}/?server=${encodeURIComponent(realm.base)}`, host.opml, RUNS);
+  for (const r of g) console.log("grid300", JSON.stringify(r));
+  console.log(`grid300  Settings → Podcasts with 300 tiles painted median ${median(g.map((r) => r.paintMs))} ms; grid scroll p95 ${median(g.map((r) => r.scrollP95))} ms, max ${median(g.map((r) => r.scrollMax))} ms`);
 } finally {
   await browser.close();
   await views.close();

@@ -12,6 +12,8 @@ import { cachedFeed, fetchFeed, type FeedJson } from "./feed";
 export const REFRESH_EVERY_MS = 30 * 60_000;
 /** Feeds fetched at once during "refresh all" (300 subscriptions must not open 300 requests). */
 const PARALLEL = 4;
+const RATE_RETRIES = 6;
+const RATE_WAIT_MS = 2_000;
 
 export interface FeedState {
   feed?: FeedJson;
@@ -91,7 +93,7 @@ export class FeedStore {
   async refresh(url: string): Promise<FeedJson | null> {
     this.patch(url, { busy: true });
     try {
-      const feed = await fetchFeed(this.ctx, url);
+      const feed = await this.fetchPatiently(url);
       const fetchedAt = Date.now();
       this.patch(url, { feed, fetchedAt, error: undefined, busy: false });
       void kv.set(metaKey(url), { fetchedAt }).catch(() => undefined);
@@ -101,6 +103,22 @@ export class FeedStore {
       const error = e instanceof ProxyError || e instanceof Error ? e.message : String(e);
       this.patch(url, { error, busy: false });
       return null;
+    }
+  }
+
+  /**
+   * The proxy limits each member's request rate (2/s sustained, bursts of 60 by default): a
+   * library of 300 feeds meets it on every refresh. A 429 is waited out and retried (a few
+   * times), so a refresh of everything is slower but complete.
+   */
+  private async fetchPatiently(url: string): Promise<FeedJson> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await fetchFeed(this.ctx, url);
+      } catch (e) {
+        if (!(e instanceof ProxyError && e.status === 429) || attempt >= RATE_RETRIES) throw e;
+        await new Promise((r) => setTimeout(r, RATE_WAIT_MS * (attempt + 1)));
+      }
     }
   }
 
