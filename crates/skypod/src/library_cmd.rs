@@ -283,7 +283,8 @@ pub async fn run(home: &Home, cmd: LibraryCmd) -> anyhow::Result<()> {
         LibraryCmd::Node { refresh_minutes } => {
             let mut c = Ctx::open(home)?;
             c.dev.joined()?;
-            let every = (refresh_minutes > 0).then(|| Duration::from_secs(refresh_minutes * 60));
+            let every = (refresh_minutes > 0)
+                .then_some(Duration::from_secs(refresh_minutes.saturating_mul(60)));
             let store = c.store.as_mut().context("the library is read-only")?;
             crate::libsync::node(&c.dev, &mut c.lib, store, every).await?;
             c.save()
