@@ -371,6 +371,8 @@ describe("skypod web: the library as an app", () => {
         if (v === "devices") await A.page.locator("details.diagnostics summary").click();
         const bad = await axe(A.page);
         assert.deepEqual(bad, [], `${scheme} ${v}: ${JSON.stringify(bad, null, 1)}`);
+        const { sw, iw } = await A.page.evaluate(() => ({ sw: document.documentElement.scrollWidth, iw: innerWidth }));
+        assert.ok(sw <= iw, `${v} is ${sw}px wide in a ${iw}px phone viewport`);
       }
     }
     await A.page.emulateMedia({ colorScheme: "light" });
