@@ -137,7 +137,7 @@ async function tap(loc) {
   } catch (e) {
     const dims = await el(A.page, () => ({ dock: document.querySelector(".dock")?.getBoundingClientRect().toJSON(), h: innerHeight, doc: document.documentElement.scrollHeight, y: scrollY }));
     await A.page.screenshot({ path: "/tmp/playback-tap.png" });
-    throw new Error(`${e.message}\n${JSON.stringify(dims)}`);
+    throw new Error(`${e.message}\n${JSON.stringify(dims)}`, { cause: e });
   }
 }
 const row = (title) => A.page.locator(".episode", { hasText: title });
@@ -229,8 +229,10 @@ describe("listening", () => {
     assert.ok(!played.some(([a, b]) => a <= 15.3 && b >= 15.3), `played through 15.3: ${JSON.stringify(played)}`);
     const saved = Number(await A.page.locator(".dock .saved").getAttribute("data-saved"));
     assert.ok(saved > 0.8 && saved < 1.3, `saved ${saved} s of 1.15 s of silence`);
-    // Saved time reaches the library (on pause) and is shown in the playback settings.
+    // Saved time reaches the library (on pause) and is shown in the playback settings (Settings view).
+    await goView(A.page, "settings");
     await A.page.waitForFunction(() => Number(document.querySelector(".time-saved")?.dataset.total) > 0.5, null, T);
+    await openFeed();
   });
 
   it("chapters: list, tap to jump, previous/next, current chapter in Media Session", async () => {
