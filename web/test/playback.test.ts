@@ -3,7 +3,7 @@
 import { describe, expect, it } from "vitest";
 import { cutsFor, MAP_PARAMS, TRIM, trimmedSeconds } from "../src/player/trim";
 import { FADE, sleepIn, sleepStep } from "../src/player/sleep";
-import { chapterAt, cueAt, nextChapterStart, normalizeChapters, normalizeCues, prevChapterStart, searchCues, visibleRows } from "../src/player/chapters";
+import { parseVttOrSrt, chapterAt, cueAt, nextChapterStart, normalizeChapters, normalizeCues, prevChapterStart, searchCues, visibleRows } from "../src/player/chapters";
 import { CEILING_DBTP, gainFor, MAX_GAIN_DB, TARGET_LUFS } from "../src/player/loudness";
 import { planSkip, type Span } from "../src/player/silence";
 import { autoDownloadPlan } from "../src/downloads/plan";
@@ -89,6 +89,14 @@ describe("chapters and cues", () => {
     expect(normalizeCues({ cues: [{ start: 1, text: "" }, { start: "x", text: "a" }, { start: 2, end: 1, text: "b" }] })).toEqual([
       { start: 2, end: 2, speaker: null, text: "b" },
     ]);
+  });
+  it("parses WebVTT and SRT cues with speakers", () => {
+    const vtt = "WEBVTT\n\n1\n00:00:01.000 --> 00:00:02.500 align:start\n<v Alice>Hello <b>there</b>\n\n00:01:00.000 --> 00:01:01.000\nno speaker\n\nbroken --> x\nskip";
+    expect(parseVttOrSrt(vtt)).toEqual([
+      { start: 1, end: 2.5, speaker: "Alice", text: "Hello there" },
+      { start: 60, end: 61, speaker: null, text: "no speaker" },
+    ]);
+    expect(parseVttOrSrt("1\r\n00:00:03,5 --> 00:00:04,000\r\nsrt line\r\n")[0]).toEqual({ start: 3.5, end: 4, speaker: null, text: "srt line" });
   });
   it("renders only the rows in view", () => {
     expect(visibleRows(0, 300, 50, 5000, 2)).toEqual([0, 8]);

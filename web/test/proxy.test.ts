@@ -91,7 +91,7 @@ describe("proxyJson", () => {
     expect(await load()).toEqual({ spans: [[3, 5], [12, 14]], loudness: null });
     expect(await load()).toEqual({ spans: [[3, 5], [12, 14]], loudness: null });
     expect(seen.length).toBe(before + 1);
-    expect(seen[before]).toMatch(/threshold_db=-42&min_silence=0\.083$/);
+    expect(seen[before]).toMatch(/threshold_db=-42&min_silence=0\.083&loudness=true$/);
   });
 });
 

@@ -72,7 +72,9 @@ fn run(libs: &mut BTreeMap<String, Library>, step: &Value, ctx: &str) -> Result<
     let device = step["device"].as_str().expect("device");
     let op = step["op"].as_str().expect("op");
     let s = |k: &str| step[k].as_str().unwrap_or_default().to_owned();
-    let e = |r: Result<_, skypod_library::LibraryError>| r.map_err(|e| e.to_string());
+    fn e<T>(r: Result<T, skypod_library::LibraryError>) -> Result<T, String> {
+        r.map_err(|e| e.to_string())
+    }
     if op == "sync" {
         sync_all(libs);
         return Ok(Value::Null);

@@ -8,7 +8,8 @@ import { deviceName, downloadsOf, setSetting, splitEpisodeKey, type Doc } from "
 import type { LibraryStore } from "../library/store";
 import { SETTINGS } from "../player/library";
 import { downloads, mb, storageInfo, type DownloadMeta, type StorageInfo } from "./manager";
-import { graceHours, keepGlobal } from "./binding";
+import { bindDownloads, graceHours, keepGlobal } from "./binding";
+import type { ProxyContext } from "../lib/proxy";
 import { percent } from "./DownloadButton";
 import "./downloads.css";
 
@@ -25,8 +26,10 @@ const KEEP = [0, 1, 2, 3, 5, 10];
 const GRACE = [0, 1, 6, 24, 72, 168];
 const graceText = (h: number) => (h === 0 ? "At once" : h < 24 ? `${h} hour${h === 1 ? "" : "s"}` : `${h / 24} day${h === 24 ? "" : "s"}`);
 
-export function DownloadsView({ lib, device }: { lib: LibraryStore; device: string }) {
+/** `ctx` lets downloads started here go through the proxy even when no podcast screen is mounted. */
+export function DownloadsView({ lib, device, ctx }: { lib: LibraryStore; device: string; ctx?: ProxyContext }) {
   const doc = useDoc(lib);
+  useEffect(() => (ctx ? bindDownloads(lib, device, ctx) : undefined), [lib, device, ctx?.realm, ctx?.server]);
   const [list, setList] = useState<DownloadMeta[]>([]);
   const [storage, setStorage] = useState<StorageInfo | null>(null);
   const [persistMsg, setPersistMsg] = useState("");

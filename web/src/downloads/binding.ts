@@ -81,8 +81,29 @@ async function autoDownload(lib: LibraryStore, device: string): Promise<void> {
   }
 }
 
+/** One binding per library and device, however many views ask for it. */
+let bound: { lib: LibraryStore; device: string; users: number; un: () => void } | null = null;
+
 export function bindDownloads(lib: LibraryStore, device: string, ctx: ProxyContext): () => void {
   downloads.ctx = ctx;
+  if (bound && bound.lib === lib && bound.device === device) bound.users++;
+  else {
+    bound?.un();
+    bound = { lib, device, users: 1, un: bindOnce(lib, device, ctx) };
+  }
+  const b = bound;
+  let done = false;
+  return () => {
+    if (done) return;
+    done = true;
+    if (--b.users === 0) {
+      b.un();
+      if (bound === b) bound = null;
+    }
+  };
+}
+
+function bindOnce(lib: LibraryStore, device: string, ctx: ProxyContext): () => void {
   downloads.onDone = (m) => {
     try {
       lib.change((d) => setDownload(d, device, m.key, m.bytes));

@@ -7,7 +7,7 @@
  * library records which device holds which episode (through `onChange` of the binding).
  */
 import { kv } from "../lib/idb";
-import { proxyToken, proxyUrl, proxyErrorText, parseProxyError, type ProxyContext } from "../lib/proxy";
+import { proxyToken, proxyUrl, proxyErrorText, parseProxyError, ProxyError, type ProxyContext } from "../lib/proxy";
 import { serverBase } from "../config";
 
 export type DownloadState = "queued" | "downloading" | "paused" | "done" | "error";
@@ -54,6 +54,13 @@ const mb = (n: number) => `${(n / 1_048_576).toFixed(n < 10_485_760 ? 1 : 0)} MB
 
 function isQuota(e: unknown): boolean {
   return e instanceof DOMException && (e.name === "QuotaExceededError" || e.code === 22);
+}
+
+/** A dropped connection or a passing upstream failure: worth resuming by itself. */
+function retryable(e: unknown): boolean {
+  if (e instanceof TypeError) return true;
+  if (e instanceof ProxyError) return [0, 429, 502, 503, 504].includes(e.status);
+  return e instanceof Error && e.cause instanceof TypeError;
 }
 
 type Listener = (all: DownloadMeta[]) => void;
@@ -184,6 +191,12 @@ export class Downloads {
       let res: Response;
       try {
         res = await fetch(this.url(m), { headers, signal: ctl.signal, cache: "no-store" });
+        const html = /^text\/html\b/i.test(res.headers.get("content-type") ?? "");
+        if ((res.status === 404 || html) && !this.sourceUrl) {
+          // A server without /proxy/media: straight from the host (works when it allows CORS).
+          const direct: Record<string, string> = have > 0 ? { range: `bytes=${have}-` } : {};
+          res = await fetch(m.audioUrl, { headers: direct, signal: ctl.signal, cache: "no-store" });
+        }
       } catch (e) {
         if (ctl.signal.aborted) throw e;
         throw new Error(proxyErrorText(0, "", "media"), { cause: e });
@@ -220,7 +233,7 @@ export class Downloads {
         w = null;
       }
       const size = (await handle.getFile()).size;
-      if (m.total !== null && size < m.total) throw new Error(`The download stopped at ${mb(size)} of ${mb(m.total)}.`);
+      if (m.total !== null && size < m.total) throw new TypeError(`The download stopped at ${mb(size)} of ${mb(m.total)}.`);
       m = { ...m, state: "done", bytes: size, total: size, done: Date.now(), error: undefined };
       await this.save(m);
       this.onDone(m);
@@ -247,10 +260,12 @@ export class Downloads {
       }
       if (reason === "pause") {
         await this.save({ ...m, state: "paused", bytes: size, error: undefined });
-      } else {
+      } else if (retryable(e)) {
         const why = e instanceof Error ? e.message : String(e);
         await this.save({ ...m, state: "paused", bytes: size, error: `${why} The download resumes from ${mb(size)} when the connection is back.` });
         this.retryWhenOnline(key);
+      } else {
+        await this.save({ ...m, state: "error", bytes: size, error: e instanceof Error ? e.message : String(e) });
       }
     } finally {
       if (this.running.get(key) === ctl) this.running.delete(key);

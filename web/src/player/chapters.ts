@@ -115,3 +115,36 @@ export function visibleRows(scrollTop: number, viewport: number, rowHeight: numb
   const last = Math.min(count, Math.ceil((scrollTop + viewport) / rowHeight) + overscan);
   return [first, Math.max(first, last)];
 }
+
+/** Seconds from a WebVTT / SRT timestamp (`01:02:03.456`, `02:03,456`), or null. */
+function stamp(t: string): number | null {
+  const m = /^(?:(\d+):)?(\d{1,2}):(\d{2})[.,](\d{1,3})$/.exec(t.trim());
+  if (!m) return null;
+  return Number(m[1] ?? 0) * 3600 + Number(m[2]) * 60 + Number(m[3]) + Number(m[4]!.padEnd(3, "0")) / 1000;
+}
+
+/** Cues of a WebVTT or SRT file (voice tags `<v Name>` become the speaker; other tags are dropped). */
+export function parseVttOrSrt(text: string): Cue[] {
+  const out: Cue[] = [];
+  for (const block of text.replace(/\r/g, "").split(/\n{2,}/)) {
+    const lines = block.split("\n");
+    const i = lines.findIndex((l) => l.includes("-->"));
+    if (i < 0) continue;
+    const [a, b] = lines[i]!.split("-->");
+    const start = stamp(a ?? "");
+    const end = stamp((b ?? "").trim().split(/\s+/)[0] ?? "");
+    if (start === null || end === null) continue;
+    let speaker: string | null = null;
+    const body = lines
+      .slice(i + 1)
+      .join(" ")
+      .replace(/<v(?:\.[^ >]*)?\s+([^>]+)>/g, (_, n: string) => {
+        speaker ??= n.trim();
+        return "";
+      })
+      .replace(/<[^>]*>/g, "")
+      .trim();
+    if (body) out.push({ start, end: Math.max(start, end), speaker, text: body });
+  }
+  return out.sort((x, y) => x.start - y.start);
+}

@@ -13,7 +13,7 @@ import type { ProxyContext } from "../lib/proxy";
 import { localUrl } from "../downloads/manager";
 import { play, type PlayRequest } from "./nowPlaying";
 import { player, DEFAULT_SETTINGS } from "./player";
-import { chaptersLoader, proxySilences, transcriptLoader } from "./silenceSource";
+import { chaptersLoader, embeddedChaptersLoader, proxySilences, transcriptLoader } from "./silenceSource";
 
 /** An episode as the player needs it (from the cached feed). */
 export interface EpisodeInfo {
@@ -87,7 +87,7 @@ export function requestFor(env: ListeningEnv, ep: EpisodeInfo, startAt?: number)
     trim: eff.trim,
     boost: eff.boost,
     silences: proxySilences(ctx, ep.audioUrl),
-    chapters: ep.chaptersUrl ? chaptersLoader(ctx, ep.chaptersUrl) : undefined,
+    chapters: ep.chaptersUrl ? chaptersLoader(ctx, ep.chaptersUrl) : embeddedChaptersLoader(ctx, ep.audioUrl),
     transcript: ep.transcriptUrl ? transcriptLoader(ctx, ep.transcriptUrl) : undefined,
     localUrl: () => localUrl(ep.key),
     // The player reports what the media element says; a NaN or out-of-range value is dropped

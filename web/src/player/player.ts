@@ -160,10 +160,13 @@ export class Player {
     };
     if (req.localUrl) {
       let decided = false;
-      const fallback = window.setTimeout(() => {
-        decided = true;
-        start(req.audioUrl, false);
-      }, 400);
+      // Offline there is nothing to fall back to: wait for the local copy however long it takes.
+      const fallback = navigator.onLine
+        ? window.setTimeout(() => {
+            decided = true;
+            start(req.audioUrl, false);
+          }, 400)
+        : 0;
       req
         .localUrl()
         .catch(() => null)

@@ -5,13 +5,13 @@
  * network offline; a stored copy is used first, since none of these change for one URL.
  */
 import { kv } from "../lib/idb";
-import { proxyJson, type ProxyContext, type SilenceMap } from "../lib/proxy";
-import { normalizeChapters, normalizeCues, type Chapter, type Cue } from "./chapters";
+import { proxyJson, ProxyError, type ProxyContext, type SilenceMap } from "../lib/proxy";
+import { normalizeChapters, normalizeCues, parseVttOrSrt, type Chapter, type Cue } from "./chapters";
 import type { SilenceParams, SilenceResult } from "./nowPlaying";
 import { normalizeSilences, type Span } from "./silence";
 import { MAP_PARAMS } from "./trim";
 
-const sKey = (url: string, p: SilenceParams) => `silence:${p.thresholdDb}:${p.minSilence}:${url}`;
+const sKey = (url: string, p: SilenceParams) => `silence+loudness:${p.thresholdDb}:${p.minSilence}:${url}`;
 
 /** Stored first, else the proxy (then stored); a failure is retried by the next call. */
 function cached<T>(key: string, fetchIt: () => Promise<T>): () => Promise<T> {
@@ -41,7 +41,8 @@ export function proxySilences(ctx: ProxyContext, audioUrl: string): (params?: Si
     if (!l) {
       l = cached(key, () =>
         proxyJson<SilenceMap>(ctx, "silence", audioUrl, {
-          params: { threshold_db: String(params.thresholdDb), min_silence: String(params.minSilence) },
+          // Loudness is measured in the same decoding pass (the player normalises with it).
+          params: { threshold_db: String(params.thresholdDb), min_silence: String(params.minSilence), loudness: "true" },
         }).then((m) => ({ spans: normalizeSilences(m.silences), loudness: m.loudness ?? null })),
       );
       loaders.set(key, l);
@@ -50,13 +51,36 @@ export function proxySilences(ctx: ProxyContext, audioUrl: string): (params?: Si
   };
 }
 
+/**
+ * The proxy's answer, or — from a server without that endpoint (its 404, or the app's own
+ * page) — the file straight from the host, which works when the host allows CORS.
+ */
+async function viaProxy(ctx: ProxyContext, endpoint: "chapters" | "transcript", url: string): Promise<unknown> {
+  try {
+    return await proxyJson<unknown>(ctx, endpoint, url);
+  } catch (e) {
+    if (!(e instanceof ProxyError) || (e.status !== 404 && e.status !== 200)) throw e;
+    const res = await fetch(url).catch(() => null);
+    if (!res?.ok) throw e;
+    const text = await res.text();
+    if (endpoint === "transcript" && !/^\s*[[{]/.test(text)) return { cues: parseVttOrSrt(text) };
+    return JSON.parse(text) as unknown;
+  }
+}
+
 export const chaptersLoader = (ctx: ProxyContext, url: string): (() => Promise<Chapter[]>) => {
-  const raw = cached(`chapters:${url}`, () => proxyJson<unknown>(ctx, "chapters", url));
+  const raw = cached(`chapters:${url}`, () => viaProxy(ctx, "chapters", url));
+  return () => raw().then(normalizeChapters);
+};
+
+/** Chapters embedded in the audio (ID3 CHAP, MP4), when the feed names no chapter file; none is not an error. */
+export const embeddedChaptersLoader = (ctx: ProxyContext, audioUrl: string): (() => Promise<Chapter[]>) => {
+  const raw = cached(`chapters-embedded:${audioUrl}`, () => proxyJson<unknown>(ctx, "chapters", audioUrl).catch(() => ({ chapters: [] })));
   return () => raw().then(normalizeChapters);
 };
 
 export const transcriptLoader = (ctx: ProxyContext, url: string): (() => Promise<Cue[]>) => {
-  const raw = cached(`transcript:${url}`, () => proxyJson<unknown>(ctx, "transcript", url));
+  const raw = cached(`transcript:${url}`, () => viaProxy(ctx, "transcript", url));
   return () => raw().then(normalizeCues);
 };
 
@@ -64,7 +88,7 @@ export const transcriptLoader = (ctx: ProxyContext, url: string): (() => Promise
 export async function prefetchSide(ctx: ProxyContext, audioUrl: string, chaptersUrl?: string | null, transcriptUrl?: string | null): Promise<void> {
   await Promise.allSettled([
     proxySilences(ctx, audioUrl)(),
-    chaptersUrl ? chaptersLoader(ctx, chaptersUrl)() : null,
+    chaptersUrl ? chaptersLoader(ctx, chaptersUrl)() : embeddedChaptersLoader(ctx, audioUrl)(),
     transcriptUrl ? transcriptLoader(ctx, transcriptUrl)() : null,
   ]);
 }

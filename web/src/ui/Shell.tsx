@@ -155,7 +155,7 @@ export function Shell(props: Props) {
           {route.view === "downloads" && (
             <>
               <h1 id="view-h">Downloads</h1>
-              <DownloadsView lib={lib} device={me.identid} />
+              <DownloadsView lib={lib} device={me.identid} ctx={{ me, realm: props.realm, server: props.server }} />
             </>
           )}
           {route.view === "add" && <AddView q={route.q} />}
