@@ -5,7 +5,7 @@
  * are fetched and shown as a blob URL; each (url, size) is fetched once per session, at most a
  * few at a time, and the oldest blob URLs are released past a bound.
  */
-import type { ProxyContext } from "../lib/proxy";
+import { ProxyError, type ProxyContext } from "../lib/proxy";
 import { proxyGet } from "./proxyGet";
 
 export type ArtSize = 96 | 256 | 512;
@@ -13,6 +13,8 @@ export type ArtSize = 96 | 256 | 512;
 const MAX_KEPT = 600;
 const PARALLEL = 6;
 const kept = new Map<string, Promise<string>>();
+/** Set when the server has no image endpoint (404, or the app's own page): stop asking. */
+let noEndpoint = false;
 let running = 0;
 const waiting: Array<() => void> = [];
 
@@ -37,9 +39,15 @@ export function artworkUrl(ctx: ProxyContext, url: string, size: ArtSize): Promi
     kept.set(key, hit);
     return hit;
   }
+  if (noEndpoint) return Promise.reject(new Error("this server has no image proxy"));
   const p = slot(async () => {
-    const res = await proxyGet(ctx, "image", { url, size: String(size) });
+    if (noEndpoint) throw new Error("this server has no image proxy");
+    const res = await proxyGet(ctx, "image", { url, size: String(size) }).catch((e: unknown) => {
+      if (e instanceof ProxyError && e.status === 404) noEndpoint = true;
+      throw e;
+    });
     const type = res.headers.get("content-type") ?? "";
+    if (type.startsWith("text/html")) noEndpoint = true;
     if (!type.startsWith("image/")) throw new Error(`not an image (${type || "no type"})`);
     return URL.createObjectURL(await res.blob());
   });
