@@ -9,6 +9,12 @@ root="$(pwd)"
 echo "== web app: install, lint, unit tests, build" >&2
 (cd web && npm ci --no-audit --no-fund && npm run lint && npm test && npm run build)
 
+# libopus for Ogg Opus silence/loudness (crates/feeds links it through pkg-config).
+if ! pkg-config --exists opus 2>/dev/null; then
+  echo "== installing libopus-dev and pkg-config (Debian)" >&2
+  apt-get update -qq && apt-get install -y -qq libopus-dev pkg-config
+fi
+
 echo "== rust: formatting, lints" >&2
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings

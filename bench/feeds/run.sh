@@ -3,8 +3,11 @@
 #   1. silence analysis (skypod-feeds, symphonia) vs `ffmpeg -af silencedetect`, one core each
 #   2. reader mode (skypod-feeds, dom_smoothie) vs Mozilla Readability + jsdom
 #   3. parse time of a 3,000-episode feed (criterion) and cached-hit latency
+#   4. loudness: silence + EBU R128 loudness in one pass vs `ffmpeg -af silencedetect` alone,
+#      per codec (MP3, AAC, Vorbis, Opus); loudness vs ffmpeg's ebur128 filter
+#   5. media: /proxy/media throughput and RSS, 4 clients x 500 MB; image: resize time per size
 # Needs: espeak-ng sox ffmpeg python3 node npm (apt-get install espeak-ng sox ffmpeg nodejs npm).
-# Usage: bench/feeds/run.sh [silence|reader|feeds]...   (from the repo root; no argument = all)
+# Usage: bench/feeds/run.sh [silence|reader|feeds|loudness|media|image]...   (from the repo root; no argument = all)
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
@@ -27,7 +30,8 @@ sym_cfg=()
 for p in symphonia-bundle-mp3 symphonia-core symphonia-codec-aac symphonia-codec-vorbis symphonia-format-isomp4 symphonia-format-ogg; do
   sym_cfg+=(--config "profile.release.package.\"$p\".codegen-units=1")
 done
-cargo build -q --release -p skypod-feeds --example silence_cli --example reader_cli --manifest-path "$root/Cargo.toml" "${sym_cfg[@]}"
+cargo build -q --release -p skypod-feeds --example silence_cli --example reader_cli \
+  --example media_bench --example image_bench --manifest-path "$root/Cargo.toml" "${sym_cfg[@]}"
 bin="$CARGO_TARGET_DIR/release/examples"
 
 echo "== generating inputs"
@@ -82,6 +86,64 @@ pages=$(ls "$work"/pages/*.html)
 taskset -c 0 "$bin/reader_cli" 10 $pages > "$work/reader-ours.jsonl"
 taskset -c 0 node readability.mjs 10 $pages > "$work/reader-theirs.jsonl"
 python3 compare.py reader "$work/reader-ours.jsonl" "$work/reader-theirs.jsonl" | tee "$work/reader.md"
+fi
+
+if want loudness; then
+echo "== loudness: silence + loudness (one pass) vs ffmpeg silencedetect alone (1 core each, interleaved)"
+[ -f "$work/audio/talk-10min.opus" ] || ffmpeg -loglevel error -y -i "$work/audio/talk-10min-128k.m4a" -c:a libopus -b:a 64k "$work/audio/talk-10min.opus"
+[ -f "$work/audio/talk-10min-8k.m4a" ] || ffmpeg -loglevel error -y -i "$work/audio/talk-10min-128k.m4a" -ar 8000 -c:a aac -b:a 24k "$work/audio/talk-10min-8k.m4a"
+files="$work/audio/talk-10min-128k.mp3 $work/audio/talk-10min-128k.m4a $work/audio/talk-10min.ogg $work/audio/talk-10min.opus $work/audio/talk-10min-8k.m4a $work/audio/talk-30min-128k.mp3"
+cat $files > /dev/null
+python3 - "$work" "$bin/silence_cli" $files <<'PY' | tee "$work/loudness.md"
+import json, os, re, subprocess, sys, time
+work, ours, files = sys.argv[1], sys.argv[2], sys.argv[3:]
+sys.path.insert(0, os.getcwd())
+from compare import parse_ffmpeg, matched
+def timed(cmd):
+    t = time.perf_counter()
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    out, err = p.stdout.read(), p.stderr.read()
+    _, status, ru = os.wait4(p.pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        sys.exit(f"{cmd} failed: {err[-500:]}")
+    return ru.ru_utime + ru.ru_stime, out, err
+print("| file | audio | ours: silence only CPU | ours: silence + loudness CPU | ffmpeg silencedetect CPU | ratio (silencedetect / ours with loudness) | ffmpeg silences matched ±100 ms | integrated: ours / ffmpeg ebur128 | true peak: ours / ffmpeg |")
+print("|---|---|---|---|---|---|---|---|---|")
+tot = {"s": 0.0, "sl": 0.0, "ff": 0.0}
+all_ref = all_hit = 0
+for f in files:
+    name = os.path.basename(f)
+    best = {"s": 1e9, "sl": 1e9, "ff": 1e9}
+    for _ in range(3):
+        c, _, _ = timed(["taskset", "-c", "0", ours, f]); best["s"] = min(best["s"], c)
+        c, out, _ = timed(["taskset", "-c", "0", ours, "--loudness", f]); best["sl"] = min(best["sl"], c); mine = json.loads(out)
+        c, _, log = timed(["taskset", "-c", "0", "ffmpeg", "-hide_banner", "-nostats", "-threads", "1", "-i", f,
+                           "-af", "silencedetect=noise=-50dB:d=0.5", "-f", "null", "-"]); best["ff"] = min(best["ff"], c)
+    open(os.path.join(work, name + ".silencedetect.log"), "w").write(log)
+    ff = parse_ffmpeg(os.path.join(work, name + ".silencedetect.log"))
+    _, _, eb = timed(["ffmpeg", "-hide_banner", "-nostats", "-i", f, "-af", "ebur128=peak=true", "-f", "null", "-"])
+    summary = eb[eb.rfind("Summary:"):]
+    fi = float(re.search(r"I:\s+(-?[\d.]+) LUFS", summary).group(1))
+    ftp = float(re.search(r"Peak:\s+(-?[\d.]+) dBFS", summary).group(1))
+    hit = matched(ff, mine["silences"]); all_ref += len(ff); all_hit += hit
+    for k in tot: tot[k] += best[k]
+    l = mine["loudness"]
+    print(f"| {name} | {mine['duration']:.0f} s | {best['s']:.3f} s | {best['sl']:.3f} s | {best['ff']:.3f} s | **{best['ff']/best['sl']:.2f}×** | "
+          f"{hit}/{len(ff)} ({100*hit/max(1,len(ff)):.1f} %) | {l['integrated_lufs']:.2f} / {fi:.1f} LUFS | {l['true_peak_dbtp']:.2f} / {ftp:.1f} |")
+print(f"\nTotal CPU: silence only {tot['s']:.3f} s, silence + loudness {tot['sl']:.3f} s, ffmpeg silencedetect {tot['ff']:.3f} s; "
+      f"ratio with loudness {tot['ff']/tot['sl']:.2f}×, without {tot['ff']/tot['s']:.2f}×; agreement {all_hit}/{all_ref} = {100*all_hit/max(1,all_ref):.1f} %")
+PY
+fi
+
+if want media; then
+echo "== media: /proxy/media, 4 clients x 500 MB (origin, proxy and clients in one process)"
+"$bin/media_bench" 500 4 | tee "$work/media.jsonl"
+"$bin/media_bench" 500 1 | tee -a "$work/media.jsonl"
+fi
+
+if want image; then
+echo "== image: resize time per size (one thread, best of 5)"
+taskset -c 0 "$bin/image_bench" 5 | tee "$work/image.jsonl"
 fi
 
 if want feeds; then

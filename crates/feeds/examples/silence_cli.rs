@@ -1,11 +1,30 @@
-//! `silence_cli [--pcm] FILE...` — prints one JSON line per file with the
+//! `silence_cli [--pcm|--loudness] FILE...` — prints one JSON line per file with the
 //! silence map and the wall time of the analysis, best of `REPEAT` runs (env,
 //! default 1; used by bench/feeds/run.sh). `--pcm` measures MP3 on decoded PCM
-//! instead of the sub-band signals (the A/B of docs/benchmarks-feeds.md).
+//! instead of the sub-band signals (the A/B of docs/benchmarks-feeds.md);
+//! `--loudness` also measures EBU R128 loudness in the same pass (what
+//! `/proxy/silence?loudness=true` runs).
 
 use std::time::Instant;
 
-use skypod_feeds::silence::{SilenceParams, analyze_file, analyze_file_pcm};
+use skypod_feeds::error::FeedError;
+use skypod_feeds::silence::{
+    Measure, SilenceMap, SilenceParams, analyze_file, analyze_file_pcm, analyze_reader_measuring,
+};
+
+fn analyze_loudness(
+    path: &std::path::Path,
+    params: SilenceParams,
+) -> Result<SilenceMap, FeedError> {
+    let file = std::fs::File::open(path).map_err(|e| FeedError::Audio(e.to_string()))?;
+    let ext = path.extension().and_then(|e| e.to_str()).map(str::to_owned);
+    analyze_reader_measuring(
+        std::io::BufReader::with_capacity(256 * 1024, file),
+        ext.as_deref(),
+        params,
+        Measure { loudness: true },
+    )
+}
 
 fn main() {
     let params = SilenceParams::default();
@@ -16,8 +35,16 @@ fn main() {
         .max(1);
     let args: Vec<String> = std::env::args().skip(1).collect();
     let pcm = args.iter().any(|a| a == "--pcm");
-    let analyze = if pcm { analyze_file_pcm } else { analyze_file };
-    for path in args.into_iter().filter(|a| a != "--pcm") {
+    let loudness = args.iter().any(|a| a == "--loudness");
+    let analyze: fn(&std::path::Path, SilenceParams) -> Result<SilenceMap, FeedError> = if loudness
+    {
+        analyze_loudness
+    } else if pcm {
+        analyze_file_pcm
+    } else {
+        analyze_file
+    };
+    for path in args.into_iter().filter(|a| !a.starts_with("--")) {
         let mut best = f64::INFINITY;
         let mut result = None;
         for _ in 0..repeat {
@@ -30,7 +57,7 @@ fn main() {
         match result {
             Ok(map) => {
                 let secs = best;
-                let line = serde_json::json!({"file": path, "seconds": secs, "duration": map.duration, "silences": map.silences});
+                let line = serde_json::json!({"file": path, "seconds": secs, "duration": map.duration, "silences": map.silences, "loudness": map.loudness});
                 println!("{line}");
             }
             Err(e) => {

@@ -49,6 +49,16 @@ pub enum FeedError {
     /// Bad query parameters.
     #[error("bad request: {0}")]
     BadRequest(String),
+    /// The content is over a limit other than the body size (pixels of an image, …).
+    #[error("over the limit: {0}")]
+    OverLimit(String),
+    /// The upstream body is not of a media type the endpoint serves.
+    #[error("unsupported media type: {0}")]
+    UnsupportedMedia(String),
+    /// A `Range` request header the media proxy does not serve (several ranges,
+    /// reversed, or past the end at the origin).
+    #[error("range not satisfiable: {0}")]
+    RangeNotSatisfiable(String),
     /// Local storage failure (cache directory or index).
     #[error("storage error: {0}")]
     Storage(String),
@@ -64,7 +74,9 @@ impl FeedError {
             FeedError::InvalidUrl(_) | FeedError::BadRequest(_) => 400,
             FeedError::Unauthorized(_) => 401,
             FeedError::Forbidden { .. } => 403,
-            FeedError::TooLarge(_) => 413,
+            FeedError::TooLarge(_) | FeedError::OverLimit(_) => 413,
+            FeedError::UnsupportedMedia(_) => 415,
+            FeedError::RangeNotSatisfiable(_) => 416,
             FeedError::Parse(_) | FeedError::Audio(_) => 422,
             FeedError::RateLimited(_) => 429,
             FeedError::Storage(_) => 500,

@@ -410,6 +410,25 @@ impl Upstream {
         Ok(())
     }
 
+    /// The body as a stream of chunks, pulled only as fast as the consumer reads
+    /// (nothing is buffered beyond the transport's own windows), ending with an
+    /// error once more than `cap` bytes have come.
+    pub fn into_stream(
+        self,
+        cap: u64,
+    ) -> Result<impl futures_util::Stream<Item = std::io::Result<Bytes>> + Send + 'static> {
+        self.precheck(cap)?;
+        let mut seen = 0u64;
+        Ok(self.response.bytes_stream().map(move |chunk| {
+            let chunk = chunk.map_err(|e| std::io::Error::other(map_reqwest(e)))?;
+            seen += chunk.len() as u64;
+            if seen > cap {
+                return Err(std::io::Error::other(FeedError::TooLarge(cap)));
+            }
+            Ok(chunk)
+        }))
+    }
+
     /// Read the (decoded) body into memory, failing once it exceeds `cap`.
     pub async fn read_to_bytes(self, cap: u64) -> Result<Bytes> {
         self.precheck(cap)?;

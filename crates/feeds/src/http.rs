@@ -1,5 +1,6 @@
-//! The axum router: `/proxy/{raw,feed,reader,title,silence}?url=…` and
-//! `/proxy/directory?q=…` (podcast directory search, [`crate::directory`]).
+//! The axum router: `/proxy/{raw,feed,reader,title,silence}?url=…`, and the others below
+//! (media, image, chapters, transcript; `/proxy/directory?q=…`, podcast directory search in
+//! [`crate::directory`]).
 //!
 //! Every request needs `Authorization: Bearer <token>`; the token is checked by
 //! the embedding server's [`ProxyAuth`] (the realm server verifies a JWT whose
@@ -160,12 +161,13 @@ fn cors(headers: &mut HeaderMap) {
     );
     headers.insert(
         header::ACCESS_CONTROL_ALLOW_HEADERS,
-        HeaderValue::from_static("Authorization"),
+        HeaderValue::from_static("Authorization, Range, If-Range"),
     );
     headers.insert(
         header::ACCESS_CONTROL_EXPOSE_HEADERS,
         HeaderValue::from_static(
-            "X-Skypod-Cache, X-Skypod-Stale, X-Skypod-Final-Url, X-Skypod-Content-Hash",
+            "X-Skypod-Cache, X-Skypod-Stale, X-Skypod-Final-Url, X-Skypod-Content-Hash, \
+             Content-Range, Content-Length, Accept-Ranges",
         ),
     );
     headers.insert(
@@ -212,6 +214,10 @@ struct UrlQuery {
     url: Option<String>,
     threshold_db: Option<f64>,
     min_silence: Option<f64>,
+    /// `/proxy/image` output size.
+    size: Option<u32>,
+    /// `/proxy/silence`: also measure loudness.
+    loudness: Option<bool>,
 }
 
 fn target(q: &Result<Query<UrlQuery>, QueryRejection>) -> Result<url::Url, FeedError> {
@@ -375,7 +381,14 @@ async fn silence_handler(
         }
         params.min_silence = m;
     }
-    match st.service.silence_with(&url, params).await {
+    let measure = crate::silence::Measure {
+        loudness: q
+            .as_ref()
+            .ok()
+            .and_then(|Query(q)| q.loudness)
+            .unwrap_or(false),
+    };
+    match st.service.analysis(&url, params, measure).await {
         Ok(served) => {
             let (cache, stale, fu, hash) = (
                 served.cache,
@@ -446,6 +459,119 @@ async fn raw_handler(
     }
 }
 
+// ---- Media, artwork, chapters, transcripts (issue 10, section 3) ----
+
+/// `/proxy/media`: the origin's body streamed through, one byte range passed on.
+async fn media_handler(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    q: Result<Query<UrlQuery>, QueryRejection>,
+) -> Response {
+    let url = match target(&q) {
+        Ok(u) => u,
+        Err(e) => return e.into_response(),
+    };
+    // Range problems are refused before the origin is asked anything.
+    let req = match crate::media::MediaRequest::from_headers(&headers) {
+        Ok(r) => r,
+        Err(e) => return e.into_response(),
+    };
+    match st.service.media(&url, &req).await {
+        Ok(m) => {
+            let mut resp = Response::new(Body::from_stream(m.body));
+            *resp.status_mut() = m.status;
+            resp.headers_mut().extend(m.headers);
+            if let Ok(v) = HeaderValue::from_str(&m.final_url) {
+                resp.headers_mut().insert("x-skypod-final-url", v);
+            }
+            resp
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `/proxy/image`: artwork fitted into `size`×`size`, JPEG or (with alpha) WebP.
+async fn image_handler(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    q: Result<Query<UrlQuery>, QueryRejection>,
+) -> Response {
+    let url = match target(&q) {
+        Ok(u) => u,
+        Err(e) => return e.into_response(),
+    };
+    let Some(size) = q.as_ref().ok().and_then(|Query(q)| q.size) else {
+        return FeedError::BadRequest(format!(
+            "missing size parameter (one of {:?})",
+            crate::artwork::SIZES
+        ))
+        .into_response();
+    };
+    match st.service.image(&url, size).await {
+        Ok(served) => {
+            // The bytes depend only on the source bytes and the size.
+            let etag = format!(
+                "\"{}-{size}\"",
+                &served.content_hash[..16.min(served.content_hash.len())]
+            );
+            let not_modified = headers
+                .get(header::IF_NONE_MATCH)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
+            let mut resp = if not_modified {
+                StatusCode::NOT_MODIFIED.into_response()
+            } else {
+                Response::new(Body::from(served.value.bytes.clone()))
+            };
+            let h = resp.headers_mut();
+            h.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(served.value.content_type),
+            );
+            if let Ok(v) = HeaderValue::from_str(&etag) {
+                h.insert(header::ETAG, v);
+            }
+            // Artwork URLs rarely change their bytes; a month, revalidated by ETag.
+            h.insert(
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("private, max-age=2592000"),
+            );
+            h.insert(
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            );
+            meta_headers(
+                &mut resp,
+                served.cache,
+                served.stale,
+                &served.final_url,
+                &served.content_hash,
+            );
+            resp
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `/proxy/chapters`: `{chapters: [{start, end, title, image, url, toc}], source, skipped, …meta}`.
+async fn chapters_handler(
+    State(st): State<AppState>,
+    q: Result<Query<UrlQuery>, QueryRejection>,
+) -> Response {
+    let url = match target(&q) {
+        Ok(u) => u,
+        Err(e) => return e.into_response(),
+    };
+    match st.service.chapters_json(&url).await {
+        Ok(served) => served_json_response(served),
+        Err(e) => e.into_response(),
+    }
+}
+
+json_endpoint!(transcript_handler, transcript_json_encoded);
+
+// ---- end of issue 10 section 3 block ----
+
 #[derive(Deserialize)]
 struct DirectoryQuery {
     q: Option<String>,
@@ -504,6 +630,16 @@ pub fn router(service: FeedService, auth: Arc<dyn ProxyAuth>, limits: RateLimitC
         .route(
             "/proxy/directory",
             get(directory_handler).options(|| async {}),
+        )
+        .route("/proxy/media", get(media_handler).options(|| async {}))
+        .route("/proxy/image", get(image_handler).options(|| async {}))
+        .route(
+            "/proxy/chapters",
+            get(chapters_handler).options(|| async {}),
+        )
+        .route(
+            "/proxy/transcript",
+            get(transcript_handler).options(|| async {}),
         )
         .route_layer(middleware::from_fn_with_state(state.clone(), guard))
         .with_state(state)

@@ -6,6 +6,8 @@
 //! [`service::FeedService`] and an implementation of [`http::ProxyAuth`].
 
 pub mod cache;
+pub mod chapters;
+pub mod chapters_http;
 pub mod directory;
 pub mod encoding;
 pub mod error;
@@ -13,14 +15,17 @@ pub mod fetch;
 pub mod parse;
 
 pub use error::{FeedError, Result};
+pub mod artwork;
 pub mod html;
 pub mod http;
+pub mod media;
 pub mod opml;
 pub mod reader;
 pub mod readingtime;
 pub mod service;
 pub mod silence;
 pub mod title;
+pub mod transcript;
 
 pub use http::{ProxyAuth, RateLimitConfig, router};
 pub use service::{FeedService, ServiceConfig};

@@ -37,6 +37,13 @@ pub struct ServiceConfig {
     pub silence: SilenceParams,
     /// Which podcast directory `/proxy/directory` searches.
     pub directory: crate::directory::DirectoryConfig,
+    /// Media proxy: most bytes streamed for one request (a live stream ends there).
+    pub max_media_bytes: u64,
+    /// Media proxy: total time for one streamed response (idle reads are bounded
+    /// by `fetch.read_timeout`).
+    pub media_timeout: std::time::Duration,
+    /// Artwork proxy: body cap for source images.
+    pub max_image_bytes: u64,
 }
 
 impl ServiceConfig {
@@ -49,6 +56,9 @@ impl ServiceConfig {
             audio_timeout: std::time::Duration::from_secs(600),
             silence: SilenceParams::default(),
             directory: crate::directory::DirectoryConfig::default(),
+            max_media_bytes: 4 * 1024 * 1024 * 1024,
+            media_timeout: std::time::Duration::from_secs(4 * 3600),
+            max_image_bytes: 20 * 1024 * 1024,
         }
     }
 }
@@ -238,7 +248,16 @@ struct Inner {
     /// Deflated raw bodies by content hash (only compressible media types).
     raw_gzip: Memo<GzCell>,
     compressions: AtomicU64,
+    /// Resized artwork by source content hash and size (issue 10).
+    images: Memo<ImageCell>,
+    image_resizes: AtomicU64,
+    /// Chapter lists by URL, with when they were read (issue 10).
+    chapters: Memo<(std::time::Instant, Served<Bytes>)>,
+    transcripts: Memo<Prepared<crate::transcript::Transcript>>,
 }
+
+/// One resized image, computed once however many requests arrive together.
+type ImageCell = tokio::sync::OnceCell<Arc<crate::artwork::Resized>>;
 
 /// The feed proxy service. Cheap to clone.
 #[derive(Clone)]
@@ -274,6 +293,10 @@ impl FeedService {
                 raw: Memo::new(RAW_MEMO_ENTRIES, 32 << 20),
                 raw_gzip: Memo::new(RAW_MEMO_ENTRIES, 32 << 20),
                 compressions: AtomicU64::new(0),
+                images: Memo::new(4096, 64 << 20),
+                image_resizes: AtomicU64::new(0),
+                chapters: Memo::new(1024, 32 << 20),
+                transcripts: Memo::new(64, 128 << 20),
             }),
         })
     }
@@ -562,6 +585,21 @@ impl FeedService {
         url: &Url,
         params: SilenceParams,
     ) -> Result<Served<SilenceMap>> {
+        self.analysis(url, params, silence::Measure::default())
+            .await
+    }
+
+    /// Silence map with explicit thresholds, and what `measure` asks for
+    /// (loudness). Each result is stored per content hash and parameter set
+    /// ([`load_analysis`] / [`store_analysis`]); a missing one is computed by
+    /// one job however many requests ask together, silences and loudness in one
+    /// decode pass when both are missing.
+    pub async fn analysis(
+        &self,
+        url: &Url,
+        params: SilenceParams,
+        measure: silence::Measure,
+    ) -> Result<Served<SilenceMap>> {
         let b = self
             .inner
             .cache
@@ -571,14 +609,11 @@ impl FeedService {
                 Some(self.inner.config.audio_timeout),
             )
             .await?;
-        let kind = format!(
-            "silence:v1:{}:{}:{}",
-            params.threshold_db, params.min_silence, params.window_ms
-        );
-        if let Some(map) = stored_silence(&self.inner.cache, &b.hash, &kind).await? {
+        let kind = silence_kind(&params);
+        if let Some(map) = stored_result(&self.inner.cache, &b.hash, &kind, measure).await? {
             return Ok(wrap(map, &b));
         }
-        let key = format!("{}|{kind}", b.hash);
+        let key = format!("{}|{kind}|loudness={}", b.hash, measure.loudness);
         let job = {
             let mut map = self
                 .inner
@@ -593,26 +628,26 @@ impl FeedService {
                     async move {
                         // A job that finished between our cache lookup and taking the
                         // in-flight lock has already stored its result: reuse it.
-                        if let Some(map) = stored_silence(&inner.cache, &body.hash, &kind).await? {
+                        if let Some(map) =
+                            stored_result(&inner.cache, &body.hash, &kind, measure).await?
+                        {
                             return Ok(map);
                         }
                         inner.silence_jobs.fetch_add(1, Ordering::Relaxed);
                         let path = body.path().to_path_buf();
                         let ext = ext_hint(body.content_type.as_deref(), &body.final_url);
                         let result = tokio::task::spawn_blocking(move || {
-                            let file = std::fs::File::open(&path)
-                                .map_err(|e| FeedError::Audio(format!("open: {e}")))?;
-                            silence::analyze_reader(
-                                std::io::BufReader::with_capacity(256 * 1024, file),
-                                ext.as_deref(),
-                                params,
-                            )
+                            silence::analyze_path(&path, ext.as_deref(), params, measure)
                         })
                         .await
                         .map_err(|e| FeedError::Audio(format!("analysis task failed: {e}")))?;
-                        let map = result?;
-                        if let Ok(json) = serde_json::to_string(&map) {
-                            inner.cache.put_analysis(&body.hash, &kind, &json).await?;
+                        let mut map = result?;
+                        if let Some(l) = map.loudness.take() {
+                            store_analysis(&inner.cache, &body.hash, LOUDNESS_KIND, &l).await?;
+                            store_analysis(&inner.cache, &body.hash, &kind, &map).await?;
+                            map.loudness = Some(l);
+                        } else {
+                            store_analysis(&inner.cache, &body.hash, &kind, &map).await?;
                         }
                         drop(body);
                         Ok(map)
@@ -630,12 +665,206 @@ impl FeedService {
     }
 }
 
-/// A silence map stored for this body and analysis kind (an unreadable one counts as none).
-async fn stored_silence(cache: &Cache, hash: &str, kind: &str) -> Result<Option<SilenceMap>> {
+// ---- Media, artwork, chapters, transcripts (issue 10, section 3) ----
+
+impl FeedService {
+    /// Open `url` at its origin for the media proxy (never cached: streamed).
+    pub async fn media(
+        &self,
+        url: &Url,
+        req: &crate::media::MediaRequest,
+    ) -> Result<crate::media::MediaStream> {
+        let cfg = &self.inner.config;
+        crate::media::open(
+            self.inner.cache.fetcher(),
+            url,
+            req,
+            cfg.max_media_bytes,
+            cfg.media_timeout,
+        )
+        .await
+    }
+
+    /// Number of artwork resizes actually run (for tests and metrics).
+    pub fn image_resizes_run(&self) -> u64 {
+        self.inner.image_resizes.load(Ordering::Relaxed)
+    }
+
+    /// The artwork behind `url` fitted into `size`×`size` (see [`crate::artwork`]),
+    /// resized once per source content hash and size, off the async workers.
+    pub async fn image(
+        &self,
+        url: &Url,
+        size: u32,
+    ) -> Result<Served<Arc<crate::artwork::Resized>>> {
+        if !crate::artwork::valid_size(size) {
+            return Err(FeedError::BadRequest(format!(
+                "size must be one of {:?}",
+                crate::artwork::SIZES
+            )));
+        }
+        let b = self
+            .inner
+            .cache
+            .get(url, self.inner.config.max_image_bytes)
+            .await?;
+        let key = format!("{}|{size}", b.hash);
+        let cell = self.inner.images.get_or_insert_with(&key, ImageCell::new);
+        let mut computed = false;
+        let resized = cell
+            .get_or_try_init(|| async {
+                let data = b.bytes().await?;
+                let r = tokio::task::spawn_blocking(move || crate::artwork::resize(&data, size))
+                    .await
+                    .map_err(|e| FeedError::Parse(format!("resize task failed: {e}")))??;
+                self.inner.image_resizes.fetch_add(1, Ordering::Relaxed);
+                computed = true;
+                Ok::<_, FeedError>(Arc::new(r))
+            })
+            .await?
+            .clone();
+        if computed {
+            self.inner
+                .images
+                .add_weight(&key, &cell, resized.bytes.len() + 128);
+        }
+        Ok(wrap(resized, &b))
+    }
+}
+
+impl FeedService {
+    /// The chapter list behind `url` (chapters JSON, or an MP3/MP4 read with byte
+    /// ranges: see [`crate::chapters`]), as JSON. Results are kept per URL for
+    /// [`CHAPTERS_TTL`]; `content_hash` is the SHA-256 of the first bytes read
+    /// (the whole JSON, or the audio file's head).
+    pub async fn chapters_json(&self, url: &Url) -> Result<Served<JsonBody>> {
+        let key = url.as_str();
+        if let Some(hit) = self.inner.chapters.get(key)
+            && hit.0.elapsed() < CHAPTERS_TTL
+        {
+            let s = &hit.1;
+            return Ok(Served {
+                value: JsonBody {
+                    json: s.value.clone(),
+                    deflated_tail: None,
+                },
+                final_url: s.final_url.clone(),
+                content_hash: s.content_hash.clone(),
+                cache: CacheStatus::Hit,
+                stale: false,
+            });
+        }
+        let mut src =
+            crate::chapters_http::HttpRanges::new(self.inner.cache.fetcher().clone(), url.clone());
+        let list = crate::chapters::extract(&mut src).await?;
+        let json =
+            Bytes::from(serde_json::to_vec(&list).map_err(|e| FeedError::Parse(e.to_string()))?);
+        let served = Served {
+            value: json.clone(),
+            final_url: src.final_url().to_string(),
+            content_hash: src.head_hash().unwrap_or_default(),
+            cache: CacheStatus::Miss,
+            stale: false,
+        };
+        self.inner.chapters.put(
+            key.to_owned(),
+            Arc::new((std::time::Instant::now(), served.clone())),
+            json.len() + 256,
+        );
+        Ok(Served {
+            value: JsonBody {
+                json,
+                deflated_tail: None,
+            },
+            final_url: served.final_url,
+            content_hash: served.content_hash,
+            cache: CacheStatus::Miss,
+            stale: false,
+        })
+    }
+
+    /// The transcript behind `url` as one cue list (see [`crate::transcript`]),
+    /// parsed once per body, deflated once when `coding` is gzip.
+    pub async fn transcript_json_encoded(
+        &self,
+        url: &Url,
+        coding: Coding,
+    ) -> Result<Served<JsonBody>> {
+        let (p, b, key) = self
+            .prepared(
+                &self.inner.transcripts,
+                url,
+                |b| b.hash.clone(),
+                |body, _ct, _base| crate::transcript::parse(&body),
+            )
+            .await?;
+        let body = self
+            .json_body(&self.inner.transcripts, &key, &p, coding)
+            .await;
+        Ok(wrap(body, &b))
+    }
+}
+
+/// How long a chapter list read from an origin is reused without asking again.
+pub const CHAPTERS_TTL: std::time::Duration = std::time::Duration::from_secs(3600);
+
+// ---- end of issue 10 section 3 block ----
+
+// ---- Analysis results storage: every read and write of stored analyses goes
+// through these two functions (one place to share them between servers). ----
+
+/// Loudness is stored apart from the silence maps: it does not depend on their parameters.
+const LOUDNESS_KIND: &str = "loudness:v1";
+
+fn silence_kind(params: &SilenceParams) -> String {
+    format!(
+        "silence:v1:{}:{}:{}",
+        params.threshold_db, params.min_silence, params.window_ms
+    )
+}
+
+/// A stored analysis result for this body and kind (an unreadable one counts as none).
+pub async fn load_analysis<T: serde::de::DeserializeOwned>(
+    cache: &Cache,
+    hash: &str,
+    kind: &str,
+) -> Result<Option<T>> {
     Ok(cache
         .analysis(hash, kind)
         .await?
         .and_then(|json| serde_json::from_str(&json).ok()))
+}
+
+/// Store an analysis result for this body and kind.
+pub async fn store_analysis<T: Serialize>(
+    cache: &Cache,
+    hash: &str,
+    kind: &str,
+    value: &T,
+) -> Result<()> {
+    let json = serde_json::to_string(value)
+        .map_err(|e| FeedError::Storage(format!("serialising an analysis: {e}")))?;
+    cache.put_analysis(hash, kind, &json).await
+}
+
+/// The silence map (and loudness, when measured) stored for this body, if
+/// everything `measure` asks for is there.
+async fn stored_result(
+    cache: &Cache,
+    hash: &str,
+    kind: &str,
+    measure: silence::Measure,
+) -> Result<Option<SilenceMap>> {
+    let Some(mut map) = load_analysis::<SilenceMap>(cache, hash, kind).await? else {
+        return Ok(None);
+    };
+    if measure.loudness {
+        match load_analysis(cache, hash, LOUDNESS_KIND).await? {
+            Some(l) => map.loudness = Some(l),
+            None => return Ok(None),
+        }
+    }
+    Ok(Some(map))
 }
 
 fn ext_hint(content_type: Option<&str>, url: &str) -> Option<String> {
@@ -643,7 +872,7 @@ fn ext_hint(content_type: Option<&str>, url: &str) -> Option<String> {
         Some(match crate::encoding::media_type(ct).as_str() {
             "audio/mpeg" | "audio/mp3" => "mp3",
             "audio/mp4" | "audio/x-m4a" | "audio/m4a" | "audio/aac" | "video/mp4" => "m4a",
-            "audio/ogg" | "application/ogg" | "audio/vorbis" => "ogg",
+            "audio/ogg" | "application/ogg" | "audio/vorbis" | "audio/opus" => "ogg",
             "audio/flac" | "audio/x-flac" => "flac",
             "audio/wav" | "audio/x-wav" | "audio/wave" => "wav",
             _ => return None,

@@ -124,3 +124,77 @@ fn mutated_audio_never_panics() {
         }
     }
 }
+
+// ---- issue 10: chapters, transcripts, artwork, loudness/Opus paths ----
+
+#[test]
+fn mutated_chapters_and_transcripts_never_panic() {
+    use futures_util::FutureExt;
+    let mut rng = Rng(0xC4A9);
+    for seed in [
+        "chapters/chapters.json",
+        "chapters/ch.mp3",
+        "chapters/ch.m4a",
+    ] {
+        let base = read(seed);
+        for _ in 0..300 {
+            let m = mutate(&mut rng, &base);
+            let mut src = skypod_feeds::chapters::SliceSource(bytes::Bytes::from(m));
+            let done = skypod_feeds::chapters::extract(&mut src).now_or_never();
+            assert!(done.is_some(), "in-memory extraction never waits");
+        }
+    }
+    for seed in [
+        "transcripts/episode.vtt",
+        "transcripts/episode.srt",
+        "transcripts/episode.json",
+        "transcripts/episode.html",
+    ] {
+        let base = read(seed);
+        for _ in 0..300 {
+            let _ = skypod_feeds::transcript::parse(&mutate(&mut rng, &base));
+        }
+    }
+}
+
+#[test]
+fn mutated_images_never_panic() {
+    let img = image::RgbaImage::from_fn(64, 48, |x, y| image::Rgba([x as u8, y as u8, 7, 200]));
+    let mut rng = Rng(0x1AA6E);
+    for format in [
+        image::ImageFormat::Png,
+        image::ImageFormat::Jpeg,
+        image::ImageFormat::Gif,
+    ] {
+        let mut out = std::io::Cursor::new(Vec::new());
+        let rgb = image::DynamicImage::ImageRgba8(img.clone());
+        let rgb = if format == image::ImageFormat::Jpeg {
+            image::DynamicImage::ImageRgb8(rgb.to_rgb8())
+        } else {
+            rgb
+        };
+        rgb.write_to(&mut out, format).expect("encode");
+        let base = out.into_inner();
+        for _ in 0..150 {
+            let _ = skypod_feeds::artwork::resize(&mutate(&mut rng, &base), 96);
+        }
+    }
+}
+
+#[test]
+fn mutated_audio_with_loudness_and_opus_never_panics() {
+    let mut rng = Rng(11);
+    for seed in ["audio/pauses.mp3", "audio/pauses.opus"] {
+        let base = read(seed);
+        let ext = seed.rsplit('.').next().map(str::to_owned);
+        for _ in 0..40 {
+            let m = mutate(&mut rng, &base);
+            let _ = skypod_feeds::silence::analyze_reader_measuring(
+                std::io::Cursor::new(m),
+                ext.as_deref(),
+                skypod_feeds::silence::SilenceParams::default(),
+                skypod_feeds::silence::Measure { loudness: true },
+            );
+        }
+    }
+}

@@ -72,7 +72,10 @@ async fn requires_bearer_token() {
         .await
         .expect("options");
     assert_eq!(r.status(), 204);
-    assert_eq!(r.headers()["access-control-allow-headers"], "Authorization");
+    assert_eq!(
+        r.headers()["access-control-allow-headers"],
+        "Authorization, Range, If-Range"
+    );
 }
 
 #[tokio::test]

@@ -35,3 +35,10 @@ PY
 # truncated copy: first 40 % of the MP3
 size=$(stat -c %s "$out/pauses.mp3")
 head -c $((size * 4 / 10)) "$out/pauses.mp3" > "$out/pauses-truncated.mp3"
+# Ogg Opus of the same speech (48 kHz inside, as every Opus stream).
+ffmpeg -loglevel error -y -i "$out/pauses.mp3" -c:a libopus -b:a 32k "$out/pauses.opus"
+# Stereo tone + pink noise at a higher level: a second loudness point (loudness.sh records ffmpeg's).
+ffmpeg -loglevel error -y -f lavfi -i "sine=frequency=220:duration=5" -f lavfi -i "anoisesrc=d=5:c=pink:a=0.3" \
+  -filter_complex "[0][1]amix=inputs=2:weights=1 0.6,volume=2.5,aformat=channel_layouts=stereo" \
+  -ar 44100 -c:a libmp3lame -b:a 96k "$out/loud-music.mp3"
+"$(dirname "$0")/loudness.sh"
