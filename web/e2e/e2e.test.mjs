@@ -5,26 +5,28 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { ROOT, device, launch, shot, skypodServer, swControlled, webApp } from "./harness.mjs";
+import { ROOT, device, diagnostics, goView, launch, shot, skypodServer, swControlled, webApp } from "./harness.mjs";
 
 const T = { timeout: 15_000 };
 const metrics = {};
 let web, realm, browser, A, B, appUrl, inviteLink;
 
 async function send(page, via, text) {
+  await diagnostics(page);
   await page.getByRole("radio", { name: via === "p2p" ? "P2P" : "Server relay" }).check();
   await page.getByLabel("Message", { exact: true }).fill(text);
   await page.getByRole("button", { name: "Send" }).click();
 }
 
-function expectIn(page, via, text) {
+async function expectIn(page, via, text) {
+  await diagnostics(page);
   return page.waitForSelector(`ol.messages li.in[data-via=${via}]:has-text("${text}")`, T);
 }
 
 async function open(page) {
   await page.goto(appUrl);
   // time to interactive: the first-run or home screen is rendered with enabled controls
-  await page.waitForSelector("main.first-run button:not([disabled]), main.home", T);
+  await page.waitForSelector("main.first-run button:not([disabled]), main.view", T);
   return page.evaluate(() => Math.round(performance.now()));
 }
 
@@ -52,6 +54,7 @@ describe("skypod web", () => {
     await shot(A.page, "01-first-run");
     await A.page.getByRole("button", { name: "Start a new realm" }).click();
     await A.page.waitForSelector("[data-socket=online]", T);
+    await goView(A.page, "devices");
     await A.page.getByRole("button", { name: "Create invitation" }).click();
     inviteLink = await A.page.getByLabel(/Invitation link/).inputValue();
     assert.match(inviteLink, new RegExp(`^${realm.base}/#join=[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+$`));
@@ -63,6 +66,7 @@ describe("skypod web", () => {
     await shot(B.page, "03-join");
     const t0 = Date.now();
     await B.page.getByRole("button", { name: "Join" }).click();
+    await goView(B.page, "devices");
     await B.page.waitForSelector("li.peer[data-link=p2p]", T);
     metrics.pasteToP2pMs = Date.now() - t0;
     await A.page.waitForSelector("li.peer[data-link=p2p]", T);
@@ -75,7 +79,7 @@ describe("skypod web", () => {
     await B.page.waitForSelector(`[data-realm-key="${keyA}"]`, T);
     metrics.pasteToRealmKeyMs = Date.now() - t0;
     // The library open too: Automerge's WASM fetched (cold context) and compiled, genesis loaded.
-    await B.page.locator("#feed-url").waitFor(T);
+    await B.page.locator("main.view").waitFor(T);
     metrics.pasteToLibraryMs = Date.now() - t0;
     await send(A.page, "p2p", "hello B over p2p");
     await expectIn(B.page, "p2p", "hello B over p2p");
@@ -109,6 +113,7 @@ describe("skypod web", () => {
     const bound = await A.page.getByLabel(/Invitation link/).inputValue();
     await C.page.getByLabel("Invitation link").fill(bound);
     await C.page.getByRole("button", { name: "Join" }).click();
+    await goView(C.page, "devices");
     await C.page.waitForFunction(() => document.querySelectorAll("li.peer[data-link=p2p]").length === 2, null, T);
     await A.page.waitForFunction(() => document.querySelectorAll("li.peer[data-link=p2p]").length === 2, null, T);
     await C.ctx.close();
@@ -184,7 +189,7 @@ describe("skypod web", () => {
     await realm.stop();
     await B.ctx.close();
     await A.page.reload();
-    await A.page.waitForSelector("main.home h2#peers-h", T);
+    await A.page.waitForSelector("main.view[data-view=devices] h2#peers-h", T);
     await A.page.waitForSelector("[data-socket=waiting], [data-socket=connecting]", T);
     // members are remembered: B is listed, offline
     await A.page.waitForSelector("li.peer[data-link=offline]", T);

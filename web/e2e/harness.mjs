@@ -16,15 +16,15 @@ const TYPES = {
   ".wasm": "application/wasm",
 };
 
-/** Serve web/dist on 127.0.0.1 (SPA fallback to index.html). Resolves to {port, close()}. */
-export function staticServer(port = 0) {
+/** Serve web/dist (or `dir`) on 127.0.0.1 (SPA fallback to index.html). Resolves to {port, close()}. */
+export function staticServer(port = 0, dir = DIST) {
   const srv = createServer((req, res) => {
     const path = normalize(decodeURIComponent(new URL(req.url, "http://x").pathname)).replace(/^(\.\.[/\\])+/, "");
-    let file = join(DIST, path === "/" ? "index.html" : path);
+    let file = join(dir, path === "/" ? "index.html" : path);
     try {
       if (!statSync(file).isFile()) throw new Error();
     } catch {
-      file = join(DIST, "index.html");
+      file = join(dir, "index.html");
     }
     res.writeHead(200, { "content-type": TYPES[extname(file)] ?? "application/octet-stream", "cache-control": "no-cache" });
     res.end(readFileSync(file));
@@ -204,4 +204,33 @@ export function rss({ title, link, image = "", items }) {
   ${image ? `<image><url>${image}</url><title>${title}</title><link>${link}</link></image>` : ""}
   ${items.join("")}
 </channel></rss>`;
+}
+
+/** Go to one of the app's views through its navigation (side or bottom), as a person would. */
+export async function goView(page, view) {
+  await page.locator(`nav a[data-nav=${view}]`).click();
+  await page.waitForSelector(`main.view[data-view=${view}]`, { timeout: 20_000 });
+}
+
+/** The Devices view with its diagnostics panel (message console, connection log) open. */
+export async function diagnostics(page) {
+  if (!(await page.locator("main.view[data-view=devices]").count())) await goView(page, "devices");
+  const d = page.locator("details.diagnostics");
+  if (!(await d.evaluate((e) => e.open))) await d.locator("summary").click();
+}
+
+/** Subscribe to a feed from the Add view (reached from the Podcasts view), as a person would. */
+export async function subscribeTo(page, url, title) {
+  await goView(page, "podcasts");
+  await page.getByRole("link", { name: "Add podcast" }).click();
+  await page.getByLabel("Feed address").fill(url);
+  await page.getByRole("button", { name: "Subscribe", exact: true }).click();
+  if (title) await page.getByText(`Subscribed to ${title}.`).waitFor({ timeout: 20_000 });
+}
+
+/** Open a podcast's page from the grid. */
+export async function openPodcast(page, url) {
+  await goView(page, "podcasts");
+  await page.locator(`li.tile[data-feed="${url}"] a`).click();
+  await page.waitForSelector(`main.view[data-view=podcast] .pod-head[data-feed="${url}"]`, { timeout: 20_000 });
 }

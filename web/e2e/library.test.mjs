@@ -10,7 +10,7 @@ import { createServer } from "node:http";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ROOT, device, launch, rss, rssItem, sendRanged, shot, skypodServer, swControlled, wav, webApp } from "./harness.mjs";
+import { ROOT, device, diagnostics, goView, launch, openPodcast, rss, rssItem, sendRanged, shot, skypodServer, swControlled, wav, webApp } from "./harness.mjs";
 
 const T = { timeout: 20_000 };
 const BIN = () => process.env.SKYPOD_BIN ?? join(ROOT, "target/release/skypod");
@@ -56,7 +56,7 @@ async function pauseAndSeek(page, sec) {
   await page.waitForSelector(".dock[data-playing='1']", T);
   await dock.getByRole("button", { name: "Pause", exact: true }).click();
   await page.waitForSelector(".dock[data-playing='0']", T);
-  await page.locator("main h2").first().click();
+  await page.locator("main h1").first().click();
   const at = () => page.evaluate(() => document.querySelector(".dock audio").currentTime);
   for (let i = 0; i < 20 && (await at()) > 0; i++) await page.keyboard.press("Shift+ArrowLeft");
   assert.equal(await at(), 0);
@@ -86,12 +86,23 @@ async function waitFor(cond, what, ms = 30_000, detail = () => "") {
   }
 }
 
+/** The Add view (from the Podcasts view's "Add podcast"), unless already there. */
+async function addView(page) {
+  if (await page.locator("main.view[data-view=add]").count()) return;
+  await goView(page, "podcasts");
+  await page.getByRole("link", { name: "Add podcast" }).click();
+  await page.waitForSelector("main.view[data-view=add]", T);
+}
+
 async function subscribeIn(page, url) {
+  await addView(page);
   await page.getByLabel("Feed address").fill(url);
   await page.getByRole("button", { name: "Subscribe", exact: true }).click();
 }
 
+/** Subscriptions in the Podcasts grid. */
 async function feedCount(page) {
+  await goView(page, "podcasts");
   return page.locator("ul.feeds > li").count();
 }
 
@@ -116,7 +127,14 @@ after(async () => {
   await fixture?.close();
 });
 
+/** A tile of the Podcasts grid (the page goes to the grid). */
+async function tile(page, url, title = "") {
+  await goView(page, "podcasts");
+  await page.waitForSelector(`li.tile[data-feed="${url}"]${title ? `:has-text("${title}")` : ""}`, T);
+}
+
 async function invite(page) {
+  await goView(page, "devices");
   await page.getByRole("button", { name: "Create invitation" }).click();
   await page.waitForFunction(() => /#join=/.test(document.querySelector("#invite-link")?.value ?? ""), null, T);
   return page.getByLabel(/Invitation link/).inputValue();
@@ -132,15 +150,17 @@ describe("skypod web: library and podcasts", () => {
     await B.page.getByRole("button", { name: "Sync to an existing install" }).click();
     await B.page.getByLabel("Invitation link").fill(link);
     await B.page.getByRole("button", { name: "Join" }).click();
+    await goView(B.page, "devices");
     await B.page.waitForSelector("li.peer[data-link=p2p]", T);
 
     await subscribeIn(A.page, feedUrl);
     await A.page.getByText("Subscribed to Loopback Cast.").waitFor(T);
-    await B.page.waitForSelector(`.feed[data-feed="${feedUrl}"] button.feed-title:has-text("Loopback Cast")`, T);
+    await tile(B.page, feedUrl, "Loopback Cast");
 
+    await goView(B.page, "devices");
     await B.page.getByLabel("Name of this device").fill("Phone B");
     await B.page.getByRole("button", { name: "Rename", exact: true }).click();
-    await B.page.getByRole("button", { name: "Loopback Cast", exact: true }).click();
+    await openPodcast(B.page, feedUrl);
     await B.page.getByRole("button", { name: "Play Episode One" }).click();
     const key = `${feedUrl} lc-1`;
     // The real player dock plays the enclosure; B pauses and seeks to 1:00, the dock reports it
@@ -149,12 +169,14 @@ describe("skypod web: library and podcasts", () => {
     await pauseAndSeek(B.page, 60);
     await B.page.getByRole("button", { name: "Resume Episode One at 1:00" }).waitFor(T);
 
+    // "Continue listening" on the Podcasts view, and on the episode's row.
+    await goView(A.page, "podcasts");
     const offer = A.page.getByRole("button", { name: "Continue from Phone B at 1:00" }).first();
     await offer.waitFor(T);
-    await A.page.getByRole("button", { name: "Loopback Cast", exact: true }).click();
-    await A.page.locator(`li.episode[data-episode="${key}"] button[data-offer]:has-text("Continue from Phone B at 1:00")`).waitFor(T);
+    await openPodcast(A.page, feedUrl);
+    await A.page.locator(`.episode[data-episode="${key}"] button[data-offer]:has-text("Continue from Phone B at 1:00")`).waitFor(T);
     // Notes are shown sanitized: formatting kept, scripts and handlers gone.
-    const ep = A.page.locator(`li.episode[data-episode="${key}"]`);
+    const ep = A.page.locator(`.episode[data-episode="${key}"]`);
     await ep.getByText("Episode notes").click();
     assert.equal(await ep.locator(".notes b").innerText(), "Episode One");
     assert.equal(await ep.locator(".notes script, .notes img, .notes [onerror]").count(), 0);
@@ -180,7 +202,9 @@ describe("skypod web: library and podcasts", () => {
     await A.page.getByRole("region", { name: "Player" }).getByRole("button", { name: "Pause", exact: true }).click();
     await A.page.waitForSelector(".dock[data-playing='0']", T);
     // The queue: add both episodes, move the second up, remove one.
-    for (const n of [1, 2]) await A.page.locator(`li.episode[data-episode="${feedUrl} lc-${n}"]`).getByRole("button", { name: "Add to queue" }).click();
+    for (const n of [1, 2]) await A.page.locator(`.episode[data-episode="${feedUrl} lc-${n}"]`).getByRole("button", { name: "Add to queue" }).click();
+    await shot(A.page, "10-podcasts-continue-from", { at: ".episode" });
+    await goView(A.page, "queue");
     const order = () => A.page.locator("ol.queue li .ep-title").allInnerTexts();
     await A.page.waitForFunction(() => document.querySelectorAll("ol.queue li").length === 2, null, T);
     assert.deepEqual(await order(), ["Episode One", "Episode Two"]);
@@ -189,8 +213,7 @@ describe("skypod web: library and podcasts", () => {
     await A.page.getByRole("button", { name: "Remove Episode Two from the queue" }).click();
     await A.page.waitForFunction(() => document.querySelectorAll("ol.queue li").length === 1, null, T);
     assert.deepEqual(await order(), ["Episode One"]);
-    await shot(A.page, "10-podcasts-continue-from", { at: ".feed" });
-    await shot(B.page, "11-podcasts-episodes", { at: "#cont-h, #feeds-h" });
+    await shot(B.page, "11-podcasts-episodes", { at: ".episode" });
   });
 
   it("bad feed addresses show a clear message and change nothing", async () => {
@@ -219,8 +242,10 @@ describe("skypod web: library and podcasts", () => {
 
   it("imports an OPML list through the proxy; a file that is not OPML is explained", async () => {
     const before = await feedCount(A.page);
-    await A.page.getByText("Import an OPML subscription list").click();
     const importFrom = async (url) => {
+      await addView(A.page);
+      const d = A.page.locator("details", { hasText: "Import an OPML subscription list" });
+      if (!(await d.evaluate((e) => e.open))) await d.locator("summary").click();
       await A.page.getByLabel("OPML address").fill(url);
       await A.page.getByRole("button", { name: "Import", exact: true }).click();
     };
@@ -230,7 +255,7 @@ describe("skypod web: library and podcasts", () => {
     await importFrom(`${fixture.base}/subs.opml`);
     await A.page.getByText("Imported 2 new feeds; skipped 1 with an invalid address.").waitFor(T);
     assert.equal(await feedCount(A.page), before + 2);
-    await B.page.waitForSelector(`.feed[data-feed="${fixture.base}/weekly.xml"] button.feed-title:has-text("Weekly")`, T);
+    await tile(B.page, `${fixture.base}/weekly.xml`, "Weekly");
   });
 
   it("a native device (skypod join) exchanges a message and library changes with a browser", async () => {
@@ -241,6 +266,7 @@ describe("skypod web: library and podcasts", () => {
 
     // native -> browser message
     await cli(["--home", home, "send", "hello browsers from native", "--settle", "5"]);
+    await diagnostics(A.page);
     await A.page.waitForSelector('ol.messages li.in:has-text("hello browsers from native")', T);
 
     // browser -> native message, seen by `skypod listen`
@@ -250,6 +276,7 @@ describe("skypod web: library and podcasts", () => {
     listen.stdout.on("data", (d) => { heard += d; });
     const nativeId = (await cli(["--home", home, "whoami"])).match(/[A-Za-z0-9_-]{43}/)?.[0];
     assert.ok(nativeId, "native device id");
+    await diagnostics(A.page);
     await A.page.waitForSelector(`li.peer[data-identid="${nativeId}"]:not([data-link=offline])`, T);
     await waitFor(async () => {
       await A.page.getByRole("radio", { name: "Server relay" }).check();
@@ -265,11 +292,12 @@ describe("skypod web: library and podcasts", () => {
     const nativeFeed = `${fixture.base}/native.xml`;
     const out = await cli(["--home", home, "subscribe", nativeFeed]);
     assert.match(out, /Subscribed to Native Cast/);
-    await A.page.waitForSelector(`.feed[data-feed="${nativeFeed}"]`, T);
-    await B.page.waitForSelector(`.feed[data-feed="${nativeFeed}"]`, T);
+    await tile(A.page, nativeFeed);
+    await tile(B.page, nativeFeed);
 
     // browser -> native library changes: A names itself and reaches 1:30 in the episode it
     // took over from B; the native device lists both feeds and A's position under its name.
+    await goView(A.page, "devices");
     await A.page.getByLabel("Name of this device").fill("Laptop A");
     await A.page.getByRole("button", { name: "Rename", exact: true }).click();
     await A.page.getByRole("region", { name: "Player" }).getByRole("button", { name: "Play", exact: true }).click();
@@ -292,6 +320,7 @@ describe("skypod web: library and podcasts", () => {
     await assert.rejects(cli(["--home", home, "send", "still here?", "--settle", "1"]));
     // The remover rotated the realm key; B got the new one.
     const keyA = await A.page.locator("[data-realm-key^='2:']").getAttribute("data-realm-key", T);
+    await goView(B.page, "devices");
     await B.page.waitForSelector(`[data-realm-key="${keyA}"]`, T);
   });
 
@@ -302,18 +331,19 @@ describe("skypod web: library and podcasts", () => {
     await B.ctx.close();
     await A.page.reload();
     await A.page.waitForSelector("[data-socket=waiting], [data-socket=connecting]", T);
-    await A.page.waitForSelector(`.feed[data-feed="${feedUrl}"] button.feed-title:has-text("Loopback Cast")`, T);
-    await A.page.waitForSelector(`.feed[data-feed="${fixture.base}/native.xml"]`, T);
+    await tile(A.page, feedUrl, "Loopback Cast");
+    await tile(A.page, `${fixture.base}/native.xml`);
+    await goView(A.page, "devices");
     // The removed native device stays removed; B is remembered, offline.
     await A.page.waitForSelector("li.peer[data-link=offline]", T);
     assert.equal(await A.page.locator("li.peer").count(), 2);
     // Episodes come from the last copy of the feed; refreshing says the server is away.
-    await A.page.getByRole("button", { name: "Loopback Cast", exact: true }).click();
+    await openPodcast(A.page, feedUrl);
     // A's own position (1:30, newer than B's 1:00) survived the reload: no offer, a resume.
     await A.page.getByRole("button", { name: "Resume Episode One at 1:30" }).waitFor(T);
     assert.equal(await A.page.getByRole("button", { name: /Continue from Phone B/ }).count(), 0);
-    await A.page.locator("li.episode .hint", { hasText: "Phone B at 1:00" }).first().waitFor(T);
-    await A.page.locator(".feed [role=alert]").first().waitFor(T);
-    await shot(A.page, "14-podcasts-offline", { at: "#feeds-h" });
+    await A.page.locator(".episode .hint", { hasText: "Phone B at 1:00" }).first().waitFor(T);
+    await A.page.locator("main.view [role=alert]", { hasText: "could not be updated" }).first().waitFor(T);
+    await shot(A.page, "14-podcasts-offline");
   });
 });

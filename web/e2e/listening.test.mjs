@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { createServer } from "node:http";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { ROOT, device, launch, shot, skypodServer, swControlled, webApp } from "./harness.mjs";
+import { ROOT, device, goView, launch, openPodcast, shot, skypodServer, subscribeTo, swControlled, webApp } from "./harness.mjs";
 
 const METRICS = join(ROOT, "web/e2e/last-metrics.json");
 const T = { timeout: 20_000 };
@@ -143,7 +143,7 @@ async function tap(loc) {
     throw new Error(`${e.message}\n${JSON.stringify(dims)}`, { cause: e });
   }
 }
-const row = (title) => A.page.locator("li.episode", { hasText: title });
+const row = (title) => A.page.locator(".episode", { hasText: title });
 
 before(async () => {
   host = await podcastHost();
@@ -173,9 +173,7 @@ after(async () => {
 });
 
 async function openFeed() {
-  const feedBtn = A.page.getByRole("button", { name: "Listening fixture", exact: true });
-  await feedBtn.waitFor(T);
-  if ((await feedBtn.getAttribute("aria-expanded")) !== "true") await tap(feedBtn);
+  if (!(await A.page.locator(`main.view[data-view=podcast] .pod-head[data-feed="${feedUrl}"]`).count())) await openPodcast(A.page, feedUrl);
   await row(PAUSES.title).waitFor(T);
 }
 
@@ -195,10 +193,8 @@ describe("listening", () => {
     await A.page.goto(appUrl);
     await A.page.waitForSelector("main.first-run button:not([disabled])", T);
     await A.page.getByRole("button", { name: "Start a new realm" }).click();
-    await A.page.waitForSelector("main.home", T);
-    await A.page.getByLabel("Feed address").fill(feedUrl);
-    await A.page.getByRole("button", { name: "Subscribe", exact: true }).click();
-    await A.page.getByText("Subscribed to Listening fixture.").waitFor(T);
+    await A.page.waitForSelector("main.view", T);
+    await subscribeTo(A.page, feedUrl, "Listening fixture");
     await openFeed();
   });
 
@@ -236,8 +232,10 @@ describe("listening", () => {
     assert.ok(!played.some(([a, b]) => a <= 15.3 && b >= 15.3), `played through 15.3: ${JSON.stringify(played)}`);
     const saved = Number(await A.page.locator(".dock .saved").getAttribute("data-saved"));
     assert.ok(saved > 0.8 && saved < 1.3, `saved ${saved} s of 1.15 s of silence`);
-    // Saved time reaches the library (on pause) and is shown in the playback settings.
+    // Saved time reaches the library (on pause) and is shown in the playback settings (Settings view).
+    await goView(A.page, "settings");
     await A.page.waitForFunction(() => Number(document.querySelector(".time-saved")?.dataset.total) > 0.5, null, T);
+    await openFeed();
   });
 
   it("chapters: list, tap to jump, previous/next, current chapter in Media Session", async () => {
@@ -339,14 +337,15 @@ describe("listening", () => {
   it("the queue plays on: the ended episode is played, leaves the queue, and the next one starts", async () => {
     await tap(row(SHORT_A.title).getByRole("button", { name: "Add to queue" }));
     await tap(row(SHORT_B.title).getByRole("button", { name: "Add to queue" }));
-    await A.page.waitForFunction(() => document.querySelectorAll("ol.queue li").length === 2, null, T);
+    for (const t of [SHORT_A.title, SHORT_B.title]) await row(t).getByRole("button", { name: /^Queued/ }).waitFor(T);
     await tap(A.page.getByRole("button", { name: `Play ${SHORT_A.title}` }).first());
     await A.page.locator(".dock .np-title", { hasText: SHORT_A.title }).waitFor(T);
     // A (3 s) ends → B starts by itself.
     await A.page.locator(".dock .np-title", { hasText: SHORT_B.title }).waitFor({ timeout: 20_000 });
     await A.page.waitForSelector(".dock[data-playing='1']", T);
     await row(SHORT_A.title).getByRole("button", { name: "Mark unplayed" }).waitFor(T);
-    await A.page.waitForFunction(() => [...document.querySelectorAll("ol.queue li")].map((l) => l.textContent).join("|").includes("Short B") && document.querySelectorAll("ol.queue li").length === 1, null, T);
+    await row(SHORT_A.title).getByRole("button", { name: /^Add to queue/ }).waitFor(T);
+    await row(SHORT_B.title).getByRole("button", { name: /^Queued/ }).waitFor(T);
   });
 
   it("sleep timer, end of episode: the last seconds fade out and the queue does not play on", async () => {
@@ -366,7 +365,8 @@ describe("listening", () => {
     assert.equal(await A.page.locator(".dock .np-title").innerText(), SHORT_B.title);
     assert.equal(await A.page.locator(".dock").getAttribute("data-playing"), "0");
     // B is played and out of the queue; C waits there.
-    await A.page.waitForFunction(() => [...document.querySelectorAll("ol.queue li")].map((l) => l.textContent).join("|").includes("Short C") && document.querySelectorAll("ol.queue li").length === 1, null, T);
+    await row(SHORT_B.title).getByRole("button", { name: /^Add to queue/ }).waitFor(T);
+    await row(SHORT_C.title).getByRole("button", { name: /^Queued/ }).waitFor(T);
     await A.page.waitForSelector(".dock .sleep-left", { state: "detached", ...T });
   });
 
@@ -380,7 +380,7 @@ describe("listening", () => {
     // Progress moves (the host sends slowly), the drop pauses it with a sentence, resume continues.
     await A.page
       .waitForFunction((t) => {
-        const p = [...document.querySelectorAll("li.episode")].find((l) => l.textContent.includes(t))?.querySelector("progress");
+        const p = [...document.querySelectorAll(".episode")].find((l) => l.textContent.includes(t))?.querySelector("progress");
         return p && p.value > 5 && p.value < 100;
       }, LONG.title, T)
       .catch(async (e) => {
@@ -396,10 +396,12 @@ describe("listening", () => {
     const ranged = longRequests.filter((r) => /^bytes=[1-9]\d*-$/.test(r.range));
     assert.ok(ranged.length >= 1, `Range requests: ${JSON.stringify(longRequests)}`);
     // The Downloads view lists it with its size; storage is shown.
+    await goView(A.page, "downloads");
     await A.page.locator(`.downloads li[data-state='done']`, { hasText: LONG.title }).waitFor(T);
     assert.match(await A.page.locator(".downloads > p.hint").first().innerText(), /Storage: .* used, .* available/);
     // Through the realm server's /proxy/media, not from the browser straight to the host.
     assert.ok(longRequests.every((r) => !/Chrome/.test(r.ua)), `requests from the browser itself: ${JSON.stringify(longRequests)}`);
+    await openFeed();
   });
 
   it("loudness: the downloaded copy plays through the audio graph with the gain to −16 LUFS", async () => {

@@ -9,7 +9,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "no
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import QRCode from "qrcode";
-import { ROOT, device, launch, skypodServer, webApp } from "./harness.mjs";
+import { ROOT, device, goView, launch, skypodServer, webApp } from "./harness.mjs";
 
 const T = { timeout: 30_000 };
 const METRICS = join(ROOT, "web/e2e/last-metrics.json");
@@ -66,6 +66,7 @@ describe("camera scanning", () => {
     await A.page.goto(appUrl);
     await A.page.getByRole("button", { name: "Start a new realm" }).click();
     await A.page.waitForSelector("[data-socket=online]", T);
+    await goView(A.page, "devices");
     await A.page.getByRole("button", { name: "Create invitation" }).click();
     const link = await A.page.getByLabel(/Invitation link/).inputValue();
     assert.match(link, /#join=/);
@@ -91,6 +92,7 @@ describe("camera scanning", () => {
     );
     const t0 = Date.now();
     await B.page.getByRole("button", { name: "Scan QR code" }).click();
+    await goView(B.page, "devices");
     await B.page.waitForSelector("li.peer[data-link=p2p]", T);
     metrics.scanToP2pMs = Date.now() - t0;
     await A.page.waitForSelector("li.peer[data-link=p2p]", T);

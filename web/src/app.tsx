@@ -11,15 +11,11 @@ import type { AuthStep } from "./realm/socket";
 import { realmWsUrl, serverBase, setServerBase } from "./config";
 import { forgetRealm, loadRealm, saveRealm, type RealmRecord } from "./state";
 import { FirstRun } from "./ui/FirstRun";
-import { InvitePanel } from "./ui/InvitePanel";
-import { MessageInterface } from "./ui/MessageInterface";
-import { PeerList } from "./ui/PeerList";
 import { InstallButton } from "./ui/Install";
 import { PlayerDock } from "./player/PlayerDock";
 import { attachLibrary } from "./library/session";
 import type { LibraryStore } from "./library/store";
-import { Devices } from "./ui/Devices";
-import { Podcasts } from "./ui/Podcasts";
+import { Shell } from "./ui/Shell";
 
 type Phase =
   | { kind: "loading" }
@@ -219,41 +215,27 @@ export function App() {
   return (
     <>
       <Header snap={snap} />
-      <main class="home">
-        {snap?.socket === "refused" && (
-          <p role="alert" class="error">
-            {refusalText(snap.socketDetail, false)}{" "}
-            <button type="button" onClick={leave}>Leave realm</button>
-          </p>
-        )}
-        {lib ? (
-          <>
-            <Podcasts
-              lib={lib}
-              me={me}
-              ctx={{ me, realm: phase.realm.realmid, server: server.current }}
-              fallbackName={(id) => (id === me.identid ? "this device" : `device ${id.slice(0, 6)}`)}
-            />
-            <Devices lib={lib} members={snap?.members ?? []} onRemove={(id) => mesh.current?.removeMember(id) ?? Promise.resolve()} />
-          </>
-        ) : (
-          <p class="hint" role="status">Opening the library…</p>
-        )}
-        <PeerList members={snap?.members ?? []} />
-        {mesh.current && <MessageInterface mesh={mesh.current} messages={snap?.messages ?? []} />}
-        <InvitePanel me={me} realm={phase.realm.realmid} server={server.current} />
-        <details class="card">
-          <summary>Connection log</summary>
-          <pre class="log">{(snap?.log ?? []).join("\n")}</pre>
-        </details>
-        <p class="hint">
-          Realm <code>{phase.realm.realmid.slice(0, 10)}…</code> · this device <code>{me.identid.slice(0, 10)}…</code> ·{" "}
-          <span data-realm-key={snap?.realmKey ? `${snap.realmKey.epoch}:${snap.realmKey.kid}` : ""}>
-            {snap?.realmKey ? `realm key epoch ${snap.realmKey.epoch} (${snap.realmKey.kid.slice(0, 8)})` : "waiting for the realm key from a member"}
-          </span>{" "}
-          <button type="button" class="link" onClick={leave}>Leave realm</button>
+      {snap?.socket === "refused" && (
+        <p role="alert" class="error banner">
+          {refusalText(snap.socketDetail, false)}{" "}
+          <button type="button" onClick={leave}>Leave realm</button>
         </p>
-      </main>
+      )}
+      {lib ? (
+        <Shell
+          lib={lib}
+          me={me}
+          realm={phase.realm.realmid}
+          server={server.current}
+          snap={snap}
+          mesh={mesh.current}
+          onLeave={leave}
+        />
+      ) : (
+        <main class="home">
+          <p class="hint" role="status">Opening the library…</p>
+        </main>
+      )}
       <PlayerDock />
     </>
   );

@@ -43,3 +43,17 @@ self.addEventListener("fetch", (event) => {
   // Hashed assets: cache first.
   event.respondWith(caches.match(req, { ignoreSearch: true }).then((hit) => hit || fetch(req)));
 });
+
+// A new-episode notification (src/podcast/notify.ts) opens that podcast's page.
+self.addEventListener("notificationclick", (event) => {
+  event.notification.close();
+  const feed = event.notification.data?.feed;
+  const url = new URL(feed ? `./#/podcast/${encodeURIComponent(feed)}` : "./#/new", self.registration.scope).href;
+  event.waitUntil(
+    self.clients.matchAll({ type: "window", includeUncontrolled: true }).then((cs) => {
+      const c = cs[0];
+      if (!c) return self.clients.openWindow(url);
+      return (c.navigate ? c.navigate(url) : Promise.resolve(c)).then((w) => (w ?? c).focus());
+    }),
+  );
+});

@@ -62,6 +62,9 @@ pub enum FeedError {
     /// Local storage failure (cache directory or index).
     #[error("storage error: {0}")]
     Storage(String),
+    /// A service the operator has not configured (e.g. directory search switched off).
+    #[error("not available: {0}")]
+    Unavailable(String),
 }
 
 impl FeedError {
@@ -81,6 +84,7 @@ impl FeedError {
             | FeedError::Unreachable(_)
             | FeedError::TooManyRedirects(_)
             | FeedError::UpstreamStatus(_) => 502,
+            FeedError::Unavailable(_) => 503,
             FeedError::Timeout => 504,
         }
     }

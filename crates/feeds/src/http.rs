@@ -1,4 +1,6 @@
-//! The axum router: `/proxy/{raw,feed,reader,title,silence}?url=…`.
+//! The axum router: `/proxy/{raw,feed,reader,title,silence}?url=…`, and the others below
+//! (media, image, chapters, transcript; `/proxy/directory?q=…`, podcast directory search in
+//! [`crate::directory`]).
 //!
 //! Every request needs `Authorization: Bearer <token>`; the token is checked by
 //! the embedding server's [`ProxyAuth`] (the realm server verifies a JWT whose
@@ -25,6 +27,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use crate::cache::CacheStatus;
+use crate::directory::{Directory, DirectoryConfig};
 use crate::encoding::{ChunkedBody, negotiate};
 use crate::error::FeedError;
 use crate::fetch::parse_url;
@@ -109,6 +112,7 @@ struct AppState {
     service: FeedService,
     auth: Arc<dyn ProxyAuth>,
     limiter: Arc<RateLimiter>,
+    directory: Arc<Directory>,
 }
 
 #[derive(Serialize)]
@@ -568,13 +572,54 @@ json_endpoint!(transcript_handler, transcript_json_encoded);
 
 // ---- end of issue 10 section 3 block ----
 
+#[derive(Deserialize)]
+struct DirectoryQuery {
+    q: Option<String>,
+}
+
+/// `/proxy/directory?q=<name>`: podcasts found by the operator's directory (JSON
+/// [`crate::directory::DirectoryAnswer`]); 503 when directory search is switched off.
+async fn directory_handler(
+    State(st): State<AppState>,
+    q: Result<Query<DirectoryQuery>, QueryRejection>,
+) -> Response {
+    let q = match q {
+        Ok(Query(q)) => q,
+        Err(e) => return FeedError::BadRequest(e.body_text()).into_response(),
+    };
+    let Some(text) = q.q else {
+        return FeedError::BadRequest("missing q parameter".into()).into_response();
+    };
+    match st.directory.search(&text).await {
+        Ok(answer) => {
+            let mut resp = axum::Json(answer).into_response();
+            resp.headers_mut().insert(
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("private, max-age=600"),
+            );
+            resp
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
 /// Build the proxy router (routes under `/proxy/`). Mount it with
 /// `Router::merge` (or `nest` with your own prefix).
 pub fn router(service: FeedService, auth: Arc<dyn ProxyAuth>, limits: RateLimitConfig) -> Router {
+    let directory = Directory::new(
+        service.config().directory.clone(),
+        service.config().fetch.clone(),
+    )
+    .unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "podcast directory switched off");
+        Directory::new(DirectoryConfig::None, service.config().fetch.clone())
+            .expect("no fetcher is built without a directory")
+    });
     let state = AppState {
         service,
         auth,
         limiter: Arc::new(RateLimiter::new(limits)),
+        directory: Arc::new(directory),
     };
     Router::new()
         .route("/proxy/raw", get(raw_handler).options(|| async {}))
@@ -582,6 +627,10 @@ pub fn router(service: FeedService, auth: Arc<dyn ProxyAuth>, limits: RateLimitC
         .route("/proxy/reader", get(reader_handler).options(|| async {}))
         .route("/proxy/title", get(title_handler).options(|| async {}))
         .route("/proxy/silence", get(silence_handler).options(|| async {}))
+        .route(
+            "/proxy/directory",
+            get(directory_handler).options(|| async {}),
+        )
         .route("/proxy/media", get(media_handler).options(|| async {}))
         .route("/proxy/image", get(image_handler).options(|| async {}))
         .route(

@@ -8,6 +8,7 @@
 pub mod cache;
 pub mod chapters;
 pub mod chapters_http;
+pub mod directory;
 pub mod encoding;
 pub mod error;
 pub mod fetch;

@@ -35,6 +35,8 @@ pub struct ServiceConfig {
     pub audio_timeout: std::time::Duration,
     /// Default silence thresholds.
     pub silence: SilenceParams,
+    /// Which podcast directory `/proxy/directory` searches.
+    pub directory: crate::directory::DirectoryConfig,
     /// Media proxy: most bytes streamed for one request (a live stream ends there).
     pub max_media_bytes: u64,
     /// Media proxy: total time for one streamed response (idle reads are bounded
@@ -53,6 +55,7 @@ impl ServiceConfig {
             max_audio_bytes: 512 * 1024 * 1024,
             audio_timeout: std::time::Duration::from_secs(600),
             silence: SilenceParams::default(),
+            directory: crate::directory::DirectoryConfig::default(),
             max_media_bytes: 4 * 1024 * 1024 * 1024,
             media_timeout: std::time::Duration::from_secs(4 * 3600),
             max_image_bytes: 20 * 1024 * 1024,

@@ -1096,6 +1096,90 @@ fn check_folder(folder: &[String]) -> Result<(), LibraryError> {
     Ok(())
 }
 
+// ===== "seen" marks and new episodes (the app views; same rule as web/src/library/doc.ts) =====
+//
+// `devices[<device>].seen[<feed url>]` is the publish time (ms since the epoch) of the newest
+// episode of that feed the device has shown its listener. Only the device writes its own map,
+// like its play records, so concurrent marks never conflict, and a mark only rises. A feed's
+// watermark is the largest mark over every device and the subscription's `added` time
+// (episodes published before subscribing are not news): an episode seen on the phone is not
+// new again on the laptop. An episode is new when it was published after the watermark and no
+// device has played it.
+
+const K_SEEN: &str = "seen";
+
+impl Library {
+    /// Mark `feed_url` seen by this device up to publish time `up_to_ms`. Returns whether
+    /// anything was written (nothing when the feed's watermark is already there).
+    pub fn mark_seen(&mut self, feed_url: &str, up_to_ms: i64) -> Result<bool, LibraryError> {
+        self.writable()?;
+        let url = normalize_feed_url(feed_url)?;
+        if up_to_ms <= 0 {
+            return Err(LibraryError::Invalid {
+                what: "seen time",
+                why: "must be a positive time in milliseconds".into(),
+            });
+        }
+        if up_to_ms <= self.seen_watermark(&url) {
+            return Ok(false);
+        }
+        let devices = self.top(K_DEVICES)?;
+        let device = self.device.clone();
+        let me = self.child_or_create(&devices, &device, ObjType::Map)?;
+        let seen = self.child_or_create(&me, K_SEEN, ObjType::Map)?;
+        self.doc.put(&seen, url.as_str(), up_to_ms)?;
+        Ok(true)
+    }
+
+    /// The time after which the feed's episodes count as new (ms since the epoch).
+    pub fn seen_watermark(&self, feed_url: &str) -> i64 {
+        let Ok(url) = normalize_feed_url(feed_url) else {
+            return i64::MAX;
+        };
+        let mut mark = self
+            .top(K_SUBS)
+            .ok()
+            .and_then(|s| self.child(&s, &url, ObjType::Map).ok().flatten())
+            .and_then(|s| self.get_i64(&s, "added"))
+            .unwrap_or(0);
+        if let Ok(devices) = self.top(K_DEVICES) {
+            for d in self.map_keys(&devices) {
+                let seen = self
+                    .child(&devices, &d, ObjType::Map)
+                    .ok()
+                    .flatten()
+                    .and_then(|m| self.child(&m, K_SEEN, ObjType::Map).ok().flatten());
+                if let Some(v) = seen.and_then(|s| self.get_i64(&s, &url)) {
+                    mark = mark.max(v);
+                }
+            }
+        }
+        mark
+    }
+
+    /// Whether any device has played the episode to the end.
+    pub fn played_anywhere(&self, episode: &str) -> bool {
+        let Ok(plays) = self.top(K_PLAYS) else {
+            return false;
+        };
+        self.map_keys(&plays).iter().any(|d| {
+            self.child(&plays, d, ObjType::Map)
+                .ok()
+                .flatten()
+                .and_then(|dev| self.child(&dev, episode, ObjType::Map).ok().flatten())
+                .and_then(|rec| self.get_bool(&rec, "completed"))
+                == Some(true)
+        })
+    }
+
+    /// Whether an episode of `feed_url` published at `published_ms` (none: never new) with
+    /// key `episode` is new to the listener, by the rule above.
+    pub fn is_new(&self, feed_url: &str, published_ms: Option<i64>, episode: &str) -> bool {
+        published_ms.is_some_and(|p| p > self.seen_watermark(feed_url))
+            && !self.played_anywhere(episode)
+    }
+}
+// ===== end of the app-views block =====
 // ----- listening rules (issue 11): queue plays on, downloads per device, per-podcast
 // settings, time saved; in their own module, shared vectors in testdata/listening-rules.json -----
 mod listening;

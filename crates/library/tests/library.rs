@@ -271,3 +271,55 @@ fn genesis_hash_is_pinned() {
 }
 
 const PINNED_GENESIS: &str = "fe8b1a9a0c76d921e920905c8e22e9d0cb22290a95bf76ce37fc283b14b96d12";
+
+/// "Seen" marks: new episodes are those published after the feed's watermark (subscription
+/// time or the largest mark of any device) and played nowhere; marks sync and only rise.
+#[test]
+fn seen_marks_sync_and_decide_what_is_new() {
+    let feed = "https://example.com/feed.xml";
+    let mut phone = Library::new("phone").expect("phone");
+    phone.set_clock(|| 3_000);
+    phone.subscribe(NewFeed::url(feed)).expect("subscribe");
+    let mut laptop = Library::new("laptop").expect("laptop");
+    laptop.merge(&mut phone).expect("merge");
+    let ep = |g: &str| episode_key(feed, g).expect("key");
+
+    assert_eq!(phone.seen_watermark(feed), 3_000);
+    assert!(
+        !phone.is_new(feed, Some(2_000), &ep("old")),
+        "before subscribing"
+    );
+    assert!(phone.is_new(feed, Some(4_000), &ep("four")));
+    assert!(phone.is_new(feed, Some(5_000), &ep("five")));
+    assert!(!phone.is_new(feed, None, &ep("undated")));
+
+    // The phone shows episode four; the laptop learns it.
+    assert!(phone.mark_seen(feed, 4_000).expect("mark"));
+    assert!(
+        !phone.mark_seen(feed, 3_500).expect("lower mark"),
+        "marks only rise"
+    );
+    laptop.merge(&mut phone).expect("merge");
+    assert!(!laptop.is_new(feed, Some(4_000), &ep("four")));
+    assert!(laptop.is_new(feed, Some(5_000), &ep("five")));
+
+    // Played on any device: not new.
+    laptop.mark_played(&ep("five"), true).expect("played");
+    phone.merge(&mut laptop).expect("merge");
+    assert!(phone.played_anywhere(&ep("five")));
+    assert!(!phone.is_new(feed, Some(5_000), &ep("five")));
+
+    // Concurrent marks: the larger one wins on both sides.
+    phone.mark_seen(feed, 6_000).expect("mark");
+    laptop.mark_seen(feed, 7_000).expect("mark");
+    phone.merge(&mut laptop).expect("merge");
+    laptop.merge(&mut phone).expect("merge");
+    assert_eq!(phone.seen_watermark(feed), 7_000);
+    assert_eq!(laptop.seen_watermark(feed), 7_000);
+
+    // Bad input changes nothing.
+    let heads = phone.heads();
+    assert!(phone.mark_seen("not a url", 9_000).is_err());
+    assert!(phone.mark_seen(feed, -1).is_err());
+    assert_eq!(phone.heads(), heads);
+}

@@ -137,6 +137,25 @@ pub struct ServerConfig {
     #[arg(long, env = "SKYPOD_BUS_PREFIX", default_value = "skypod")]
     pub bus_prefix: String,
 
+    /// Podcast directory searched by `/proxy/directory` (members only): `itunes` (the iTunes
+    /// Search API, no key), `podcastindex` (needs --podcastindex-key and --podcastindex-secret)
+    /// or `none`.
+    #[arg(long, env = "SKYPOD_DIRECTORY", default_value = "itunes")]
+    pub directory: String,
+
+    /// The directory's search endpoint, instead of the public one of the chosen directory
+    /// (a mirror, or a fixture in tests).
+    #[arg(long, env = "SKYPOD_DIRECTORY_URL")]
+    pub directory_url: Option<String>,
+
+    /// Podcast Index API key (with --directory podcastindex).
+    #[arg(long, env = "SKYPOD_PODCASTINDEX_KEY")]
+    pub podcastindex_key: Option<String>,
+
+    /// Podcast Index API secret (with --directory podcastindex).
+    #[arg(long, env = "SKYPOD_PODCASTINDEX_SECRET", hide_env_values = true)]
+    pub podcastindex_secret: Option<String>,
+
     /// Clock skew tolerated on token `iat`/`exp`, seconds.
     #[arg(long, env = "SKYPOD_CLOCK_SKEW", default_value_t = 30)]
     pub clock_skew_secs: i64,

@@ -72,6 +72,13 @@ impl Server {
         let mut feeds_cfg = skypod_feeds::ServiceConfig::new(cfg.data_dir.join("feeds"));
         feeds_cfg.cache.max_bytes = cfg.proxy_cache_bytes;
         feeds_cfg.fetch.allow = cfg.proxy_allow.clone();
+        feeds_cfg.directory = skypod_feeds::directory::DirectoryConfig::from_options(
+            &cfg.directory,
+            cfg.directory_url.as_deref(),
+            cfg.podcastindex_key.as_deref(),
+            cfg.podcastindex_secret.as_deref(),
+        )
+        .map_err(|e| anyhow::anyhow!("--directory: {e}"))?;
         let feeds = skypod_feeds::FeedService::new(feeds_cfg).await?;
         let state = AppState::new(cfg, hub, metrics);
         if let Some(b) = &bus {

@@ -103,9 +103,26 @@ pub enum LibraryCmd {
         #[arg(long, default_value_t = 10)]
         sync_timeout: u64,
     },
+    /// New episodes across the subscriptions (through the feed proxy), newest first: those
+    /// published since the listener last looked on any device, and played nowhere.
+    Inbox {
+        /// Show at most this many.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        /// Then mark them seen (the marks sync: they are no longer new on the other devices).
+        #[arg(long)]
+        mark_seen: bool,
+        #[command(flatten)]
+        sync: SyncOpts,
+    },
     /// Run an always-on headless peer that keeps the library and syncs every device that
     /// comes online (for a home server). Stop with Ctrl-C or SIGTERM.
-    Node,
+    Node {
+        /// Refresh every subscription through the feed proxy this often, in minutes (titles
+        /// kept current, new episodes logged, the proxy's cache kept warm); 0 turns it off.
+        #[arg(long, env = "SKYPOD_REFRESH_MINUTES", default_value_t = 30)]
+        refresh_minutes: u64,
+    },
 }
 
 #[derive(clap::Subcommand)]
@@ -264,12 +281,78 @@ impl Ctx {
 
 pub async fn run(home: &Home, cmd: LibraryCmd) -> anyhow::Result<()> {
     match cmd {
-        LibraryCmd::Node => {
+        LibraryCmd::Node { refresh_minutes } => {
             let mut c = Ctx::open(home)?;
             c.dev.joined()?;
+            let every = (refresh_minutes > 0)
+                .then_some(Duration::from_secs(refresh_minutes.saturating_mul(60)));
             let store = c.store.as_mut().context("the library is read-only")?;
-            crate::libsync::node(&c.dev, &mut c.lib, store).await?;
+            crate::libsync::node(&c.dev, &mut c.lib, store, every).await?;
             c.save()
+        }
+        LibraryCmd::Inbox {
+            limit,
+            mark_seen,
+            sync,
+        } => {
+            let mut c = if mark_seen {
+                Ctx::open_to_edit(home)?
+            } else {
+                Ctx::open_to_read(home)?
+            };
+            c.sync(&sync).await;
+            let urls: Vec<String> = c.lib.feeds().into_iter().map(|f| f.url).collect();
+            let proxy = ProxyTarget::of(&c.dev)?;
+            let mut fresh: Vec<(i64, String, String, String)> = Vec::new();
+            let mut newest: std::collections::BTreeMap<String, i64> = Default::default();
+            for url in &urls {
+                let feed = match proxy.feed(url).await {
+                    Ok(f) => f,
+                    Err(e) => {
+                        eprintln!("{url}: not updated: {e:#}");
+                        continue;
+                    }
+                };
+                let podcast = c
+                    .lib
+                    .feed(url)?
+                    .map(|f| f.title)
+                    .filter(|t| !t.is_empty())
+                    .or(feed.channel.title.clone())
+                    .unwrap_or_else(|| url.clone());
+                for ep in &feed.episodes {
+                    let Some(Ok(key)) = ep.library_key().map(|guid| episode_key(url, guid)) else {
+                        continue;
+                    };
+                    let published = published_ms(ep);
+                    if c.lib.is_new(url, published, &key) {
+                        let p = published.unwrap_or(0);
+                        let n = newest.entry(url.clone()).or_insert(p);
+                        *n = (*n).max(p);
+                        let title = ep.title.clone().unwrap_or_else(|| "(untitled)".into());
+                        fresh.push((p, podcast.clone(), title, key));
+                    }
+                }
+            }
+            fresh.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.3.cmp(&b.3)));
+            if fresh.is_empty() {
+                println!("Nothing new.");
+            }
+            for (p, podcast, title, _) in fresh.iter().take(limit) {
+                println!("{}  {podcast}: {title}", fmt_date(*p));
+            }
+            if fresh.len() > limit {
+                println!("… and {} more", fresh.len() - limit);
+            }
+            if mark_seen && !newest.is_empty() {
+                for (url, t) in &newest {
+                    c.lib.mark_seen(url, *t)?;
+                }
+                c.save()?;
+                println!("Marked {} episode(s) seen.", fresh.len());
+                c.sync(&sync).await;
+            }
+            Ok(())
         }
         LibraryCmd::Sync { sync_timeout } => {
             let mut c = Ctx::open(home)?;
@@ -545,39 +628,154 @@ pub fn fmt_time(secs: f64) -> String {
 
 // ----- the feed proxy -----
 
-/// The feed through the realm's proxy, as the feed model crate declares it.
-async fn fetch_feed(dev: &Device, url: &str) -> anyhow::Result<ParsedFeed> {
-    let state = dev.joined()?;
-    let base = http_base(&state.server);
-    let token = token::sign(
-        &dev.identity,
-        Purpose::Proxy,
-        &state.realm,
-        unix_now(),
-        Purpose::Proxy.ttl(),
-        NoClaims {},
-    )
-    .map_err(|e| anyhow::anyhow!("signing the proxy token: {e}"))?;
-    let target = reqwest::Url::parse_with_params(&format!("{base}/proxy/feed"), &[("url", url)])?;
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(20))
-        .build()?;
-    let resp = client
-        .get(target)
-        .bearer_auth(token)
-        .send()
-        .await
-        .context("the feed proxy is unreachable")?;
-    let status = resp.status();
-    let body = resp.bytes().await?;
-    if !status.is_success() {
-        let msg = serde_json::from_slice::<serde_json::Value>(&body)
-            .ok()
-            .and_then(|v| v.get("message").and_then(|m| m.as_str()).map(str::to_owned))
-            .unwrap_or_else(|| String::from_utf8_lossy(&body[..body.len().min(200)]).into());
-        bail!("the feed proxy answered {status}: {msg}");
+/// Publish time in ms since the epoch.
+fn published_ms(e: &skypod_model::Episode) -> Option<i64> {
+    e.published.map(|d| d.timestamp_millis())
+}
+
+fn fmt_date(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|d| d.format("%Y-%m-%d").to_string())
+        .unwrap_or_else(|| "          ".into())
+}
+
+/// Where and as whom to ask the realm server's feed proxy (cheap to clone into a task).
+#[derive(Clone)]
+pub struct ProxyTarget {
+    base: String,
+    realm: skypod_protocol::RealmId,
+    identity: skypod_protocol::IdentityKey,
+    client: reqwest::Client,
+}
+
+impl ProxyTarget {
+    pub fn of(dev: &Device) -> anyhow::Result<Self> {
+        let state = dev.joined()?;
+        Ok(Self {
+            base: http_base(&state.server),
+            realm: state.realm.clone(),
+            identity: dev.identity.clone(),
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(20))
+                .build()?,
+        })
     }
-    serde_json::from_slice(&body).context("the feed proxy sent an unexpected answer")
+
+    async fn feed(&self, url: &str) -> anyhow::Result<ParsedFeed> {
+        let token = token::sign(
+            &self.identity,
+            Purpose::Proxy,
+            &self.realm,
+            unix_now(),
+            60,
+            NoClaims {},
+        )
+        .map_err(|e| anyhow::anyhow!("signing the proxy token: {e}"))?;
+        let target =
+            reqwest::Url::parse_with_params(&format!("{}/proxy/feed", self.base), &[("url", url)])?;
+        let resp = self
+            .client
+            .get(target)
+            .bearer_auth(token)
+            .send()
+            .await
+            .context("the feed proxy is unreachable")?;
+        let status = resp.status();
+        let body = resp.bytes().await?;
+        if !status.is_success() {
+            let msg = serde_json::from_slice::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|v| v.get("message").and_then(|m| m.as_str()).map(str::to_owned))
+                .unwrap_or_else(|| String::from_utf8_lossy(&body[..body.len().min(200)]).into());
+            bail!("the feed proxy answered {status}: {msg}");
+        }
+        serde_json::from_slice(&body).context("the feed proxy sent an unexpected answer")
+    }
+}
+
+async fn fetch_feed(dev: &Device, url: &str) -> anyhow::Result<ParsedFeed> {
+    ProxyTarget::of(dev)?.feed(url).await
+}
+
+/// One feed as a scheduled refresh saw it.
+pub struct Refreshed {
+    url: String,
+    title: Option<String>,
+    /// (episode key, publish time in ms) of every episode.
+    episodes: Vec<(String, Option<i64>)>,
+}
+
+/// The node's scheduled refresh: every subscription through the proxy (which revalidates
+/// with the host), two at a time; the results go back to the node loop in one batch. A feed
+/// that fails is logged and skipped (its last copy stays wherever it was).
+pub async fn refresh_feeds(
+    proxy: ProxyTarget,
+    urls: Vec<String>,
+    done: tokio::sync::mpsc::Sender<Vec<Refreshed>>,
+) {
+    use futures_util::StreamExt;
+    let started = std::time::Instant::now();
+    let total = urls.len();
+    let batch: Vec<Refreshed> = futures_util::stream::iter(urls)
+        .map(|url| {
+            let proxy = proxy.clone();
+            async move {
+                match proxy.feed(&url).await {
+                    Ok(f) => Some(Refreshed {
+                        title: f.channel.title.clone(),
+                        episodes: f
+                            .episodes
+                            .iter()
+                            .filter_map(|e| Some((episode_key(&url, e.library_key()?).ok()?, published_ms(e))))
+                            .collect(),
+                        url,
+                    }),
+                    Err(e) => {
+                        tracing::warn!(feed = %url, error = %format!("{e:#}"), "refresh: feed not updated");
+                        None
+                    }
+                }
+            }
+        })
+        .buffer_unordered(2)
+        .filter_map(std::future::ready)
+        .collect()
+        .await;
+    tracing::info!(
+        feeds = total,
+        updated = batch.len(),
+        ms = started.elapsed().as_millis() as u64,
+        "refresh: subscriptions fetched"
+    );
+    let _ = done.send(batch).await;
+}
+
+/// Apply a refresh to the library: titles that changed at the source, and a log line per
+/// feed with new episodes. Returns whether the library changed.
+pub fn apply_refresh(lib: &mut Library, batch: &[Refreshed]) -> bool {
+    let mut changed = false;
+    for r in batch {
+        let Ok(Some(feed)) = lib.feed(&r.url) else {
+            continue; // unsubscribed meanwhile
+        };
+        if let Some(t) = r.title.as_deref().map(str::trim).filter(|t| !t.is_empty())
+            && t != feed.title
+        {
+            match lib.set_title(&r.url, t) {
+                Ok(()) => changed = true,
+                Err(e) => tracing::warn!(feed = %r.url, error = %e, "refresh: title not kept"),
+            }
+        }
+        let fresh = r
+            .episodes
+            .iter()
+            .filter(|(k, p)| lib.is_new(&r.url, *p, k))
+            .count();
+        if fresh > 0 {
+            tracing::info!(feed = %r.url, new = fresh, "refresh: new episodes");
+        }
+    }
+    changed
 }
 
 // ----- output -----

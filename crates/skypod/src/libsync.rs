@@ -150,6 +150,19 @@ impl<'a> Syncer<'a> {
         }
     }
 
+    /// The library, for edits the node makes itself (then call [`Syncer::local_change`]).
+    pub fn library(&mut self) -> &mut Library {
+        self.lib
+    }
+
+    /// Save an edit made through [`Syncer::library`] and send it on.
+    pub async fn local_change(&mut self) {
+        if let Err(e) = self.store.save(self.lib) {
+            tracing::error!(error = %e, "library: could not save the node's own change");
+        }
+        self.flush().await;
+    }
+
     /// Persist every connected peer's sync state.
     pub fn persist(&mut self) {
         let peers: Vec<String> = self.hub.peers().map(str::to_owned).collect();
@@ -353,9 +366,22 @@ async fn run_until_settled(
 }
 
 /// `skypod node`: sync with every device that comes online, until Ctrl-C/SIGTERM.
-pub async fn node(dev: &Device, lib: &mut Library, store: &mut Store) -> anyhow::Result<()> {
+pub async fn node(
+    dev: &Device,
+    lib: &mut Library,
+    store: &mut Store,
+    refresh_every: Option<Duration>,
+) -> anyhow::Result<()> {
     let (handle, mut events) = dev.start()?;
     let mut s = Syncer::new(lib, store, handle.clone());
+    // Scheduled refresh of every subscription (library_cmd::refresh_feeds): fetched on a
+    // task so a slow feed never holds up syncing; the results come back here to be applied.
+    let (refreshed_tx, mut refreshed) = tokio::sync::mpsc::channel(1);
+    // The first refresh one period after start: a node restarted in a loop (or a test) does
+    // not fetch every feed each time.
+    let mut refresh =
+        refresh_every.map(|d| tokio::time::interval_at(tokio::time::Instant::now() + d, d));
+    let proxy = crate::library_cmd::ProxyTarget::of(dev)?;
     let shutdown = crate::shutdown_signal();
     tokio::pin!(shutdown);
     let mut persist = tokio::time::interval(Duration::from_secs(30));
@@ -372,6 +398,20 @@ pub async fn node(dev: &Device, lib: &mut Library, store: &mut Store) -> anyhow:
                 Some(ev) => if !s.event(ev).await { break },
             },
             _ = persist.tick() => s.persist(),
+            () = async {
+                match refresh.as_mut() {
+                    Some(i) => { i.tick().await; }
+                    None => std::future::pending::<()>().await,
+                }
+            } => {
+                let urls: Vec<String> = s.library().feeds().into_iter().map(|f| f.url).collect();
+                tokio::spawn(crate::library_cmd::refresh_feeds(proxy.clone(), urls, refreshed_tx.clone()));
+            }
+            Some(batch) = refreshed.recv() => {
+                if crate::library_cmd::apply_refresh(s.library(), &batch) {
+                    s.local_change().await;
+                }
+            }
             _ = tick.tick() => {
                 s.tick().await;
                 s.inbox().await;

@@ -340,6 +340,86 @@ export function setDeviceName(doc: Doc, device: string, name: string): Doc {
   });
 }
 
+// ===== "seen" marks, new episodes, per-podcast notifications (issue 12, the app views) =====
+// Same rule as crates/library (`mark_seen`, `seen_watermark`, `is_new`):
+// - devices[<device>].seen[<feed url>] is the publish time (ms since the epoch) of the newest
+//   episode of that feed this device has shown the listener. Only the device writes its own
+//   map, like its play records, so concurrent marks never conflict, and a mark only rises;
+// - a feed's watermark is the largest mark over every device and the subscription's `added`
+//   time (episodes published before subscribing are not news), so an episode seen on the
+//   phone is not new again on the laptop;
+// - an episode is new when it was published after the watermark and no device has played it.
+
+/** The time from which a feed's episodes count as new (ms since the epoch). */
+export function seenWatermark(doc: Doc, feedUrl: string): number {
+  let mark = Number(doc.subscriptions[feedUrl]?.added ?? 0) || 0;
+  for (const d of Object.values(doc.devices)) {
+    const seen = (d as { seen?: Record<string, unknown> }).seen;
+    const v = seen?.[feedUrl];
+    if (typeof v === "number" && Number.isFinite(v) && v > mark) mark = v;
+  }
+  return mark;
+}
+
+/** Mark feeds seen by this device up to the given publish times (ms); marks never go down. */
+export function markSeen(doc: Doc, device: string, upTo: Record<string, number>): Doc {
+  const todo = Object.entries(upTo).filter(([url, t]) => {
+    if (!Number.isFinite(t) || t <= 0) return false;
+    const mine = (doc.devices[device] as { seen?: Record<string, unknown> } | undefined)?.seen?.[url];
+    return !(typeof mine === "number" && mine >= t) && t > seenWatermark(doc, url);
+  });
+  if (todo.length === 0) return doc;
+  for (const [url] of todo) checkText("feed address", url);
+  return A.change(doc, (d) => {
+    d.devices[device] ??= {};
+    const me = d.devices[device] as { seen?: Record<string, number> };
+    me.seen ??= {};
+    const seen = me.seen as Record<string, number>;
+    for (const [url, t] of todo) seen[url] = Math.round(t);
+  });
+}
+
+/** Whether any device has played the episode to the end. */
+export function playedAnywhere(doc: Doc, episode: string): boolean {
+  for (const recs of Object.values(doc.plays)) if (recs[episode]?.completed === true) return true;
+  return false;
+}
+
+/** Whether any device has a position in the episode without having finished it. */
+export function inProgressAnywhere(doc: Doc, episode: string): boolean {
+  let started = false;
+  for (const recs of Object.values(doc.plays)) {
+    const r = recs[episode];
+    if (r?.completed === true) return false;
+    if (r && typeof r.position === "number" && r.position > 0) started = true;
+  }
+  return started;
+}
+
+/** The rule above: published after the feed's watermark and played nowhere. */
+export function isNewEpisode(doc: Doc, feedUrl: string, publishedMs: number | null, episode: string): boolean {
+  if (publishedMs === null || !Number.isFinite(publishedMs)) return false;
+  return publishedMs > seenWatermark(doc, feedUrl) && !playedAnywhere(doc, episode);
+}
+
+/** Per-podcast setting key: notify about new episodes (a boolean in the feed's settings). */
+export const NOTIFY_SETTING = "notify_new";
+
+export function notifyOn(doc: Doc, feedUrl: string): boolean {
+  return doc.subscriptions[feedUrl]?.settings?.[NOTIFY_SETTING] === true;
+}
+
+export function setNotify(doc: Doc, feedUrl: string, on: boolean): Doc {
+  const u = normalizeFeedUrl(feedUrl);
+  if (!doc.subscriptions[u] || notifyOn(doc, u) === on) return doc;
+  return A.change(doc, (d) => {
+    const s = d.subscriptions[u];
+    if (!s) return;
+    s.settings ??= {};
+    s.settings[NOTIFY_SETTING] = on;
+  });
+}
+// ===== end of the app-views block =====
 // ===== listening rules (issue 11) =====
 // The same rules as crates/library/src/library/listening.rs, one function each, checked
 // against crates/library/testdata/listening-rules.json (test/listening.test.ts).

@@ -2,7 +2,7 @@ import { useState } from "preact/hooks";
 import { deviceName, setDeviceName } from "../library/doc";
 import type { LibraryStore } from "../library/store";
 import type { MemberView } from "../realm/mesh";
-import { useDoc } from "./Podcasts";
+import { useDoc } from "../app/context";
 
 /** Device management: name this device (in the library, so every device sees it), remove others from the realm. */
 export function Devices({ lib, members, onRemove }: { lib: LibraryStore; members: MemberView[]; onRemove(id: string): Promise<void> }) {

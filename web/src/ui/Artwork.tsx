@@ -1,0 +1,58 @@
+import { useEffect, useRef, useState } from "preact/hooks";
+import { artworkUrl, type ArtSize } from "../podcast/artwork";
+import { useApp } from "../app/context";
+
+/** A stable hue per title, so placeholders tell podcasts apart. */
+function hue(s: string): number {
+  let h = 0;
+  for (let i = 0; i < s.length; i++) h = (h * 31 + s.charCodeAt(i)) >>> 0;
+  return h % 360;
+}
+
+/**
+ * Cover art through `/proxy/image` at `size` px, fetched only when it scrolls near the
+ * viewport; until then (and when there is none, or it cannot be loaded) a placeholder with
+ * the title's first letter. Decorative: the title is always next to it.
+ */
+export function Artwork({ url, size, title, class: cls = "" }: { url: string | null | undefined; size: ArtSize; title: string; class?: string }) {
+  const app = useApp();
+  const box = useRef<HTMLSpanElement>(null);
+  const [src, setSrc] = useState<string | null>(null);
+  const [near, setNear] = useState(false);
+
+  useEffect(() => {
+    const el = box.current;
+    if (!el || !url) return;
+    const io = new IntersectionObserver(
+      (es) => {
+        if (es.some((e) => e.isIntersecting)) {
+          setNear(true);
+          io.disconnect();
+        }
+      },
+      { rootMargin: "300px" },
+    );
+    io.observe(el);
+    return () => io.disconnect();
+  }, [url]);
+
+  useEffect(() => {
+    setSrc(null);
+    if (!near || !url) return;
+    let live = true;
+    artworkUrl(app.proxy, url, size).then(
+      (u) => live && setSrc(u),
+      () => live && setSrc(null),
+    );
+    return () => {
+      live = false;
+    };
+  }, [near, url, size]);
+
+  const letter = (title.trim()[0] ?? "?").toUpperCase();
+  return (
+    <span ref={box} class={`art ${cls}`} aria-hidden="true" style={{ "--h": String(hue(title)) }} data-art={url ? "1" : "0"} data-loaded={src ? "1" : "0"}>
+      {src ? <img src={src} alt="" decoding="async" onError={() => setSrc(null)} /> : <span class="art-ph">{letter}</span>}
+    </span>
+  );
+}
