@@ -104,7 +104,13 @@ pub enum LibraryCmd {
     },
     /// Run an always-on headless peer that keeps the library and syncs every device that
     /// comes online (for a home server). Stop with Ctrl-C or SIGTERM.
-    Node,
+    Node {
+        /// Also serve the gpodder bridge (gpodder.net API v2 and Nextcloud gPodder Sync,
+        /// plain HTTP) on this address, e.g. 0.0.0.0:8081, for AntennaPod and other apps;
+        /// accounts: `skypod bridge user add NAME`. README: "Sync with AntennaPod or gPodder".
+        #[arg(long, value_name = "ADDR", env = "SKYPOD_GPODDER_LISTEN")]
+        gpodder_listen: Option<std::net::SocketAddr>,
+    },
 }
 
 #[derive(clap::Subcommand)]
@@ -263,11 +269,15 @@ impl Ctx {
 
 pub async fn run(home: &Home, cmd: LibraryCmd) -> anyhow::Result<()> {
     match cmd {
-        LibraryCmd::Node => {
+        LibraryCmd::Node { gpodder_listen } => {
             let mut c = Ctx::open(home)?;
             c.dev.joined()?;
+            let bridge = match gpodder_listen {
+                Some(addr) => Some(crate::bridge_cmd::serve(&c.dev, &c.lib, addr).await?),
+                None => None,
+            };
             let store = c.store.as_mut().context("the library is read-only")?;
-            crate::libsync::node(&c.dev, &mut c.lib, store).await?;
+            crate::libsync::node(&c.dev, &mut c.lib, store, bridge).await?;
             c.save()
         }
         LibraryCmd::Sync { sync_timeout } => {
