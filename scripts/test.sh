@@ -14,6 +14,10 @@ cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
 echo "== rust: tests" >&2
+# The gpodder bridge is driven by gPodder's own API client (crates/gpodder/tests/mygpoclient.rs).
+if ! python3 -c 'import mygpoclient' 2>/dev/null; then
+  python3 -m pip install --quiet 'mygpoclient==1.10'
+fi
 cargo test --workspace --locked
 
 echo "== browser end-to-end (Debian chromium + playwright-core), app served by skypod" >&2

@@ -566,9 +566,11 @@ static DUMMY_HASH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     rand::rngs::OsRng.fill_bytes(&mut salt);
     let mut pw = [0u8; 16];
     rand::rngs::OsRng.fill_bytes(&mut pw);
-    SaltString::encode_b64(&salt)
-        .ok()
-        .and_then(|s| argon2::Argon2::default().hash_password(&pw, &s).ok())
+    let Ok(salt) = SaltString::encode_b64(&salt) else {
+        return String::new();
+    };
+    argon2::Argon2::default()
+        .hash_password(&pw, &salt)
         .map(|h| h.to_string())
         .unwrap_or_default()
 });
