@@ -345,10 +345,15 @@ async fn post_actions(
 
 // ----- Nextcloud gPodder Sync -----
 
+/// The account's implicit device, registered on first use (named after the app).
+async fn nc_device(b: &Bridge, user: &str, headers: &HeaderMap) -> Result<(), ApiError> {
+    let ua = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok());
+    b.nextcloud_device(user, ua).await
+}
+
 async fn nc_user(b: &Bridge, headers: &HeaderMap) -> Result<String, ApiError> {
     let user = authenticate(b, headers, None).await?;
-    let ua = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok());
-    b.nextcloud_device(&user, ua).await?;
+    nc_device(b, &user, headers).await?;
     Ok(user)
 }
 
@@ -367,8 +372,9 @@ async fn nc_subscription_change(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    nc_user(&b, &headers).await?;
+    let user = authenticate(&b, &headers, None).await?;
     let d: SubscriptionDelta = parse_json(&body, "subscription changes (expected {\"add\": [...], \"remove\": [...]})")?;
+    nc_device(&b, &user, &headers).await?;
     let (_, ts) = b.change_subscriptions(d.add, d.remove).await?;
     Ok(Json(json!({"timestamp": ts})))
 }
@@ -388,8 +394,9 @@ async fn nc_upload_actions(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let user = nc_user(&b, &headers).await?;
+    let user = authenticate(&b, &headers, None).await?;
     let actions: Vec<WireAction> = parse_json(&body, "episode actions (expected a JSON array of actions)")?;
+    nc_device(&b, &user, &headers).await?;
     // The Nextcloud API has no device field: the account's one device.
     let actions = actions
         .into_iter()

@@ -124,6 +124,8 @@ pub struct Bridge {
     verified: Mutex<HashMap<String, ([u8; 32], String, Instant)>>,
     /// Nextcloud Login Flow v2 logins in progress.
     pub(crate) flows: crate::loginflow::Flows,
+    /// (highest `timestamp` answered, s; latest event stamp, ms): see [`Bridge::stamp`].
+    clock: Mutex<(i64, i64)>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -146,7 +148,27 @@ impl Bridge {
             sessions: Mutex::new(HashMap::new()),
             verified: Mutex::new(HashMap::new()),
             flows: Default::default(),
+            clock: Mutex::new((0, 0)),
         })
+    }
+
+    /// The time an event (a subscription change, an action received, a record noticed)
+    /// is journaled at, ms. Never before a `timestamp` already answered: so `since=T`
+    /// with an answered T misses nothing that happened after the answer.
+    fn stamp(&self) -> i64 {
+        let mut c = lock(&self.clock);
+        let s = now_ms().max(c.0.saturating_mul(1000));
+        c.1 = c.1.max(s);
+        s
+    }
+
+    /// The `timestamp` to answer, s: after every event journaled so far (so `since=T`
+    /// does not repeat them) and never going back.
+    fn answer(&self) -> i64 {
+        let mut c = lock(&self.clock);
+        let t = (now_ms() / 1000 + 1).max(c.1 / 1000 + 1).max(c.0);
+        c.0 = t;
+        t
     }
 
     /// The bridge database.
@@ -288,7 +310,7 @@ impl Bridge {
             .lib
             .run(|l| l.feeds().into_iter().map(|f| f.url).collect())
             .await?;
-        self.store.note_subscriptions(&urls, now_ms()).await?;
+        self.store.note_subscriptions(&urls, self.stamp()).await?;
         Ok(urls)
     }
 
@@ -302,16 +324,15 @@ impl Bridge {
         &self,
         since: i64,
     ) -> Result<(Vec<String>, Vec<String>, i64), ApiError> {
-        let now = now_ms();
         let current = self.note_subscriptions().await?;
         if since <= 0 {
-            return Ok((current, vec![], now / 1000));
+            return Ok((current, vec![], self.answer()));
         }
         let (add, remove) = self
             .store
             .subscription_changes(since.saturating_mul(1000))
             .await?;
-        Ok((add, remove, now / 1000))
+        Ok((add, remove, self.answer()))
     }
 
     /// Apply adds and removes (validated all first: one bad URL changes nothing). Returns
@@ -361,7 +382,7 @@ impl Bridge {
             .await?
             .map_err(BridgeError::from)?;
         self.note_subscriptions().await?;
-        Ok((update_urls, now_ms() / 1000))
+        Ok((update_urls, self.answer()))
     }
 
     /// Replace the realm's subscriptions by `urls` (the Simple API's PUT).
@@ -480,7 +501,7 @@ impl Bridge {
         for a in &mut stored {
             a.episode_key = self.match_action(&a.podcast, &a.episode, a.guid.as_deref()).await;
         }
-        let fresh = self.store.insert_actions(&stored, now).await?;
+        let fresh = self.store.insert_actions(&stored, self.stamp()).await?;
         let to_apply: Vec<StoredAction> = stored
             .into_iter()
             .zip(fresh)
@@ -504,7 +525,10 @@ impl Bridge {
         if !podcasts.is_empty() {
             self.rematch(Some(&podcasts)).await?;
         }
-        Ok((update_urls, now / 1000))
+        // Journal the records this upload changed before answering, so that `since` =
+        // this answer does not hand the device its own upload back.
+        self.note_records().await?;
+        Ok((update_urls, self.answer()))
     }
 
     /// The library episode an action means, through the parsed feed.
@@ -567,25 +591,11 @@ impl Bridge {
         podcast: Option<&str>,
         device: Option<&str>,
     ) -> Result<(Vec<WireAction>, i64), ApiError> {
-        let now = now_ms();
         let since_ms = since.max(0).saturating_mul(1000);
         let podcast = podcast
             .map(|p| normalize_feed_url(p).map_err(|e| ApiError::bad(format!("podcast {p:?}: {e}"))))
             .transpose()?;
-        // Note every record's `updated`, so `since` means "reached the bridge since".
-        let records = self
-            .lib
-            .run(|l| {
-                let mut out = vec![];
-                for d in l.devices() {
-                    for (k, r) in l.plays_of(&d.id) {
-                        out.push((d.id.clone(), k, r.updated));
-                    }
-                }
-                out
-            })
-            .await?;
-        self.store.note_records(&records, now).await?;
+        self.note_records().await?;
         let keys: Vec<String> = self
             .store
             .records_changed_since(since_ms)
@@ -663,7 +673,26 @@ impl Bridge {
                 guid: a.guid,
             });
         }
-        Ok((out, now / 1000))
+        Ok((out, self.answer()))
+    }
+
+    /// Journal every play record's `updated`, so that `since` means "reached the bridge
+    /// since" whichever device made the record.
+    async fn note_records(&self) -> Result<(), ApiError> {
+        let records = self
+            .lib
+            .run(|l| {
+                let mut out = vec![];
+                for d in l.devices() {
+                    for (k, r) in l.plays_of(&d.id) {
+                        out.push((d.id.clone(), k, r.updated));
+                    }
+                }
+                out
+            })
+            .await?;
+        self.store.note_records(&records, self.stamp()).await?;
+        Ok(())
     }
 }
 
