@@ -26,6 +26,10 @@ source scripts/cluster-services.sh
 # The feed parser's differential test (crates/feeds/tests/differential.rs) runs python feedparser, pinned.
 python3 -c 'import feedparser, sys; sys.exit(feedparser.__version__ != "6.0.14")' 2>/dev/null ||
   python3 -m pip install --quiet feedparser==6.0.14
+# The gpodder bridge is driven by gPodder's own API client (crates/gpodder/tests/mygpoclient.rs).
+if ! python3 -c 'import mygpoclient' 2>/dev/null; then
+  python3 -m pip install --quiet 'mygpoclient==1.10'
+fi
 cargo test --workspace --locked
 
 echo "== browser end-to-end (Debian chromium + playwright-core), app served by skypod" >&2

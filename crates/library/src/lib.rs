@@ -10,6 +10,7 @@
 //!   transport that carries byte messages.
 //! - OPML import/export ([`Library::import_opml`], [`Library::export_opml`]).
 
+mod bridged;
 mod error;
 mod library;
 #[cfg(feature = "opml")]
@@ -17,6 +18,7 @@ mod opml;
 mod store;
 mod sync;
 
+pub use bridged::{BridgedDevice, bridged_device_id};
 pub use error::{LibraryError, StoreError};
 pub use library::{
     DeviceId, DeviceInfo, Feed, GENESIS_HASH, Library, NewFeed, PlayRecord, Resume, SCHEMA_VERSION,

@@ -240,7 +240,7 @@ pub fn normalize_feed_url(input: &str) -> Result<String, LibraryError> {
     Ok(url.into())
 }
 
-fn check_text(what: &'static str, s: &str) -> Result<(), LibraryError> {
+pub(crate) fn check_text(what: &'static str, s: &str) -> Result<(), LibraryError> {
     if s.len() > MAX_TEXT {
         return Err(LibraryError::Invalid {
             what,
@@ -301,7 +301,7 @@ pub fn genesis_bytes() -> Vec<u8> {
     genesis_doc().save()
 }
 
-type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
+pub(crate) type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
 
 /// The synced library of one device.
 ///
@@ -311,10 +311,10 @@ type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
 /// which keeps sync traffic and history small.
 pub struct Library {
     pub(crate) doc: AutoCommit,
-    device: DeviceId,
+    pub(crate) device: DeviceId,
     /// Set when the document's schema is newer than this build: writes are refused.
     too_new: Option<u64>,
-    clock: Clock,
+    pub(crate) clock: Clock,
 }
 
 impl std::fmt::Debug for Library {
@@ -427,7 +427,7 @@ impl Library {
         (self.clock)()
     }
 
-    fn writable(&self) -> Result<(), LibraryError> {
+    pub(crate) fn writable(&self) -> Result<(), LibraryError> {
         match self.too_new {
             Some(found) => Err(LibraryError::SchemaTooNew {
                 found,
@@ -495,21 +495,21 @@ impl Library {
 
     // ----- helpers -----
 
-    fn top(&self, key: &str) -> Result<ObjId, LibraryError> {
+    pub(crate) fn top(&self, key: &str) -> Result<ObjId, LibraryError> {
         match self.doc.get(ROOT, key)? {
             Some((Value::Object(ObjType::Map), id)) => Ok(id),
             _ => Err(LibraryError::NotALibrary(format!("{key} is missing"))),
         }
     }
 
-    fn child(&self, parent: &ObjId, key: &str, ty: ObjType) -> Result<Option<ObjId>, LibraryError> {
+    pub(crate) fn child(&self, parent: &ObjId, key: &str, ty: ObjType) -> Result<Option<ObjId>, LibraryError> {
         match self.doc.get(parent, key)? {
             Some((Value::Object(t), id)) if t == ty => Ok(Some(id)),
             _ => Ok(None),
         }
     }
 
-    fn child_or_create(
+    pub(crate) fn child_or_create(
         &mut self,
         parent: &ObjId,
         key: &str,
@@ -521,7 +521,7 @@ impl Library {
         }
     }
 
-    fn get_str(&self, obj: &ObjId, key: &str) -> Option<String> {
+    pub(crate) fn get_str(&self, obj: &ObjId, key: &str) -> Option<String> {
         match self.doc.get(obj, key).ok().flatten()? {
             (Value::Scalar(s), _) => s.as_str().map(str::to_owned),
             (Value::Object(ObjType::Text), id) => self.doc.text(&id).ok(),
@@ -550,7 +550,7 @@ impl Library {
         self.doc.get(obj, key).ok().flatten()?.0.as_bool()
     }
 
-    fn map_keys(&self, obj: &ObjId) -> Vec<String> {
+    pub(crate) fn map_keys(&self, obj: &ObjId) -> Vec<String> {
         self.doc.keys(obj).collect()
     }
 

@@ -122,6 +122,12 @@ pub enum LibraryCmd {
         /// kept current, new episodes logged, the proxy's cache kept warm); 0 turns it off.
         #[arg(long, env = "SKYPOD_REFRESH_MINUTES", default_value_t = 30)]
         refresh_minutes: u64,
+
+        /// Also serve the gpodder bridge (gpodder.net API v2 and Nextcloud gPodder Sync,
+        /// plain HTTP) on this address, e.g. 0.0.0.0:8081, for AntennaPod and other apps;
+        /// accounts: `skypod bridge user add NAME`. README: "Sync with AntennaPod or gPodder".
+        #[arg(long, value_name = "ADDR", env = "SKYPOD_GPODDER_LISTEN")]
+        gpodder_listen: Option<std::net::SocketAddr>,
     },
 }
 
@@ -281,13 +287,20 @@ impl Ctx {
 
 pub async fn run(home: &Home, cmd: LibraryCmd) -> anyhow::Result<()> {
     match cmd {
-        LibraryCmd::Node { refresh_minutes } => {
+        LibraryCmd::Node {
+            refresh_minutes,
+            gpodder_listen,
+        } => {
             let mut c = Ctx::open(home)?;
             c.dev.joined()?;
             let every = (refresh_minutes > 0)
                 .then_some(Duration::from_secs(refresh_minutes.saturating_mul(60)));
+            let bridge = match gpodder_listen {
+                Some(addr) => Some(crate::bridge_cmd::serve(&c.dev, &c.lib, addr).await?),
+                None => None,
+            };
             let store = c.store.as_mut().context("the library is read-only")?;
-            crate::libsync::node(&c.dev, &mut c.lib, store, every).await?;
+            crate::libsync::node(&c.dev, &mut c.lib, store, every, bridge).await?;
             c.save()
         }
         LibraryCmd::Inbox {

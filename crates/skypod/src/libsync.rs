@@ -209,6 +209,13 @@ impl<'a> Syncer<'a> {
         true
     }
 
+    /// Run a gpodder bridge job on the library; save and send what it changed.
+    pub async fn bridge_job(&mut self, job: skypod_gpodder::LibraryJob) {
+        if skypod_gpodder::apply_job(self.lib, self.store, job) {
+            self.flush().await;
+        }
+    }
+
     /// Send whatever the sync protocol wants to send now.
     pub async fn flush(&mut self) {
         for (peer, msg) in self.hub.outgoing(self.lib) {
@@ -366,11 +373,14 @@ async fn run_until_settled(
 }
 
 /// `skypod node`: sync with every device that comes online, until Ctrl-C/SIGTERM.
+/// `bridge`: library jobs from the gpodder bridge (`--gpodder-listen`), run here so the
+/// library keeps one owner; each that changes it is saved and synced like any edit.
 pub async fn node(
     dev: &Device,
     lib: &mut Library,
     store: &mut Store,
     refresh_every: Option<Duration>,
+    mut bridge: Option<tokio::sync::mpsc::Receiver<skypod_gpodder::LibraryJob>>,
 ) -> anyhow::Result<()> {
     let (handle, mut events) = dev.start()?;
     let mut s = Syncer::new(lib, store, handle.clone());
@@ -397,6 +407,12 @@ pub async fn node(
                 None => break,
                 Some(ev) => if !s.event(ev).await { break },
             },
+            Some(job) = async {
+                match bridge.as_mut() {
+                    Some(rx) => rx.recv().await,
+                    None => std::future::pending().await,
+                }
+            } => s.bridge_job(job).await,
             _ = persist.tick() => s.persist(),
             () = async {
                 match refresh.as_mut() {

@@ -1,5 +1,6 @@
 //! `skypod`: the realm server, feed proxy and web app in one binary, and a CLI peer.
 
+mod bridge_cmd;
 mod device;
 mod library_cmd;
 mod libsync;
@@ -30,6 +31,9 @@ enum Command {
     Realm(realm_cmd::RealmCmd),
     #[command(flatten)]
     Library(library_cmd::LibraryCmd),
+    /// The gpodder bridge of `skypod node --gpodder-listen`: accounts, unmatched actions.
+    #[command(subcommand)]
+    Bridge(bridge_cmd::BridgeCmd),
 }
 
 fn init_tracing() {
@@ -96,6 +100,7 @@ fn main() -> anyhow::Result<()> {
             Command::Serve(cfg) => serve(cfg).await,
             Command::Realm(cmd) => realm_cmd::run(&cli.home, cmd).await,
             Command::Library(cmd) => library_cmd::run(&cli.home, cmd).await,
+            Command::Bridge(cmd) => bridge_cmd::run(&cli.home, cmd).await,
         }
     })
 }

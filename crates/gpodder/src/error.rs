@@ -1,0 +1,88 @@
+//! Errors: bridge-level ones, and the HTTP refusals the API answers with.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+/// Errors outside a request (opening the store, the CLI).
+#[derive(Debug, thiserror::Error)]
+pub enum BridgeError {
+    /// The bridge database.
+    #[error("gpodder bridge store: {0}")]
+    Store(String),
+    /// Input refused.
+    #[error("{0}")]
+    Invalid(String),
+    /// The library owner (the node's loop) is gone.
+    #[error("the library is not available (the node is stopping)")]
+    LibraryGone,
+    /// The library refused an edit.
+    #[error(transparent)]
+    Library(#[from] skypod_library::LibraryError),
+}
+
+/// An HTTP refusal: a status and a sentence saying what was wrong (text/plain).
+#[derive(Debug)]
+pub struct ApiError {
+    /// Status.
+    pub status: StatusCode,
+    /// What was wrong.
+    pub message: String,
+}
+
+impl ApiError {
+    /// 400 with a message.
+    pub fn bad(message: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            message: message.into(),
+        }
+    }
+
+    /// 404 with a message.
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::NOT_FOUND,
+            message: message.into(),
+        }
+    }
+
+    /// 401: the same answer for an unknown user, a wrong password and a missing one.
+    pub fn unauthorized() -> Self {
+        Self {
+            status: StatusCode::UNAUTHORIZED,
+            message: "authentication required".into(),
+        }
+    }
+}
+
+impl From<BridgeError> for ApiError {
+    fn from(e: BridgeError) -> Self {
+        match e {
+            BridgeError::Invalid(m) => Self::bad(m),
+            BridgeError::Library(skypod_library::LibraryError::Invalid { what, why }) => {
+                Self::bad(format!("invalid {what}: {why}"))
+            }
+            other => {
+                tracing::error!(error = %other, "gpodder bridge: internal error");
+                Self {
+                    status: StatusCode::SERVICE_UNAVAILABLE,
+                    message: other.to_string(),
+                }
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut r = (self.status, format!("{}\n", self.message)).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            // urllib (mygpoclient) only sends credentials after a Basic challenge.
+            r.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"skypod gpodder bridge\""),
+            );
+        }
+        r
+    }
+}
