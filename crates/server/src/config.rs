@@ -147,4 +147,20 @@ mod tests {
         assert_eq!(c.durability, Durability::Full);
         assert!(c.max_frame_bytes >= 16 * 1024);
     }
+
+    /// `cargo test -p skypod-server` builds without the feature (the flag must be absent,
+    /// as in a release binary); the workspace's tests build with it (present).
+    #[test]
+    fn the_ssrf_bypass_flag_exists_only_with_test_hooks() {
+        use clap::CommandFactory;
+        #[derive(clap::Parser)]
+        struct Wrap {
+            #[command(flatten)]
+            cfg: ServerConfig,
+        }
+        let has = Wrap::command()
+            .get_arguments()
+            .any(|a| a.get_long() == Some("proxy-allow-for-tests"));
+        assert_eq!(has, cfg!(feature = "test-hooks"));
+    }
 }
