@@ -354,6 +354,17 @@ impl Actor {
         }
     }
 
+    fn conn(&self, id: &IdentId, cid: &str) -> Option<&Conn> {
+        self.remotes.get(id)?.conns.get(cid)
+    }
+
+    /// A connection attempt failed: the negotiator decides what comes next.
+    fn attempt_failed(&mut self, id: &IdentId, cid: &str, now: Instant) {
+        if let Some(r) = self.remotes.get_mut(id) {
+            r.neg.on_failed(now, cid);
+        }
+    }
+
     fn link_dc(&self, id: &IdentId) -> Option<Arc<dyn DataChannel>> {
         let links = self.links.read().unwrap_or_else(|e| e.into_inner());
         links.get(id).map(|(_, dc)| dc.clone())
@@ -364,17 +375,11 @@ impl Actor {
             Action::StartOffer { cid } => {
                 if let Err(e) = self.start_offer(id, &cid).await {
                     tracing::warn!(peer = %id, error = %e, "could not start an offer");
-                    if let Some(r) = self.remotes.get_mut(id) {
-                        r.neg.on_failed(now, &cid);
-                    }
+                    self.attempt_failed(id, &cid, now);
                 }
             }
             Action::RestartIce { cid } => {
-                let pc = self
-                    .remotes
-                    .get(id)
-                    .and_then(|r| r.conns.get(&cid))
-                    .map(|c| c.pc.clone());
+                let pc = self.conn(id, &cid).map(|c| c.pc.clone());
                 let ok = match pc {
                     Some(pc) => async {
                         pc.restart_ice().await?;
@@ -391,9 +396,7 @@ impl Actor {
                         self.send_signal(id, &cid, description(&offer)).await;
                     }
                     None => {
-                        if let Some(r) = self.remotes.get_mut(id) {
-                            r.neg.on_failed(now, &cid);
-                        }
+                        self.attempt_failed(id, &cid, now);
                     }
                 }
             }
@@ -409,11 +412,7 @@ impl Actor {
                 }
             }
             Action::LinkUp { cid } => {
-                let dc = self
-                    .remotes
-                    .get(id)
-                    .and_then(|r| r.conns.get(&cid))
-                    .and_then(|c| c.dc.clone());
+                let dc = self.conn(id, &cid).and_then(|c| c.dc.clone());
                 let Some(dc) = dc else { return };
                 self.links
                     .write()
@@ -480,13 +479,25 @@ impl Actor {
         }
     }
 
-    async fn send_signal(&mut self, id: &IdentId, cid: &str, signal: RtcSignal) {
-        let tok = match token::sign(
+    /// A token for `purpose` signed now by this device, with the purpose's lifetime.
+    fn sign<X: serde::Serialize>(
+        &self,
+        purpose: Purpose,
+        ext: X,
+    ) -> Result<String, skypod_protocol::keys::KeyError> {
+        token::sign(
             &self.identity,
-            Purpose::Signal,
+            purpose,
             &self.realm,
             unix_now(),
-            Purpose::Signal.ttl(),
+            purpose.ttl(),
+            ext,
+        )
+    }
+
+    async fn send_signal(&mut self, id: &IdentId, cid: &str, signal: RtcSignal) {
+        let tok = match self.sign(
+            Purpose::Signal,
             SignalClaims {
                 sub: id.clone(),
                 cid: cid.to_owned(),
@@ -787,9 +798,7 @@ impl Actor {
         };
         if let Err(e) = result {
             tracing::warn!(peer = %id, %cid, error = %e, "applying a signal failed");
-            if let Some(r) = self.remotes.get_mut(&id) {
-                r.neg.on_failed(now, &cid);
-            }
+            self.attempt_failed(&id, &cid, now);
         }
     }
 
@@ -894,14 +903,7 @@ impl Actor {
                 let _ = reply.send(r);
             }
             Command::Remove { peer, reply } => {
-                let tok = match token::sign(
-                    &self.identity,
-                    Purpose::Revoke,
-                    &self.realm,
-                    unix_now(),
-                    Purpose::Revoke.ttl(),
-                    RevokeClaims { sub: peer.clone() },
-                ) {
+                let tok = match self.sign(Purpose::Revoke, RevokeClaims { sub: peer.clone() }) {
                     Ok(t) => t,
                     Err(e) => {
                         let _ = reply.send(Err(PeerError::Other(e.to_string())));

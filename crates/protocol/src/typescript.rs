@@ -159,15 +159,17 @@ fn link_constants() -> String {
             ("relayPaceMs", ms(link::RELAY_PACE)),
         ],
     );
+    let policy = [
+        ("pingIntervalMs", timing::PING_INTERVAL),
+        ("pongTimeoutMs", timing::PONG_TIMEOUT),
+        ("iceRestartMs", timing::ICE_RESTART_TIMEOUT),
+        ("waitForOfferMs", timing::WAIT_FOR_OFFER),
+    ];
+    let policy: Vec<_> = policy.iter().map(|(k, d)| (*k, ms(*d))).collect();
     out += &ts_object(
         "The timing policy of a link, the same on both peers (link.rs explains the choice).",
         "TIMING",
-        &[
-            ("pingIntervalMs", ms(timing::PING_INTERVAL)),
-            ("pongTimeoutMs", ms(timing::PONG_TIMEOUT)),
-            ("iceRestartMs", ms(timing::ICE_RESTART_TIMEOUT)),
-            ("waitForOfferMs", ms(timing::WAIT_FOR_OFFER)),
-        ],
+        &policy,
     );
     out += &ts_object(
         "Fragmentation (crates/protocol/src/fragment.rs).",

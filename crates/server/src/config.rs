@@ -278,4 +278,20 @@ mod tests {
         c.node_id = Some("bad id.with.dots".into());
         assert!(c.check().is_err());
     }
+
+    /// `cargo test -p skypod-server` builds without the feature (the flag must be absent,
+    /// as in a release binary); the workspace's tests build with it (present).
+    #[test]
+    fn the_ssrf_bypass_flag_exists_only_with_test_hooks() {
+        use clap::CommandFactory;
+        #[derive(clap::Parser)]
+        struct Wrap {
+            #[command(flatten)]
+            cfg: ServerConfig,
+        }
+        let has = Wrap::command()
+            .get_arguments()
+            .any(|a| a.get_long() == Some("proxy-allow-for-tests"));
+        assert_eq!(has, cfg!(feature = "test-hooks"));
+    }
 }
