@@ -102,6 +102,10 @@ fn declared_encoding(bytes: &[u8]) -> Option<String> {
     }
     let end = find_bytes(head, b"?>")?;
     let decl = &head[..end];
+    // A declaration running into markup is malformed: [`normalize_decl`] refuses it.
+    if decl[5..].iter().any(|&b| b == b'<' || b == b'>') {
+        return None;
+    }
     let pos = find_bytes(decl, b"encoding")?;
     let rest = &decl[pos + 8..];
     let rest = rest
