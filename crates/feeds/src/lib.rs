@@ -21,6 +21,6 @@ pub mod silence;
 pub mod title;
 
 pub use http::{ProxyAuth, RateLimitConfig, router};
+pub use service::{FeedService, ServiceConfig};
 /// OPML lives in the feed model crate; re-exported for existing callers.
 pub use skypod_model::opml;
-pub use service::{FeedService, ServiceConfig};
