@@ -6,7 +6,6 @@
 //! (or the `node`) online now.
 
 use anyhow::{Context, bail};
-use serde::Deserialize;
 use skypod_library::{
     Feed, Library, NewFeed, Store, StoreError, Subscribed, episode_key, normalize_feed_url,
 };
