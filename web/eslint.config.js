@@ -3,7 +3,7 @@ import tseslint from "typescript-eslint";
 import globals from "globals";
 
 export default tseslint.config(
-  { ignores: ["dist/**", "node_modules/**", "src/protocol/generated.ts"] },
+  { ignores: ["dist/**", "node_modules/**", "src/protocol/generated.ts", "src/model/generated.ts"] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

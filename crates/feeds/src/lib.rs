@@ -28,6 +28,6 @@ pub mod title;
 pub mod transcript;
 
 pub use http::{ProxyAuth, RateLimitConfig, router};
+pub use service::{FeedService, ServiceConfig};
 /// OPML lives in the feed model crate; re-exported for existing callers.
 pub use skypod_model::opml;
-pub use service::{FeedService, ServiceConfig};

@@ -43,7 +43,10 @@ fn ours_fields(e: &Episode) -> Vec<(&'static str, Value)> {
         ("guid", e.guid.clone().into()),
         ("title", e.title.clone().into()),
         ("enclosure_url", enc.map(|x| x.url.clone()).into()),
-        ("enclosure_type", enc.and_then(|x| x.mime_type.clone()).into()),
+        (
+            "enclosure_type",
+            enc.and_then(|x| x.mime_type.clone()).into(),
+        ),
         ("enclosure_length", enc.and_then(|x| x.length).into()),
         ("published", e.published.map(|d| d.timestamp()).into()),
         ("duration", e.duration_seconds.into()),
@@ -83,26 +86,38 @@ fn parser_agrees_with_feedparser_except_where_documented() {
             Ok(f) => f.episodes,
             Err(e) => {
                 found.insert(format!("{file} * parse"));
-                detail.push(format!("{file}: we refuse it ({e}); feedparser reads {} entries", entries.len()));
+                detail.push(format!(
+                    "{file}: we refuse it ({e}); feedparser reads {} entries",
+                    entries.len()
+                ));
                 continue;
             }
         };
         if ours.len() != entries.len() {
             found.insert(format!("{file} * count"));
-            detail.push(format!("{file}: {} episodes, feedparser {}", ours.len(), entries.len()));
+            detail.push(format!(
+                "{file}: {} episodes, feedparser {}",
+                ours.len(),
+                entries.len()
+            ));
         }
         for (i, (o, t)) in ours.iter().zip(&entries).enumerate() {
             for (field, ov) in ours_fields(o) {
                 let tv = &t[field];
                 if !same(&ov, tv) {
                     found.insert(format!("{file} {i} {field}"));
-                    detail.push(format!("{file} #{i} {field}: ours {} feedparser {}", short(&ov), short(tv)));
+                    detail.push(format!(
+                        "{file} #{i} {field}: ours {} feedparser {}",
+                        short(&ov),
+                        short(tv)
+                    ));
                 }
             }
         }
     }
-    let list = std::fs::read_to_string(manifest().join("tests/differential/known-disagreements.txt"))
-        .expect("known-disagreements.txt");
+    let list =
+        std::fs::read_to_string(manifest().join("tests/differential/known-disagreements.txt"))
+            .expect("known-disagreements.txt");
     let known: BTreeSet<String> = list
         .lines()
         .map(|l| l.split('#').next().unwrap_or("").trim())

@@ -1,12 +1,12 @@
 //! Document API: schema, migration, validation, OPML.
 
-use skypod_model::opml::{Opml, Outline, parse_opml, to_opml};
 use skypod_library::automerge::transaction::Transactable;
 use skypod_library::automerge::{AutoCommit, ObjType, ROOT};
 use skypod_library::{
     ImportProgress, Library, LibraryError, NewFeed, SCHEMA_VERSION, SettingValue, episode_key,
     genesis_bytes,
 };
+use skypod_model::opml::{Opml, Outline, parse_opml, to_opml};
 
 #[test]
 fn genesis_is_deterministic() {

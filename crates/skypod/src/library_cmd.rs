@@ -6,11 +6,10 @@
 //! (or the `node`) online now.
 
 use anyhow::{Context, bail};
-use serde::Deserialize;
-use skypod_model::ParsedFeed;
 use skypod_library::{
     Feed, Library, NewFeed, Store, StoreError, Subscribed, episode_key, normalize_feed_url,
 };
+use skypod_model::ParsedFeed;
 use skypod_protocol::token::{self, NoClaims};
 use skypod_protocol::{Purpose, unix_now};
 use std::path::PathBuf;

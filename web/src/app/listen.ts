@@ -5,6 +5,7 @@
 import { playOf } from "../library/doc";
 import { pickTranscript, playEpisode, type EpisodeInfo, type ListeningEnv } from "../player/library";
 import type { EpisodeExtra } from "../downloads/binding";
+import { loadedArtwork } from "../podcast/artwork";
 import type { EpisodeView } from "../podcast/episodes";
 import type { AppContext } from "./context";
 
@@ -18,7 +19,8 @@ export function episodeInfo(app: AppContext, v: EpisodeView): EpisodeInfo | null
     feedTitle: v.feedTitle,
     title: v.ep.title ?? "Untitled episode",
     audioUrl: url,
-    artworkUrl: v.ep.image ?? app.feeds.snapshot.states[v.feedUrl]?.feed?.channel.image ?? undefined,
+    // Only artwork the proxy already gave us (a blob URL): the page never asks an artwork host.
+    artworkUrl: loadedArtwork(v.ep.image) ?? loadedArtwork(app.feeds.snapshot.states[v.feedUrl]?.feed?.channel.image),
     chaptersUrl: ex.chapters_url ?? null,
     transcriptUrl: pickTranscript(ex.transcripts),
   };

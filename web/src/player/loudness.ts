@@ -75,7 +75,9 @@ export class LoudnessGraph {
   /** Apply a gain (dB) and the boost setting; boost adds +3 dB of make-up after compression. */
   set(gainDb: number, boost: boolean): void {
     const db = gainDb + (boost ? 3 : 0);
-    this.gain.gain.setValueAtTime(dbToGain(db), this.ctx.currentTime);
+    // The value setter applies at once (and reads back), unlike a scheduled change, which
+    // waits for the audio thread.
+    this.gain.gain.value = dbToGain(db);
     if (boost !== this.boost) {
       this.boost = boost;
       this.route(boost);

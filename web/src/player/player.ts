@@ -156,6 +156,8 @@ export class Player {
       a.src = url;
       a.playbackRate = speed;
       this.set({ local });
+      // The silence map (with loudness) may have come first: the graph needs to know it is local.
+      this.applyLoudness();
       if (req.autoplay !== false) a.play().catch(() => undefined);
     };
     if (req.localUrl) {
@@ -504,7 +506,10 @@ export class Player {
     }
     const plan = gainFor(measured);
     try {
-      this.graph ??= new LoudnessGraph(a);
+      if (!this.graph) {
+        this.graph = new LoudnessGraph(a);
+        if (!a.paused) this.graph.resume();
+      }
       this.graph.set(plan.gainDb, this.st.boost);
       this.set({
         loudness: { measured, gainDb: plan.gainDb, applied: true, note: measured ? "" : "This episode's loudness is not known yet." },

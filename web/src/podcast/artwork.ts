@@ -13,6 +13,19 @@ export type ArtSize = 96 | 256 | 512;
 const MAX_KEPT = 600;
 const PARALLEL = 6;
 const kept = new Map<string, Promise<string>>();
+/** Blob URLs already made, for callers that cannot wait (the player's artwork). */
+const ready = new Map<string, string>();
+
+/** A blob URL of this image that is already loaded (largest size first), or undefined. */
+export function loadedArtwork(url: string | null | undefined): string | undefined {
+  if (!url) return undefined;
+  for (const size of [512, 256, 96]) {
+    const u = ready.get(`${size} ${url}`);
+    if (u) return u;
+  }
+  return undefined;
+}
+
 /** Set when the server has no image endpoint (404, or the app's own page): stop asking. */
 let noEndpoint = false;
 let running = 0;
@@ -49,13 +62,16 @@ export function artworkUrl(ctx: ProxyContext, url: string, size: ArtSize): Promi
     const type = res.headers.get("content-type") ?? "";
     if (type.startsWith("text/html")) noEndpoint = true;
     if (!type.startsWith("image/")) throw new Error(`not an image (${type || "no type"})`);
-    return URL.createObjectURL(await res.blob());
+    const blobUrl = URL.createObjectURL(await res.blob());
+    ready.set(key, blobUrl);
+    return blobUrl;
   });
   kept.set(key, p);
   p.catch(() => kept.delete(key));
   while (kept.size > MAX_KEPT) {
     const [oldKey, old] = kept.entries().next().value as [string, Promise<string>];
     kept.delete(oldKey);
+    ready.delete(oldKey);
     void old.then((u) => URL.revokeObjectURL(u)).catch(() => undefined);
   }
   return p;

@@ -58,7 +58,9 @@ pub fn generate_realworld_feed(n: usize) -> String {
     let zones = ["+0000", "GMT", "-0500", "EST", "-0800", "PDT"];
     for i in (1..=n).rev() {
         let day = 1 + i % 28;
-        let month = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"][i % 12];
+        let month = [
+            "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+        ][i % 12];
         let year = 2019 + i / 105;
         let notes = format!(
             "<p>In episode {i} we talk with our guest about the history of the thing, why it \

@@ -158,7 +158,10 @@ fn is_weekday(tok: &str) -> bool {
     ];
     let t = tok.to_ascii_lowercase();
     let t = t.trim_end_matches('.');
-    t.len() >= 3 && DAYS.iter().any(|d| d.starts_with(t) || (t == "tues" || t == "thur" || t == "thurs"))
+    t.len() >= 3
+        && DAYS
+            .iter()
+            .any(|d| d.starts_with(t) || (t == "tues" || t == "thur" || t == "thurs"))
 }
 
 /// RFC 822 and the variants feeds write: `Tue, 10 Jun 2003 04:00:00 GMT`,
@@ -182,7 +185,10 @@ fn rfc822(s: &str) -> Option<DateTime<Utc>> {
     } else {
         return None;
     };
-    let day: u32 = day.trim_end_matches(|c: char| c.is_ascii_alphabetic()).parse().ok()?;
+    let day: u32 = day
+        .trim_end_matches(|c: char| c.is_ascii_alphabetic())
+        .parse()
+        .ok()?;
     let year_tok = toks[2];
     let mut rest = &toks[3..];
     // `10 Jun 2003` or `10-Jun-2003`-less forms only; a year is digits.
@@ -217,7 +223,9 @@ mod tests {
     use super::*;
 
     fn at(s: &str) -> String {
-        parse_date(s).map(|d| d.to_rfc3339()).unwrap_or_else(|| format!("none: {s}"))
+        parse_date(s)
+            .map(|d| d.to_rfc3339())
+            .unwrap_or_else(|| format!("none: {s}"))
     }
 
     #[test]
@@ -244,9 +252,18 @@ mod tests {
         ] {
             assert_eq!(at(s), want, "{s}");
         }
-        assert_eq!(at("Fri, 01 Jan 99 00:00:00 GMT"), "1999-01-01T00:00:00+00:00");
-        assert_eq!(at("Sat, 01 Jan 49 12:00 -0800"), "2049-01-01T20:00:00+00:00");
-        assert_eq!(at("Mon, 01 Sept 2025 10:00:00 CST"), "2025-09-01T16:00:00+00:00");
+        assert_eq!(
+            at("Fri, 01 Jan 99 00:00:00 GMT"),
+            "1999-01-01T00:00:00+00:00"
+        );
+        assert_eq!(
+            at("Sat, 01 Jan 49 12:00 -0800"),
+            "2049-01-01T20:00:00+00:00"
+        );
+        assert_eq!(
+            at("Mon, 01 Sept 2025 10:00:00 CST"),
+            "2025-09-01T16:00:00+00:00"
+        );
     }
 
     #[test]

@@ -24,7 +24,11 @@ fn kind_of(medium: Option<&str>, mime: Option<&str>, url: &str) -> Option<&'stat
         }
         return None;
     }
-    let path = url.split(['?', '#']).next().unwrap_or("").to_ascii_lowercase();
+    let path = url
+        .split(['?', '#'])
+        .next()
+        .unwrap_or("")
+        .to_ascii_lowercase();
     let ext = path.rsplit('.').next().unwrap_or("");
     match ext {
         "mp3" | "m4a" | "mp4" | "aac" | "ogg" | "oga" | "opus" | "flac" | "wav" | "m4v" | "mov"
@@ -44,8 +48,8 @@ pub(super) fn start(s: &mut State, key: &str, e: &BytesStart, at: At) {
             let kind = kind_of(attr(e, "medium").as_deref(), mime.as_deref(), &url);
             match (kind, at.item) {
                 (Some("media"), true) => {
-                    let duration = attr(e, "duration")
-                        .and_then(|d| super::itunes::parse_duration(&d));
+                    let duration =
+                        attr(e, "duration").and_then(|d| super::itunes::parse_duration(&d));
                     let it = s.item();
                     // Behind `<enclosure>` (0) and Atom's enclosure link (1).
                     it.enclosure.offer(

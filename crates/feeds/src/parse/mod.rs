@@ -66,8 +66,13 @@ pub fn parse_feed(bytes: &[u8], base_url: Option<&str>) -> Result<ParsedFeed> {
     let doc = normalize_decl(trimmed)?;
     // quick-xml is fuzzed here (fuzz/parse_feed) but is not ours: a panic in it on
     // hostile input is an error for this feed, never a crash of the proxy.
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| parse_xml(&doc, base)))
-        .unwrap_or_else(|_| Err(FeedError::Parse("feed parser failed on malformed input".into())))
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| parse_xml(&doc, base))).unwrap_or_else(
+        |_| {
+            Err(FeedError::Parse(
+                "feed parser failed on malformed input".into(),
+            ))
+        },
+    )
 }
 
 /// Decode to UTF-8 using the BOM or the XML declaration's encoding (UTF-8 lossy
@@ -102,6 +107,10 @@ fn declared_encoding(bytes: &[u8]) -> Option<String> {
     }
     let end = find_bytes(head, b"?>")?;
     let decl = &head[..end];
+    // A declaration running into markup is malformed: [`normalize_decl`] refuses it.
+    if decl[5..].iter().any(|&b| b == b'<' || b == b'>') {
+        return None;
+    }
     let pos = find_bytes(decl, b"encoding")?;
     let rest = &decl[pos + 8..];
     let rest = rest
@@ -347,9 +356,10 @@ impl State {
             return None;
         }
         match &self.base {
-            Some(b) if url::Url::parse(raw).is_err() => {
-                Some(b.join(raw).map_or_else(|_| raw.to_string(), |u| u.to_string()))
-            }
+            Some(b) if url::Url::parse(raw).is_err() => Some(
+                b.join(raw)
+                    .map_or_else(|_| raw.to_string(), |u| u.to_string()),
+            ),
             _ => Some(raw.to_string()),
         }
     }
@@ -382,7 +392,11 @@ impl State {
     }
 
     /// A date element's text: parsed, or a warning on the item.
-    pub fn date(&mut self, element: &str, raw: Option<String>) -> Option<chrono::DateTime<chrono::Utc>> {
+    pub fn date(
+        &mut self,
+        element: &str,
+        raw: Option<String>,
+    ) -> Option<chrono::DateTime<chrono::Utc>> {
         let raw = raw?;
         match parse_date(&raw) {
             Some(d) => Some(d),
@@ -560,7 +574,9 @@ fn parse_xml(xml: &str, base: Option<url::Url>) -> Result<ParsedFeed> {
         return Err(FeedError::Parse("no root element".into()));
     };
     if !st.stack.is_empty() {
-        return Err(FeedError::Parse("truncated document: unclosed elements".into()));
+        return Err(FeedError::Parse(
+            "truncated document: unclosed elements".into(),
+        ));
     }
     let ch = &mut st.ch;
     st.channel.title = ch.title.take();
@@ -602,7 +618,10 @@ fn start_root(
     if kind.is_atom() {
         s.channel_depth = Some(1);
         s.ch.language.offer(1, attr(e, "lang"));
-        if let Some(b) = s.url(attr(e, "base")).and_then(|u| url::Url::parse(&u).ok()) {
+        if let Some(b) = s
+            .url(attr(e, "base"))
+            .and_then(|u| url::Url::parse(&u).ok())
+        {
             s.base = Some(b);
         }
     }

@@ -2,7 +2,9 @@
 
 use quick_xml::events::BytesStart;
 
-use super::{AlternateEnclosure, At, Frame, Funding, Ns, Person, State, Transcript, attr, parse_yes_no};
+use super::{
+    AlternateEnclosure, At, Frame, Funding, Ns, Person, State, Transcript, attr, parse_yes_no,
+};
 
 pub(super) fn start(s: &mut State, key: &str, e: &BytesStart, at: At) {
     match key {
@@ -31,7 +33,9 @@ pub(super) fn start(s: &mut State, key: &str, e: &BytesStart, at: At) {
                 sources: Vec::new(),
             });
         }
-        "source" if at.item && matches!(s.ancestor(1), Some((Ns::Podcast, "alternateenclosure"))) => {
+        "source"
+            if at.item && matches!(s.ancestor(1), Some((Ns::Podcast, "alternateenclosure"))) =>
+        {
             if let Some(uri) = s.url(attr(e, "uri"))
                 && let Some(alt) = s.item().ep.alternate_enclosures.last_mut()
             {

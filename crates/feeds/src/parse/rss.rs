@@ -44,7 +44,9 @@ pub(super) fn end(s: &mut State, f: &Frame, at: At) {
             // The guid is `<guid>` only; never another namespace's `*:id`.
             "guid" => {
                 let g = f.value();
-                let permalink = f.attr("permalink").is_none_or(|p| !p.eq_ignore_ascii_case("false"));
+                let permalink = f
+                    .attr("permalink")
+                    .is_none_or(|p| !p.eq_ignore_ascii_case("false"));
                 if permalink && g.as_deref().is_some_and(|g| g.starts_with("http")) {
                     s.item().link.offer(3, g.clone());
                 }

@@ -93,7 +93,10 @@ fn atom_feed() {
     assert_eq!(feed.channel.title.as_deref(), Some("Atom Cast"));
     assert_eq!(feed.episodes.len(), 2);
     let e = &feed.episodes[0];
-    assert_eq!(e.guid.as_deref(), Some("urn:uuid:1225c695-cfb8-4ebb-aaaa-80da344efa6a"));
+    assert_eq!(
+        e.guid.as_deref(),
+        Some("urn:uuid:1225c695-cfb8-4ebb-aaaa-80da344efa6a")
+    );
     let enc = e.enclosure.as_ref().expect("enclosure");
     assert_eq!(enc.url, "https://example.org/a1.m4a");
     assert_eq!(e.duration_seconds, Some(600));
@@ -215,8 +218,14 @@ fn enclosure_wins_over_media_player_and_group() {
     assert_eq!(enc.url, "https://cdn.example.com/p1.m4a");
     assert_eq!(enc.mime_type.as_deref(), Some("audio/x-m4a"));
     assert_eq!(enc.length, Some(123456));
-    assert_eq!(enclosure_url(&f.episodes[1]), Some("https://cdn.example.com/g1.mp3"));
-    assert_eq!(f.episodes[1].image.as_deref(), Some("https://cdn.example.com/g1.jpg"));
+    assert_eq!(
+        enclosure_url(&f.episodes[1]),
+        Some("https://cdn.example.com/g1.mp3")
+    );
+    assert_eq!(
+        f.episodes[1].image.as_deref(),
+        Some("https://cdn.example.com/g1.jpg")
+    );
     // A player page is never the media.
     assert_eq!(f.episodes[2].enclosure, None);
 }
@@ -236,7 +245,10 @@ fn audio_media_content_is_the_media_when_there_is_no_enclosure() {
 /// ASCII bytes before it, so byte 512 falls at every offset inside some `ch`.
 fn feed_with_char_at_boundary(ch: char, pad: usize) -> String {
     let decl = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>";
-    let mut doc = format!("{decl}<rss version=\"2.0\"><channel><title>{}", "a".repeat(pad));
+    let mut doc = format!(
+        "{decl}<rss version=\"2.0\"><channel><title>{}",
+        "a".repeat(pad)
+    );
     while doc.len() < 600 {
         doc.push(ch);
     }
@@ -264,7 +276,8 @@ fn never_cut_a_utf8_character_at_the_sniff_boundary() {
         assert_eq!(cut_inside, width - 1, "{ch:?}");
     }
     // The encoding sniffer reads the declaration as bytes too.
-    let mut latin = b"<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><rss><channel><title>".to_vec();
+    let mut latin =
+        b"<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><rss><channel><title>".to_vec();
     latin.extend(std::iter::repeat_n(0xe9u8, 600));
     latin.extend_from_slice(b"</title></channel></rss>");
     let f = parse_feed(&latin, None).expect("latin-1");
@@ -274,7 +287,10 @@ fn never_cut_a_utf8_character_at_the_sniff_boundary() {
 #[test]
 fn itunes_namespace_in_another_case() {
     let f = parse_fixture("itunes-ns-uppercase.xml");
-    assert_eq!(f.channel.image.as_deref(), Some("https://example.com/upper.jpg"));
+    assert_eq!(
+        f.channel.image.as_deref(),
+        Some("https://example.com/upper.jpg")
+    );
     assert_eq!(f.channel.author.as_deref(), Some("Upper Case"));
     let e = &f.episodes[0];
     assert_eq!(e.duration_seconds, Some(3661));
@@ -286,7 +302,10 @@ fn itunes_namespace_in_another_case() {
 #[test]
 fn itunes_prefix_without_declaration() {
     let f = parse_fixture("itunes-undeclared-prefix.xml");
-    assert_eq!(f.channel.image.as_deref(), Some("https://example.com/undeclared.jpg"));
+    assert_eq!(
+        f.channel.image.as_deref(),
+        Some("https://example.com/undeclared.jpg")
+    );
     assert_eq!(f.channel.explicit, Some(true));
     let e = &f.episodes[0];
     assert_eq!(e.duration_seconds, Some(2520));
@@ -316,7 +335,10 @@ fn rss_without_version_or_with_old_versions() {
         let f = parse_feed(doc.as_bytes(), None).unwrap_or_else(|e| panic!("{version}: {e}"));
         assert_eq!(f.channel.feed_type, kind, "{version}");
         assert_eq!(f.channel.title.as_deref(), Some("V"));
-        assert_eq!(enclosure_url(&f.episodes[0]), Some("https://example.com/a.mp3"));
+        assert_eq!(
+            enclosure_url(&f.episodes[0]),
+            Some("https://example.com/a.mp3")
+        );
     }
 }
 
@@ -336,10 +358,19 @@ fn dates_as_feeds_write_them() {
     let bad = &f.episodes[8];
     assert_eq!(bad.published, None);
     assert_eq!(bad.warnings.len(), 1);
-    assert!(bad.warnings[0].contains("the tenth of June"), "{:?}", bad.warnings);
+    assert!(
+        bad.warnings[0].contains("the tenth of June"),
+        "{:?}",
+        bad.warnings
+    );
     // The warning is in the JSON the proxy serves.
     let json = serde_json::to_value(bad).expect("json");
-    assert!(json["warnings"][0].as_str().expect("warning").contains("unreadable date"));
+    assert!(
+        json["warnings"][0]
+            .as_str()
+            .expect("warning")
+            .contains("unreadable date")
+    );
 }
 
 #[test]
@@ -348,7 +379,10 @@ fn guid_only_from_guid_or_the_entrys_own_id() {
     assert_eq!(f.episodes[0].guid.as_deref(), Some("real-guid-1"));
     assert_eq!(f.episodes[1].guid, None);
     // The library still has a key for it: the enclosure URL.
-    assert_eq!(f.episodes[1].library_key(), Some("https://example.com/g2.mp3"));
+    assert_eq!(
+        f.episodes[1].library_key(),
+        Some("https://example.com/g2.mp3")
+    );
     let f = parse_fixture("atom-source-id.xml");
     assert_eq!(f.episodes[0].guid.as_deref(), Some("urn:entry-1"));
     assert_eq!(f.episodes[1].guid.as_deref(), Some("urn:entry-2"));
@@ -361,7 +395,10 @@ fn item_extras_survive_stray_item_elements() {
     assert_eq!(f.episodes.len(), 2);
     assert_eq!(f.episodes[0].duration_seconds, Some(600));
     assert_eq!(f.episodes[0].episode, Some(1.0));
-    assert_eq!(f.episodes[0].chapters_url.as_deref(), Some("https://example.com/m1.json"));
+    assert_eq!(
+        f.episodes[0].chapters_url.as_deref(),
+        Some("https://example.com/m1.json")
+    );
     assert_eq!(f.episodes[1].duration_seconds, Some(1200));
     assert_eq!(f.episodes[1].episode, Some(2.0));
 }
@@ -375,7 +412,9 @@ fn titles_with_inline_markup_keep_their_whole_text() {
     // Unescaped XHTML in a description is kept as markup.
     assert_eq!(
         e.description.as_deref(),
-        Some("A <p>paragraph with <a href=\"https://example.com/x?a=1&amp;b=2\">a link</a></p><br/>and more")
+        Some(
+            "A <p>paragraph with <a href=\"https://example.com/x?a=1&amp;b=2\">a link</a></p><br/>and more"
+        )
     );
 }
 
@@ -386,7 +425,10 @@ fn html_entities_and_relative_urls() {
         </channel></rss>"#;
     let f = parse_feed(doc.as_bytes(), Some("https://example.com/shows/feed.xml")).expect("parse");
     assert_eq!(f.channel.title.as_deref(), Some("Café\u{a0}&é€&bogus;"));
-    assert_eq!(f.episodes[0].link.as_deref(), Some("https://example.com/ep/1"));
+    assert_eq!(
+        f.episodes[0].link.as_deref(),
+        Some("https://example.com/ep/1")
+    );
     let enc = f.episodes[0].enclosure.as_ref().expect("enclosure");
     assert_eq!(enc.url, "https://example.com/shows/media/1.mp3");
     assert_eq!(enc.length, Some(1024));
