@@ -490,7 +490,7 @@ fn chapter_track(moov: &[u8]) -> Result<Option<ChapterTrack>> {
         })
         .collect();
     let Some(trak) = traks.iter().copied().find(|t| {
-        track_id(*t).is_some_and(|id| chap_ids.contains(&id))
+        track_id(t).is_some_and(|id| chap_ids.contains(&id))
             && child(t, b"mdia")
                 .and_then(|m| child(m, b"hdlr"))
                 .and_then(|h| h.get(8..12))

@@ -252,7 +252,7 @@ struct Inner {
     image_resizes: TestCounter,
     /// Chapter lists by URL, with when they were read (issue 10).
     chapters: Memo<(std::time::Instant, Served<Bytes>)>,
-    transcripts: Memo<Prepared<crate::transcript::Transcript>>,
+    transcripts: Memo<Prepared>,
 }
 
 /// One resized image, computed once however many requests arrive together.

@@ -482,15 +482,6 @@ fn round_ms(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
 
-fn analyze_source(
-    source: Box<dyn MediaSource>,
-    ext_hint: Option<&str>,
-    params: SilenceParams,
-    from: PowerFrom,
-) -> Result<SilenceMap> {
-    analyze_traced(source, ext_hint, params, from, None, Measure::default())
-}
-
 /// The decoder for a track, and how many frames its output power runs ahead
 /// of the audio.
 ///

@@ -133,12 +133,14 @@ impl Server {
         listener::serve(
             self.listener,
             app,
-            state.cfg.header_timeout(),
-            state.cfg.tcp_nodelay,
+            listener::ServeOptions {
+                header_timeout: state.cfg.header_timeout(),
+                nodelay: state.cfg.tcp_nodelay,
+                drain: Duration::from_secs(5),
+            },
             state.http_phase.clone(),
             state.metrics.clone(),
             shutdown,
-            Duration::from_secs(5),
         )
         .await;
         // Upgraded sockets outlive the HTTP server; give them a moment to send their close.

@@ -125,19 +125,32 @@ impl Drop for BusyGuard {
     }
 }
 
-/// Serve `app` on `listener` (request heads must arrive within `header_timeout`) until `shutdown` resolves; then stop accepting, let every HTTP
-/// connection finish its current request (at most `drain`), and return. Upgraded WebSockets
-/// are not HTTP connections any more: the caller closes them.
+/// How the accept loop treats connections.
+pub struct ServeOptions {
+    /// A request head must arrive within this long.
+    pub header_timeout: Duration,
+    /// `TCP_NODELAY` on accepted sockets.
+    pub nodelay: bool,
+    /// How long HTTP connections may finish their current request after shutdown.
+    pub drain: Duration,
+}
+
+/// Serve `app` on `listener` until `shutdown` resolves; then stop accepting, let every HTTP
+/// connection finish its current request (at most `opts.drain`), and return. Upgraded
+/// WebSockets are not HTTP connections any more: the caller closes them.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
-    header_timeout: Duration,
-    nodelay: bool,
+    opts: ServeOptions,
     phase: Arc<HttpPhase>,
     metrics: Arc<Metrics>,
     shutdown: impl std::future::Future<Output = ()>,
-    drain: Duration,
 ) {
+    let ServeOptions {
+        header_timeout,
+        nodelay,
+        drain,
+    } = opts;
     let (stop_tx, stop_rx) = watch::channel(false);
     let live = Arc::new(AtomicUsize::new(0));
     let all_done = Arc::new(Notify::new());

@@ -101,7 +101,7 @@ pub(super) fn end(s: &mut State, f: &Frame, at: At) {
 pub(super) fn number(s: &mut State, what: &str, text: Option<String>) -> Option<f64> {
     let raw = text?;
     match non_empty(&raw).and_then(|t| t.parse::<f64>().ok()) {
-        Some(v) if v.is_finite() && v >= 0.0 && v < 4.0e9 => Some(v),
+        Some(v) if v.is_finite() && (0.0..4.0e9).contains(&v) => Some(v),
         _ => {
             s.warn(format!("unreadable {what} {raw:?}"));
             None
