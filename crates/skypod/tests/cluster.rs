@@ -186,7 +186,8 @@ async fn presence_signals_broadcasts_and_removal_across_nodes() {
     );
     // broadcast from b reaches both members on a, and not the sender
     cs[1].broadcast("\"ciphertext\"", None).await.unwrap();
-    for c in [&mut cs[0], &mut cs[2]] {
+    for i in [0, 2] {
+        let c = &mut cs[i];
         let f = c.recv_msg("realm.broadcast", T).await.unwrap();
         assert_eq!(f.dat.as_ref().unwrap()["payload"], "ciphertext");
         assert_eq!(f.dat.as_ref().unwrap()["from"], keys[1].identid().as_str());
