@@ -185,15 +185,16 @@ async fn presence_signals_broadcasts_and_removal_across_nodes() {
         keys[0].identid().as_str()
     );
     // broadcast from b reaches both members on a, and not the sender
-    cs[1].broadcast("\"ciphertext\"", None).await.unwrap();
-    for c in [&mut cs[0], &mut cs[2]] {
+    cs[1].broadcast("ciphertext", None).await.unwrap();
+    for i in [0, 2] {
+        let c = &mut cs[i];
         let f = c.recv_msg("realm.broadcast", T).await.unwrap();
         assert_eq!(f.dat.as_ref().unwrap()["payload"], "ciphertext");
         assert_eq!(f.dat.as_ref().unwrap()["from"], keys[1].identid().as_str());
     }
     // a broadcast to listed recipients only reaches them
     cs[2]
-        .broadcast("\"only-b\"", Some(vec![keys[1].identid().clone()]))
+        .broadcast("only-b", Some(vec![keys[1].identid().clone()]))
         .await
         .unwrap();
     let f = cs[1].recv_msg("realm.broadcast", T).await.unwrap();
@@ -222,7 +223,7 @@ async fn presence_signals_broadcasts_and_removal_across_nodes() {
     for n in [&a, &b] {
         let e = n.client().await.authn(&keys[1], &realm).await.unwrap_err();
         assert!(
-            matches!(e, ClientError::Refused(ref b) if b.status == 403),
+            matches!(e, ClientError::Refused(ref b) if b.status == 401),
             "{e:?}"
         );
     }
@@ -255,7 +256,7 @@ async fn one_socket_per_identity_and_single_use_invitations_across_nodes() {
     let quiet = cs[0].recv_msg(PEER_LEFT, Duration::from_millis(500)).await;
     assert!(matches!(quiet, Err(ClientError::Timeout)), "{quiet:?}");
     // still reachable, now on a
-    cs[0].broadcast("\"hi\"", None).await.unwrap();
+    cs[0].broadcast("hi", None).await.unwrap();
     again.recv_msg("realm.broadcast", T).await.unwrap();
 
     // One open invitation presented to both nodes at once, by different newcomers, several
@@ -295,7 +296,7 @@ async fn a_killed_node_is_announced_left_and_its_members_reconnect_elsewhere() {
     let mut back = b.client().await;
     back.authn(&keys[2], &realm).await.unwrap();
     peer_joined(&mut cs[0], &keys[2]).await;
-    cs[0].broadcast("\"after\"", None).await.unwrap();
+    cs[0].broadcast("after", None).await.unwrap();
     back.recv_msg("realm.broadcast", T).await.unwrap();
     drop(c);
 }
@@ -380,7 +381,7 @@ async fn losing_the_bus_closes_with_going_away_and_the_node_recovers_by_itself()
     let mut y = b.client().await;
     y.authn(&keys[1], &realm).await.unwrap();
     peer_joined(&mut x, &keys[1]).await;
-    x.broadcast("\"back\"", None).await.unwrap();
+    x.broadcast("back", None).await.unwrap();
     y.recv_msg("realm.broadcast", T).await.unwrap();
     // nothing acknowledged was lost: the realm and both members are still in the store
     let mut z = b.client().await;
