@@ -41,13 +41,22 @@ pub fn router(bridge: Arc<Bridge>) -> Router {
             "/subscriptions/{user}/{file}",
             get(simple_get_subscriptions).put(simple_put_subscriptions),
         )
-        .route("/api/2/episodes/{file}", get(get_actions).post(post_actions))
-        .route("/index.php/apps/gpoddersync/subscriptions", get(nc_subscriptions))
+        .route(
+            "/api/2/episodes/{file}",
+            get(get_actions).post(post_actions),
+        )
+        .route(
+            "/index.php/apps/gpoddersync/subscriptions",
+            get(nc_subscriptions),
+        )
         .route(
             "/index.php/apps/gpoddersync/subscription_change/create",
             post(nc_subscription_change),
         )
-        .route("/index.php/apps/gpoddersync/episode_action", get(nc_actions))
+        .route(
+            "/index.php/apps/gpoddersync/episode_action",
+            get(nc_actions),
+        )
         .route(
             "/index.php/apps/gpoddersync/episode_action/create",
             post(nc_upload_actions),
@@ -135,7 +144,9 @@ fn since(q: &HashMap<String, String>) -> Result<i64, ApiError> {
             .parse::<i64>()
             .ok()
             .filter(|v| *v >= 0)
-            .ok_or_else(|| ApiError::bad(format!("since={s:?} is not a Unix timestamp in seconds"))),
+            .ok_or_else(|| {
+                ApiError::bad(format!("since={s:?} is not a Unix timestamp in seconds"))
+            }),
     }
 }
 
@@ -181,10 +192,13 @@ async fn list_devices(
     let (user, _) = strip_ext(&file, &["json"])?;
     let user = authenticate(&b, &headers, Some(user)).await?;
     let (devs, subs) = b.devices(&user).await?;
-    Ok(Json(json!(devs
-        .iter()
-        .map(|d| json!({"id": d.id, "caption": d.caption, "type": d.kind, "subscriptions": subs}))
-        .collect::<Vec<_>>())))
+    Ok(Json(json!(
+        devs.iter()
+            .map(
+                |d| json!({"id": d.id, "caption": d.caption, "type": d.kind, "subscriptions": subs})
+            )
+            .collect::<Vec<_>>()
+    )))
 }
 
 #[derive(Deserialize)]
@@ -209,7 +223,10 @@ async fn update_device(
             kind: None,
         }
     } else {
-        parse_json(&body, "device settings (expected {\"caption\": ..., \"type\": ...})")?
+        parse_json(
+            &body,
+            "device settings (expected {\"caption\": ..., \"type\": ...})",
+        )?
     };
     b.update_device(&user, device, upd.caption.as_deref(), upd.kind.as_deref())
         .await?;
@@ -246,7 +263,10 @@ async fn post_subscription_changes(
     let (device, _) = strip_ext(&file, &["json"])?;
     let user = authenticate(&b, &headers, Some(&user)).await?;
     b.require_device(&user, device).await?;
-    let d: SubscriptionDelta = parse_json(&body, "subscription changes (expected {\"add\": [...], \"remove\": [...]})")?;
+    let d: SubscriptionDelta = parse_json(
+        &body,
+        "subscription changes (expected {\"add\": [...], \"remove\": [...]})",
+    )?;
     let (update_urls, ts) = b.change_subscriptions(d.add, d.remove).await?;
     Ok(Json(json!({"timestamp": ts, "update_urls": update_urls})))
 }
@@ -276,7 +296,9 @@ async fn simple_get_subscriptions(
                     .replace('&', "&amp;")
                     .replace('"', "&quot;")
                     .replace('<', "&lt;");
-                t.push_str(&format!("<outline type=\"rss\" text=\"{esc}\" xmlUrl=\"{esc}\"/>\n"));
+                t.push_str(&format!(
+                    "<outline type=\"rss\" text=\"{esc}\" xmlUrl=\"{esc}\"/>\n"
+                ));
             }
             t.push_str("</body></opml>\n");
             ([(header::CONTENT_TYPE, "text/x-opml; charset=utf-8")], t).into_response()
@@ -338,7 +360,8 @@ async fn post_actions(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let (user, _) = strip_ext(&file, &["json"])?;
     let user = authenticate(&b, &headers, Some(user)).await?;
-    let actions: Vec<WireAction> = parse_json(&body, "episode actions (expected a JSON array of actions)")?;
+    let actions: Vec<WireAction> =
+        parse_json(&body, "episode actions (expected a JSON array of actions)")?;
     let (update_urls, ts) = b.upload_actions(&user, actions, None).await?;
     Ok(Json(json!({"timestamp": ts, "update_urls": update_urls})))
 }
@@ -347,7 +370,9 @@ async fn post_actions(
 
 /// The account's implicit device, registered on first use (named after the app).
 async fn nc_device(b: &Bridge, user: &str, headers: &HeaderMap) -> Result<(), ApiError> {
-    let ua = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok());
+    let ua = headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok());
     b.nextcloud_device(user, ua).await
 }
 
@@ -373,7 +398,10 @@ async fn nc_subscription_change(
     body: Bytes,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let user = authenticate(&b, &headers, None).await?;
-    let d: SubscriptionDelta = parse_json(&body, "subscription changes (expected {\"add\": [...], \"remove\": [...]})")?;
+    let d: SubscriptionDelta = parse_json(
+        &body,
+        "subscription changes (expected {\"add\": [...], \"remove\": [...]})",
+    )?;
     nc_device(&b, &user, &headers).await?;
     let (_, ts) = b.change_subscriptions(d.add, d.remove).await?;
     Ok(Json(json!({"timestamp": ts})))
@@ -395,7 +423,8 @@ async fn nc_upload_actions(
     body: Bytes,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let user = authenticate(&b, &headers, None).await?;
-    let actions: Vec<WireAction> = parse_json(&body, "episode actions (expected a JSON array of actions)")?;
+    let actions: Vec<WireAction> =
+        parse_json(&body, "episode actions (expected a JSON array of actions)")?;
     nc_device(&b, &user, &headers).await?;
     // The Nextcloud API has no device field: the account's one device.
     let actions = actions
@@ -405,6 +434,8 @@ async fn nc_upload_actions(
             a
         })
         .collect();
-    let (_, ts) = b.upload_actions(&user, actions, Some(NEXTCLOUD_DEVICE)).await?;
+    let (_, ts) = b
+        .upload_actions(&user, actions, Some(NEXTCLOUD_DEVICE))
+        .await?;
     Ok(Json(json!({"timestamp": ts})))
 }

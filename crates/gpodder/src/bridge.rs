@@ -112,6 +112,9 @@ const SESSION_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
 const MAX_SESSIONS: usize = 1024;
 const AUTH_CACHE_TTL: Duration = Duration::from_secs(600);
 
+/// (sha256 of the password last verified, the second field of the login, when).
+type VerifiedLogin = ([u8; 32], String, Instant);
+
 /// The bridge: its store, the library's owner, the feeds, sessions.
 pub struct Bridge {
     pub(crate) store: BridgeStore,
@@ -121,7 +124,7 @@ pub struct Bridge {
     sessions: Mutex<HashMap<String, (String, Instant)>>,
     /// user → (sha256 of the password last verified, when): argon2 once per 10 minutes,
     /// not on every Nextcloud request (each carries Basic credentials).
-    verified: Mutex<HashMap<String, ([u8; 32], String, Instant)>>,
+    verified: Mutex<HashMap<String, VerifiedLogin>>,
     /// Nextcloud Login Flow v2 logins in progress.
     pub(crate) flows: crate::loginflow::Flows,
     /// (highest `timestamp` answered, s; latest event stamp, ms): see [`Bridge::stamp`].
@@ -212,7 +215,10 @@ impl Bridge {
         let mut s = lock(&self.sessions);
         s.retain(|_, (_, t)| t.elapsed() < SESSION_TTL);
         if s.len() >= MAX_SESSIONS
-            && let Some(k) = s.iter().min_by_key(|(_, (_, t))| *t).map(|(k, _)| k.clone())
+            && let Some(k) = s
+                .iter()
+                .min_by_key(|(_, (_, t))| *t)
+                .map(|(k, _)| k.clone())
         {
             s.remove(&k);
         }
@@ -255,7 +261,9 @@ impl Bridge {
         if let Some(c) = caption
             && (c.len() > 200 || c.chars().any(char::is_control))
         {
-            return Err(ApiError::bad("caption: at most 200 characters, no control characters"));
+            return Err(ApiError::bad(
+                "caption: at most 200 characters, no control characters",
+            ));
         }
         if let Some(k) = kind
             && !["desktop", "laptop", "mobile", "server", "other"].contains(&k)
@@ -283,13 +291,22 @@ impl Bridge {
     }
 
     /// The Nextcloud API has no devices: one per account, named after the app.
-    pub async fn nextcloud_device(&self, user: &str, user_agent: Option<&str>) -> Result<(), ApiError> {
+    pub async fn nextcloud_device(
+        &self,
+        user: &str,
+        user_agent: Option<&str>,
+    ) -> Result<(), ApiError> {
         if self.store.device(user, NEXTCLOUD_DEVICE).await?.is_some() {
             return Ok(());
         }
         let app = user_agent
             .and_then(|ua| ua.split(['/', ' ']).next())
-            .filter(|a| !a.is_empty() && a.len() <= 40 && a.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+            .filter(|a| {
+                !a.is_empty()
+                    && a.len() <= 40
+                    && a.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            })
             .unwrap_or("Nextcloud sync app");
         self.update_device(user, NEXTCLOUD_DEVICE, Some(app), Some("mobile"))
             .await
@@ -390,7 +407,9 @@ impl Bridge {
         let current: BTreeSet<String> = self.note_subscriptions().await?.into_iter().collect();
         let wanted: BTreeSet<String> = urls
             .iter()
-            .map(|u| normalize_feed_url(u).map_err(|e| ApiError::bad(format!("podcast URL {u:?}: {e}"))))
+            .map(|u| {
+                normalize_feed_url(u).map_err(|e| ApiError::bad(format!("podcast URL {u:?}: {e}")))
+            })
             .collect::<Result<_, _>>()?;
         let add = wanted.difference(&current).cloned().collect();
         let remove = current.difference(&wanted).cloned().collect();
@@ -430,7 +449,10 @@ impl Bridge {
             if a.episode.is_empty() || a.episode.len() > MAX_TEXT {
                 return Err(at("episode: empty or longer than 4096 bytes".into()));
             }
-            if a.guid.as_ref().is_some_and(|g| g.is_empty() || g.len() > MAX_TEXT) {
+            if a.guid
+                .as_ref()
+                .is_some_and(|g| g.is_empty() || g.len() > MAX_TEXT)
+            {
                 return Err(at("guid: empty or longer than 4096 bytes".into()));
             }
             let action = a.action.to_ascii_lowercase();
@@ -444,19 +466,25 @@ impl Bridge {
                 .device
                 .as_deref()
                 .or(default_device)
-                .ok_or_else(|| at("no device: every action names the device it happened on".into()))?
+                .ok_or_else(
+                    || at("no device: every action names the device it happened on".into()),
+                )?
                 .to_owned();
-            if !*known_devices.entry(device.clone()).or_insert(
-                self.store.device(user, &device).await?.is_some(),
-            ) {
+            if !*known_devices
+                .entry(device.clone())
+                .or_insert(self.store.device(user, &device).await?.is_some())
+            {
                 return Err(at(format!(
                     "unknown device {device:?}: register it first (POST /api/2/devices/{user}/{device}.json)"
                 )));
             }
             let ts_ms = match &a.timestamp {
                 None => now,
-                Some(t) => parse_iso(t)
-                    .ok_or_else(|| at(format!("timestamp {t:?} is not ISO 8601 (2024-01-31T12:34:56)")))?,
+                Some(t) => parse_iso(t).ok_or_else(|| {
+                    at(format!(
+                        "timestamp {t:?} is not ISO 8601 (2024-01-31T12:34:56)"
+                    ))
+                })?,
             };
             if ts_ms > latest_ok {
                 return Err(at(format!(
@@ -472,7 +500,9 @@ impl Bridge {
                 match v {
                     None | Some(-1) => Ok(-1),
                     Some(x) if (0..=MAX_SECONDS).contains(&x) => Ok(x),
-                    Some(x) => Err(at(format!("{what} {x} is not a number of seconds in 0..={MAX_SECONDS}"))),
+                    Some(x) => Err(at(format!(
+                        "{what} {x} is not a number of seconds in 0..={MAX_SECONDS}"
+                    ))),
                 }
             };
             let (started, position, total) = (
@@ -481,7 +511,9 @@ impl Bridge {
                 secs(a.total, "total")?,
             );
             if action != "play" && (started >= 0 || position >= 0 || total >= 0) {
-                return Err(at(format!("started/position/total are only valid for play, not {action}")));
+                return Err(at(format!(
+                    "started/position/total are only valid for play, not {action}"
+                )));
             }
             stored.push(StoredAction {
                 user: user.to_owned(),
@@ -499,7 +531,9 @@ impl Bridge {
         }
         // Match before storing, so the journal says what matched.
         for a in &mut stored {
-            a.episode_key = self.match_action(&a.podcast, &a.episode, a.guid.as_deref()).await;
+            a.episode_key = self
+                .match_action(&a.podcast, &a.episode, a.guid.as_deref())
+                .await;
         }
         let fresh = self.store.insert_actions(&stored, self.stamp()).await?;
         let to_apply: Vec<StoredAction> = stored
@@ -510,7 +544,12 @@ impl Bridge {
             .collect();
         let podcasts: BTreeSet<String> = to_apply.iter().map(|a| a.podcast.clone()).collect();
         let replays = actions.len() - to_apply.len();
-        tracing::debug!(user, actions = actions.len(), replays, "gpodder bridge: upload");
+        tracing::debug!(
+            user,
+            actions = actions.len(),
+            replays,
+            "gpodder bridge: upload"
+        );
         if !to_apply.is_empty() {
             let ids: Vec<String> = to_apply
                 .iter()
@@ -532,7 +571,12 @@ impl Bridge {
     }
 
     /// The library episode an action means, through the parsed feed.
-    async fn match_action(&self, podcast: &str, episode: &str, guid: Option<&str>) -> Option<String> {
+    async fn match_action(
+        &self,
+        podcast: &str,
+        episode: &str,
+        guid: Option<&str>,
+    ) -> Option<String> {
         let eps = self.feeds.episodes(podcast).await.ok()?;
         let ep = match_episode(&eps, episode, guid)?;
         let key = episode_key(podcast, &ep.guid).ok()?;
@@ -556,7 +600,10 @@ impl Bridge {
             {
                 continue;
             }
-            if let Some(key) = self.match_action(&a.podcast, &a.episode, a.guid.as_deref()).await {
+            if let Some(key) = self
+                .match_action(&a.podcast, &a.episode, a.guid.as_deref())
+                .await
+            {
                 self.store.set_match(&a.podcast, &a.episode, &key).await?;
                 applied.push((a, key));
             }
@@ -570,7 +617,10 @@ impl Bridge {
                     a
                 })
                 .collect();
-            let ids: Vec<String> = list.iter().map(|a| self.library_id(&a.user, &a.device)).collect();
+            let ids: Vec<String> = list
+                .iter()
+                .map(|a| self.library_id(&a.user, &a.device))
+                .collect();
             self.lib
                 .run(move |l| apply_actions(l, &ids, &list))
                 .await?
@@ -593,7 +643,9 @@ impl Bridge {
     ) -> Result<(Vec<WireAction>, i64), ApiError> {
         let since_ms = since.max(0).saturating_mul(1000);
         let podcast = podcast
-            .map(|p| normalize_feed_url(p).map_err(|e| ApiError::bad(format!("podcast {p:?}: {e}"))))
+            .map(|p| {
+                normalize_feed_url(p).map_err(|e| ApiError::bad(format!("podcast {p:?}: {e}")))
+            })
             .transpose()?;
         self.note_records().await?;
         let keys: Vec<String> = self
@@ -602,7 +654,9 @@ impl Bridge {
             .await?
             .into_iter()
             .filter(|k| {
-                podcast.as_deref().is_none_or(|p| split_episode_key(k).is_some_and(|(f, _)| f == p))
+                podcast
+                    .as_deref()
+                    .is_none_or(|p| split_episode_key(k).is_some_and(|(f, _)| f == p))
             })
             .collect();
         let prefix = format!("{}/{KIND}/{user}/", self.cfg.member);
@@ -635,14 +689,19 @@ impl Bridge {
             if device.is_some_and(|d| d != label) {
                 continue;
             }
-            let Some((feed, guid)) = split_episode_key(&key) else { continue };
+            let Some((feed, guid)) = split_episode_key(&key) else {
+                continue;
+            };
             let enclosure = match self.store.enclosure(&key).await? {
                 Some(e) => Some(e),
                 None if lookups < MAX_LOOKUPS => {
                     lookups += 1;
                     match self.feeds.episodes(feed).await {
                         Ok(eps) => {
-                            let e = eps.iter().find(|e| e.guid == guid).and_then(|e| e.enclosure.clone());
+                            let e = eps
+                                .iter()
+                                .find(|e| e.guid == guid)
+                                .and_then(|e| e.enclosure.clone());
                             if let Some(e) = &e {
                                 let _ = self.store.remember_episode(&key, feed, e).await;
                             }
@@ -656,7 +715,9 @@ impl Bridge {
             out.push(record_action(feed, guid, enclosure, label, &rec));
         }
         for a in self.store.raw_actions_since(since_ms).await? {
-            if podcast.as_deref().is_some_and(|p| p != a.podcast) || device.is_some_and(|d| d != a.device) {
+            if podcast.as_deref().is_some_and(|p| p != a.podcast)
+                || device.is_some_and(|d| d != a.device)
+            {
                 continue;
             }
             let play = a.action == "play";

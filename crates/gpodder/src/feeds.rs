@@ -71,8 +71,9 @@ struct ProxyFeed {
 impl FeedLookup for ProxyFeeds {
     async fn episodes(&self, url: &str) -> Result<Vec<FeedEpisode>, String> {
         let token = (self.token)()?;
-        let target = reqwest::Url::parse_with_params(&format!("{}/proxy/feed", self.base), &[("url", url)])
-            .map_err(|e| e.to_string())?;
+        let target =
+            reqwest::Url::parse_with_params(&format!("{}/proxy/feed", self.base), &[("url", url)])
+                .map_err(|e| e.to_string())?;
         let resp = self
             .client
             .get(target)
@@ -94,11 +95,14 @@ impl FeedLookup for ProxyFeeds {
     }
 }
 
+/// A feed's episodes, or why they could not be read.
+type FeedLookupResult = Result<Arc<Vec<FeedEpisode>>, String>;
+
 /// A small cache in front of a [`FeedLookup`]: a sync round of 30 actions from one podcast
 /// asks for its feed once. Failures are cached briefly so a dead feed is not hammered.
 pub struct CachedFeeds {
     inner: Arc<dyn FeedLookup>,
-    cache: Mutex<HashMap<String, (Instant, Result<Arc<Vec<FeedEpisode>>, String>)>>,
+    cache: Mutex<HashMap<String, (Instant, FeedLookupResult)>>,
 }
 
 const FRESH: Duration = Duration::from_secs(600);
@@ -129,7 +133,11 @@ impl CachedFeeds {
         let mut c = self.cache.lock().map_err(|e| e.to_string())?;
         if c.len() >= MAX_CACHED {
             // Drop the oldest entry: the cache only saves repeated fetches within a sync.
-            if let Some(k) = c.iter().min_by_key(|(_, (t, _))| *t).map(|(k, _)| k.clone()) {
+            if let Some(k) = c
+                .iter()
+                .min_by_key(|(_, (t, _))| *t)
+                .map(|(k, _)| k.clone())
+            {
                 c.remove(&k);
             }
         }
@@ -146,6 +154,10 @@ pub fn match_episode<'a>(
     guid: Option<&str>,
 ) -> Option<&'a FeedEpisode> {
     guid.and_then(|g| episodes.iter().find(|e| e.guid == g))
-        .or_else(|| episodes.iter().find(|e| e.enclosure.as_deref() == Some(episode_url)))
+        .or_else(|| {
+            episodes
+                .iter()
+                .find(|e| e.enclosure.as_deref() == Some(episode_url))
+        })
         .or_else(|| episodes.iter().find(|e| e.guid == episode_url))
 }

@@ -9,10 +9,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use axum::Json;
 use axum::extract::{Form, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
-use axum::Json;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -46,9 +46,16 @@ fn base_url(headers: &HeaderMap) -> Result<String, ApiError> {
         .get("x-forwarded-host")
         .or_else(|| headers.get(header::HOST))
         .and_then(|v| v.to_str().ok())
-        .filter(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_graphic() && b != b'/' && b != b'"' && b != b'<'))
+        .filter(|h| {
+            !h.is_empty()
+                && h.bytes()
+                    .all(|b| b.is_ascii_graphic() && b != b'/' && b != b'"' && b != b'<')
+        })
         .ok_or_else(|| ApiError::bad("no usable Host header"))?;
-    let scheme = match headers.get("x-forwarded-proto").and_then(|v| v.to_str().ok()) {
+    let scheme = match headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+    {
         Some("https") => "https",
         _ => "http",
     };
@@ -56,11 +63,15 @@ fn base_url(headers: &HeaderMap) -> Result<String, ApiError> {
 }
 
 fn lock(f: &Flows) -> std::sync::MutexGuard<'_, HashMap<String, Flow>> {
-    f.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    f.0.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// `POST /index.php/login/v2`.
-pub async fn start(State(b): State<Arc<Bridge>>, headers: HeaderMap) -> Result<Json<serde_json::Value>, ApiError> {
+pub async fn start(
+    State(b): State<Arc<Bridge>>,
+    headers: HeaderMap,
+) -> Result<Json<serde_json::Value>, ApiError> {
     let server = base_url(&headers)?;
     let (id, poll_token) = (random_hex(16), random_hex(32));
     let mut flows = lock(&b.flows);
@@ -105,8 +116,14 @@ const FORM: &str = "<p>Log in with your bridge account (<code>skypod bridge user
 
 /// `GET /index.php/login/v2/flow/{id}`: the login form.
 pub async fn form(State(b): State<Arc<Bridge>>, Path(id): Path<String>) -> Response {
-    if !lock(&b.flows).get(&id).is_some_and(|f| f.started.elapsed() < TTL) {
-        return page(StatusCode::NOT_FOUND, "<p>This login has expired. Start again in the app.</p>");
+    if lock(&b.flows)
+        .get(&id)
+        .is_none_or(|f| f.started.elapsed() >= TTL)
+    {
+        return page(
+            StatusCode::NOT_FOUND,
+            "<p>This login has expired. Start again in the app.</p>",
+        );
     }
     page(StatusCode::OK, FORM)
 }
@@ -123,8 +140,14 @@ pub async fn submit(
     Path(id): Path<String>,
     Form(c): Form<Credentials>,
 ) -> Result<Response, ApiError> {
-    if !lock(&b.flows).get(&id).is_some_and(|f| f.started.elapsed() < TTL) {
-        return Ok(page(StatusCode::NOT_FOUND, "<p>This login has expired. Start again in the app.</p>"));
+    if lock(&b.flows)
+        .get(&id)
+        .is_none_or(|f| f.started.elapsed() >= TTL)
+    {
+        return Ok(page(
+            StatusCode::NOT_FOUND,
+            "<p>This login has expired. Start again in the app.</p>",
+        ));
     }
     if !b.check_password(&c.user, &c.password).await? {
         return Ok(page(
@@ -135,7 +158,10 @@ pub async fn submit(
     if let Some(f) = lock(&b.flows).get_mut(&id) {
         f.done = Some((c.user, c.password));
     }
-    Ok(page(StatusCode::OK, "<p>Logged in. Go back to the app.</p>"))
+    Ok(page(
+        StatusCode::OK,
+        "<p>Logged in. Go back to the app.</p>",
+    ))
 }
 
 #[derive(Deserialize)]
@@ -144,14 +170,21 @@ pub struct Poll {
 }
 
 /// `POST /index.php/login/v2/poll`: 404 until the user logged in, then the credentials, once.
-pub async fn poll(State(b): State<Arc<Bridge>>, Form(p): Form<Poll>) -> Result<Json<serde_json::Value>, ApiError> {
+pub async fn poll(
+    State(b): State<Arc<Bridge>>,
+    Form(p): Form<Poll>,
+) -> Result<Json<serde_json::Value>, ApiError> {
     let mut flows = lock(&b.flows);
     let id = flows
         .iter()
         .find(|(_, f)| f.poll_token == p.token && f.done.is_some())
         .map(|(id, _)| id.clone())
         .ok_or_else(|| ApiError::not_found("not logged in yet"))?;
-    let f = flows.remove(&id).ok_or_else(|| ApiError::not_found("not logged in yet"))?;
+    let f = flows
+        .remove(&id)
+        .ok_or_else(|| ApiError::not_found("not logged in yet"))?;
     let (user, password) = f.done.unwrap_or_default();
-    Ok(Json(json!({"server": f.server, "loginName": user, "appPassword": password})))
+    Ok(Json(
+        json!({"server": f.server, "loginName": user, "appPassword": password}),
+    ))
 }

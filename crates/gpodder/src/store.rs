@@ -334,7 +334,11 @@ impl BridgeStore {
         }
         let (mut add, mut remove) = (vec![], vec![]);
         for (url, added) in last {
-            if added { add.push(url) } else { remove.push(url) }
+            if added {
+                add.push(url)
+            } else {
+                remove.push(url)
+            }
         }
         Ok((add, remove))
     }

@@ -67,7 +67,9 @@ async fn gpodder_net_flow_as_antennapod_sends_it() {
 
     // syncSubscriptions: GET since=0 first, then upload local subscriptions.
     let changes: Value = c
-        .get(api(&format!("/api/2/subscriptions/{USER}/{dev}.json?since=0")))
+        .get(api(&format!(
+            "/api/2/subscriptions/{USER}/{dev}.json?since=0"
+        )))
         .header(header::COOKIE, &cookie)
         .send()
         .await
@@ -113,7 +115,10 @@ async fn gpodder_net_flow_as_antennapod_sends_it() {
         .unwrap();
     assert_eq!(r.status(), 200);
     let r: Value = r.json().await.unwrap();
-    assert!(r["timestamp"].is_i64() && r["update_urls"].is_array(), "{r}");
+    assert!(
+        r["timestamp"].is_i64() && r["update_urls"].is_array(),
+        "{r}"
+    );
 
     // In the library: the phone is a device of its own, named after the app.
     let key = h.key("ep-1");
@@ -144,7 +149,10 @@ async fn gpodder_net_flow_as_antennapod_sends_it() {
         .await
         .unwrap();
     let actions = got["actions"].as_array().unwrap();
-    let play = actions.iter().find(|a| a["action"] == "play").expect("play");
+    let play = actions
+        .iter()
+        .find(|a| a["action"] == "play")
+        .expect("play");
     assert_eq!(play["podcast"], h.feed.as_str());
     assert_eq!(play["episode"], format!("{}/ep1.mp3", h.media));
     assert_eq!(play["guid"], "ep-1");
@@ -199,13 +207,16 @@ async fn nextcloud_flow_as_antennapod_sends_it() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    let got: Value = req(reqwest::Method::GET, &format!("subscriptions?since={since}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let got: Value = req(
+        reqwest::Method::GET,
+        &format!("subscriptions?since={since}"),
+    )
+    .send()
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
     assert_eq!(got["add"], json!([h.feed]), "{got}");
 
     // Actions without a device field, 30 per request.
@@ -242,7 +253,10 @@ async fn nextcloud_flow_as_antennapod_sends_it() {
 
     // A wrong password: 401 with a Basic challenge, no hint.
     let r = c
-        .get(format!("{}/index.php/apps/gpoddersync/subscriptions", h.url))
+        .get(format!(
+            "{}/index.php/apps/gpoddersync/subscriptions",
+            h.url
+        ))
         .basic_auth(USER, Some("wrong password"))
         .send()
         .await
@@ -251,13 +265,20 @@ async fn nextcloud_flow_as_antennapod_sends_it() {
     assert!(r.headers().get(header::WWW_AUTHENTICATE).is_some());
     let wrong = r.text().await.unwrap();
     let r = c
-        .get(format!("{}/index.php/apps/gpoddersync/subscriptions", h.url))
+        .get(format!(
+            "{}/index.php/apps/gpoddersync/subscriptions",
+            h.url
+        ))
         .basic_auth("nobody", Some("wrong password"))
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 401);
-    assert_eq!(r.text().await.unwrap(), wrong, "unknown user and wrong password look alike");
+    assert_eq!(
+        r.text().await.unwrap(),
+        wrong,
+        "unknown user and wrong password look alike"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -278,7 +299,10 @@ async fn nextcloud_login_flow_v2_as_antennapod_runs_it() {
     let login = start["login"].as_str().unwrap().to_owned();
     let endpoint = start["poll"]["endpoint"].as_str().unwrap().to_owned();
     let token = start["poll"]["token"].as_str().unwrap().to_owned();
-    assert!(login.starts_with(&h.url) && endpoint.starts_with(&h.url), "{start}");
+    assert!(
+        login.starts_with(&h.url) && endpoint.starts_with(&h.url),
+        "{start}"
+    );
     let poll = || {
         c.post(&endpoint)
             .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
@@ -309,8 +333,14 @@ async fn nextcloud_login_flow_v2_as_antennapod_runs_it() {
     assert_eq!(done["loginName"], USER);
     // The credentials work on the sync endpoints, and are handed out once.
     let r = c
-        .get(format!("{}/index.php/apps/gpoddersync/subscriptions?since=0", h.url))
-        .basic_auth(done["loginName"].as_str().unwrap(), done["appPassword"].as_str())
+        .get(format!(
+            "{}/index.php/apps/gpoddersync/subscriptions?since=0",
+            h.url
+        ))
+        .basic_auth(
+            done["loginName"].as_str().unwrap(),
+            done["appPassword"].as_str(),
+        )
         .send()
         .await
         .unwrap();

@@ -19,10 +19,13 @@ async fn bad_input_is_refused_clearly_and_changes_nothing() {
             .header("content-type", "application/json")
             .body(body)
     };
-    let r = post("/api/2/devices/alice/phone.json", r#"{"caption":"Phone","type":"mobile"}"#.into())
-        .send()
-        .await
-        .unwrap();
+    let r = post(
+        "/api/2/devices/alice/phone.json",
+        r#"{"caption":"Phone","type":"mobile"}"#.into(),
+    )
+    .send()
+    .await
+    .unwrap();
     assert_eq!(r.status(), 200);
     let episodes = format!("/api/2/episodes/{USER}.json");
     let ts = skypod_gpodder::time::format_iso(skypod_gpodder::time::now_ms() - 10_000);
@@ -77,12 +80,23 @@ async fn bad_input_is_refused_clearly_and_changes_nothing() {
     // Bad `since` and unknown devices on reads.
     for (p, status) in [
         (format!("/api/2/episodes/{USER}.json?since=abc"), 400),
-        (format!("/api/2/subscriptions/{USER}/phone.json?since=-1"), 400),
-        (format!("/api/2/subscriptions/{USER}/ghost.json?since=0"), 404),
+        (
+            format!("/api/2/subscriptions/{USER}/phone.json?since=-1"),
+            400,
+        ),
+        (
+            format!("/api/2/subscriptions/{USER}/ghost.json?since=0"),
+            404,
+        ),
         (format!("/api/2/episodes/{USER}.json?device=ghost"), 404),
         (format!("/api/2/devices/{USER}.xml"), 404),
     ] {
-        let r = c.get(format!("{}{p}", h.url)).basic_auth(USER, Some(PASSWORD)).send().await.unwrap();
+        let r = c
+            .get(format!("{}{p}", h.url))
+            .basic_auth(USER, Some(PASSWORD))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status().as_u16(), status, "{p}");
     }
     // Nothing of the refused uploads reached the journal either.
@@ -98,11 +112,17 @@ async fn bad_input_is_refused_clearly_and_changes_nothing() {
     assert_eq!(got["actions"], json!([]), "{got}");
 
     // The good action alone is accepted; sent again (a replay), nothing changes.
-    let r = post(&episodes, json!([good]).to_string()).send().await.unwrap();
+    let r = post(&episodes, json!([good]).to_string())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let after_first = h.heads().await;
     assert_ne!(after_first, before);
-    let r = post(&episodes, json!([good]).to_string()).send().await.unwrap();
+    let r = post(&episodes, json!([good]).to_string())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(h.heads().await, after_first, "a replay changed the library");
 
@@ -110,9 +130,16 @@ async fn bad_input_is_refused_clearly_and_changes_nothing() {
     let stray = json!({"podcast": h.feed, "episode": format!("{}/gone.mp3", h.media),
                        "action": "play", "timestamp": ts, "started": 0, "position": 12,
                        "total": 50, "device": "phone"});
-    let r = post(&episodes, json!([stray]).to_string()).send().await.unwrap();
+    let r = post(&episodes, json!([stray]).to_string())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
-    assert_eq!(h.heads().await, after_first, "an unmatched action reached the library");
+    assert_eq!(
+        h.heads().await,
+        after_first,
+        "an unmatched action reached the library"
+    );
     let unmatched = h.bridge.store().unmatched().await.unwrap();
     assert_eq!(unmatched.len(), 1, "{unmatched:?}");
     assert!(unmatched[0].episode.ends_with("/gone.mp3"));
@@ -126,7 +153,11 @@ async fn bad_input_is_refused_clearly_and_changes_nothing() {
         .await
         .unwrap();
     assert!(
-        got["actions"].as_array().unwrap().iter().any(|a| a["episode"] == stray["episode"] && a["position"] == 12),
+        got["actions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["episode"] == stray["episode"] && a["position"] == 12),
         "{got}"
     );
 }

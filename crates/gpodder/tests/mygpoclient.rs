@@ -56,10 +56,17 @@ async fn mygpoclient_syncs_through_the_bridge() {
     let k = key.clone();
     let all = h.lib.run(move |l| l.continue_from(&k)).await.unwrap();
     assert_eq!(all.len(), 2, "{all:?}");
-    assert_eq!(all[0].device_name.as_deref(), Some("gPodder (laptop) via node"));
+    assert_eq!(
+        all[0].device_name.as_deref(),
+        Some("gPodder (laptop) via node")
+    );
     assert_eq!(all[0].record.position, 1500.0);
     assert_eq!(all[1].device_name.as_deref(), Some("Laptop"));
     assert_eq!(all[1].record.position, 1234.0);
     let feeds = h.lib.run(|l| l.feeds()).await.unwrap();
-    assert_eq!(feeds.len(), 1, "the added-then-removed feed is gone: {feeds:?}");
+    assert_eq!(
+        feeds.len(),
+        1,
+        "the added-then-removed feed is gone: {feeds:?}"
+    );
 }

@@ -19,10 +19,13 @@ async fn every_device_keeps_its_record_and_clients_get_the_newest() {
             .json(&body)
     };
     for (d, cap) in [("phone", "AntennaPod"), ("tablet", "gPodder")] {
-        let r = post(format!("/api/2/devices/{USER}/{d}.json"), json!({"caption": cap, "type": "mobile"}))
-            .send()
-            .await
-            .unwrap();
+        let r = post(
+            format!("/api/2/devices/{USER}/{d}.json"),
+            json!({"caption": cap, "type": "mobile"}),
+        )
+        .send()
+        .await
+        .unwrap();
         assert_eq!(r.status(), 200);
     }
     let ep = format!("{}/ep1.mp3", h.media);
@@ -51,8 +54,16 @@ async fn every_device_keeps_its_record_and_clients_get_the_newest() {
             .record
             .position
     };
-    assert_eq!(by("AntennaPod (mobile) via node"), 100.0, "rule 2: the late, older pause lost");
-    assert_eq!(by("gPodder (mobile) via node"), 200.0, "rule 1: the tablet's own record");
+    assert_eq!(
+        by("AntennaPod (mobile) via node"),
+        100.0,
+        "rule 2: the late, older pause lost"
+    );
+    assert_eq!(
+        by("gPodder (mobile) via node"),
+        200.0,
+        "rule 1: the tablet's own record"
+    );
 
     // A realm member (the laptop) listens later still: it is what clients get back.
     let mut laptop = Library::new("laptop-identid").unwrap();
@@ -69,23 +80,49 @@ async fn every_device_keeps_its_record_and_clients_get_the_newest() {
         .json()
         .await
         .unwrap();
-    let plays: Vec<&Value> = got["actions"].as_array().unwrap().iter().filter(|a| a["guid"] == "ep-1").collect();
+    let plays: Vec<&Value> = got["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["guid"] == "ep-1")
+        .collect();
     assert_eq!(plays.len(), 1, "one action per episode: the newest ({got})");
     assert_eq!(plays[0]["position"], 1234);
     assert_eq!(plays[0]["device"], "Laptop", "rule 3: the device is named");
-    assert_eq!(plays[0]["episode"], ep, "the library's guid went back as the enclosure URL");
+    assert_eq!(
+        plays[0]["episode"], ep,
+        "the library's guid went back as the enclosure URL"
+    );
     // Every device's record is still there.
     let k = key.clone();
-    assert_eq!(h.lib.run(move |l| l.continue_from(&k)).await.unwrap().len(), 3);
+    assert_eq!(
+        h.lib.run(move |l| l.continue_from(&k)).await.unwrap().len(),
+        3
+    );
 
     // Played to the end on the phone (now the newest): completed in the library, and
     // given back as position == total.
-    assert_eq!(upload(json!([play("phone", t0 + 400_000, 2998)])).send().await.unwrap().status(), 200);
+    assert_eq!(
+        upload(json!([play("phone", t0 + 400_000, 2998)]))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
     let k = key.clone();
-    let top = h.lib.run(move |l| l.continue_from(&k)).await.unwrap().remove(0);
+    let top = h
+        .lib
+        .run(move |l| l.continue_from(&k))
+        .await
+        .unwrap()
+        .remove(0);
     assert!(top.record.completed, "{top:?}");
     let got: Value = c
-        .get(format!("{}/api/2/episodes/{USER}.json?since=0&podcast={}", h.url, h.feed))
+        .get(format!(
+            "{}/api/2/episodes/{USER}.json?since=0&podcast={}",
+            h.url, h.feed
+        ))
         .basic_auth(USER, Some(PASSWORD))
         .send()
         .await
@@ -93,8 +130,17 @@ async fn every_device_keeps_its_record_and_clients_get_the_newest() {
         .json()
         .await
         .unwrap();
-    let a = got["actions"].as_array().unwrap().iter().find(|a| a["guid"] == "ep-1").unwrap();
-    assert_eq!((a["position"].as_i64(), a["total"].as_i64()), (Some(3000), Some(3000)), "{a}");
+    let a = got["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["guid"] == "ep-1")
+        .unwrap();
+    assert_eq!(
+        (a["position"].as_i64(), a["total"].as_i64()),
+        (Some(3000), Some(3000)),
+        "{a}"
+    );
     assert_eq!(a["device"], "phone");
 }
 
@@ -112,7 +158,10 @@ async fn subscriptions_are_the_realms_both_ways_with_since() {
     assert_eq!(r.status(), 200);
     let get = |since: i64| {
         let c = c.clone();
-        let url = format!("{}/api/2/subscriptions/{USER}/phone.json?since={since}", h.url);
+        let url = format!(
+            "{}/api/2/subscriptions/{USER}/phone.json?since={since}",
+            h.url
+        );
         async move {
             c.get(url)
                 .basic_auth(USER, Some(PASSWORD))
@@ -128,11 +177,18 @@ async fn subscriptions_are_the_realms_both_ways_with_since() {
     let t1 = first["timestamp"].as_i64().unwrap();
     // Another device subscribes (through sync): the phone sees it as an add since t1.
     h.lib
-        .run(|l| l.subscribe(NewFeed::url("https://elsewhere.example/feed.xml")).unwrap())
+        .run(|l| {
+            l.subscribe(NewFeed::url("https://elsewhere.example/feed.xml"))
+                .unwrap()
+        })
         .await
         .unwrap();
     let changes = get(t1).await;
-    assert_eq!(changes["add"], json!(["https://elsewhere.example/feed.xml"]), "{changes}");
+    assert_eq!(
+        changes["add"],
+        json!(["https://elsewhere.example/feed.xml"]),
+        "{changes}"
+    );
     let t2 = changes["timestamp"].as_i64().unwrap();
     // Nothing new since that answer: `since` = the answered timestamp repeats nothing.
     assert_eq!(get(t2).await["add"], json!([]));
@@ -142,6 +198,10 @@ async fn subscriptions_are_the_realms_both_ways_with_since() {
         .await
         .unwrap();
     let changes = get(t2).await;
-    assert_eq!(changes["remove"], json!(["https://elsewhere.example/feed.xml"]), "{changes}");
+    assert_eq!(
+        changes["remove"],
+        json!(["https://elsewhere.example/feed.xml"]),
+        "{changes}"
+    );
     assert_eq!(changes["add"], json!([]));
 }

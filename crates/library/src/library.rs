@@ -502,7 +502,12 @@ impl Library {
         }
     }
 
-    pub(crate) fn child(&self, parent: &ObjId, key: &str, ty: ObjType) -> Result<Option<ObjId>, LibraryError> {
+    pub(crate) fn child(
+        &self,
+        parent: &ObjId,
+        key: &str,
+        ty: ObjType,
+    ) -> Result<Option<ObjId>, LibraryError> {
         match self.doc.get(parent, key)? {
             Some((Value::Object(t), id)) if t == ty => Ok(Some(id)),
             _ => Ok(None),

@@ -66,7 +66,11 @@ pub async fn run(home: &Home, cmd: BridgeCmd) -> anyhow::Result<()> {
                     "{}  {} {} on {}/{}: {} (feed {})",
                     skypod_gpodder::time::format_iso(a.ts_ms),
                     a.action,
-                    if a.position >= 0 { crate::library_cmd::fmt_time(a.position as f64) } else { String::new() },
+                    if a.position >= 0 {
+                        crate::library_cmd::fmt_time(a.position as f64)
+                    } else {
+                        String::new()
+                    },
                     a.user,
                     a.device,
                     a.episode,
@@ -117,8 +121,15 @@ pub async fn serve(
     }
     let (identity, realm) = (dev.identity.clone(), state.realm.clone());
     let token: skypod_gpodder::TokenSource = std::sync::Arc::new(move || {
-        token::sign(&identity, Purpose::Proxy, &realm, unix_now(), 60, NoClaims {})
-            .map_err(|e| format!("signing the proxy token: {e}"))
+        token::sign(
+            &identity,
+            Purpose::Proxy,
+            &realm,
+            unix_now(),
+            60,
+            NoClaims {},
+        )
+        .map_err(|e| format!("signing the proxy token: {e}"))
     });
     let feeds = skypod_gpodder::ProxyFeeds::new(crate::device::http_base(&state.server), token);
     let (handle, jobs) = skypod_gpodder::library_channel();
@@ -136,8 +147,7 @@ pub async fn serve(
         .await
         .with_context(|| format!("binding the gpodder bridge to {addr}"))?;
     let local = listener.local_addr()?;
-    let app = skypod_gpodder::router(bridge)
-        .layer(tower_http::trace::TraceLayer::new_for_http());
+    let app = skypod_gpodder::router(bridge).layer(tower_http::trace::TraceLayer::new_for_http());
     tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {
             tracing::error!(error = %e, "the gpodder bridge stopped");

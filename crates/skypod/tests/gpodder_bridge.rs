@@ -61,9 +61,17 @@ fn a_position_from_a_gpodder_app_reaches_another_device_and_back() {
             .unwrap();
         p.stdin.take().unwrap().write_all(pw.as_bytes()).unwrap();
         let out = p.wait_with_output().unwrap();
-        assert_eq!(out.status.success(), ok, "{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(
+            out.status.success(),
+            ok,
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
-    assert_eq!(run(&["--home", &a, "bridge", "user", "list"]).trim(), "alice");
+    assert_eq!(
+        run(&["--home", &a, "bridge", "user", "list"]).trim(),
+        "alice"
+    );
 
     let bridge = format!("127.0.0.1:{}", free_port());
     let mut node = Kill(
@@ -85,7 +93,8 @@ fn a_position_from_a_gpodder_app_reaches_another_device_and_back() {
             }
         }
     });
-    rx.recv_timeout(Duration::from_secs(60)).expect("the node did not start");
+    rx.recv_timeout(Duration::from_secs(60))
+        .expect("the node did not start");
 
     let link = run(&["--home", &a, "invite", "--no-qr"]);
     let joined = run(&["--home", &b, "join", link.trim(), "--key-timeout", "30"]);
@@ -94,7 +103,10 @@ fn a_position_from_a_gpodder_app_reaches_another_device_and_back() {
     assert!(out.contains("Subscribed to"), "{out}");
 
     // The phone: register, see the subscription, upload a position.
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let api = |p: &str| format!("http://{bridge}{p}");
     let c = reqwest::Client::new();
     rt.block_on(async {
@@ -118,19 +130,29 @@ fn a_position_from_a_gpodder_app_reaches_another_device_and_back() {
                 .json()
                 .await
                 .unwrap();
-            if v["add"].as_array().unwrap().iter().any(|u| u == feed.as_str()) {
+            if v["add"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|u| u == feed.as_str())
+            {
                 break;
             }
-            assert!(Instant::now() < deadline, "B's subscription never reached the bridge: {v}");
+            assert!(
+                Instant::now() < deadline,
+                "B's subscription never reached the bridge: {v}"
+            );
             tokio::time::sleep(Duration::from_millis(300)).await;
         }
         let ts = chrono_like_now(-30);
         let r = c
             .post(api("/api/2/episodes/alice.json"))
             .basic_auth("alice", Some("phone password 1"))
-            .json(&serde_json::json!([{"podcast": feed, "episode": format!("{media}/ep1.mp3"),
+            .json(
+                &serde_json::json!([{"podcast": feed, "episode": format!("{media}/ep1.mp3"),
                 "action": "play", "timestamp": ts, "started": 0, "position": 754, "total": 1800,
-                "device": "phone"}]))
+                "device": "phone"}]),
+            )
             .send()
             .await
             .unwrap();
@@ -152,12 +174,25 @@ fn a_position_from_a_gpodder_app_reaches_another_device_and_back() {
         if out.contains("AntennaPod (mobile) via node: at 12:34") {
             break;
         }
-        assert!(Instant::now() < deadline, "the phone's position did not reach B:\n{out}");
+        assert!(
+            Instant::now() < deadline,
+            "the phone's position did not reach B:\n{out}"
+        );
         std::thread::sleep(Duration::from_millis(500));
     }
 
     // And back: B listens to episode two; the phone gets it, with B named.
-    run(&["--home", &b, "position", "ep-2", "5:00", "--feed", &feed, "--duration", "30:00"]);
+    run(&[
+        "--home",
+        &b,
+        "position",
+        "ep-2",
+        "5:00",
+        "--feed",
+        &feed,
+        "--duration",
+        "30:00",
+    ]);
     let b_id = run(&["--home", &b, "whoami"]);
     rt.block_on(async {
         let deadline = Instant::now() + Duration::from_secs(60);
@@ -171,15 +206,26 @@ fn a_position_from_a_gpodder_app_reaches_another_device_and_back() {
                 .json()
                 .await
                 .unwrap();
-            if let Some(a) = v["actions"].as_array().unwrap().iter().find(|a| a["guid"] == "ep-2") {
+            if let Some(a) = v["actions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|a| a["guid"] == "ep-2")
+            {
                 assert_eq!(a["position"], 300, "{a}");
                 assert_eq!(a["total"], 1800, "{a}");
                 assert_eq!(a["episode"], format!("{media}/ep2.mp3"), "{a}");
                 let named = a["device"].as_str().unwrap();
-                assert!(!named.is_empty() && b_id.contains(named), "device {named:?} vs {b_id}");
+                assert!(
+                    !named.is_empty() && b_id.contains(named),
+                    "device {named:?} vs {b_id}"
+                );
                 break;
             }
-            assert!(Instant::now() < deadline, "B's position never reached the phone: {v}");
+            assert!(
+                Instant::now() < deadline,
+                "B's position never reached the phone: {v}"
+            );
             tokio::time::sleep(Duration::from_millis(300)).await;
         }
     });

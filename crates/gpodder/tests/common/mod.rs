@@ -35,7 +35,8 @@ impl FeedLookup for DirectFeeds {
             return Err(format!("{}", body.status()));
         }
         let bytes = body.bytes().await.map_err(|e| e.to_string())?;
-        let parsed = skypod_feeds::parse::parse_feed(&bytes, Some(url)).map_err(|e| e.to_string())?;
+        let parsed =
+            skypod_feeds::parse::parse_feed(&bytes, Some(url)).map_err(|e| e.to_string())?;
         Ok(parsed
             .episodes
             .into_iter()
@@ -83,9 +84,16 @@ pub async fn start() -> Harness {
     let (lib, store) = (opened.library, opened.store);
     let (handle, jobs) = skypod_gpodder::library_channel();
     tokio::spawn(skypod_gpodder::own_library(lib, store, jobs));
-    let bstore = BridgeStore::open(&dir.path().join("gpodder")).await.unwrap();
+    let bstore = BridgeStore::open(&dir.path().join("gpodder"))
+        .await
+        .unwrap();
     assert!(bstore.set_user(USER, PASSWORD).await.unwrap());
-    let bridge = Bridge::new(bstore, handle.clone(), Arc::new(DirectFeeds), BridgeConfig::new(MEMBER));
+    let bridge = Bridge::new(
+        bstore,
+        handle.clone(),
+        Arc::new(DirectFeeds),
+        BridgeConfig::new(MEMBER),
+    );
     let addr = serve(skypod_gpodder::router(bridge.clone())).await;
     Harness {
         url: format!("http://{addr}"),
