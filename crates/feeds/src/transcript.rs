@@ -290,7 +290,10 @@ mod tests {
         .expect("fixture")
     }
 
-    fn summary(t: &Transcript) -> Vec<(Option<f64>, Option<f64>, Option<&str>, &str)> {
+    /// (start, end, speaker, text) of a cue.
+    type CueSummary<'a> = (Option<f64>, Option<f64>, Option<&'a str>, &'a str);
+
+    fn summary(t: &Transcript) -> Vec<CueSummary<'_>> {
         t.cues
             .iter()
             .map(|c| (c.start, c.end, c.speaker.as_deref(), c.text.as_str()))
@@ -298,7 +301,7 @@ mod tests {
     }
 
     /// Every fixture is the same two-person exchange in another format.
-    const WANT: [(Option<f64>, Option<f64>, Option<&str>, &str); 3] = [
+    const WANT: [CueSummary<'static>; 3] = [
         (
             Some(0.5),
             Some(3.25),

@@ -66,7 +66,8 @@ fn same(a: &Value, b: &Value) -> bool {
 fn short(v: &Value) -> String {
     let s = v.to_string();
     if s.len() > 80 {
-        format!("{}…", &s[..s.floor_char_boundary(80)])
+        let cut = (0..=80).rev().find(|&i| s.is_char_boundary(i)).unwrap_or(0);
+        format!("{}…", &s[..cut])
     } else {
         s
     }

@@ -26,7 +26,7 @@ enum Command {
     ///
     /// Prints the URL to open. Stop with Ctrl-C: open sockets are closed with "going away"
     /// and the store is flushed.
-    Serve(ServerConfig),
+    Serve(Box<ServerConfig>),
     #[command(flatten)]
     Realm(realm_cmd::RealmCmd),
     #[command(flatten)]
@@ -97,7 +97,7 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     rt.block_on(async move {
         match cli.command {
-            Command::Serve(cfg) => serve(cfg).await,
+            Command::Serve(cfg) => serve(*cfg).await,
             Command::Realm(cmd) => realm_cmd::run(&cli.home, cmd).await,
             Command::Library(cmd) => library_cmd::run(&cli.home, cmd).await,
             Command::Bridge(cmd) => bridge_cmd::run(&cli.home, cmd).await,

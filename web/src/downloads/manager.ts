@@ -190,13 +190,8 @@ export class Downloads {
       if (have > 0) headers.range = `bytes=${have}-`;
       let res: Response;
       try {
+        // Always through the proxy: the episode's host never learns the device's address.
         res = await fetch(this.url(m), { headers, signal: ctl.signal, cache: "no-store" });
-        const html = /^text\/html\b/i.test(res.headers.get("content-type") ?? "");
-        if ((res.status === 404 || html) && !this.sourceUrl) {
-          // A server without /proxy/media: straight from the host (works when it allows CORS).
-          const direct: Record<string, string> = have > 0 ? { range: `bytes=${have}-` } : {};
-          res = await fetch(m.audioUrl, { headers: direct, signal: ctl.signal, cache: "no-store" });
-        }
       } catch (e) {
         if (ctl.signal.aborted) throw e;
         throw new Error(proxyErrorText(0, "", "media"), { cause: e });

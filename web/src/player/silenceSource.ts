@@ -5,8 +5,8 @@
  * network offline; a stored copy is used first, since none of these change for one URL.
  */
 import { kv } from "../lib/idb";
-import { proxyJson, ProxyError, type ProxyContext, type SilenceMap } from "../lib/proxy";
-import { normalizeChapters, normalizeCues, parseVttOrSrt, type Chapter, type Cue } from "./chapters";
+import { proxyJson, type ProxyContext, type SilenceMap } from "../lib/proxy";
+import { normalizeChapters, normalizeCues, type Chapter, type Cue } from "./chapters";
 import type { SilenceParams, SilenceResult } from "./nowPlaying";
 import { normalizeSilences, type Span } from "./silence";
 import { MAP_PARAMS } from "./trim";
@@ -51,21 +51,9 @@ export function proxySilences(ctx: ProxyContext, audioUrl: string): (params?: Si
   };
 }
 
-/**
- * The proxy's answer, or — from a server without that endpoint (its 404, or the app's own
- * page) — the file straight from the host, which works when the host allows CORS.
- */
-async function viaProxy(ctx: ProxyContext, endpoint: "chapters" | "transcript", url: string): Promise<unknown> {
-  try {
-    return await proxyJson<unknown>(ctx, endpoint, url);
-  } catch (e) {
-    if (!(e instanceof ProxyError) || (e.status !== 404 && e.status !== 200)) throw e;
-    const res = await fetch(url).catch(() => null);
-    if (!res?.ok) throw e;
-    const text = await res.text();
-    if (endpoint === "transcript" && !/^\s*[[{]/.test(text)) return { cues: parseVttOrSrt(text) };
-    return JSON.parse(text) as unknown;
-  }
+/** The proxy's answer: chapter and transcript files are never fetched from their host directly (it would learn the device's address). */
+function viaProxy(ctx: ProxyContext, endpoint: "chapters" | "transcript", url: string): Promise<unknown> {
+  return proxyJson<unknown>(ctx, endpoint, url);
 }
 
 export const chaptersLoader = (ctx: ProxyContext, url: string): (() => Promise<Chapter[]>) => {

@@ -40,9 +40,11 @@ impl FeedLookup for DirectFeeds {
         Ok(parsed
             .episodes
             .into_iter()
-            .map(|e| FeedEpisode {
-                guid: e.guid,
-                enclosure: e.enclosure.map(|x| x.url),
+            .filter_map(|e| {
+                Some(FeedEpisode {
+                    guid: e.library_key()?.to_owned(),
+                    enclosure: e.enclosure.map(|x| x.url),
+                })
             })
             .collect())
     }
