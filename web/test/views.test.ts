@@ -22,8 +22,13 @@ const day = (n: number) => Date.UTC(2026, 10, n, 10);
 const ep = (n: number, title: string, notes = "", published: number | null = day(n)): Episode => ({
   guid: `g${n}`, title, link: null, description: notes, published: published === null ? null : new Date(published).toUTCString(),
   enclosure: { url: `https://example.com/${n}.mp3`, mime_type: "audio/mpeg", length: null }, duration_seconds: 60, image: null,
+  alternate_enclosures: [], season: null, episode: null, episode_type: null, explicit: null, transcripts: [],
+  chapters_url: null, chapters_type: null, persons: [], warnings: [],
 });
-const feed = (eps: Episode[]): FeedJson => ({ channel: { title: "T", description: null, link: null, image: null, author: null }, episodes: eps, final_url: F, stale: false });
+const feed = (eps: Episode[]): FeedJson => ({ channel: {
+    feed_type: "rss2", title: "T", description: null, link: null, image: null, author: null, categories: [], language: null,
+    explicit: null, funding: [], podcast_guid: null, locked: null, locked_owner: null, new_feed_url: null, itunes_type: null,
+  }, episodes: eps, final_url: F, content_hash: "", cache: "hit", stale: false });
 
 function fresh(addedAt: number): Doc {
   const d = A.load<LibraryDoc>(genesisBytes());

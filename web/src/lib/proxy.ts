@@ -141,4 +141,4 @@ export interface SilenceMap {
 }
 
 /** A bearer token for one proxy request made by hand (streams, Range requests). */
-export const proxyToken = (ctx: ProxyContext) => sign(ctx.me, "proxy", ctx.realm, unixNow(), TOKEN_TTL, {});
+export const proxyToken = (ctx: ProxyContext) => sign(ctx.me, "proxy", ctx.realm, unixNow(), TOKEN_TTL.proxy, {});
