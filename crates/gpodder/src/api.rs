@@ -3,15 +3,18 @@
 //!
 //! Authentication: HTTP Basic on any request, or the `sessionid` cookie set by
 //! `POST /api/2/auth/{user}/login.json` (AntennaPod logs in once and then sends the
-//! cookie). Every refusal is a status with a one-line text body; a 401 never says whether
+//! cookie). Like gpodder.net, any request that succeeds on Basic alone also gets a session
+//! cookie: mygpoclient answers only three Basic challenges per client and relies on the
+//! cookie after that. Every refusal is a status with a one-line text body; a 401 never says whether
 //! the user exists.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -69,6 +72,10 @@ pub fn router(bridge: Arc<Bridge>) -> Router {
         .route("/index.php/login/v2/poll", post(crate::loginflow::poll))
         .fallback(|| async { ApiError::not_found("no such endpoint on the Skypod gpodder bridge") })
         .layer(DefaultBodyLimit::max(limit))
+        .layer(middleware::from_fn_with_state(
+            bridge.clone(),
+            session_for_basic_auth,
+        ))
         .with_state(bridge)
 }
 
@@ -97,6 +104,32 @@ fn basic(headers: &HeaderMap) -> Option<(String, String)> {
         .unwrap_or_else(|_| raw.iter().map(|&b| char::from(b)).collect());
     let (u, p) = text.split_once(':')?;
     Some((u.to_owned(), p.to_owned()))
+}
+
+/// Gives a request that succeeded on HTTP Basic, without a live session, a `sessionid`
+/// cookie. The handler has just verified the password, so the check here hits the cache.
+async fn session_for_basic_auth(State(b): Shared, req: Request, next: Next) -> Response {
+    let credentials = basic(req.headers());
+    let has_session = session_cookie(req.headers())
+        .and_then(|s| b.session_user(&s))
+        .is_some();
+    let mut response = next.run(req).await;
+    if let Some((user, password)) = credentials
+        && !has_session
+        && response.status().is_success()
+        && !response.headers().contains_key(header::SET_COOKIE)
+        && matches!(b.check_password(&user, &password).await, Ok(true))
+    {
+        set_session_cookie(&mut response, &b.new_session(&user));
+    }
+    response
+}
+
+fn set_session_cookie(response: &mut Response, sid: &str) {
+    let cookie = format!("sessionid={sid}; Path=/; HttpOnly; SameSite=Strict");
+    if let Ok(v) = HeaderValue::from_str(&cookie) {
+        response.headers_mut().insert(header::SET_COOKIE, v);
+    }
 }
 
 /// The authenticated user (Basic or session), which must be `path_user` when given.
@@ -162,12 +195,8 @@ async fn login(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let user = authenticate(&b, &headers, Some(&user)).await?;
-    let sid = b.new_session(&user);
-    let cookie = format!("sessionid={sid}; Path=/; HttpOnly; SameSite=Strict");
     let mut r = StatusCode::OK.into_response();
-    if let Ok(v) = HeaderValue::from_str(&cookie) {
-        r.headers_mut().insert(header::SET_COOKIE, v);
-    }
+    set_session_cookie(&mut r, &b.new_session(&user));
     tracing::info!(%user, "gpodder bridge: login");
     Ok(r)
 }

@@ -125,6 +125,8 @@ pub struct Bridge {
     /// user → (sha256 of the password last verified, when): argon2 once per 10 minutes,
     /// not on every Nextcloud request (each carries Basic credentials).
     verified: Mutex<HashMap<String, VerifiedLogin>>,
+    /// Failed logins per name: guessing waits, argon2 does not run for a throttled name.
+    throttle: Mutex<crate::throttle::LoginThrottle>,
     /// Nextcloud Login Flow v2 logins in progress.
     pub(crate) flows: crate::loginflow::Flows,
     /// (highest `timestamp` answered, s; latest event stamp, ms): see [`Bridge::stamp`].
@@ -150,6 +152,7 @@ impl Bridge {
             cfg,
             sessions: Mutex::new(HashMap::new()),
             verified: Mutex::new(HashMap::new()),
+            throttle: Default::default(),
             flows: Default::default(),
             clock: Mutex::new((0, 0)),
         })
@@ -184,7 +187,18 @@ impl Bridge {
     /// Check Basic credentials. A success is remembered (password digest and the stored
     /// hash it matched) so that argon2 runs once per 10 minutes, not on every Nextcloud
     /// request; a changed or removed account no longer matches the remembered hash.
+    /// After repeated failures a name is throttled (429, [`crate::throttle`]).
     pub async fn check_password(&self, user: &str, password: &str) -> Result<bool, ApiError> {
+        if let Err(wait) = lock(&self.throttle).check(user, Instant::now()) {
+            tracing::info!(%user, ?wait, "gpodder bridge: login throttled");
+            return Err(ApiError::too_many(
+                format!(
+                    "too many failed logins for this name; try again in {} s",
+                    wait.as_secs_f64().ceil()
+                ),
+                wait,
+            ));
+        }
         let digest: [u8; 32] = Sha256::digest(password.as_bytes()).into();
         let stored = self.store.user_hash(user).await?;
         if let (Some(hash), Some((d, h, at))) = (&stored, lock(&self.verified).get(user))
@@ -197,9 +211,11 @@ impl Bridge {
         let ok = self.store.verify(user, password).await?;
         match (ok, stored) {
             (true, Some(hash)) => {
+                lock(&self.throttle).succeeded(user);
                 lock(&self.verified).insert(user.to_owned(), (digest, hash, Instant::now()));
             }
             _ => {
+                lock(&self.throttle).failed(user, Instant::now());
                 lock(&self.verified).remove(user);
             }
         }

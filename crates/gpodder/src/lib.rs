@@ -19,6 +19,7 @@ pub mod feeds;
 mod loginflow;
 mod owner;
 mod store;
+pub mod throttle;
 pub mod time;
 
 pub use api::router;

@@ -77,10 +77,10 @@ pub async fn start(
     let mut flows = lock(&b.flows);
     flows.retain(|_, f| f.started.elapsed() < TTL);
     if flows.len() >= MAX_FLOWS {
-        return Err(ApiError {
-            status: StatusCode::TOO_MANY_REQUESTS,
-            message: "too many logins in progress; try again in a few minutes".into(),
-        });
+        return Err(ApiError::too_many(
+            "too many logins in progress; try again in a minute",
+            Duration::from_secs(60),
+        ));
     }
     flows.insert(
         id.clone(),

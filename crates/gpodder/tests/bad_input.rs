@@ -161,3 +161,51 @@ async fn bad_input_is_refused_clearly_and_changes_nothing() {
         "{got}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guessing_a_password_is_throttled_without_a_hint() {
+    let h = start().await;
+    let c = client();
+    let devices = format!("{}/api/2/devices/{USER}.json", h.url);
+    let get = |password: &'static str| c.get(&devices).basic_auth(USER, Some(password)).send();
+    for i in 0..skypod_gpodder::throttle::FREE_FAILURES {
+        let r = get("guess").await.unwrap();
+        assert_eq!(r.status(), 401, "guess {i}");
+    }
+    // Now every attempt waits, the right password too: the answer says nothing about it.
+    for password in ["guess", PASSWORD] {
+        let r = get(password).await.unwrap();
+        assert_eq!(r.status(), 429, "{password}");
+        assert_eq!(r.headers()["retry-after"], "1");
+        assert!(r.text().await.unwrap().contains("too many failed logins"));
+    }
+    // Another name is not affected; after the wait the right password works and clears it.
+    let r = c
+        .get(format!("{}/api/2/devices/bob.json", h.url))
+        .basic_auth("bob", Some("x"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let r = get(PASSWORD).await.unwrap();
+    assert_eq!(r.status(), 200);
+    // A request that succeeded on Basic alone gets a session cookie (gpodder.net does the same;
+    // mygpoclient answers only three Basic challenges and relies on the cookie after that).
+    let cookie = r.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(cookie.starts_with("sessionid="), "{cookie}");
+    let sid = cookie.split(';').next().unwrap().to_owned();
+    let r = c
+        .get(&devices)
+        .header("cookie", &sid)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(
+        r.headers().get("set-cookie").is_none(),
+        "a live session gets no second cookie"
+    );
+    let r = get("guess").await.unwrap();
+    assert_eq!(r.status(), 401, "the success cleared the failures");
+}
