@@ -195,12 +195,7 @@ async fn guessing_a_password_is_throttled_without_a_hint() {
     let cookie = r.headers()["set-cookie"].to_str().unwrap().to_owned();
     assert!(cookie.starts_with("sessionid="), "{cookie}");
     let sid = cookie.split(';').next().unwrap().to_owned();
-    let r = c
-        .get(&devices)
-        .header("cookie", &sid)
-        .send()
-        .await
-        .unwrap();
+    let r = c.get(&devices).header("cookie", &sid).send().await.unwrap();
     assert_eq!(r.status(), 200);
     assert!(
         r.headers().get("set-cookie").is_none(),
