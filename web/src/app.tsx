@@ -6,6 +6,7 @@ import { loadOrCreateIdentity, type Identity } from "./lib/identity";
 import { InviteError, parseInviteLink, precheckInvitation } from "./lib/invite";
 import { sign, unixNow } from "./lib/jwt";
 import { generateRealmKey, importRealmKey, type RealmKey } from "./lib/realmkey";
+import { MessageConsole } from "./realm/console";
 import { Mesh, type MeshSnapshot } from "./realm/mesh";
 import type { AuthStep } from "./realm/socket";
 import { realmWsUrl, serverBase, setServerBase } from "./config";
@@ -41,6 +42,7 @@ export function App() {
   const [error, setError] = useState("");
   const [lib, setLib] = useState<LibraryStore | null>(null);
   const mesh = useRef<Mesh | null>(null);
+  const messageConsole = useRef<MessageConsole | null>(null);
   const server = useRef(serverBase());
   const initialLink = location.hash.startsWith("#join=") ? location.href : "";
 
@@ -77,7 +79,7 @@ export function App() {
       id,
       realmid,
       realmWsUrl(server.current),
-      first?.auth ?? (async () => ({ msg: MSG.PREAUTH_AUTHN, token: await sign(id, "authn", realmid, unixNow(), TOKEN_TTL.authn, {}) })),
+      first?.auth ?? null,
       key,
       undefined,
       (res) => {
@@ -89,6 +91,7 @@ export function App() {
       rec?.members,
     );
     mesh.current = m;
+    messageConsole.current = new MessageConsole(m);
     // The one test hook (web/README.md): a network failure cannot be caused from the UI, so
     // the E2E test breaks the P2P links here and reads the connection ids. No keys are reachable.
     // Only E2E builds have it (`VITE_E2E=1`, web/scripts/e2e.sh); Vite drops it from the others.
@@ -191,6 +194,7 @@ export function App() {
     if (!confirm("Forget this realm on this device? Other devices keep it.")) return;
     mesh.current?.stop();
     mesh.current = null;
+    messageConsole.current = null;
     setLib(null);
     await forgetRealm();
     setSnap(null);
@@ -229,6 +233,7 @@ export function App() {
           server={server.current}
           snap={snap}
           mesh={mesh.current}
+          messageConsole={messageConsole.current}
           onLeave={leave}
         />
       ) : (

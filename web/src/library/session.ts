@@ -4,7 +4,7 @@
  */
 import { kv } from "../lib/idb";
 import type { Mesh } from "../realm/mesh";
-import { isLibraryMessage, LibraryStore } from "./store";
+import { LIBRARY_SYNC_PREFIX, LibraryStore } from "./store";
 import { loadAutomerge } from "./wasm";
 
 /** The library of the mesh attached last; timers of older ones stop. */
@@ -15,11 +15,7 @@ export async function attachLibrary(m: Mesh, realm: string, device: string): Pro
   const lib = await LibraryStore.open(kv, realm, device);
   lib.send = (peer, bytes) => m.sendBytes(peer, bytes);
   lib.log = (line) => m.log(line);
-  m.onData = (from, body) => {
-    if (!isLibraryMessage(body)) return false;
-    void lib.receive(from, body);
-    return true;
-  };
+  m.handle(LIBRARY_SYNC_PREFIX, (from, body) => void lib.receive(from, body));
   m.onPeerUp = (id) => void lib.connect(id);
   m.onPeerDown = (id) => void lib.disconnect(id);
   // Members that came online while the library was loading.

@@ -1,32 +1,33 @@
 /**
  * The realm client: the server socket, member list and presence, one PeerLink per member
- * (full mesh), signed signals, and relay messages encrypted with the realm key.
+ * (full mesh), signed signals, and relay messages encrypted with the realm key. Application
+ * messages from either path go to the handler of their prefix (dispatch.ts): the library
+ * (`\0L`) and the message console (console.ts) register there.
  */
 import type {
   AuthnResponse, BroadcastDelivery, BroadcastRequest, Envelope, IdentId, PeerJoined, PeerLeft, PublicJwk, RealmId,
   RealmStatus, RtcSignal, SignalClaims, SignalDelivery, SignalRequest,
 } from "../protocol/generated";
 import { MSG, TIMING, TOKEN_TTL } from "../protocol/generated";
-import { utf8 } from "../lib/b64";
 import type { Identity } from "../lib/identity";
 import { peek, sign, TokenError, unixNow, verify } from "../lib/jwt";
 import {
   announce, AUD_ANNOUNCE, AUD_GRANT, compareRank, generateAgreementKey, generateRealmKey, grant, KEY_CONNECTION_ID, openGrant, openRelay,
   rank, sealRelay, verifyKeyToken, type AgreementKey, type AnnounceClaims, type GrantClaims, type RealmKey,
 } from "../lib/realmkey";
+import { Dispatcher, type MessageHandler, type Prefix, type Via } from "./dispatch";
 import { FragmentError, MAX_P2P_MESSAGE, MAX_RELAY_MESSAGE, MessageFraming } from "./fragment";
 import { DEFAULT_PEER_OPTIONS, PeerLink, short, type LinkState, type PeerOptions } from "./peer";
 import { RealmSocket, type AuthStep, type SocketState } from "./socket";
 
-export type Via = "p2p" | "relay";
+export type { Via } from "./dispatch";
 
-export interface ChatMessage {
-  id: number;
-  from: IdentId;
-  body: string;
-  via: Via;
-  at: number;
-  outgoing: boolean;
+/** The auth step of a member (`authn`), on every connection but a register or exchange. */
+export function authnStep(me: Identity, realm: RealmId): AuthStep {
+  return async () => ({
+    msg: MSG.PREAUTH_AUTHN,
+    token: await sign(me, "authn", realm, unixNow(), TOKEN_TTL.authn, {}),
+  });
 }
 
 export interface MemberView {
@@ -44,7 +45,6 @@ export interface MeshSnapshot {
   socketDetail: string;
   realmid: RealmId;
   members: MemberView[];
-  messages: ChatMessage[];
   log: string[];
   realmKey: { epoch: number; kid: string } | null;
 }
@@ -88,12 +88,10 @@ export class Mesh {
   private keys = new Map<IdentId, PublicJwk>();
   private online = new Set<IdentId>();
   private links = new Map<IdentId, PeerLink>();
-  private messages: ChatMessage[] = [];
   private logLines: string[] = [];
   private socketState: SocketState = "closed";
   private socketDetail = "";
   private listeners = new Set<(s: MeshSnapshot) => void>();
-  private msgSeq = 0;
   private scheduled = false;
   private oldKeys: RealmKey[] = [];
   private agreement: AgreementKey | null = null;
@@ -102,9 +100,10 @@ export class Mesh {
   onRealmKey?: (k: RealmKey) => void;
   /** Called when the set of known members (and keys) changes, to persist it. */
   onMembersChanged?: (members: Record<IdentId, PublicJwk>) => void;
-  /** Every whole application message (after reassembly); return true when handled, else it
-   * is shown as console text. */
-  onData?: (from: IdentId, msg: Uint8Array, via: Via) => boolean;
+  /** Every whole application message (after reassembly) goes to the handler of its prefix. */
+  private dispatcher = new Dispatcher((line) => this.log(line));
+  /** Reconnections (and a member's first connection) authenticate with this. */
+  private readonly authn: AuthStep;
   /** Large messages travel as fragments over either path (fragment.ts). */
   private framing = new MessageFraming();
   /** A member came online or its data channel opened / it went away (library sync). */
@@ -115,7 +114,8 @@ export class Mesh {
     readonly me: Identity,
     readonly realm: RealmId,
     wsUrl: string,
-    firstAuth: AuthStep,
+    /** A register or exchange for a newcomer; null for a member (then `authnStep`). */
+    firstAuth: AuthStep | null,
     private realmKey: RealmKey | null,
     private opts: PeerOptions = DEFAULT_PEER_OPTIONS,
     private onAuthed?: (res: AuthnResponse, first: boolean) => void,
@@ -123,7 +123,8 @@ export class Mesh {
   ) {
     for (const [id, k] of Object.entries(known)) this.keys.set(id, k);
     this.keys.set(me.identid, me.publicJwk);
-    this.socket = new RealmSocket(wsUrl, firstAuth, {
+    this.authn = authnStep(me, realm);
+    this.socket = new RealmSocket(wsUrl, firstAuth ?? this.authn, {
       state: (s, d) => {
         this.socketState = s;
         this.socketDetail = d ?? "";
@@ -135,12 +136,12 @@ export class Mesh {
     });
   }
 
-  /** Auth step for reconnections once we are a member. */
-  authnStep(): AuthStep {
-    return async () => ({
-      msg: MSG.PREAUTH_AUTHN,
-      token: await sign(this.me, "authn", this.realm, unixNow(), TOKEN_TTL.authn, {}),
-    });
+  /**
+   * Route application messages with this prefix (NUL and a tag byte, or `TEXT` for console
+   * text) to `handler`; returns the function that removes it. See dispatch.ts.
+   */
+  handle(prefix: Prefix, handler: MessageHandler): () => void {
+    return this.dispatcher.handle(prefix, handler);
   }
 
   async start(): Promise<void> {
@@ -195,7 +196,6 @@ export class Mesh {
       socketDetail: this.socketDetail,
       realmid: this.realm,
       members,
-      messages: this.messages,
       log: this.logLines,
       realmKey: this.realmKey ? { epoch: this.realmKey.epoch, kid: this.realmKey.kid } : null,
     };
@@ -230,7 +230,7 @@ export class Mesh {
   }
 
   private authed(res: AuthnResponse, first: boolean): void {
-    this.socket.setAuth(this.authnStep());
+    this.socket.setAuth(this.authn);
     for (const [id, k] of Object.entries(res.identities)) this.keys.set(id, k);
     this.membersChanged();
     this.online = new Set(res.peers);
@@ -347,9 +347,7 @@ export class Mesh {
       if (!(e instanceof FragmentError)) throw e;
       return this.log(`fragment from ${short(from)} refused: ${e.message}`);
     }
-    if (msg === null) return;
-    if (this.onData?.(from, msg, via)) return;
-    this.received(from, utf8.decode(msg), via, Date.now());
+    if (msg !== null) this.dispatcher.dispatch(from, msg, via);
   }
 
   // ---- realm key delivery (same protocol as crates/peer) ----
@@ -405,11 +403,6 @@ export class Mesh {
     for (const id of this.online) await this.announceTo(id);
   }
 
-  private received(from: IdentId, body: string, via: Via, at: number): void {
-    this.messages = [...this.messages.slice(-199), { id: ++this.msgSeq, from, body, via, at, outgoing: false }];
-    this.changed();
-  }
-
   /** Break every P2P link as if the network failed (debug / E2E); they reconnect by themselves. */
   simulateLinkFailure(): void {
     for (const l of this.links.values()) l.simulateFailure();
@@ -420,13 +413,10 @@ export class Mesh {
     return Object.fromEntries([...this.links].map(([id, l]) => [id, l.connectionId]));
   }
 
-  /** Send over every open data channel; returns how many peers it went to. */
-  sendP2P(body: string): number {
+  /** One message over every open data channel; returns how many members it went to. */
+  broadcastP2P(msg: Uint8Array): number {
     let n = 0;
-    const msg = utf8.encode(body);
     for (const l of this.links.values()) if (this.sendOnLink(l, msg)) n++;
-    if (n > 0) this.messages = [...this.messages.slice(-199), { id: ++this.msgSeq, from: this.me.identid, body, via: "p2p", at: Date.now(), outgoing: true }];
-    this.changed();
     return n;
   }
 
@@ -456,13 +446,10 @@ export class Mesh {
     await this.adoptKey(await generateRealmKey((this.realmKey?.epoch ?? 0) + 1), this.me.identid);
   }
 
-  /** Send through the server, encrypted with the realm key; returns how many got it. */
-  async sendRelay(body: string): Promise<number> {
-    if (!this.realmKey) throw new Error("This device has no realm key yet, so it cannot use the relay.");
-    const res = await this.relayFrames(utf8.encode(body));
-    this.messages = [...this.messages.slice(-199), { id: ++this.msgSeq, from: this.me.identid, body, via: "relay", at: Date.now(), outgoing: true }];
-    this.changed();
-    return res.delivered;
+  /** One message to every online member through the server, encrypted with the realm key;
+   * returns how many got it. */
+  async broadcastRelay(msg: Uint8Array): Promise<number> {
+    return (await this.relayFrames(msg)).delivered;
   }
 
   /** All fragments over one data channel; false when it is not open. */

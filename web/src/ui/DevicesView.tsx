@@ -1,4 +1,5 @@
 import type { Identity } from "../lib/identity";
+import type { MessageConsole } from "../realm/console";
 import type { Mesh, MeshSnapshot } from "../realm/mesh";
 import { useApp } from "../app/context";
 import { Devices } from "./Devices";
@@ -7,7 +8,7 @@ import { MessageInterface } from "./MessageInterface";
 import { PeerList } from "./PeerList";
 
 /** Devices: rename, remove, invite/pair; the P2P/relay console and the logs as diagnostics. */
-export function DevicesView(props: { me: Identity; realm: string; server: string; snap: MeshSnapshot | null; mesh: Mesh | null; onLeave(): void }) {
+export function DevicesView(props: { me: Identity; realm: string; server: string; snap: MeshSnapshot | null; mesh: Mesh | null; messageConsole: MessageConsole | null; onLeave(): void }) {
   const { lib } = useApp();
   const { snap, me } = props;
   return (
@@ -18,7 +19,7 @@ export function DevicesView(props: { me: Identity; realm: string; server: string
       <InvitePanel me={me} realm={props.realm} server={props.server} />
       <details class="card diagnostics">
         <summary>Diagnostics: P2P and relay messages, connection log</summary>
-        {props.mesh && <MessageInterface mesh={props.mesh} messages={snap?.messages ?? []} />}
+        {props.messageConsole && <MessageInterface messageConsole={props.messageConsole} />}
         <h2 id="log-h">Connection log</h2>
         <pre class="log" aria-labelledby="log-h" tabIndex={0}>
           {(snap?.log ?? []).join("\n")}

@@ -1,8 +1,11 @@
-import { useState } from "preact/hooks";
-import type { ChatMessage, Mesh, Via } from "../realm/mesh";
+import { useEffect, useState } from "preact/hooks";
+import type { ChatMessage, MessageConsole } from "../realm/console";
+import type { Via } from "../realm/dispatch";
 
 /** Send a message over P2P data channels or through the server relay; see what came in and how. */
-export function MessageInterface({ mesh, messages }: { mesh: Mesh; messages: ChatMessage[] }) {
+export function MessageInterface({ messageConsole }: { messageConsole: MessageConsole }) {
+  const [messages, setMessages] = useState<readonly ChatMessage[]>(messageConsole.messages);
+  useEffect(() => messageConsole.subscribe(setMessages), [messageConsole]);
   const [via, setVia] = useState<Via>("p2p");
   const [text, setText] = useState("");
   const [status, setStatus] = useState("");
@@ -14,7 +17,7 @@ export function MessageInterface({ mesh, messages }: { mesh: Mesh; messages: Cha
     if (!body) return;
     setError("");
     try {
-      const n = via === "p2p" ? mesh.sendP2P(body) : await mesh.sendRelay(body);
+      const n = await messageConsole.send(body, via);
       if (n === 0) {
         setError(via === "p2p" ? "No device is connected over P2P right now. Try the relay." : "No other device is online to receive it.");
         return;

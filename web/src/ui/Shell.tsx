@@ -2,6 +2,7 @@ import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import type { Identity } from "../lib/identity";
 import { deviceName } from "../library/doc";
 import type { LibraryStore } from "../library/store";
+import type { MessageConsole } from "../realm/console";
 import type { Mesh, MeshSnapshot } from "../realm/mesh";
 import { newEpisodes, viewsOf, type EpisodeView } from "../podcast/episodes";
 import { notifyNew } from "../podcast/notify";
@@ -28,6 +29,7 @@ interface Props {
   server: string;
   snap: MeshSnapshot | null;
   mesh: Mesh | null;
+  messageConsole: MessageConsole | null;
   onLeave(): void;
 }
 
@@ -159,7 +161,7 @@ export function Shell(props: Props) {
             </>
           )}
           {route.view === "add" && <AddView q={route.q} />}
-          {route.view === "devices" && <DevicesView me={me} realm={props.realm} server={props.server} snap={props.snap} mesh={props.mesh} onLeave={props.onLeave} />}
+          {route.view === "devices" && <DevicesView me={me} realm={props.realm} server={props.server} snap={props.snap} mesh={props.mesh} messageConsole={props.messageConsole} onLeave={props.onLeave} />}
           {route.view === "settings" && <SettingsView />}
         </main>
       </div>
