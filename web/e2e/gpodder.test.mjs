@@ -197,8 +197,16 @@ describe("skypod web: the gpodder bridge", () => {
     const offer = row.locator("button[data-offer]", { hasText: offerText });
     await offer.waitFor(T);
     await row.locator(".ep-meta", { hasText: "AntennaPod (mobile) via node at 12:34" }).waitFor(T);
-    assert.deepEqual(await axe(A.page), [], "axe: the podcast view with the bridged offer");
-    await shot(A.page, "40-gpodder-continue-from-antennapod", { at: ".episode" });
+    const rowSel = `.episode[data-episode="${feedUrl} gp-1"]`;
+    assert.deepEqual(await axe(A.page), [], "axe: the podcast view with the bridged offer (phone, light)");
+    await shot(A.page, "40-gpodder-continue-from-antennapod", { at: rowSel });
+    // Laptop, dark: the same view.
+    await A.page.setViewportSize({ width: 1280, height: 800 });
+    await A.page.emulateMedia({ colorScheme: "dark" });
+    assert.deepEqual(await axe(A.page), [], "axe: the podcast view with the bridged offer (laptop, dark)");
+    await shot(A.page, "41-gpodder-continue-from-antennapod-laptop-dark", { at: rowSel });
+    await A.page.setViewportSize({ width: 390, height: 844 });
+    await A.page.emulateMedia({ colorScheme: "light" });
 
     // Taking the offer (by keyboard) starts the episode at the phone's position.
     await offer.focus();
