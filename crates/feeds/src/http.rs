@@ -4,7 +4,9 @@
 //!
 //! Every request needs `Authorization: Bearer <token>`; the token is checked by
 //! the embedding server's [`ProxyAuth`] (the realm server verifies a JWT whose
-//! purpose is `Purpose::Proxy`). Each identity has a token-bucket rate limit.
+//! purpose is `Purpose::Proxy`). `/proxy/media` alone also takes `?token=` instead: a
+//! stream token bound to that one enclosure URL ([`ProxyAuth::authorize_media`]), for media
+//! elements, which cannot send headers. Each identity has a token-bucket rate limit.
 //! Errors are JSON `{"status": <code>, "message": "…"}`. Responses carry CORS
 //! headers (bearer auth, no cookies, so `*` is safe) and `X-Skypod-Cache` /
 //! `X-Skypod-Stale` headers. Feed, reader, title and raw bodies are sent with
@@ -38,6 +40,14 @@ use crate::silence::SilenceParams;
 pub trait ProxyAuth: Send + Sync {
     /// Returns the identity id for a valid token, or a reason for refusal.
     fn authorize(&self, bearer_token: &str) -> Result<String /* identid */, String /* reason */>;
+
+    /// A stream token from `/proxy/media?url=U&token=T` (media elements cannot send headers):
+    /// the identity id when `T` is valid for exactly the enclosure `U`. Servers that issue no
+    /// such tokens keep this default, which refuses.
+    fn authorize_media(&self, token: &str, url: &str) -> Result<String, String> {
+        let _ = (token, url);
+        Err("stream tokens are not accepted here: send Authorization: Bearer".into())
+    }
 }
 
 /// Per-identity token bucket settings.
@@ -192,9 +202,15 @@ async fn guard(State(st): State<AppState>, req: Request, next: Next) -> Response
         })
         .map(str::trim)
         .filter(|t| !t.is_empty());
-    let mut resp = match token {
+    let decision = match token {
+        Some(tok) => Some(st.auth.authorize(tok)),
+        None if req.uri().path() == "/proxy/media" => media_token(req.uri().query())
+            .map(|(tok, url)| st.auth.authorize_media(&tok, &url)),
+        None => None,
+    };
+    let mut resp = match decision {
         None => FeedError::Unauthorized("missing bearer token".into()).into_response(),
-        Some(tok) => match st.auth.authorize(tok) {
+        Some(outcome) => match outcome {
             Err(reason) => FeedError::Unauthorized(reason).into_response(),
             Ok(identity) => match st.limiter.check(&identity) {
                 Err(secs) => FeedError::RateLimited(secs).into_response(),
@@ -207,6 +223,19 @@ async fn guard(State(st): State<AppState>, req: Request, next: Next) -> Response
     };
     cors(resp.headers_mut());
     resp
+}
+
+/// `(token, url)` of a `/proxy/media` stream URL, when it carries a token.
+fn media_token(query: Option<&str>) -> Option<(String, String)> {
+    let (mut token, mut url) = (None, None);
+    for (k, v) in url::form_urlencoded::parse(query?.as_bytes()) {
+        match &*k {
+            "token" => token = Some(v.into_owned()),
+            "url" => url = Some(v.into_owned()),
+            _ => {}
+        }
+    }
+    Some((token.filter(|t| !t.is_empty())?, url?))
 }
 
 #[derive(Deserialize)]

@@ -30,6 +30,10 @@ pub enum Purpose {
     Signal,
     /// The feed proxy's bearer token (HTTP `Authorization: Bearer`).
     Proxy,
+    /// A stream URL's token for `/proxy/media?url=U&token=…` ([`MediaClaims`]: bound to the one
+    /// enclosure `U`): a media element cannot send headers, and it makes Range requests for as
+    /// long as an episode plays, so it lives hours, not a minute.
+    Media,
     /// A member removes a device from the realm (revocation).
     Revoke,
     /// A device announces its key-agreement key and the realm key it holds
@@ -49,6 +53,7 @@ impl Purpose {
             Purpose::Invitation => "skypod:invitation",
             Purpose::Signal => "skypod:rtc.signal",
             Purpose::Proxy => "skypod:proxy",
+            Purpose::Media => "skypod:proxy.media",
             Purpose::Revoke => "skypod:realm.member.remove",
             Purpose::KeyAnnounce => "skypod:peer.key-announce",
             Purpose::KeyGrant => "skypod:peer.key-grant",
@@ -69,6 +74,7 @@ impl Purpose {
             | Purpose::Proxy
             | Purpose::Revoke => 60,
             Purpose::Invitation => crate::invitation::DEFAULT_TTL,
+            Purpose::Media => MEDIA_TOKEN_TTL,
             Purpose::KeyAnnounce | Purpose::KeyGrant => KEY_TOKEN_TTL,
         }
     }
@@ -83,6 +89,7 @@ impl Purpose {
             Purpose::Invitation => "invitation",
             Purpose::Signal => "signal",
             Purpose::Proxy => "proxy",
+            Purpose::Media => "media",
             Purpose::Revoke => "revoke",
             Purpose::KeyAnnounce => "keyAnnounce",
             Purpose::KeyGrant => "keyGrant",
@@ -90,13 +97,14 @@ impl Purpose {
     }
 
     /// Every purpose, in a stable order (generated TypeScript, tests).
-    pub const ALL: [Purpose; 9] = [
+    pub const ALL: [Purpose; 10] = [
         Purpose::Register,
         Purpose::Authn,
         Purpose::Exchange,
         Purpose::Invitation,
         Purpose::Signal,
         Purpose::Proxy,
+        Purpose::Media,
         Purpose::Revoke,
         Purpose::KeyAnnounce,
         Purpose::KeyGrant,
@@ -112,6 +120,8 @@ pub struct TokenRules {
     pub max_lifetime: i64,
     /// Longest `exp - iat` for invitations, seconds.
     pub max_invitation_lifetime: i64,
+    /// Longest `exp - iat` for media stream tokens ([`Purpose::Media`]), seconds.
+    pub max_media_lifetime: i64,
     /// Longest token accepted, bytes (checked before any decoding).
     pub max_len: usize,
 }
@@ -122,6 +132,7 @@ impl Default for TokenRules {
             skew: 30,
             max_lifetime: 300,
             max_invitation_lifetime: 7 * 24 * 3600,
+            max_media_lifetime: 12 * 3600,
             max_len: 8 * 1024,
         }
     }
@@ -187,6 +198,17 @@ pub struct InvitationClaims {
 pub struct RevokeClaims {
     pub sub: IdentId,
 }
+
+/// `/proxy/media` stream tokens: the one enclosure URL the token opens (exactly the `url`
+/// query parameter), so a leaked stream URL streams that public file and nothing else.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct MediaClaims {
+    pub url: String,
+}
+
+/// Lifetime of `/proxy/media` stream tokens, seconds: an episode's whole listening session
+/// (pauses included) without re-signing the element's URL.
+pub const MEDIA_TOKEN_TTL: i64 = 6 * 3600;
 
 /// Lifetime of `peer.key-announce` and `peer.key-grant` tokens, seconds: long enough for a
 /// relayed round trip, short enough that a captured token is soon useless.
@@ -442,6 +464,7 @@ fn check_times(
 ) -> Result<(), TokenError> {
     let max = match purpose {
         Purpose::Invitation => rules.max_invitation_lifetime,
+        Purpose::Media => rules.max_media_lifetime,
         _ => rules.max_lifetime,
     };
     if iat > now.saturating_add(rules.skew) {

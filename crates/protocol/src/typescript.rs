@@ -12,7 +12,7 @@ use crate::messages::*;
 use crate::token::Purpose;
 use crate::token::{
     AnnounceClaims, BaseClaims, ExchangeClaims, GRANT_INFO_PREFIX, GrantClaims, InvitationClaims,
-    KEY_TOKEN_TTL, NoClaims, RegisterClaims, RevokeClaims, RtcSignal, SignalClaims,
+    KEY_TOKEN_TTL, MediaClaims, NoClaims, RegisterClaims, RevokeClaims, RtcSignal, SignalClaims,
 };
 
 /// Every exported declaration, in a stable order, as one TypeScript module.
@@ -45,6 +45,7 @@ pub fn render() -> String {
         ExchangeClaims::decl(&cfg),
         InvitationClaims::decl(&cfg),
         RevokeClaims::decl(&cfg),
+        MediaClaims::decl(&cfg),
         SignalClaims::decl(&cfg),
         RtcSignal::decl(&cfg),
         AnnounceClaims::decl(&cfg),
@@ -144,6 +145,7 @@ fn link_constants() -> String {
                 "maxInvitationLifetime",
                 r.max_invitation_lifetime.to_string(),
             ),
+            ("maxMediaLifetime", r.max_media_lifetime.to_string()),
             ("maxLen", n(r.max_len)),
         ],
     );

@@ -3,6 +3,10 @@
 //! A member authorizes with `Authorization: Bearer <jwt>`: a token signed by its identity key
 //! for purpose `skypod:proxy` (lifetime ≤ 5 min), so the server is never an open proxy.
 //!
+//! `/proxy/media` also takes a stream token in its URL (purpose `skypod:proxy.media`, bound to
+//! the one enclosure URL): media elements cannot send headers, and they keep making Range
+//! requests while an episode plays. The same membership check applies to every request.
+//!
 //! A client reuses its token for many requests, so a verified token is remembered until it
 //! expires: later requests skip the ECDSA verification, but still check that the issuer is a
 //! member with the same key right now (a removed member is refused at once).
@@ -11,7 +15,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use skypod_feeds::ProxyAuth;
-use skypod_protocol::token::{self, Claims, NoClaims, Purpose};
+use skypod_protocol::token::{self, Claims, MediaClaims, NoClaims, Purpose};
 use skypod_protocol::{IdentId, PublicJwk, RealmId, unix_now};
 
 use crate::state::AppState;
@@ -65,14 +69,10 @@ impl RealmProxyAuth {
     }
 }
 
-impl ProxyAuth for RealmProxyAuth {
-    fn authorize(&self, bearer: &str) -> Result<String, String> {
-        let rules = self.state.cfg.token_rules();
-        let now = unix_now();
-        if let Some(iss) = self.remembered(bearer, now, rules.skew) {
-            return Ok(iss);
-        }
-        let claims: Claims<NoClaims> = token::peek(bearer, &rules).map_err(|e| e.to_string())?;
+impl RealmProxyAuth {
+    /// The realm and the issuer's current key for a token's claims: the issuer must be a
+    /// member of the realm right now.
+    fn member_key(&self, claims: &Claims<NoClaims>) -> Result<PublicJwk, String> {
         let realm = match self.state.hub.cached(&claims.realm) {
             Some(r) => Some(r),
             // A member that has not connected since the server started: load its realm. The
@@ -87,9 +87,51 @@ impl ProxyAuth for RealmProxyAuth {
             }
             None => None,
         };
-        let key = realm
+        realm
             .and_then(|r| r.member_key(&claims.iss))
-            .ok_or_else(|| "unknown realm or identity: not a member of this realm".to_owned())?;
+            .ok_or_else(|| "unknown realm or identity: not a member of this realm".to_owned())
+    }
+}
+
+impl ProxyAuth for RealmProxyAuth {
+    fn authorize_media(&self, tok: &str, url: &str) -> Result<String, String> {
+        let rules = self.state.cfg.token_rules();
+        let now = unix_now();
+        let cache_key = format!("media|{url}|{tok}");
+        if let Some(iss) = self.remembered(&cache_key, now, rules.skew) {
+            return Ok(iss);
+        }
+        let claims: Claims<NoClaims> = token::peek(tok, &rules).map_err(|e| e.to_string())?;
+        let key = self.member_key(&claims)?;
+        let verified =
+            token::verify::<MediaClaims>(tok, &key, Purpose::Media, &claims.realm, now, &rules)
+                .map_err(|e| e.to_string())?;
+        if verified.ext.url != url {
+            return Err("this stream token is for another enclosure URL".into());
+        }
+        let iss = verified.base.iss.to_string();
+        self.remember(
+            &cache_key,
+            Verified {
+                iss: verified.base.iss,
+                realm: verified.base.realm,
+                key,
+                exp: verified.base.exp,
+            },
+            now,
+            rules.skew,
+        );
+        Ok(iss)
+    }
+
+    fn authorize(&self, bearer: &str) -> Result<String, String> {
+        let rules = self.state.cfg.token_rules();
+        let now = unix_now();
+        if let Some(iss) = self.remembered(bearer, now, rules.skew) {
+            return Ok(iss);
+        }
+        let claims: Claims<NoClaims> = token::peek(bearer, &rules).map_err(|e| e.to_string())?;
+        let key = self.member_key(&claims)?;
         let verified =
             token::verify::<NoClaims>(bearer, &key, Purpose::Proxy, &claims.realm, now, &rules)
                 .map_err(|e| e.to_string())?;

@@ -159,3 +159,89 @@ async fn a_remembered_token_stops_working_when_its_member_is_removed() {
     drop(cs);
     s.stop().await;
 }
+
+/// Media elements cannot send headers: `/proxy/media` takes a stream token in its URL, bound
+/// to the one enclosure URL, valid for hours; nothing else takes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stream_tokens_open_one_enclosure_on_the_media_endpoint_only() {
+    use skypod_protocol::token::{MEDIA_TOKEN_TTL, MediaClaims};
+    let app = axum::Router::new().route(
+        "/ep1.mp3",
+        axum::routing::get(|| async { ([("content-type", "audio/mpeg")], vec![7u8; 4096]) }),
+    );
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let upstream = l.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path());
+    cfg.proxy_allow = vec!["127.0.0.1/32".parse().unwrap()];
+    let s = TestServer::start(cfg).await;
+    let (realm, keys, _cs) = realm_with(&s, 1).await;
+    let enclosure = format!("http://{upstream}/ep1.mp3");
+    // Loopback URLs need no escaping in a query (`:` and `/` are allowed there).
+    let enc = |u: &str| u.to_owned();
+    let media_token = |key: &IdentityKey, url: &str, ttl: i64| {
+        token::sign(
+            key,
+            Purpose::Media,
+            &realm,
+            unix_now(),
+            ttl,
+            MediaClaims { url: url.into() },
+        )
+        .unwrap()
+    };
+    let get = |path: String| async move { http_get_with(s.addr, &path, "").await };
+
+    let t = media_token(&keys[0], &enclosure, MEDIA_TOKEN_TTL);
+    let ok = get(format!("/proxy/media?url={}&token={t}", enc(&enclosure))).await;
+    assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");
+    // A Range request later in the episode passes with the same URL.
+    let r = http_get_with(
+        s.addr,
+        &format!("/proxy/media?url={}&token={t}", enc(&enclosure)),
+        "Range: bytes=100-199\r\n",
+    )
+    .await;
+    assert!(r.starts_with("HTTP/1.1 206"), "{r}");
+
+    // Another enclosure with the same token, the token on another endpoint, a stranger's
+    // token, a proxy (one-minute) token in the URL, a token living longer than the rule.
+    let other = format!("http://{upstream}/other.mp3");
+    let stranger = IdentityKey::generate_es256();
+    let proxy_token = token::sign(&keys[0], Purpose::Proxy, &realm, unix_now(), 60, NoClaims {})
+        .unwrap();
+    for (what, path) in [
+        ("another enclosure", format!("/proxy/media?url={}&token={t}", enc(&other))),
+        ("another endpoint", format!("/proxy/silence?url={}&token={t}", enc(&enclosure))),
+        (
+            "a stranger",
+            format!(
+                "/proxy/media?url={}&token={}",
+                enc(&enclosure),
+                media_token(&stranger, &enclosure, 600)
+            ),
+        ),
+        ("a proxy token", format!("/proxy/media?url={}&token={proxy_token}", enc(&enclosure))),
+        (
+            "too long a life",
+            format!(
+                "/proxy/media?url={}&token={}",
+                enc(&enclosure),
+                media_token(&keys[0], &enclosure, 13 * 3600)
+            ),
+        ),
+    ] {
+        let r = get(path).await;
+        assert!(r.starts_with("HTTP/1.1 401"), "{what}: {r}");
+    }
+    // A stream token is not a bearer token for the other endpoints either.
+    let r = http_get_with(
+        s.addr,
+        &format!("/proxy/title?url={}", enc(&enclosure)),
+        &format!("Authorization: Bearer {t}\r\n"),
+    )
+    .await;
+    assert!(r.starts_with("HTTP/1.1 401"), "{r}");
+    s.stop().await;
+}

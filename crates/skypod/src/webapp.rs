@@ -29,13 +29,15 @@ pub fn available() -> bool {
     Assets::get("index.html").is_some()
 }
 
-/// The web app's Content-Security-Policy. Media and images may come from any podcast host;
-/// scripts, WASM (`wasm-unsafe-eval` allows compiling our own modules, not `eval`), workers and
-/// connections only from our origin; inline styles are allowed (the app sets element styles),
-/// inline scripts and event-handler attributes are not.
+/// The web app's Content-Security-Policy. Images and audio only from our origin (the feed
+/// proxy: artwork as blobs, episodes streamed through `/proxy/media`) or blobs (downloads), so
+/// no podcast or artwork host ever learns a listener's address; scripts, WASM
+/// (`wasm-unsafe-eval` allows compiling our own modules, not `eval`), workers and connections
+/// only from our origin; inline styles are allowed (the app sets element styles), inline
+/// scripts and event-handler attributes are not.
 pub const CSP: &str = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; \
-    script-src-attr 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob: http: https:; \
-    media-src 'self' blob: http: https:; connect-src 'self'; worker-src 'self'; \
+    script-src-attr 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; \
+    media-src 'self' blob:; connect-src 'self'; worker-src 'self'; \
     manifest-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; \
     form-action 'self'; frame-ancestors 'none'";
 
