@@ -1,5 +1,5 @@
 import { useEffect, useRef, useState } from "preact/hooks";
-import { artworkUrl, type ArtSize } from "../podcast/artwork";
+import { artworkUrl, readyArtwork, type ArtSize } from "../podcast/artwork";
 import { useApp } from "../app/context";
 
 /** A stable hue per title, so placeholders tell podcasts apart. */
@@ -17,12 +17,13 @@ function hue(s: string): number {
 export function Artwork({ url, size, title, class: cls = "" }: { url: string | null | undefined; size: ArtSize; title: string; class?: string }) {
   const app = useApp();
   const box = useRef<HTMLSpanElement>(null);
-  const [src, setSrc] = useState<string | null>(null);
-  const [near, setNear] = useState(false);
+  // Already loaded (a virtualised tile back in view): shown at once, no placeholder flash.
+  const [src, setSrc] = useState<string | null>(() => (url && readyArtwork(url, size)) || null);
+  const [near, setNear] = useState(src !== null);
 
   useEffect(() => {
     const el = box.current;
-    if (!el || !url) return;
+    if (!el || !url || near) return;
     const io = new IntersectionObserver(
       (es) => {
         if (es.some((e) => e.isIntersecting)) {
@@ -37,7 +38,7 @@ export function Artwork({ url, size, title, class: cls = "" }: { url: string | n
   }, [url]);
 
   useEffect(() => {
-    setSrc(null);
+    setSrc((url && readyArtwork(url, size)) || null);
     if (!near || !url) return;
     let live = true;
     artworkUrl(app.proxy, url, size).then(

@@ -8,6 +8,17 @@ import { href } from "../app/router";
 import { useApp, useDoc } from "../app/context";
 import { Artwork } from "./Artwork";
 import { deviceLabel } from "./EpisodeRow";
+import { columnsFor } from "./rows";
+import { VirtualList } from "./VirtualList";
+
+/** A row of tiles before it is measured (a 9.5rem cover, two lines of title, the gap). */
+const TILE_ROW = 230;
+
+/** Tiles of at least 9.5rem, 0.75rem apart (the grid's CSS). */
+function gridColumns(width: number): number {
+  const rem = parseFloat(getComputedStyle(document.documentElement).fontSize) || 16;
+  return columnsFor(width, 9.5 * rem, 0.75 * rem);
+}
 
 export interface Counts {
   unplayed: number;
@@ -49,13 +60,18 @@ export function RefreshAll() {
   );
 }
 
-/** The artwork grid of every subscription with its unplayed and new counts; "continue listening" above. */
+/**
+ * The artwork grid of every subscription with its unplayed and new counts; "continue
+ * listening" above. Virtualised: only the rows of tiles near the viewport are in the page, so
+ * 300 subscriptions open and scroll like 20 (docs/benchmarks-web.md).
+ */
 export function PodcastsView() {
   const app = useApp();
   const doc = useDoc(app.lib);
   const snap = useFeeds(app.feeds);
   const feeds = useMemo(() => listFeeds(doc).sort((a, b) => (a.title || a.url).localeCompare(b.title || b.url)), [doc]);
   const counts = useMemo(() => countsOf(doc, snap), [doc, snap]);
+  const fetched = feeds.filter((f) => snap.states[f.url]?.feed).length;
   const name = deviceLabel(app.fallbackName);
   const offers = resumeOffers(doc, app.lib.device).filter((o) => app.episodes.has(o.episode));
 
@@ -95,13 +111,21 @@ export function PodcastsView() {
           <p>
             <a href={href({ view: "episodes" })}>All episodes</a> <span class="hint">(search and filter across every podcast)</span>
           </p>
-          <ul class="grid feeds" aria-label="Subscriptions">
-            {feeds.map((f) => {
-              const st = snap.states[f.url];
-              const title = f.title || st?.feed?.channel.title || f.url;
-              const c = counts[f.url] ?? { unplayed: 0, fresh: 0 };
-              return (
-                <li key={f.url} class="tile" data-feed={f.url}>
+          <div class="feeds-box" data-count={feeds.length} data-fetched={fetched}>
+            <VirtualList
+              items={feeds}
+              keyOf={(f) => f.url}
+              estimate={TILE_ROW}
+              overscan={3}
+              columns={gridColumns}
+              label="Subscriptions"
+              class="grid feeds"
+              itemAttrs={(f) => ({ class: "tile", "data-feed": f.url })}
+              render={(f) => {
+                const st = snap.states[f.url];
+                const title = f.title || st?.feed?.channel.title || f.url;
+                const c = counts[f.url] ?? { unplayed: 0, fresh: 0 };
+                return (
                   <a href={href({ view: "podcast", feed: f.url })}>
                     <Artwork url={st?.feed?.channel.image} size={256} title={title} />
                     <span class="tile-title">{title}</span>
@@ -118,10 +142,10 @@ export function PodcastsView() {
                     )}
                     {st?.error && <span class="badge warn">not updated</span>}
                   </a>
-                </li>
-              );
-            })}
-          </ul>
+                );
+              }}
+            />
+          </div>
         </>
       )}
     </>
