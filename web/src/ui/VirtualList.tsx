@@ -1,4 +1,4 @@
-import type { ComponentChildren } from "preact";
+import { Component, type ComponentChildren } from "preact";
 import { useEffect, useLayoutEffect, useMemo, useRef, useState } from "preact/hooks";
 import { rowRange } from "./rows";
 
@@ -19,6 +19,25 @@ interface Props<T> {
   columns?(width: number): number;
   /** More attributes for an item's `<li>` (a class, data-*). */
   itemAttrs?(item: T): Record<string, string>;
+}
+
+interface CellProps<T> {
+  item: T;
+  index: number;
+  render(item: T, index: number): ComponentChildren;
+}
+
+/**
+ * One item's content, rendered again only when its item, its position or the render function
+ * change: a scroll that only moves the window does not re-render the rows that stay.
+ */
+class Cell<T> extends Component<CellProps<T>> {
+  override shouldComponentUpdate(next: CellProps<T>): boolean {
+    return next.item !== this.props.item || next.index !== this.props.index || next.render !== this.props.render;
+  }
+  override render() {
+    return this.props.render(this.props.item, this.props.index);
+  }
 }
 
 /**
@@ -77,30 +96,41 @@ export function VirtualList<T>({ items, keyOf, render, estimate, label, class: c
   }, [offsets]);
 
   // Measure what was rendered (a row: its first item, stretched to the row's height); a
-  // changed height moves the rows after it. A grid's columns come from its width, before paint.
+  // changed height moves the rows after it. The ResizeObserver reports new rows after layout
+  // and before paint, so measuring forces no extra layout in a scroll frame. A grid's columns
+  // come from its width, before paint.
   const ro = useRef<ResizeObserver | null>(null);
+  /** Observed rows and the key each was observed under (a row whose key changes is observed anew, which reports its size). */
+  const observed = useRef(new Map<HTMLElement, string>());
   useLayoutEffect(() => {
     if (columns && outer.current) {
       const c = columns(outer.current.clientWidth);
       if (c !== cols) return setCols(c);
     }
-    const measure = (els: Iterable<Element>) => {
+    ro.current ??= new ResizeObserver((es) => {
       let changed = false;
-      for (const el of els) {
-        const k = (el as HTMLElement).dataset.vkey;
-        if (!k) continue;
-        const h = (el as HTMLElement).offsetHeight;
+      for (const e of es) {
+        const el = e.target as HTMLElement;
+        const k = el.dataset.vkey;
+        if (!k || !el.isConnected) continue;
+        const h = el.offsetHeight;
         if (h > 0 && heights.current.get(k) !== h) {
           heights.current.set(k, h);
           changed = true;
         }
       }
       if (changed) setVersion((v) => v + 1);
-    };
-    ro.current ??= new ResizeObserver((es) => measure(es.map((e) => e.target)));
-    const list = outer.current?.querySelectorAll(":scope > ol > [data-vkey]") ?? [];
-    for (const el of list) ro.current.observe(el);
-    measure(list);
+    });
+    for (const [el, k] of observed.current)
+      if (!el.isConnected || el.dataset.vkey !== k) {
+        ro.current.unobserve(el);
+        observed.current.delete(el);
+      }
+    for (const el of outer.current?.querySelectorAll<HTMLElement>(":scope > ol > [data-vkey]") ?? [])
+      if (!observed.current.has(el)) {
+        ro.current.observe(el);
+        observed.current.set(el, el.dataset.vkey ?? "");
+      }
   });
   useEffect(() => () => ro.current?.disconnect(), []);
 
@@ -123,7 +153,7 @@ export function VirtualList<T>({ items, keyOf, render, estimate, label, class: c
               aria-posinset={i + 1}
               class={extra?.class ? `vrow ${extra.class}` : "vrow"}
             >
-              {render(it, i)}
+              <Cell item={it} index={i} render={render} />
             </li>
           );
         })}
