@@ -11,13 +11,13 @@
 //   - DOM size: episode rows in the document after opening.
 //
 // Always: the Podcasts grid with 300 subscriptions (OPML import), each feed with a 600×600 PNG
-// cover on the loopback host, shown through `/proxy/image` at 256 px; with --grid-baseline the
-// same, side by side, for another build (e.g. the grid before virtualisation). A throwaway
+// cover on the loopback host, shown through `/proxy/image` at 256 px; with --grid-baseline (may
+// be repeated) the same, side by side, for other builds ("other1", "other2", … in that order). A throwaway
 // context first asks the proxy for every cover (the server's resize cache is warm for both
 // apps); then each app has its own context and realm, and the runs alternate between them:
 // Settings → Podcasts (painted, covers in view shown) and a scroll of the whole grid (see gridRun).
 //
-//   SKYPOD_BIN=/path/to/skypod node scripts/bench-views.mjs [--baseline <dist>] [--grid-baseline <dist>] [--runs 5]
+//   SKYPOD_BIN=/path/to/skypod node scripts/bench-views.mjs [--baseline <dist>] [--grid-baseline <dist>]… [--runs 5]
 //
 // Builds nothing: `npm run build` first (this app's dist/), and build the baseline yourself
 // (docs/benchmarks-web.md shows how). Loopback only.
@@ -27,7 +27,7 @@ import { parseArgs } from "node:util";
 import { launch, skypodServer, staticServer } from "../e2e/harness.mjs";
 
 const { values } = parseArgs({
-  options: { baseline: { type: "string" }, "grid-baseline": { type: "string" }, runs: { type: "string", default: "5" }, episodes: { type: "string", default: "3000" } },
+  options: { baseline: { type: "string" }, "grid-baseline": { type: "string", multiple: true }, runs: { type: "string", default: "5" }, episodes: { type: "string", default: "3000" } },
 });
 if (!values.baseline && !values["grid-baseline"]) {
   console.error("usage: node scripts/bench-views.mjs [--baseline <dist>] [--grid-baseline <dist>] [--runs 5]");
@@ -216,6 +216,7 @@ async function warmCovers(page, seen) {
 async function gridRun({ page, cdp }) {
   await page.locator("nav a[data-nav=settings]").click();
   await page.waitForSelector("main.view[data-view=settings]");
+  const p0 = await mainThread(cdp);
   const r = await page.evaluate(async () => {
     const raf = () => new Promise((res) => requestAnimationFrame(res));
     const inView = () =>
@@ -242,6 +243,7 @@ async function gridRun({ page, cdp }) {
     return { paintMs, coversMs, tiles };
   });
   const m0 = await mainThread(cdp);
+  r.paintScriptMs = m0.script - p0.script;
   const times = await page.evaluate(async () => {
     const raf = () => new Promise((res) => requestAnimationFrame(res));
     const times = [];
@@ -280,6 +282,8 @@ async function gridRun({ page, cdp }) {
     over33: f.filter((x) => x > 33.4).length,
     over50: f.filter((x) => x > 50).length,
     // The renderer's main thread during the scroll: all its tasks, and their script, style and layout parts.
+    // Main-thread script while opening the view (until the covers in view are shown).
+    paintScriptMs: Math.round(r.paintScriptMs),
     busyMs: Math.round(m1.task - m0.task),
     scriptMs: Math.round(m1.script - m0.script),
     styleLayoutMs: Math.round(m1.layout - m0.layout),
@@ -303,11 +307,18 @@ const host = await feedHost();
 const realm = await skypodServer();
 const views = await staticServer();
 const base = values.baseline ? await staticServer(0, values.baseline) : null;
-const gridBase = values["grid-baseline"] ? await staticServer(0, values["grid-baseline"]) : null;
+// Other builds for the grid, side by side with this one: "other1", "other2", … in the order given.
+const others = [];
+for (const dir of values["grid-baseline"] ?? []) others.push({ kind: `other${others.length + 1}`, dir, srv: await staticServer(0, dir) });
+const serverOf = (kind) => (kind === "views" ? views : others.find((o) => o.kind === kind).srv);
 const appAt = (srv) => `http://127.0.0.1:${srv.port}/?server=${encodeURIComponent(realm.base)}`;
 const browser = await launch();
 const out = { views: [], baseline: [] };
-const grids = { views: [], before: [] };
+const grids = { views: [] };
+for (const o of others) {
+  grids[o.kind] = [];
+  console.log(`grid300 ${o.kind} = ${o.dir}`);
+}
 const pages = {};
 try {
   if (base) {
@@ -326,10 +337,11 @@ try {
   const warm = await gridSetup(browser, appAt(views), host.opml);
   await warmCovers(warm.page, warm.seen);
   await warm.ctx.close();
-  const kinds = gridBase ? ["views", "before"] : ["views"];
-  for (const kind of kinds) pages[kind] = await gridSetup(browser, appAt(kind === "views" ? views : gridBase), host.opml);
+  const kinds = ["views", ...others.map((o) => o.kind)];
+  for (const kind of kinds) pages[kind] = await gridSetup(browser, appAt(serverOf(kind)), host.opml);
   for (let i = 0; i < RUNS; i++) {
-    const order = i % 2 === 0 ? kinds : [...kinds].reverse();
+    // Rotate which goes first.
+    const order = kinds.map((_, j) => kinds[(i + j) % kinds.length]);
     for (const kind of order) {
       const r = await gridRun(pages[kind]);
       grids[kind].push(r);
@@ -338,14 +350,14 @@ try {
   }
   for (const kind of kinds) {
     const { seen } = pages[kind];
-    const others = [...seen.hosts].filter((h) => h !== `127.0.0.1:${realm.port}` && h !== `127.0.0.1:${(kind === "views" ? views : gridBase).port}`);
-    console.log(`grid300 ${kind} covers through /proxy/image: ${seen.covers}; other hosts asked by the page: ${others.length ? others.join(", ") : "none"}`);
+    const foreign = [...seen.hosts].filter((h) => h !== `127.0.0.1:${realm.port}` && h !== `127.0.0.1:${serverOf(kind).port}`);
+    console.log(`grid300 ${kind} covers through /proxy/image: ${seen.covers}; other hosts asked by the page: ${foreign.length ? foreign.join(", ") : "none"}`);
   }
 } finally {
   await browser.close();
   await views.close();
   await base?.close();
-  await gridBase?.close();
+  for (const o of others) await o.srv.close();
   await realm.stop();
   host.close();
 }
@@ -360,7 +372,7 @@ for (const kind of Object.keys(grids)) {
   if (!first) continue;
   const m = (k, rs = grids[kind]) => median(rs.map((r) => r[k]));
   console.log(
-    `grid300 ${kind.padEnd(6)} Settings → Podcasts painted median ${m("paintMs")} ms, covers in view ${m("coversMs")} ms; tiles in DOM ${m("tiles")}; ` +
+    `grid300 ${kind.padEnd(6)} Settings → Podcasts painted median ${m("paintMs")} ms, covers in view ${m("coversMs")} ms (script ${m("paintScriptMs")} ms); tiles in DOM ${m("tiles")}; ` +
       `first scroll (covers fetched as they come into view) p50 ${first.p50} / p95 ${first.p95} / max ${first.max} ms, > 33.4 ms ${first.over33} of ${first.frames}; ` +
       (rest.length ? `later scrolls (median of ${rest.length}) p50 ${m("p50", rest)} / p95 ${m("p95", rest)} / max ${m("max", rest)} ms, > 33.4 ms ${m("over33", rest)} of ${m("frames", rest)}; ` : "") +
       `main thread per scroll (median) ${m("busyMs")} ms (script ${m("scriptMs")}, style+layout ${m("styleLayoutMs")})`,

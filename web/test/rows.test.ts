@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { columnsFor, rowRange } from "../src/ui/rows";
+import { rowRange } from "../src/ui/rows";
 
 /** Offsets of rows of the given heights. */
 const offsetsOf = (hs: number[]) => hs.reduce((o, h) => [...o, (o[o.length - 1] as number) + h], [0]);
@@ -22,13 +22,4 @@ describe("virtual list rows", () => {
     expect(rowRange([0], 0, 800, 6)).toEqual([0, 0]);
   });
 
-  it("fits grid columns to the width: two on a phone, more on a laptop, one when tiny", () => {
-    // The Podcasts grid: 9.5rem tiles, 0.75rem apart, never wider than 44 % of the width.
-    expect(columnsFor(366, 152, 12)).toBe(2);
-    expect(columnsFor(616, 152, 12)).toBe(3);
-    expect(columnsFor(1000, 152, 12)).toBe(6);
-    expect(columnsFor(100, 152, 12)).toBe(2);
-    expect(columnsFor(30, 152, 12)).toBe(1);
-    expect(columnsFor(0, 152, 12)).toBe(1);
-  });
 });

@@ -9,6 +9,32 @@ function hue(s: string): number {
   return h % 360;
 }
 
+/** One IntersectionObserver for every cover (300 tiles need not set up 300 observers). */
+let io: IntersectionObserver | null = null;
+const waiting = new Map<Element, () => void>();
+
+/** Call `f` once when `el` comes within 300 px of the viewport; returns the cancel. */
+function whenNear(el: Element, f: () => void): () => void {
+  io ??= new IntersectionObserver(
+    (es) => {
+      for (const e of es) {
+        if (!e.isIntersecting) continue;
+        const cb = waiting.get(e.target);
+        waiting.delete(e.target);
+        io?.unobserve(e.target);
+        cb?.();
+      }
+    },
+    { rootMargin: "300px" },
+  );
+  waiting.set(el, f);
+  io.observe(el);
+  return () => {
+    waiting.delete(el);
+    io?.unobserve(el);
+  };
+}
+
 /**
  * Cover art through `/proxy/image` at `size` px, fetched only when it scrolls near the
  * viewport; until then (and when there is none, or it cannot be loaded) a placeholder with
@@ -17,24 +43,14 @@ function hue(s: string): number {
 export function Artwork({ url, size, title, class: cls = "" }: { url: string | null | undefined; size: ArtSize; title: string; class?: string }) {
   const app = useApp();
   const box = useRef<HTMLSpanElement>(null);
-  // Already loaded (a virtualised tile back in view): shown at once, no placeholder flash.
+  // Already loaded (a tile shown again, e.g. back on the Podcasts view): at once, no placeholder flash.
   const [src, setSrc] = useState<string | null>(() => (url && readyArtwork(url, size)) || null);
   const [near, setNear] = useState(src !== null);
 
   useEffect(() => {
     const el = box.current;
     if (!el || !url || near) return;
-    const io = new IntersectionObserver(
-      (es) => {
-        if (es.some((e) => e.isIntersecting)) {
-          setNear(true);
-          io.disconnect();
-        }
-      },
-      { rootMargin: "300px" },
-    );
-    io.observe(el);
-    return () => io.disconnect();
+    return whenNear(el, () => setNear(true));
   }, [url]);
 
   useEffect(() => {

@@ -12,13 +12,6 @@ interface Props<T> {
   class?: string;
   /** Extra rows rendered above and below the viewport (keyboard users tab into them). */
   overscan?: number;
-  /**
-   * A grid: how many items per row fit the list's width (px). Each row is as tall as its
-   * tallest item; the list sets `--cols` for its CSS grid.
-   */
-  columns?(width: number): number;
-  /** More attributes for an item's `<li>` (a class, data-*). */
-  itemAttrs?(item: T): Record<string, string>;
 }
 
 interface CellProps<T> {
@@ -42,36 +35,28 @@ class Cell<T> extends Component<CellProps<T>> {
 
 /**
  * A list that renders only the rows near the viewport (the page scrolls, not the list), so a
- * 3,000-episode feed paints as fast as a 20-episode one, and 300 subscriptions' tiles as fast
- * as 20 (`columns`: rows of tiles). Rows may have any height: each rendered row is measured
- * (ResizeObserver, e.g. when its notes open) and the spacer above the first rendered row is
- * the sum of the heights before it. Screen readers get the full size and position of every
- * item (`aria-setsize`, `aria-posinset`).
+ * 3,000-episode feed paints as fast as a 20-episode one. Rows may have any height: each
+ * rendered row is measured (ResizeObserver, e.g. when its notes open) and the spacer above the
+ * first rendered row is the sum of the heights before it. Screen readers get the full size and
+ * position of every row (`aria-setsize`, `aria-posinset`).
  */
-export function VirtualList<T>({ items, keyOf, render, estimate, label, class: cls = "", overscan = 6, columns, itemAttrs }: Props<T>) {
+export function VirtualList<T>({ items, keyOf, render, estimate, label, class: cls = "", overscan = 6 }: Props<T>) {
   const outer = useRef<HTMLDivElement>(null);
   const heights = useRef(new Map<string, number>());
   const [version, setVersion] = useState(0);
-  const [cols, setCols] = useState(1);
-  const rows = Math.ceil(items.length / cols);
+  const rows = items.length;
   // Before the first scroll position is known: the rows that fit a screen, and the overscan.
   const [range, setRange] = useState<[number, number]>(() => [0, Math.min(rows, Math.ceil(innerHeight / estimate) + overscan)]);
-  /** A row's key: its first item's (and the column count, which changes what the row holds). */
-  const rowKey = (r: number) => (cols === 1 ? keyOf(items[r] as T) : `${keyOf(items[r * cols] as T)}/${cols}`);
 
   const offsets = useMemo(() => {
     const o = new Float64Array(rows + 1);
-    for (let r = 0; r < rows; r++) o[r + 1] = (o[r] as number) + (heights.current.get(rowKey(r)) ?? estimate);
+    for (let r = 0; r < rows; r++) o[r + 1] = (o[r] as number) + (heights.current.get(keyOf(items[r] as T)) ?? estimate);
     return o;
-  }, [items, version, estimate, cols]);
+  }, [items, version, estimate]);
 
   const update = () => {
     const el = outer.current;
     if (!el) return;
-    if (columns) {
-      const c = columns(el.clientWidth);
-      if (c !== cols) return setCols(c);
-    }
     const [start, end] = rowRange(offsets, -el.getBoundingClientRect().top, innerHeight, overscan);
     setRange((r) => (r[0] === start && r[1] === end ? r : [start, end]));
   };
@@ -95,18 +80,13 @@ export function VirtualList<T>({ items, keyOf, render, estimate, label, class: c
     };
   }, [offsets]);
 
-  // Measure what was rendered (a row: its first item, stretched to the row's height); a
-  // changed height moves the rows after it. The ResizeObserver reports new rows after layout
-  // and before paint, so measuring forces no extra layout in a scroll frame. A grid's columns
-  // come from its width, before paint.
+  // Measure what was rendered; a changed height moves the rows after it. The ResizeObserver
+  // reports new rows after layout and before paint, so measuring forces no extra layout in a
+  // scroll frame.
   const ro = useRef<ResizeObserver | null>(null);
   /** Observed rows and the key each was observed under (a row whose key changes is observed anew, which reports its size). */
   const observed = useRef(new Map<HTMLElement, string>());
   useLayoutEffect(() => {
-    if (columns && outer.current) {
-      const c = columns(outer.current.clientWidth);
-      if (c !== cols) return setCols(c);
-    }
     ro.current ??= new ResizeObserver((es) => {
       let changed = false;
       for (const e of es) {
@@ -136,23 +116,15 @@ export function VirtualList<T>({ items, keyOf, render, estimate, label, class: c
 
   const [start, end] = [Math.min(range[0], rows), Math.min(range[1], rows)];
   const total = offsets[rows] as number;
-  const shown = items.slice(start * cols, end * cols);
+  const shown = items.slice(start, end);
   return (
     <div ref={outer} class="vlist" style={{ height: `${total}px` }}>
-      <ol class={`plain ${cls}`} aria-label={label} style={{ transform: `translateY(${offsets[start]}px)`, "--cols": String(cols) }}>
+      <ol class={`plain ${cls}`} aria-label={label} style={{ transform: `translateY(${offsets[start]}px)` }}>
         {shown.map((it, j) => {
-          const i = start * cols + j;
+          const i = start + j;
           const k = keyOf(it);
-          const extra = itemAttrs?.(it);
           return (
-            <li
-              key={k}
-              {...extra}
-              data-vkey={i % cols === 0 ? rowKey(i / cols) : undefined}
-              aria-setsize={items.length}
-              aria-posinset={i + 1}
-              class={extra?.class ? `vrow ${extra.class}` : "vrow"}
-            >
+            <li key={k} data-vkey={k} aria-setsize={items.length} aria-posinset={i + 1} class="vrow">
               <Cell item={it} index={i} render={render} />
             </li>
           );

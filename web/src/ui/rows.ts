@@ -1,6 +1,6 @@
 /**
  * The arithmetic of `VirtualList`, kept apart so it can be tested without a DOM: which rows
- * are near the viewport, and how many columns of a grid fit a width.
+ * are near the viewport.
  */
 
 /**
@@ -23,12 +23,3 @@ export function rowRange(offsets: ArrayLike<number>, top: number, height: number
   return [Math.max(0, lo - overscan), Math.min(n, last + overscan)];
 }
 
-/**
- * Columns of tiles at least `min` px wide (never more than `maxShare` of the width, so a narrow
- * screen still gets two) with `gap` px between them, in `width` px; at least one.
- */
-export function columnsFor(width: number, min: number, gap: number, maxShare = 0.44): number {
-  if (!(width > 0)) return 1;
-  const tile = Math.min(min, maxShare * width);
-  return Math.max(1, Math.floor((width + gap) / (tile + gap)));
-}
