@@ -26,7 +26,7 @@ export function loadedArtwork(url: string | null | undefined): string | undefine
   return undefined;
 }
 
-/** The blob URL of this image at this size if it is already loaded (a tile scrolled back into view). */
+/** The blob URL of this image at this size if it is already loaded (a tile shown again: no placeholder flash). */
 export function readyArtwork(url: string, size: ArtSize): string | undefined {
   return ready.get(`${size} ${url}`);
 }
