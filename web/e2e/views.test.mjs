@@ -2,8 +2,8 @@
 // back button; artwork only through the proxy; a new episode shows up in New on two devices
 // and disappears on the second once seen on the first; filters and search; directory search
 // against a fixture directory; OPML export round trip; a 3,000-episode feed; axe-core on every
-// view (light and dark) with no serious or critical violation; keyboard-only navigation;
-// phone and laptop screenshots. Everything on 127.0.0.1.
+// view (phone and laptop, light and dark) with no serious or critical violation; keyboard-only
+// navigation through every view with visible focus; phone and laptop screenshots. Everything on 127.0.0.1.
 // Run through scripts/e2e.sh (builds the app and the server first).
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
@@ -11,7 +11,7 @@ import { createServer } from "node:http";
 import { readFileSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
-import { ROOT, device, goView, launch, openPodcast, rss, shot, skypodServer, webApp } from "./harness.mjs";
+import { ROOT, device, diagnostics, goView, launch, openPodcast, rss, shot, skypodServer, webApp } from "./harness.mjs";
 
 const T = { timeout: 20_000 };
 const AXE = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
@@ -57,6 +57,12 @@ function fixtureServer() {
       }
       return res.writeHead(200, { "content-type": "application/rss+xml" }).end(rss({ title: "Big Archive", link: `${base}/`, items }));
     }
+    if (u.pathname === "/broken.xml") {
+      // Its cover claims to be a PNG but is not one: the proxy cannot decode it.
+      const body = rss({ title: "Broken Cover Show", link: `${base}/`, image: `${base}/broken.png`, items: [item(base, 9, "Only episode", day(1), "<p>x</p>").replace(/<itunes:image[^>]*>/, "")] });
+      return res.writeHead(200, { "content-type": "application/rss+xml" }).end(body);
+    }
+    if (u.pathname === "/broken.png") return res.writeHead(200, { "content-type": "image/png" }).end("these bytes are not a PNG");
     if (/^\/art(-\d+)?\.png$/.test(u.pathname)) return res.writeHead(200, { "content-type": "image/png" }).end(ICON);
     if (u.pathname === "/dir/search") {
       const term = u.searchParams.get("term") ?? "";
@@ -82,8 +88,21 @@ function fixtureServer() {
   );
 }
 
+/** Every /proxy/image answer the pages got: URL → {status, type}. */
+const images = new Map();
+
 function watch(page) {
   page.on("request", (r) => requests.push(r.url()));
+  page.on("response", (r) => {
+    if (r.url().includes("/proxy/image?"))
+      images.set(r.url(), { status: r.status(), type: r.headers()["content-type"] ?? "" });
+  });
+}
+
+/** Hosts the pages asked other than the app's static server and the realm server. */
+function foreignHosts() {
+  const allowed = new Set([new URL(appUrl).host, new URL(realm.base).host]);
+  return [...new Set(requests.filter((u) => /^https?:/.test(u)).map((u) => new URL(u).host))].filter((h) => !allowed.has(h));
 }
 
 async function axe(page) {
@@ -96,6 +115,153 @@ async function axe(page) {
 }
 
 const VIEWS = ["podcasts", "new", "queue", "downloads", "devices", "settings"];
+
+let laptopDevice = null;
+/** A laptop-sized (1280×800) third device of the realm (a browser context is a device), joined once. */
+async function laptop() {
+  if (laptopDevice) return laptopDevice;
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 }, deviceScaleFactor: 1 });
+  const L = await ctx.newPage();
+  watch(L);
+  const link = await invite(A.page);
+  await L.goto(appUrl);
+  await L.getByRole("button", { name: "Sync to an existing install" }).click();
+  await L.getByLabel("Invitation link").fill(link);
+  await L.getByRole("button", { name: "Join" }).click();
+  await goView(L, "podcasts");
+  await L.waitForSelector(`li.tile[data-feed="${showUrl}"]`, T);
+  laptopDevice = L;
+  return L;
+}
+
+/**
+ * The focused element and whether a person can see that it has the focus: an outline of at
+ * least 2 px (on the element, or on the chip around a radio button), inside the viewport, and
+ * not under the fixed navigation, the sticky header or the player (the element found at its
+ * centre is the element itself or inside it).
+ */
+function focusState() {
+  const el = document.activeElement;
+  if (!el || el === document.body || el === document.documentElement) return { none: true };
+  const shown = el.closest("label.chip") ?? el;
+  const cs = getComputedStyle(shown);
+  const r = shown.getBoundingClientRect();
+  const cx = Math.min(Math.max(r.left + r.width / 2, 0), innerWidth - 1);
+  const cy = Math.min(Math.max(r.top + r.height / 2, 0), innerHeight - 1);
+  const hit = document.elementFromPoint(cx, cy);
+  const name = (el.getAttribute("aria-label") || el.labels?.[0]?.textContent || el.textContent || "").trim().replace(/\s+/g, " ");
+  return {
+    what: `${el.tagName.toLowerCase()}${el.id ? "#" + el.id : ""} "${name.slice(0, 60)}"`,
+    name,
+    ring: cs.outlineStyle !== "none" && parseFloat(cs.outlineWidth) >= 2,
+    inView: r.width > 0 && r.height > 0 && r.bottom > 0 && r.top < innerHeight && r.right > 0 && r.left < innerWidth,
+    coveredBy: hit && (shown === hit || shown.contains(hit)) ? "" : hit ? `${hit.tagName.toLowerCase()}.${hit.className}` : "nothing",
+  };
+}
+
+/** Whether the focused element matches `sel` and its name matches `name` (a RegExp source). */
+function focusIs([sel, name]) {
+  const el = document.activeElement;
+  if (!el?.matches(sel)) return false;
+  const n = (el.getAttribute("aria-label") || el.labels?.[0]?.textContent || el.textContent || "").trim().replace(/\s+/g, " ");
+  return !name || new RegExp(name).test(n);
+}
+
+/** Assert that the focus is visible (see focusState). */
+async function focusVisible(page, where) {
+  const f = await page.evaluate(focusState);
+  assert.ok(!f.none, `${where}: nothing has the focus`);
+  assert.ok(f.ring, `${where}: no visible outline on ${f.what}`);
+  assert.ok(f.inView, `${where}: ${f.what} is outside the viewport`);
+  assert.equal(f.coveredBy, "", `${where}: ${f.what} is covered`);
+  return f;
+}
+
+/** Press Tab (or Shift+Tab) until the focus is on `sel` named `name`; every stop on the way has a visible focus. */
+async function tabTo(page, sel, name = "", { back = false, max = 90 } = {}) {
+  const path = [];
+  for (let i = 0; i < max; i++) {
+    await page.keyboard.press(back ? "Shift+Tab" : "Tab");
+    const f = await page.evaluate(focusState);
+    if (!f.none) await focusVisible(page, `Tab stop ${i + 1} towards ${sel} ${name}`);
+    path.push(f.none ? "(page)" : f.what);
+    if (await page.evaluate(focusIs, [sel, name])) return;
+  }
+  assert.fail(`${back ? "Shift+Tab" : "Tab"} never reached ${sel} ${name}: ${path.join(" → ")}`);
+}
+
+/** Enter on the focused navigation link: the view opens and its heading has the (visible) focus. */
+async function enterView(page, view, heading) {
+  await page.keyboard.press("Enter");
+  await page.waitForSelector(`main.view[data-view=${view}]`, T);
+  await page.waitForFunction(() => document.activeElement?.id === "view-h", null, T);
+  const f = await focusVisible(page, `the ${view} heading`);
+  if (heading) assert.equal(f.name, heading);
+}
+
+/**
+ * Keyboard only (no clicks) through Podcasts, a podcast's page, Queue, New, Downloads, Devices
+ * and Settings: Tab to the navigation, Enter opens the view and focuses its heading, Tab
+ * reaches the view's main controls, Enter or Space works them; back to the navigation with
+ * Shift+Tab.
+ */
+async function keyboardJourney(page) {
+  // A fresh load (not a same-document hash change), so Tab starts at the top of the page.
+  await page.goto(`${appUrl}#/settings`);
+  await page.reload();
+  await page.waitForSelector("main.view[data-view=settings]", T);
+  await page.waitForSelector("[data-socket=online]", T);
+  // Podcasts: the grid (virtualised) and its controls; Enter on a tile opens the podcast.
+  await tabTo(page, "nav a[data-nav=podcasts]");
+  await enterView(page, "podcasts", "Podcasts");
+  await tabTo(page, "main a", "^Add podcast$");
+  await tabTo(page, "main button", "^Refresh all$");
+  await tabTo(page, "main a", "^All episodes$");
+  await tabTo(page, `li.tile[data-feed="${showUrl}"] a`);
+  await enterView(page, "podcast", "Loopback Show");
+  // The podcast's page: refresh, about, unsubscribe, search, an episode's actions.
+  await tabTo(page, "main button", "^Refresh$");
+  await tabTo(page, "main summary", "^About this podcast$");
+  await page.keyboard.press("Enter");
+  await page.waitForFunction(() => document.querySelector("details.about")?.open, null, T);
+  await tabTo(page, "main a", "^Support the show$");
+  await tabTo(page, "main button", "^Unsubscribe$");
+  await tabTo(page, "main input[type=search]");
+  await page.keyboard.type("async");
+  await page.waitForSelector(".episodes-box [data-count='1']", T);
+  await tabTo(page, "main button", "^Add to queue: Episode Two: async$");
+  await page.keyboard.press("Enter");
+  await page.waitForSelector("button[aria-pressed=true][aria-label='Queued: Episode Two: async']", T);
+  // Queue: the episode is there; Remove with the keyboard.
+  await tabTo(page, "nav a[data-nav=queue]", "", { back: true });
+  await enterView(page, "queue", "Queue");
+  await tabTo(page, "main button", "^Play Episode Two: async$");
+  await tabTo(page, "main button", "^Remove Episode Two: async from the queue$");
+  await page.keyboard.press("Enter");
+  await page.waitForFunction(() => !document.querySelector("ol.queue"), null, T);
+  // New, Downloads, Devices, Settings.
+  await tabTo(page, "nav a[data-nav=new]", "", { back: true });
+  await enterView(page, "new", "New episodes");
+  await tabTo(page, "main button", "^Refresh all$");
+  await tabTo(page, "nav a[data-nav=downloads]", "", { back: true });
+  await enterView(page, "downloads");
+  await tabTo(page, "main select#dl-keep");
+  await tabTo(page, "nav a[data-nav=devices]", "", { back: true });
+  await enterView(page, "devices", "Devices");
+  await tabTo(page, "main button", "^Create invitation$");
+  await tabTo(page, "main summary", "^Diagnostics");
+  await page.keyboard.press("Enter");
+  await page.waitForFunction(() => document.querySelector("details.diagnostics")?.open, null, T);
+  await tabTo(page, "nav a[data-nav=settings]", "", { back: true });
+  await enterView(page, "settings", "Settings");
+  const notify = "main input[type=checkbox]";
+  await tabTo(page, notify, "Loopback Show");
+  const before = await page.evaluate(() => document.activeElement.checked);
+  await page.keyboard.press("Space");
+  await page.waitForFunction((b) => document.activeElement.checked === !b, before, T);
+  await page.keyboard.press("Space");
+  await page.waitForFunction((b) => document.activeElement.checked === b, before, T);
+}
 
 async function invite(page) {
   await goView(page, "devices");
@@ -200,24 +366,69 @@ describe("skypod web: the library as an app", () => {
     await tab.close();
   });
 
-  it("artwork comes through /proxy/image only, lazily, with a placeholder", async () => {
-    await openPodcast(A.page, showUrl);
-    const cover = A.page.locator(".pod-head .art");
-    assert.equal(await cover.getAttribute("data-art"), "1");
-    // A proxy endpoint answers 401 without a token; a server without /proxy/image falls through to the app.
-    const image = (await fetch(`${realm.base}/proxy/image?url=x&size=96`)).status;
-    if (image !== 401) {
-      // This server has no image endpoint yet: the placeholder stays, nothing else is asked.
-      await cover.locator(".art-ph").waitFor(T);
-    } else {
-      await A.page.waitForSelector(".pod-head .art[data-loaded='1'] img[src^='blob:']", T);
-      await goView(A.page, "podcasts");
-      await A.page.waitForSelector(`li.tile[data-feed="${showUrl}"] .art[data-loaded='1']`, T);
-    }
+  it("artwork comes through /proxy/image only, lazily; a broken cover shows the placeholder", async () => {
+    // The server has the endpoint (without a member's token it answers 401, not the app's page).
+    assert.equal((await fetch(`${realm.base}/proxy/image?url=x&size=96`)).status, 401);
     const origin = fixture.base;
-    const direct = requests.filter((u) => u.startsWith(origin));
-    assert.deepEqual(direct, [], "the page never asks the podcast or artwork host itself");
-    assert.ok(requests.some((u) => u.includes("/proxy/image?") && u.includes(encodeURIComponent(`${origin}/art.png`))), "the cover was asked of the proxy");
+    const art = encodeURIComponent(`${origin}/art.png`);
+    const bodies = images;
+    {
+      await openPodcast(A.page, showUrl);
+      const cover = A.page.locator(".pod-head .art");
+      assert.equal(await cover.getAttribute("data-art"), "1");
+      await A.page.waitForSelector(".pod-head .art[data-loaded='1'] img", T);
+      // The <img> shows a decoded picture made by the proxy: the host serves a PNG, the proxy
+      // re-encodes it (JPEG, or WebP when it has alpha) at 512 px at most, and the page shows
+      // that answer as a blob: URL (the proxy wants the bearer token, which <img src> cannot send).
+      const shown = await cover.locator("img").evaluate(async (img) => {
+        await img.decode();
+        const blob = await (await fetch(img.src)).blob();
+        const head = Array.from(new Uint8Array(await blob.slice(0, 12).arrayBuffer()));
+        return { src: img.src, w: img.naturalWidth, h: img.naturalHeight, type: blob.type, head };
+      });
+      assert.match(shown.src, /^blob:/);
+      // The fixture cover is 192×192; the proxy never enlarges.
+      assert.deepEqual([shown.w, shown.h], [192, 192]);
+      const key = [...bodies.keys()].find((u) => u.includes(`url=${art}`) && u.includes("size=512"));
+      assert.ok(key, `a /proxy/image request for the cover at 512 px, among ${[...bodies.keys()].join(" ")}`);
+      const proxied = bodies.get(key);
+      assert.equal(proxied.status, 200);
+      assert.match(proxied.type, /^image\/(jpeg|webp)$/);
+      assert.equal(shown.type, proxied.type, "the <img> shows what /proxy/image sent");
+      const magic = Buffer.from(shown.head);
+      const isWebp = magic.subarray(0, 4).toString("latin1") === "RIFF" && magic.subarray(8, 12).toString("latin1") === "WEBP";
+      const isJpeg = magic[0] === 0xff && magic[1] === 0xd8;
+      assert.ok(proxied.type === "image/webp" ? isWebp : isJpeg, `the shown bytes are ${proxied.type}, not the host's PNG (${magic.toString("hex")})`);
+      // The grid's tile: the same cover at 256 px.
+      await goView(A.page, "podcasts");
+      const tileImg = A.page.locator(`li.tile[data-feed="${showUrl}"] .art[data-loaded='1'] img`);
+      await tileImg.waitFor(T);
+      assert.ok((await tileImg.evaluate((i) => i.decode().then(() => i.naturalWidth))) > 0);
+      assert.ok([...bodies.keys()].some((u) => u.includes(`url=${art}`) && u.includes("size=256")));
+
+      // A cover that cannot be decoded: the proxy refuses it, the tile keeps its placeholder.
+      const brokenFeed = `${origin}/broken.xml`;
+      await A.page.getByRole("link", { name: "Add podcast" }).click();
+      await A.page.getByLabel("Feed address").fill(brokenFeed);
+      await A.page.getByRole("button", { name: "Subscribe", exact: true }).click();
+      await A.page.getByText("Subscribed to Broken Cover Show.").waitFor(T);
+      await goView(A.page, "podcasts");
+      const broken = encodeURIComponent(`${origin}/broken.png`);
+      for (let i = 0; i < 100 && ![...bodies.keys()].some((u) => u.includes(`url=${broken}`)); i++) await new Promise((r) => setTimeout(r, 100));
+      const refused = [...bodies.entries()].find(([u]) => u.includes(`url=${broken}`));
+      assert.ok(refused, "the broken cover was asked of the proxy");
+      assert.ok(refused[1].status >= 400, `the proxy refused the broken cover (${refused[1].status})`);
+      const tile = A.page.locator(`li.tile[data-feed="${brokenFeed}"]`);
+      await tile.locator(".art[data-art='1'][data-loaded='0'] .art-ph").waitFor(T);
+      assert.equal((await tile.locator(".art-ph").innerText()).trim(), "B");
+      assert.equal(await tile.locator("img").count(), 0);
+      const box = await tile.locator(".art").boundingBox();
+      assert.ok(box && box.width > 100 && Math.abs(box.width - box.height) < 1, `the placeholder is a square tile (${JSON.stringify(box)})`);
+      await shot(A.page, "23-views-broken-cover", { at: `li.tile[data-feed="${brokenFeed}"]` });
+    }
+    // The pages asked only the app's server and the realm server: never the podcast or artwork host.
+    assert.deepEqual(foreignHosts(), [], "hosts other than the app's and the realm server's");
+    assert.deepEqual(requests.filter((u) => u.startsWith(origin)), [], "the page never asks the podcast or artwork host itself");
   });
 
   it("filters (played, unplayed, in progress), date order and search in titles and notes", async () => {
@@ -250,7 +461,8 @@ describe("skypod web: the library as an app", () => {
     // Across the library: All episodes.
     await goView(A.page, "podcasts");
     await A.page.getByRole("link", { name: "All episodes" }).click();
-    await A.page.waitForSelector("main.view[data-view=episodes] .episodes-box [data-count='3']", T);
+    // Loopback Show's three and the broken-cover show's one.
+    await A.page.waitForSelector("main.view[data-view=episodes] .episodes-box [data-count='4']", T);
   });
 
   it("a new episode shows up in New on both devices and is gone on the second once seen on the first", async () => {
@@ -357,58 +569,35 @@ describe("skypod web: the library as an app", () => {
     await A.page.waitForSelector(".episodes-box [data-count='1']", T);
   });
 
-  it("axe-core on every view, light and dark: no serious or critical violation; keyboard-only navigation", async () => {
-    const pages = [...VIEWS, "podcast", "add", "episodes"];
-    for (const scheme of ["light", "dark"]) {
-      await A.page.emulateMedia({ colorScheme: scheme });
-      for (const v of pages) {
-        if (v === "podcast") await openPodcast(A.page, showUrl);
-        else if (v === "add" || v === "episodes") {
-          await goView(A.page, "podcasts");
-          await A.page.getByRole("link", { name: v === "add" ? "Add podcast" : "All episodes" }).click();
-          await A.page.waitForSelector(`main.view[data-view=${v}]`, T);
-        } else await goView(A.page, v);
-        if (v === "devices") await A.page.locator("details.diagnostics summary").click();
-        const bad = await axe(A.page);
-        assert.deepEqual(bad, [], `${scheme} ${v}: ${JSON.stringify(bad, null, 1)}`);
-        const { sw, iw } = await A.page.evaluate(() => ({ sw: document.documentElement.scrollWidth, iw: innerWidth }));
-        assert.ok(sw <= iw, `${v} is ${sw}px wide in a ${iw}px phone viewport`);
+  it("axe-core on every view, phone and laptop, light and dark: no serious or critical violation", async () => {
+    const L = await laptop();
+    for (const [page, size] of [[A.page, "phone"], [L, "laptop"]]) {
+      for (const scheme of ["light", "dark"]) {
+        await page.emulateMedia({ colorScheme: scheme });
+        for (const v of [...VIEWS, "podcast", "add", "episodes"]) {
+          if (v === "podcast") await openPodcast(page, showUrl);
+          else if (v === "add" || v === "episodes") {
+            await goView(page, "podcasts");
+            await page.getByRole("link", { name: v === "add" ? "Add podcast" : "All episodes" }).click();
+            await page.waitForSelector(`main.view[data-view=${v}]`, T);
+          } else await goView(page, v);
+          if (v === "devices") await diagnostics(page);
+          const bad = await axe(page);
+          assert.deepEqual(bad, [], `${size} ${scheme} ${v}: ${JSON.stringify(bad, null, 1)}`);
+          const { sw, iw } = await page.evaluate(() => ({ sw: document.documentElement.scrollWidth, iw: innerWidth }));
+          assert.ok(sw <= iw, `${v} is ${sw}px wide in a ${iw}px ${size} viewport`);
+        }
       }
-    }
-    await A.page.emulateMedia({ colorScheme: "light" });
-    // Keyboard only: from the top of the page, Tab reaches the navigation; Enter opens a
-    // view and puts focus on its heading; Tab goes on into the view.
-    for (const v of VIEWS) {
-      const from = v === "podcasts" ? "settings" : "podcasts";
-      await A.page.goto(`${appUrl}#/${from}`);
-      await A.page.waitForSelector(`main.view[data-view=${from}]`, T);
-      let found = false;
-      for (let i = 0; i < 30 && !found; i++) {
-        await A.page.keyboard.press("Tab");
-        found = await A.page.evaluate((view) => document.activeElement?.getAttribute("data-nav") === view, v);
-      }
-      assert.ok(found, `Tab reaches the ${v} navigation link`);
-      await A.page.keyboard.press("Enter");
-      await A.page.waitForSelector(`main.view[data-view=${v}]`, T);
-      await A.page.waitForFunction(() => document.activeElement?.id === "view-h", null, T);
-      await A.page.keyboard.press("Tab");
-      const inMain = await A.page.evaluate(() => !!document.activeElement?.closest("main"));
-      assert.ok(inMain, `Tab after the ${v} heading stays in the view`);
+      await page.emulateMedia({ colorScheme: "light" });
     }
   });
 
+  it("keyboard only, phone and laptop: every view's main controls reached with Tab, navigation with Enter, focus always visible", async () => {
+    for (const page of [A.page, await laptop()]) await keyboardJourney(page);
+  });
+
   it("screenshots: phone and laptop, light and dark", async () => {
-    const laptop = await browser.newContext({ viewport: { width: 1280, height: 800 }, deviceScaleFactor: 1 });
-    const L = await laptop.newPage();
-    watch(L);
-    // The laptop is a third device of the realm (a browser context is a device).
-    const link = await invite(A.page);
-    await L.goto(appUrl);
-    await L.getByRole("button", { name: "Sync to an existing install" }).click();
-    await L.getByLabel("Invitation link").fill(link);
-    await L.getByRole("button", { name: "Join" }).click();
-    await goView(L, "podcasts");
-    await L.waitForSelector(`li.tile[data-feed="${showUrl}"]`, T);
+    const L = await laptop();
     for (const [page, size] of [[A.page, "phone"], [L, "laptop"]]) {
       for (const scheme of ["light", "dark"]) {
         await page.emulateMedia({ colorScheme: scheme });
@@ -422,6 +611,6 @@ describe("skypod web: the library as an app", () => {
       await page.emulateMedia({ colorScheme: "light" });
     }
     assert.deepEqual(requests.filter((u) => u.startsWith(fixture.base)), []);
-    await laptop.close();
+    assert.deepEqual(foreignHosts(), []);
   });
 });

@@ -26,6 +26,11 @@ export function loadedArtwork(url: string | null | undefined): string | undefine
   return undefined;
 }
 
+/** The blob URL of this image at this size if it is already loaded (a tile shown again: no placeholder flash). */
+export function readyArtwork(url: string, size: ArtSize): string | undefined {
+  return ready.get(`${size} ${url}`);
+}
+
 /** Set when the server has no image endpoint (404, or the app's own page): stop asking. */
 let noEndpoint = false;
 let running = 0;

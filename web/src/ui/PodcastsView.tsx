@@ -1,4 +1,5 @@
-import { useMemo } from "preact/hooks";
+import { Component } from "preact";
+import { useEffect, useMemo, useState } from "preact/hooks";
 import { feeds as listFeeds, isNewEpisode, playedAnywhere, resumeOffers, type Doc } from "../library/doc";
 import { formatTime as clock } from "../player/time";
 import { viewsOf } from "../podcast/episodes";
@@ -30,6 +31,68 @@ export function countsOf(doc: Doc, snap: FeedsSnapshot): Record<string, Counts> 
   return out;
 }
 
+interface TileProps {
+  url: string;
+  title: string;
+  image: string | null;
+  fresh: number;
+  unplayed: number;
+  fetched: boolean;
+  failed: boolean;
+}
+
+/** One subscription's tile; rendered again only when what it shows changes (not when more tiles are added). */
+class Tile extends Component<TileProps> {
+  override shouldComponentUpdate(next: TileProps): boolean {
+    const p = this.props;
+    return (Object.keys(next) as Array<keyof TileProps>).some((k) => next[k] !== p[k]);
+  }
+  override render({ url, title, image, fresh, unplayed, fetched, failed }: TileProps) {
+    return (
+      <li class="tile" data-feed={url}>
+        <a href={href({ view: "podcast", feed: url })}>
+          <Artwork url={image} size={256} title={title} />
+          <span class="tile-title">{title}</span>
+          {fresh > 0 && (
+            <span class="badge new" data-new={fresh}>
+              {fresh} new<span class="sr-only">,</span>
+            </span>
+          )}
+          {fetched && unplayed > 0 && (
+            <span class="badge count" data-unplayed={unplayed}>
+              {unplayed}
+              <span class="sr-only"> unplayed</span>
+            </span>
+          )}
+          {failed && <span class="badge warn">not updated</span>}
+        </a>
+      </li>
+    );
+  }
+}
+
+/** Tiles rendered when the view opens (a few screens on a laptop). */
+const FIRST_TILES = 36;
+/** Tiles added per task after that, a frame apart (a small part of a frame's budget). */
+const MORE_TILES = 24;
+
+/**
+ * How many of `total` tiles to render: the first screens at once, the rest in chunks between
+ * frames, so opening the view with 300 subscriptions is not one long task, and once the chunks
+ * are in, scrolling costs the page nothing but painting (every tile stays in the page: Tab,
+ * find in page, screen readers). A virtualised grid opened as fast but scrolled worse, since
+ * it mounted tiles and their covers in every scroll frame (docs/benchmarks-web.md).
+ */
+function useProgressive(total: number): number {
+  const [n, setN] = useState(() => Math.min(total, FIRST_TILES));
+  useEffect(() => {
+    if (n >= total) return;
+    const t = setTimeout(() => setN((x) => Math.min(total, x + MORE_TILES)));
+    return () => clearTimeout(t);
+  }, [n, total]);
+  return Math.min(n, total);
+}
+
 /** Last refresh of everything, and a button to refresh everything now. */
 export function RefreshAll() {
   const app = useApp();
@@ -49,13 +112,17 @@ export function RefreshAll() {
   );
 }
 
-/** The artwork grid of every subscription with its unplayed and new counts; "continue listening" above. */
+/**
+ * The artwork grid of every subscription with its unplayed and new counts (rendered a few
+ * screens first, see useProgressive); "continue listening" above.
+ */
 export function PodcastsView() {
   const app = useApp();
   const doc = useDoc(app.lib);
   const snap = useFeeds(app.feeds);
   const feeds = useMemo(() => listFeeds(doc).sort((a, b) => (a.title || a.url).localeCompare(b.title || b.url)), [doc]);
   const counts = useMemo(() => countsOf(doc, snap), [doc, snap]);
+  const shown = useProgressive(feeds.length);
   const name = deviceLabel(app.fallbackName);
   const offers = resumeOffers(doc, app.lib.device).filter((o) => app.episodes.has(o.episode));
 
@@ -96,29 +163,20 @@ export function PodcastsView() {
             <a href={href({ view: "episodes" })}>All episodes</a> <span class="hint">(search and filter across every podcast)</span>
           </p>
           <ul class="grid feeds" aria-label="Subscriptions">
-            {feeds.map((f) => {
+            {feeds.slice(0, shown).map((f) => {
               const st = snap.states[f.url];
-              const title = f.title || st?.feed?.channel.title || f.url;
               const c = counts[f.url] ?? { unplayed: 0, fresh: 0 };
               return (
-                <li key={f.url} class="tile" data-feed={f.url}>
-                  <a href={href({ view: "podcast", feed: f.url })}>
-                    <Artwork url={st?.feed?.channel.image} size={256} title={title} />
-                    <span class="tile-title">{title}</span>
-                    {c.fresh > 0 && (
-                      <span class="badge new" data-new={c.fresh}>
-                        {c.fresh} new<span class="sr-only">,</span>
-                      </span>
-                    )}
-                    {st?.feed && c.unplayed > 0 && (
-                      <span class="badge count" data-unplayed={c.unplayed}>
-                        {c.unplayed}
-                        <span class="sr-only"> unplayed</span>
-                      </span>
-                    )}
-                    {st?.error && <span class="badge warn">not updated</span>}
-                  </a>
-                </li>
+                <Tile
+                  key={f.url}
+                  url={f.url}
+                  title={f.title || st?.feed?.channel.title || f.url}
+                  image={st?.feed?.channel.image ?? null}
+                  fresh={c.fresh}
+                  unplayed={c.unplayed}
+                  fetched={!!st?.feed}
+                  failed={!!st?.error}
+                />
               );
             })}
           </ul>
