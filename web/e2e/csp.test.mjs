@@ -35,6 +35,9 @@ describe("skypod web: security headers", () => {
       const p = csp(res);
       assert.deepEqual(p["script-src"], ["'self'", "'wasm-unsafe-eval'"], path);
       assert.deepEqual(p["connect-src"], ["'self'"], path);
+      // Images and audio only from us (the proxy) or blobs: no podcast host learns a listener's address.
+      assert.deepEqual(p["img-src"], ["'self'", "data:", "blob:"], path);
+      assert.deepEqual(p["media-src"], ["'self'", "blob:"], path);
       assert.deepEqual(p["frame-ancestors"], ["'none'"], path);
       assert.deepEqual(p["object-src"], ["'none'"], path);
       assert.equal(res.headers.get("referrer-policy"), "no-referrer", path);

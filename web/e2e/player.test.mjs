@@ -139,6 +139,12 @@ describe("player dock", () => {
   });
 
   it("plays an episode from the list; speed takes effect and is saved", async () => {
+    // Nothing the page loads may come from the podcast host: it would learn the listener's address.
+    const hostRequests = [];
+    const onRequest = (r) => {
+      if (new URL(r.url()).port === String(fixture.port)) hostRequests.push(r.url());
+    };
+    A.page.on("request", onRequest);
     await subscribeTo(A.page, feedUrl, "Skypod test feed");
     await openPodcast(A.page, feedUrl);
     const t0 = Date.now();
@@ -153,6 +159,14 @@ describe("player dock", () => {
     // The real analysis found the silence (tone/zeros boundaries, 10 ms windows).
     await A.page.waitForSelector(".dock .saved[data-silences='1']", T);
     metrics.silenceMapMs = Date.now() - t0;
+    // The episode streams through the proxy with a stream token bound to its enclosure.
+    const src = await el(A.page, () => document.querySelector(".dock audio").currentSrc);
+    const u = new URL(src);
+    assert.equal(u.pathname, "/proxy/media", src);
+    assert.equal(u.searchParams.get("url"), `http://127.0.0.1:${fixture.port}/episode.wav`);
+    assert.ok(u.searchParams.get("token"), src);
+    A.page.off("request", onRequest);
+    assert.deepEqual(hostRequests, [], "the page asked the podcast host directly");
     assert.deepEqual(await unlabelled(A.page), []);
     await fitsPhone(A.page);
 

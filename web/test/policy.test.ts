@@ -8,7 +8,7 @@ import { FRAGMENT, LINK, TIMING, TOKEN_RULES, TOKEN_TTL } from "../src/protocol/
 import { DEFAULT_HEALTH } from "../src/realm/health";
 import { DEFAULT_PEER_OPTIONS, T_CTRL, T_DATA, T_PING, T_PONG } from "../src/realm/peer";
 import { DEFAULT_LIMITS, MAX_P2P_MESSAGE, MAX_RELAY_MESSAGE } from "../src/realm/fragment";
-import { DEFAULT_RULES } from "../src/lib/jwt";
+import { DEFAULT_RULES, maxLifetimeFor, type Purpose } from "../src/lib/jwt";
 import { DEFAULT_INVITE_TTL } from "../src/lib/invite";
 
 describe("one owner for every wire fact", () => {
@@ -32,7 +32,7 @@ describe("one owner for every wire fact", () => {
 
   it("signs every token well inside what verifiers accept", () => {
     for (const [purpose, ttl] of Object.entries(TOKEN_TTL)) {
-      const max = purpose === "invitation" ? TOKEN_RULES.maxInvitationLifetime : TOKEN_RULES.maxLifetime;
+      const max = maxLifetimeFor(purpose as Purpose);
       expect(ttl, purpose).toBeGreaterThan(0);
       expect(ttl, purpose).toBeLessThanOrEqual(max);
     }

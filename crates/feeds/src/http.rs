@@ -204,8 +204,9 @@ async fn guard(State(st): State<AppState>, req: Request, next: Next) -> Response
         .filter(|t| !t.is_empty());
     let decision = match token {
         Some(tok) => Some(st.auth.authorize(tok)),
-        None if req.uri().path() == "/proxy/media" => media_token(req.uri().query())
-            .map(|(tok, url)| st.auth.authorize_media(&tok, &url)),
+        None if req.uri().path() == "/proxy/media" => {
+            media_token(req.uri().query()).map(|(tok, url)| st.auth.authorize_media(&tok, &url))
+        }
         None => None,
     };
     let mut resp = match decision {

@@ -89,11 +89,7 @@ mod tests {
         use crate::{Purpose, TokenRules};
         let r = TokenRules::default();
         for p in Purpose::ALL {
-            let max = if p == Purpose::Invitation {
-                r.max_invitation_lifetime
-            } else {
-                r.max_lifetime
-            };
+            let max = r.max_lifetime_for(p);
             assert!(p.ttl() > 0 && p.ttl() <= max, "{p:?}");
         }
     }

@@ -126,6 +126,17 @@ pub struct TokenRules {
     pub max_len: usize,
 }
 
+impl TokenRules {
+    /// The longest `exp - iat` accepted for `purpose`, seconds.
+    pub fn max_lifetime_for(&self, purpose: Purpose) -> i64 {
+        match purpose {
+            Purpose::Invitation => self.max_invitation_lifetime,
+            Purpose::Media => self.max_media_lifetime,
+            _ => self.max_lifetime,
+        }
+    }
+}
+
 impl Default for TokenRules {
     fn default() -> Self {
         Self {
@@ -462,11 +473,7 @@ fn check_times(
     now: i64,
     rules: &TokenRules,
 ) -> Result<(), TokenError> {
-    let max = match purpose {
-        Purpose::Invitation => rules.max_invitation_lifetime,
-        Purpose::Media => rules.max_media_lifetime,
-        _ => rules.max_lifetime,
-    };
+    let max = rules.max_lifetime_for(purpose);
     if iat > now.saturating_add(rules.skew) {
         return Err(TokenError::NotYetValid);
     }

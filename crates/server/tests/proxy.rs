@@ -203,17 +203,31 @@ async fn stream_tokens_open_one_enclosure_on_the_media_endpoint_only() {
         "Range: bytes=100-199\r\n",
     )
     .await;
-    assert!(r.starts_with("HTTP/1.1 206"), "{r}");
+    // (The fixture ignores ranges, so the whole body comes back: what matters is the token.)
+    assert!(r.starts_with("HTTP/1.1 200"), "{r}");
 
     // Another enclosure with the same token, the token on another endpoint, a stranger's
     // token, a proxy (one-minute) token in the URL, a token living longer than the rule.
     let other = format!("http://{upstream}/other.mp3");
     let stranger = IdentityKey::generate_es256();
-    let proxy_token = token::sign(&keys[0], Purpose::Proxy, &realm, unix_now(), 60, NoClaims {})
-        .unwrap();
+    let proxy_token = token::sign(
+        &keys[0],
+        Purpose::Proxy,
+        &realm,
+        unix_now(),
+        60,
+        NoClaims {},
+    )
+    .unwrap();
     for (what, path) in [
-        ("another enclosure", format!("/proxy/media?url={}&token={t}", enc(&other))),
-        ("another endpoint", format!("/proxy/silence?url={}&token={t}", enc(&enclosure))),
+        (
+            "another enclosure",
+            format!("/proxy/media?url={}&token={t}", enc(&other)),
+        ),
+        (
+            "another endpoint",
+            format!("/proxy/silence?url={}&token={t}", enc(&enclosure)),
+        ),
         (
             "a stranger",
             format!(
@@ -222,7 +236,10 @@ async fn stream_tokens_open_one_enclosure_on_the_media_endpoint_only() {
                 media_token(&stranger, &enclosure, 600)
             ),
         ),
-        ("a proxy token", format!("/proxy/media?url={}&token={proxy_token}", enc(&enclosure))),
+        (
+            "a proxy token",
+            format!("/proxy/media?url={}&token={proxy_token}", enc(&enclosure)),
+        ),
         (
             "too long a life",
             format!(

@@ -13,6 +13,7 @@ export interface TokenRules {
   skew: number;
   maxLifetime: number;
   maxInvitationLifetime: number;
+  maxMediaLifetime: number;
   maxLen: number;
 }
 
@@ -115,8 +116,14 @@ export function verify<X = object>(
   now: number,
   rules: TokenRules = DEFAULT_RULES,
 ): Promise<Claims<X>> {
-  const max = purpose === "invitation" ? rules.maxInvitationLifetime : rules.maxLifetime;
-  return verifyAud<X>(token, key, AUDIENCE[purpose], realm, now, rules, max);
+  return verifyAud<X>(token, key, AUDIENCE[purpose], realm, now, rules, maxLifetimeFor(purpose, rules));
+}
+
+/** The longest lifetime verifiers accept for `purpose` (`check_times` in crates/protocol). */
+export function maxLifetimeFor(purpose: Purpose, rules: TokenRules = DEFAULT_RULES): number {
+  if (purpose === "invitation") return rules.maxInvitationLifetime;
+  if (purpose === "media") return rules.maxMediaLifetime;
+  return rules.maxLifetime;
 }
 
 /** Verify for any audience, with the same checks (lifetime at most `maxLifetime`). */
@@ -165,8 +172,7 @@ export async function verifyAud<X = object>(
 }
 
 export function checkTimes(iat: number, exp: number, purpose: Purpose, now: number, rules: TokenRules): void {
-  const max = purpose === "invitation" ? rules.maxInvitationLifetime : rules.maxLifetime;
-  checkLifetime(iat, exp, max, now, rules);
+  checkLifetime(iat, exp, maxLifetimeFor(purpose, rules), now, rules);
 }
 
 function checkLifetime(iat: number, exp: number, max: number, now: number, rules: TokenRules): void {

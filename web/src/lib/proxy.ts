@@ -142,3 +142,25 @@ export interface SilenceMap {
 
 /** A bearer token for one proxy request made by hand (streams, Range requests). */
 export const proxyToken = (ctx: ProxyContext) => sign(ctx.me, "proxy", ctx.realm, unixNow(), TOKEN_TTL.proxy, {});
+
+/** Signed stream URLs, reused while they have at least half their life left. */
+const streamUrls = new Map<string, { url: string; until: number }>();
+
+/**
+ * A URL the `<audio>` element can stream an enclosure from through `/proxy/media`: media
+ * elements cannot send an `Authorization` header, so the URL carries a token of its own
+ * (purpose `skypod:proxy.media`, bound to this one enclosure URL, valid for hours so that
+ * the element's later Range requests — seeks, rebuffering — still pass). The enclosure host
+ * never sees the device.
+ */
+export async function mediaStreamUrl(ctx: ProxyContext, enclosure: string): Promise<string> {
+  const now = unixNow();
+  const key = `${ctx.server ?? ""}|${ctx.realm}|${ctx.me.identid}|${enclosure}`;
+  const hit = streamUrls.get(key);
+  if (hit && hit.until > now) return hit.url;
+  const token = await sign(ctx.me, "media", ctx.realm, now, TOKEN_TTL.media, { url: enclosure });
+  const url = proxyUrl(ctx.server ?? serverBase(), "media", enclosure, { token });
+  if (streamUrls.size > 256) streamUrls.clear();
+  streamUrls.set(key, { url, until: now + Math.floor(TOKEN_TTL.media / 2) });
+  return url;
+}

@@ -5,7 +5,7 @@
  */
 import { useEffect, useRef, useState } from "preact/hooks";
 import type { TrimLevel } from "../library/doc";
-import { player } from "./player";
+import { player, shownArtwork } from "./player";
 import { usePlayer } from "./usePlayer";
 import { ARROW_WIDGETS, keyAction, SHORTCUTS } from "./keys";
 import { formatTime, spokenTime, SPEEDS, stepSpeed } from "./time";
@@ -71,6 +71,7 @@ export function PlayerDock() {
   const skip = s.trim !== "off";
   const chapters = s.chapters.kind === "ready" ? s.chapters.value : [];
   const chapter = chapters[s.chapter];
+  const art = shownArtwork(s);
   const hasCues = s.transcript.kind === "ready" && s.transcript.value.length > 0;
 
   function setSkip(on: boolean) {
@@ -94,7 +95,7 @@ export function PlayerDock() {
     >
       <div ref={host} class="media" />
       <div class="np">
-        {(chapter?.image ?? req.artworkUrl) && <img class="art" src={chapter?.image ?? req.artworkUrl} alt="" width={48} height={48} />}
+        {art && <img class="art" src={art} alt="" width={48} height={48} />}
         <div class="np-text">
           <p class="np-title" id="np-title">{req.title}</p>
           <p class="np-feed">

@@ -9,8 +9,9 @@ import {
   setSpeed, type Doc,
 } from "../library/doc";
 import type { LibraryStore } from "../library/store";
-import type { ProxyContext } from "../lib/proxy";
+import { mediaStreamUrl, type ProxyContext } from "../lib/proxy";
 import { localUrl } from "../downloads/manager";
+import { artworkUrl } from "../podcast/artwork";
 import { play, type PlayRequest } from "./nowPlaying";
 import { player, DEFAULT_SETTINGS } from "./player";
 import { chaptersLoader, embeddedChaptersLoader, proxySilences, transcriptLoader } from "./silenceSource";
@@ -90,6 +91,8 @@ export function requestFor(env: ListeningEnv, ep: EpisodeInfo, startAt?: number)
     chapters: ep.chaptersUrl ? chaptersLoader(ctx, ep.chaptersUrl) : embeddedChaptersLoader(ctx, ep.audioUrl),
     transcript: ep.transcriptUrl ? transcriptLoader(ctx, ep.transcriptUrl) : undefined,
     localUrl: () => localUrl(ep.key),
+    streamUrl: () => mediaStreamUrl(ctx, ep.audioUrl),
+    chapterArtwork: (url) => artworkUrl(ctx, url, 256),
     // The player reports what the media element says; a NaN or out-of-range value is dropped
     // (and logged) rather than thrown back into the player.
     onProgress: (pos, dur) =>

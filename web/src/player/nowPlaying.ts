@@ -29,9 +29,14 @@ export interface PlayRequest {
   feedTitle: string;
   /** The podcast's feed URL (per-podcast settings, time saved). */
   feedUrl?: string;
-  /** Enclosure URL; the <audio> element fetches it directly (media needs no CORS). */
+  /** Enclosure URL: the episode's identity for silence maps, chapters and downloads. */
   audioUrl: string;
+  /** Where the <audio> element streams the enclosure from: `/proxy/media`, never the host. */
+  streamUrl: () => Promise<string>;
+  /** The episode's artwork, already loaded through the proxy (a blob URL). */
   artworkUrl?: string;
+  /** Loads a chapter's image through the proxy; resolves to a URL the page may show. */
+  chapterArtwork?: (url: string) => Promise<string>;
   /** Where to start, in seconds (own position or a "continue from" offer). */
   startAt: number;
   /** Playback rate, 0.5–3. */

@@ -47,6 +47,8 @@ export interface PlayerState {
   error: string;
   chapters: Loadable<Chapter[]>;
   chapter: number;
+  /** Chapter image URL → the image loaded through the proxy (a blob URL). */
+  chapterArt: Record<string, string>;
   transcript: Loadable<Cue[]>;
   sleep: SleepTimer | null;
   sleepRemaining: number | null;
@@ -56,6 +58,15 @@ export interface PlayerState {
 }
 
 const message = (e: unknown) => (e instanceof Error ? e.message : String(e));
+
+/** Chapter images loaded per episode, at most. */
+const MAX_CHAPTER_IMAGES = 64;
+
+/** The artwork to show: the current chapter's image once the proxy gave it, else the episode's. */
+export function shownArtwork(st: PlayerState): string | undefined {
+  const ch = st.chapters.kind === "ready" ? st.chapters.value[st.chapter] : undefined;
+  return (ch?.image ? st.chapterArt[ch.image] : undefined) ?? st.req?.artworkUrl;
+}
 
 function initial(gen: number, req: PlayRequest | null): PlayerState {
   return {
@@ -73,6 +84,7 @@ function initial(gen: number, req: PlayRequest | null): PlayerState {
     error: "",
     chapters: req?.chapters ? { kind: "loading" } : { kind: "none" },
     chapter: -1,
+    chapterArt: {},
     transcript: req?.transcript ? { kind: "loading" } : { kind: "none" },
     sleep: null,
     sleepRemaining: null,
@@ -149,8 +161,9 @@ export class Player {
     this.set({});
     const speed = clampSpeed(req.speed);
     a.defaultPlaybackRate = speed;
-    // Local copy first (offline), else the enclosure; the choice is async, but a play() must
-    // be called within the user's gesture, so start on the network URL when none is quick.
+    // Local copy first (offline), else the stream through the proxy (never the enclosure
+    // host: it would learn the device's address). Both choices are async; start on the
+    // stream when the local copy is not quick.
     const start = (url: string, local: boolean) => {
       if (gen !== this.st.gen) return;
       a.src = url;
@@ -160,13 +173,20 @@ export class Player {
       this.applyLoudness();
       if (req.autoplay !== false) a.play().catch(() => undefined);
     };
+    const stream = () =>
+      req.streamUrl().then(
+        (u) => start(u, false),
+        (e: unknown) => {
+          if (gen === this.st.gen) this.set({ status: "error", error: `This episode cannot be streamed: ${message(e)}` });
+        },
+      );
     if (req.localUrl) {
       let decided = false;
       // Offline there is nothing to fall back to: wait for the local copy however long it takes.
       const fallback = navigator.onLine
         ? window.setTimeout(() => {
             decided = true;
-            start(req.audioUrl, false);
+            void stream();
           }, 400)
         : 0;
       req
@@ -176,9 +196,10 @@ export class Player {
           if (decided) return;
           clearTimeout(fallback);
           decided = true;
-          start(u ?? req.audioUrl, !!u);
+          if (u) start(u, true);
+          else void stream();
         });
-    } else start(req.audioUrl, false);
+    } else void stream();
     this.loadSide(req, gen);
   }
 
@@ -203,6 +224,7 @@ export class Player {
           if (!live()) return;
           this.set({ chapters: { kind: "ready", value: c }, chapter: chapterAt(c, this.st.position) });
           this.metadata();
+          this.loadChapterArt(req, c, live);
         })
         .catch((e: unknown) => live() && this.set({ chapters: { kind: "error", message: message(e) } }));
     }
@@ -526,13 +548,29 @@ export class Player {
 
   // ----- progress and Media Session -----
 
+  /** Chapter images through the proxy (never from their host), a bounded number per episode. */
+  private loadChapterArt(req: PlayRequest, chapters: Chapter[], live: () => boolean): void {
+    const load = req.chapterArtwork;
+    if (!load) return;
+    const urls = [...new Set(chapters.map((c) => c.image).filter((u): u is string => !!u))].slice(0, MAX_CHAPTER_IMAGES);
+    for (const url of urls) {
+      load(url)
+        .then((blob) => {
+          if (!live()) return;
+          this.set({ chapterArt: { ...this.st.chapterArt, [url]: blob } });
+          this.metadata();
+        })
+        .catch(() => undefined);
+    }
+  }
+
   /** Title, podcast and artwork; the current chapter's title and image when there is one. */
   private metadata(): void {
     const req = this.st.req;
     const ms = navigator.mediaSession;
     if (!req || !ms || typeof MediaMetadata === "undefined") return;
     const ch = this.st.chapters.kind === "ready" ? this.st.chapters.value[this.st.chapter] : undefined;
-    const art = ch?.image ?? req.artworkUrl;
+    const art = shownArtwork(this.st);
     ms.metadata = new MediaMetadata({
       title: ch ? `${ch.title} · ${req.title}` : req.title,
       artist: req.feedTitle,

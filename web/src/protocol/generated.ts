@@ -94,6 +94,8 @@ export type InvitationClaims = { jti: string, sub?: IdentId, };
 
 export type RevokeClaims = { sub: IdentId, };
 
+export type MediaClaims = { url: string, };
+
 export type SignalClaims = { 
 /**
  * The receiver.
@@ -162,6 +164,7 @@ export const AUDIENCE = {
   invitation: "skypod:invitation",
   signal: "skypod:rtc.signal",
   proxy: "skypod:proxy",
+  media: "skypod:proxy.media",
   revoke: "skypod:realm.member.remove",
   keyAnnounce: "skypod:peer.key-announce",
   keyGrant: "skypod:peer.key-grant",
@@ -175,6 +178,7 @@ export const TOKEN_TTL = {
   invitation: 86400,
   signal: 60,
   proxy: 60,
+  media: 21600,
   revoke: 60,
   keyAnnounce: 120,
   keyGrant: 120,
@@ -185,6 +189,7 @@ export const TOKEN_RULES = {
   skew: 30,
   maxLifetime: 300,
   maxInvitationLifetime: 604800,
+  maxMediaLifetime: 43200,
   maxLen: 8192,
 } as const;
 
