@@ -705,6 +705,18 @@ async fn losing_the_database_gives_clear_errors_and_the_node_recovers_by_itself(
         matches!(e, ClientError::Refused(ref r) if r.code == "store"),
         "{e:?}"
     );
+    // The feed proxy keeps serving: the analysis is computed on the node, not shared.
+    let origin = AudioOrigin::start(1);
+    let asked = Instant::now();
+    let (status, v) = within("proxy", silence(&a, &keys[0], &realm, &origin.url)).await;
+    assert_eq!(status, 200, "{v}");
+    assert!(v["silences"].as_array().unwrap().len() >= 80, "{v}");
+    assert_eq!(analyses_run(&a), 1);
+    assert!(
+        asked.elapsed() < Duration::from_secs(12),
+        "{:?}",
+        asked.elapsed()
+    );
     let h = http_get(&a.addr, "/healthz");
     assert!(
         h.starts_with("HTTP/1.1 503") && h.contains(r#""store":{"kind":"postgres","ok":false}"#),

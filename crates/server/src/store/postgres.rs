@@ -187,9 +187,18 @@ impl RealmStore for PgStore {
 ///
 /// A pool of its own: a claim holds a connection (an open transaction) for as long as an
 /// analysis runs, and must never starve the realm store.
+///
+/// While PostgreSQL cannot be reached, the proxy analyses locally: after a connection failure
+/// the store answers at once with an error for [`UNREACHABLE_PAUSE`] instead of making every
+/// request wait out the pool's acquire timeout again.
 pub struct PgAnalyses {
     pool: PgPool,
+    /// Until when calls fail at once (after a connection failure).
+    paused_until: std::sync::Mutex<Option<std::time::Instant>>,
 }
+
+/// How long the analysis store is left alone after a connection failure.
+pub const UNREACHABLE_PAUSE: Duration = Duration::from_secs(10);
 
 /// First key of the two-key advisory locks taken for analyses ("skyp"); single-key locks
 /// (the migrator's) live in a separate key space.
@@ -209,7 +218,37 @@ impl PgAnalyses {
             .acquire_timeout(Duration::from_secs(5))
             .test_before_acquire(true)
             .connect_lazy_with(opts);
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            paused_until: std::sync::Mutex::new(None),
+        })
+    }
+
+    /// An error at once while paused after a connection failure.
+    fn check(&self) -> skypod_feeds::Result<()> {
+        let paused = self.paused_until.lock().unwrap_or_else(|p| p.into_inner());
+        match *paused {
+            Some(t) if t > std::time::Instant::now() => Err(FeedError::Storage(
+                "PostgreSQL was unreachable a moment ago; not asked again yet".into(),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// Map an error, pausing the store if it says the database cannot be reached.
+    fn failed(&self, e: sqlx::Error) -> FeedError {
+        if matches!(
+            e,
+            sqlx::Error::PoolTimedOut
+                | sqlx::Error::PoolClosed
+                | sqlx::Error::Io(_)
+                | sqlx::Error::Tls(_)
+                | sqlx::Error::Protocol(_)
+        ) {
+            *self.paused_until.lock().unwrap_or_else(|p| p.into_inner()) =
+                Some(std::time::Instant::now() + UNREACHABLE_PAUSE);
+        }
+        storage(e)
     }
 }
 
@@ -229,15 +268,17 @@ impl AnalysisClaim for PgClaim {
 #[async_trait]
 impl AnalysisStore for PgAnalyses {
     async fn get(&self, hash: &str, kind: &str) -> skypod_feeds::Result<Option<String>> {
+        self.check()?;
         sqlx::query_scalar("SELECT result FROM proxy_analyses WHERE hash = $1 AND kind = $2")
             .bind(hash)
             .bind(kind)
             .fetch_optional(&self.pool)
             .await
-            .map_err(storage)
+            .map_err(|e| self.failed(e))
     }
 
     async fn put(&self, hash: &str, kind: &str, json: &str) -> skypod_feeds::Result<()> {
+        self.check()?;
         sqlx::query(
             "INSERT INTO proxy_analyses (hash, kind, result, created_at) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (hash, kind) DO UPDATE SET result = excluded.result",
@@ -248,7 +289,7 @@ impl AnalysisStore for PgAnalyses {
         .bind(skypod_protocol::unix_now())
         .execute(&self.pool)
         .await
-        .map_err(storage)?;
+        .map_err(|e| self.failed(e))?;
         Ok(())
     }
 
@@ -257,7 +298,8 @@ impl AnalysisStore for PgAnalyses {
         key: &str,
         wait: Duration,
     ) -> skypod_feeds::Result<Option<Box<dyn AnalysisClaim>>> {
-        let mut tx = self.pool.begin().await.map_err(storage)?;
+        self.check()?;
+        let mut tx = self.pool.begin().await.map_err(|e| self.failed(e))?;
         // Wait for another node's claim at most `wait` (PostgreSQL's lock_timeout covers
         // advisory locks), then compute anyway rather than hang.
         let ms = wait.as_millis().clamp(1, i32::MAX as u128);
@@ -265,7 +307,7 @@ impl AnalysisStore for PgAnalyses {
             .bind(format!("{ms}ms"))
             .execute(&mut *tx)
             .await
-            .map_err(storage)?;
+            .map_err(|e| self.failed(e))?;
         let locked = sqlx::query("SELECT pg_advisory_xact_lock($1, hashtext($2))")
             .bind(ANALYSIS_LOCK_SPACE)
             .bind(key)
@@ -281,7 +323,7 @@ impl AnalysisStore for PgAnalyses {
                 );
                 Ok(None)
             }
-            Err(e) => Err(storage(e)),
+            Err(e) => Err(self.failed(e)),
         }
     }
 
