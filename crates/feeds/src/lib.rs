@@ -15,6 +15,7 @@ pub mod fetch;
 pub mod parse;
 
 pub use error::{FeedError, Result};
+pub mod analyses;
 pub mod artwork;
 pub mod html;
 pub mod http;

@@ -1,10 +1,14 @@
 //! [`FeedService`]: the shared fetcher + cache, and the transformations behind
 //! each endpoint. Silence analyses are computed once per content hash (stored in
-//! the cache index) and concurrent requests for the same hash share one job.
+//! an [`AnalysisStore`]: the cache index, or one store several servers share) and
+//! concurrent requests for the same hash share one job (across servers, through the
+//! store's claim).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::FutureExt;
@@ -12,6 +16,7 @@ use futures_util::future::{BoxFuture, Shared};
 use serde::Serialize;
 use url::Url;
 
+use crate::analyses::AnalysisStore;
 use crate::cache::{Cache, CacheConfig, CacheStatus, CachedBody};
 use crate::encoding::{self, Coding, Deflated};
 use crate::error::{FeedError, Result};
@@ -238,8 +243,11 @@ impl<T> Memo<T> {
 struct Inner {
     cache: Cache,
     config: ServiceConfig,
+    /// Where analysis results live (the cache index unless a shared store was given).
+    analyses: Arc<dyn AnalysisStore>,
     inflight: Mutex<HashMap<String, SilenceJob>>,
-    silence_jobs: TestCounter,
+    /// Analyses actually decoded by this process (`/metrics`).
+    silence_jobs: AtomicU64,
     feeds: Memo<Prepared>,
     articles: Memo<Prepared>,
     titles: Memo<Prepared>,
@@ -275,16 +283,27 @@ fn wrap<T>(value: T, b: &CachedBody) -> Served<T> {
 }
 
 impl FeedService {
-    /// Open the cache and build the fetcher.
+    /// Open the cache and build the fetcher; analysis results are kept in the cache index.
     pub async fn new(config: ServiceConfig) -> Result<Self> {
+        Self::with_analyses(config, None).await
+    }
+
+    /// As [`FeedService::new`], with analysis results kept in `analyses` (shared by several
+    /// servers) instead of the cache index when given. Bodies stay in this process's cache.
+    pub async fn with_analyses(
+        config: ServiceConfig,
+        analyses: Option<Arc<dyn AnalysisStore>>,
+    ) -> Result<Self> {
         let fetcher = Fetcher::new(config.fetch.clone())?;
         let cache = Cache::open(config.cache.clone(), fetcher).await?;
+        let analyses = analyses.unwrap_or_else(|| Arc::new(cache.clone()));
         Ok(Self {
             inner: Arc::new(Inner {
                 cache,
                 config,
+                analyses,
                 inflight: Mutex::new(HashMap::new()),
-                silence_jobs: TestCounter::default(),
+                silence_jobs: AtomicU64::new(0),
                 feeds: Memo::new(32, 256 << 20),
                 articles: Memo::new(64, 64 << 20),
                 titles: Memo::new(512, 4 << 20),
@@ -309,10 +328,16 @@ impl FeedService {
         &self.inner.config
     }
 
-    /// Number of silence analyses actually started (tests only).
+    /// Number of analyses (silence maps, loudness) this process actually decoded; results
+    /// found in the analysis store, or computed by another server, do not count.
+    pub fn analyses_run(&self) -> u64 {
+        self.inner.silence_jobs.load(Ordering::Relaxed)
+    }
+
+    /// Number of silence analyses actually started (tests only; see [`Self::analyses_run`]).
     #[cfg(feature = "test-hooks")]
     pub fn silence_jobs_started(&self) -> u64 {
-        self.inner.silence_jobs.get()
+        self.analyses_run()
     }
 
     /// Number of bodies actually compressed (tests only).
@@ -559,7 +584,8 @@ impl FeedService {
             )
             .await?;
         let kind = silence_kind(&params);
-        if let Some(map) = stored_result(&self.inner.cache, &b.hash, &kind, measure).await? {
+        let store = &self.inner.analyses;
+        if let Some(map) = stored_result(store.as_ref(), &b.hash, &kind, measure).await {
             return Ok(wrap(map, &b));
         }
         let key = format!("{}|{kind}|loudness={}", b.hash, measure.loudness);
@@ -574,32 +600,34 @@ impl FeedService {
                     let inner = self.inner.clone();
                     let body = b.clone();
                     let kind = kind.clone();
+                    let key = key.clone();
                     async move {
-                        // A job that finished between our cache lookup and taking the
-                        // in-flight lock has already stored its result: reuse it.
+                        let store = inner.analyses.clone();
+                        // Another server sharing the store may be decoding this very body:
+                        // wait for its claim to end first.
+                        let claim = match store.claim(&key, ANALYSIS_CLAIM_WAIT).await {
+                            Ok(c) => c,
+                            Err(e) => {
+                                tracing::warn!(error = %e, store = store.kind(), "analysis claim failed; computing here");
+                                None
+                            }
+                        };
+                        // A job that finished meanwhile (here, between our lookup and taking
+                        // the in-flight lock, or on another server) has stored its result.
                         if let Some(map) =
-                            stored_result(&inner.cache, &body.hash, &kind, measure).await?
+                            stored_result(store.as_ref(), &body.hash, &kind, measure).await
                         {
+                            if let Some(c) = claim {
+                                c.release().await;
+                            }
                             return Ok(map);
                         }
-                        inner.silence_jobs.bump();
-                        let path = body.path().to_path_buf();
-                        let ext = ext_hint(body.content_type.as_deref(), &body.final_url);
-                        let result = tokio::task::spawn_blocking(move || {
-                            silence::analyze_path(&path, ext.as_deref(), params, measure)
-                        })
-                        .await
-                        .map_err(|e| FeedError::Audio(format!("analysis task failed: {e}")))?;
-                        let mut map = result?;
-                        if let Some(l) = map.loudness.take() {
-                            store_analysis(&inner.cache, &body.hash, LOUDNESS_KIND, &l).await?;
-                            store_analysis(&inner.cache, &body.hash, &kind, &map).await?;
-                            map.loudness = Some(l);
-                        } else {
-                            store_analysis(&inner.cache, &body.hash, &kind, &map).await?;
+                        let result = compute(&inner, &body, &kind, params, measure).await;
+                        if let Some(c) = claim {
+                            c.release().await;
                         }
                         drop(body);
-                        Ok(map)
+                        result
                     }
                     .boxed()
                     .shared()
@@ -773,48 +801,84 @@ fn silence_kind(params: &SilenceParams) -> String {
     )
 }
 
-/// A stored analysis result for this body and kind (an unreadable one counts as none).
-pub async fn load_analysis<T: serde::de::DeserializeOwned>(
-    cache: &Cache,
-    hash: &str,
+/// How long a server waits for another server's analysis of the same body before it
+/// decodes the body itself.
+pub const ANALYSIS_CLAIM_WAIT: Duration = Duration::from_secs(60);
+
+/// Decode `body` once (counted in [`FeedService::analyses_run`]) and store the results.
+async fn compute(
+    inner: &Inner,
+    body: &CachedBody,
     kind: &str,
-) -> Result<Option<T>> {
-    Ok(cache
-        .analysis(hash, kind)
-        .await?
-        .and_then(|json| serde_json::from_str(&json).ok()))
+    params: SilenceParams,
+    measure: silence::Measure,
+) -> Result<SilenceMap> {
+    inner.silence_jobs.fetch_add(1, Ordering::Relaxed);
+    let path = body.path().to_path_buf();
+    let ext = ext_hint(body.content_type.as_deref(), &body.final_url);
+    let result = tokio::task::spawn_blocking(move || {
+        silence::analyze_path(&path, ext.as_deref(), params, measure)
+    })
+    .await
+    .map_err(|e| FeedError::Audio(format!("analysis task failed: {e}")))?;
+    let mut map = result?;
+    let store = inner.analyses.as_ref();
+    if let Some(l) = map.loudness.take() {
+        store_analysis(store, &body.hash, LOUDNESS_KIND, &l).await;
+        store_analysis(store, &body.hash, kind, &map).await;
+        map.loudness = Some(l);
+    } else {
+        store_analysis(store, &body.hash, kind, &map).await;
+    }
+    Ok(map)
 }
 
-/// Store an analysis result for this body and kind.
+/// A stored analysis result for this body and kind. An unreadable one, or a store that
+/// cannot be reached (logged), counts as none: the analysis is computed again.
+pub async fn load_analysis<T: serde::de::DeserializeOwned>(
+    store: &dyn AnalysisStore,
+    hash: &str,
+    kind: &str,
+) -> Option<T> {
+    match store.get(hash, kind).await {
+        Ok(json) => json.and_then(|json| serde_json::from_str(&json).ok()),
+        Err(e) => {
+            tracing::warn!(error = %e, store = store.kind(), "reading a stored analysis failed");
+            None
+        }
+    }
+}
+
+/// Store an analysis result for this body and kind. A failure is logged: the result is
+/// still served, and computed again next time.
 pub async fn store_analysis<T: Serialize>(
-    cache: &Cache,
+    store: &dyn AnalysisStore,
     hash: &str,
     kind: &str,
     value: &T,
-) -> Result<()> {
-    let json = serde_json::to_string(value)
-        .map_err(|e| FeedError::Storage(format!("serialising an analysis: {e}")))?;
-    cache.put_analysis(hash, kind, &json).await
+) {
+    let stored = match serde_json::to_string(value) {
+        Ok(json) => store.put(hash, kind, &json).await,
+        Err(e) => Err(FeedError::Storage(format!("serialising an analysis: {e}"))),
+    };
+    if let Err(e) = stored {
+        tracing::warn!(error = %e, store = store.kind(), "storing an analysis failed");
+    }
 }
 
 /// The silence map (and loudness, when measured) stored for this body, if
 /// everything `measure` asks for is there.
 async fn stored_result(
-    cache: &Cache,
+    store: &dyn AnalysisStore,
     hash: &str,
     kind: &str,
     measure: silence::Measure,
-) -> Result<Option<SilenceMap>> {
-    let Some(mut map) = load_analysis::<SilenceMap>(cache, hash, kind).await? else {
-        return Ok(None);
-    };
+) -> Option<SilenceMap> {
+    let mut map = load_analysis::<SilenceMap>(store, hash, kind).await?;
     if measure.loudness {
-        match load_analysis(cache, hash, LOUDNESS_KIND).await? {
-            Some(l) => map.loudness = Some(l),
-            None => return Ok(None),
-        }
+        map.loudness = Some(load_analysis(store, hash, LOUDNESS_KIND).await?);
     }
-    Ok(Some(map))
+    Some(map)
 }
 
 fn ext_hint(content_type: Option<&str>, url: &str) -> Option<String> {

@@ -29,9 +29,10 @@ use std::time::Duration;
 
 pub use config::ServerConfig;
 use hub::{CloseReason, Hub};
+use skypod_feeds::analyses::AnalysisStore;
 use state::AppState;
 use store::RealmStore;
-use store::postgres::PgStore;
+use store::postgres::{PgAnalyses, PgStore};
 use store::sqlite::SqliteStore;
 
 pub struct Server {
@@ -47,15 +48,24 @@ impl Server {
         cfg.check()?;
         let node = cfg.node_id();
         cfg.node_id = Some(node.clone());
-        let store: Arc<dyn RealmStore> = match &cfg.store {
-            Some(url) => Arc::new(PgStore::connect(url).await?),
-            None => Arc::new(SqliteStore::open(&cfg.data_dir, cfg.durability).await?),
-        };
+        // With a shared store, the feed proxy's analysis results are shared through it too
+        // (bodies stay in each node's own cache).
+        let (store, analyses): (Arc<dyn RealmStore>, Option<Arc<dyn AnalysisStore>>) =
+            match &cfg.store {
+                Some(url) => (
+                    Arc::new(PgStore::connect(url).await?),
+                    Some(Arc::new(PgAnalyses::connect(url)?) as Arc<dyn AnalysisStore>),
+                ),
+                None => (
+                    Arc::new(SqliteStore::open(&cfg.data_dir, cfg.durability).await?),
+                    None,
+                ),
+            };
         let bus = match &cfg.bus {
             Some(url) => Some(cluster::nats::NatsBus::connect(url, &node, &cfg.bus_prefix).await?),
             None => None,
         };
-        let metrics = Arc::new(metrics::Metrics::default());
+        let mut metrics = metrics::Metrics::default();
         metrics
             .node
             .get_or_create(&metrics::NodeInfo {
@@ -64,10 +74,6 @@ impl Server {
                 bus: if bus.is_some() { "nats" } else { "none" }.into(),
             })
             .set(1);
-        let mut hub = Hub::new(store, metrics.clone());
-        if let Some(b) = &bus {
-            hub = hub.with_bus(b.clone());
-        }
         let listener = tokio::net::TcpListener::bind(cfg.listen).await?;
         let mut feeds_cfg = skypod_feeds::ServiceConfig::new(cfg.data_dir.join("feeds"));
         feeds_cfg.cache.max_bytes = cfg.proxy_cache_bytes;
@@ -79,7 +85,13 @@ impl Server {
             cfg.podcastindex_secret.as_deref(),
         )
         .map_err(|e| anyhow::anyhow!("--directory: {e}"))?;
-        let feeds = skypod_feeds::FeedService::new(feeds_cfg).await?;
+        let feeds = skypod_feeds::FeedService::with_analyses(feeds_cfg, analyses).await?;
+        metrics.register_proxy(feeds.clone());
+        let metrics = Arc::new(metrics);
+        let mut hub = Hub::new(store, metrics.clone());
+        if let Some(b) = &bus {
+            hub = hub.with_bus(b.clone());
+        }
         let state = AppState::new(cfg, hub, metrics);
         if let Some(b) = &bus {
             b.run(state.clone()).await?;

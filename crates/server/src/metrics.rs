@@ -1,7 +1,8 @@
 //! Prometheus metrics (`/metrics`). Handles are held directly so the hot path is one atomic
 //! add, never a registry lookup.
 
-use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::{EncodeLabelSet, EncodeMetric, MetricEncoder, NoLabelSet};
+use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -154,7 +155,36 @@ impl Default for Metrics {
     }
 }
 
+/// The feed proxy's count of analyses decoded on this node, read at each scrape.
+struct ProxyAnalyses(skypod_feeds::FeedService);
+
+impl std::fmt::Debug for ProxyAnalyses {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ProxyAnalyses")
+    }
+}
+
+impl EncodeMetric for ProxyAnalyses {
+    fn encode(&self, mut encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
+        encoder.encode_counter::<NoLabelSet, _, u64>(&self.0.analyses_run(), None)
+    }
+
+    fn metric_type(&self) -> MetricType {
+        MetricType::Counter
+    }
+}
+
 impl Metrics {
+    /// Export the feed proxy's counters (`skypod_proxy_analyses_total`).
+    pub fn register_proxy(&mut self, feeds: skypod_feeds::FeedService) {
+        self.registry.register(
+            "proxy_analyses",
+            "Audio analyses (silence maps, loudness) decoded on this node; results read from \
+             the analysis store, also those another node computed, do not count",
+            ProxyAnalyses(feeds),
+        );
+    }
+
     pub fn auth_failed(&self, reason: &'static str) {
         self.auth_failures.get_or_create(&Reason { reason }).inc();
     }

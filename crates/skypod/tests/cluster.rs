@@ -13,9 +13,11 @@ use skypod_protocol::messages::{
     MEMBER_REMOVE, MEMBER_REMOVED, MemberRemoved, PEER_JOINED, PEER_LEFT, PeerJoined, PeerLeft,
     SIGNAL, TokenRequest,
 };
-use skypod_protocol::token::{self, Purpose, RevokeClaims};
+use skypod_protocol::token::{self, NoClaims, Purpose, RevokeClaims};
 use skypod_protocol::{IdentityKey, RealmId, close, invitation, unix_now};
+use std::io::{Read, Write};
 use std::process::Stdio;
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 const T: Duration = Duration::from_secs(5);
@@ -62,6 +64,12 @@ impl Cluster {
     }
 
     fn node(&self, id: &str) -> Node {
+        self.node_on(id, &self.db.url)
+    }
+
+    /// A node reaching the shared database at `store` (the database's URL, or one through a
+    /// forwarder the test controls).
+    fn node_on(&self, id: &str, store: &str) -> Node {
         let dir = tempfile::tempdir().unwrap();
         let addr = format!("127.0.0.1:{}", free_port());
         let proc = Kill(
@@ -69,9 +77,11 @@ impl Cluster {
                 .args(["serve", "--listen", &addr, "--node-id", id])
                 .arg("--data-dir")
                 .arg(dir.path())
-                .env("SKYPOD_STORE", &self.db.url)
+                .env("SKYPOD_STORE", store)
                 .env("SKYPOD_BUS", &self.bus)
                 .env("SKYPOD_BUS_PREFIX", &self.prefix)
+                // The feed proxy may fetch the tests' loopback fixtures.
+                .env("SKYPOD_PROXY_ALLOW_FOR_TESTS", "127.0.0.0/8")
                 .stdout(Stdio::null())
                 .spawn()
                 .unwrap(),
@@ -94,7 +104,6 @@ impl Cluster {
 }
 
 fn http_get(addr: &str, path: &str) -> String {
-    use std::io::{Read, Write};
     let Ok(mut s) = std::net::TcpStream::connect(addr) else {
         return String::new();
     };
@@ -411,4 +420,332 @@ fn a_bus_without_a_shared_store_is_refused_with_a_sentence() {
         err.contains("--bus needs a shared --store postgres://"),
         "{err}"
     );
+}
+
+/// An episode's audio on loopback. The first `together` requests are answered at the same
+/// moment, once all of them have arrived, so the nodes asking for it start analysing it at
+/// once; later requests are answered at once. Counts requests.
+struct AudioOrigin {
+    url: String,
+    arrived: Arc<(Mutex<usize>, Condvar)>,
+}
+
+impl AudioOrigin {
+    fn start(together: usize) -> Self {
+        let body = long_episode();
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/episode.mp3", l.local_addr().unwrap());
+        let arrived = Arc::new((Mutex::new(0usize), Condvar::new()));
+        let counter = arrived.clone();
+        std::thread::spawn(move || {
+            for conn in l.incoming() {
+                let Ok(mut c) = conn else { continue };
+                let (body, arrived) = (body.clone(), counter.clone());
+                std::thread::spawn(move || {
+                    let (mut head, mut buf) = (Vec::new(), [0u8; 2048]);
+                    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match c.read(&mut buf) {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => head.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    let (n, cv) = &*arrived;
+                    let mut n = n.lock().unwrap();
+                    *n += 1;
+                    cv.notify_all();
+                    drop(
+                        cv.wait_timeout_while(n, Duration::from_secs(10), |n| *n < together)
+                            .unwrap(),
+                    );
+                    let _ = write!(
+                        c,
+                        "HTTP/1.1 200 OK\r\nContent-Type: audio/mpeg\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                        body.len()
+                    );
+                    let _ = c.write_all(&body);
+                });
+            }
+        });
+        Self { url, arrived }
+    }
+
+    fn requests(&self) -> usize {
+        *self.arrived.0.lock().unwrap()
+    }
+}
+
+/// About 2½ minutes of MP3: the 4-second fixture (speech, 1 s and 2 s pauses) 40 times over,
+/// its ID3 tag stripped, so that decoding it takes long enough for two nodes' analyses to
+/// overlap when nothing makes one wait for the other.
+fn long_episode() -> Vec<u8> {
+    let one = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../feeds/testdata/audio/pauses.mp3"
+    ))
+    .unwrap();
+    assert_eq!(&one[..3], b"ID3");
+    let size = one[6..10]
+        .iter()
+        .fold(0usize, |n, b| (n << 7) | usize::from(b & 0x7f));
+    let footer = if one[5] & 0x10 != 0 { 10 } else { 0 };
+    let mut frames = &one[10 + size + footer..];
+    // The first frame is LAME's Info frame, whose frame count would end every decode after
+    // the first copy: leave it out (MPEG-1 layer III: 144 × bitrate / rate + padding bytes).
+    let h = &frames[..4];
+    assert!(
+        h[0] == 0xff && h[1] & 0xfe == 0xfa,
+        "an MPEG-1 layer III frame"
+    );
+    let kbps = [
+        0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320,
+    ][usize::from(h[2] >> 4)];
+    let rate = [44100, 48000, 32000][usize::from((h[2] >> 2) & 3)];
+    let len = 144_000 * kbps / rate + usize::from((h[2] >> 1) & 1);
+    if frames[..len]
+        .windows(4)
+        .any(|w| w == b"Info" || w == b"Xing")
+    {
+        frames = &frames[len..];
+    }
+    frames.repeat(40)
+}
+
+/// `/proxy/silence` of `audio` on `node`, as a member of `realm`: the status and the JSON.
+async fn silence(
+    node: &Node,
+    key: &IdentityKey,
+    realm: &RealmId,
+    audio: &str,
+) -> (u16, serde_json::Value) {
+    let bearer = token::sign(key, Purpose::Proxy, realm, unix_now(), 60, NoClaims {}).unwrap();
+    let r = reqwest::Client::new()
+        .get(format!("http://{}/proxy/silence?url={audio}", node.addr))
+        .bearer_auth(bearer)
+        .timeout(Duration::from_secs(60))
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap())
+}
+
+/// The node's `skypod_proxy_analyses_total`: analyses it decoded itself.
+fn analyses_run(node: &Node) -> u64 {
+    let m = http_get(&node.addr, "/metrics");
+    m.lines()
+        .find_map(|l| l.strip_prefix("skypod_proxy_analyses_total "))
+        .unwrap_or_else(|| panic!("no analyses counter in {m}"))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_analysis_serves_every_node_and_concurrent_requests_run_it_once() {
+    let cluster = Cluster::new(shared_bus()).await;
+    let (a, b, c) = (cluster.node("a"), cluster.node("b"), cluster.node("c"));
+    let (realm, keys, _cs) = realm_across(&[&a, &b], 1).await;
+    let origin = AudioOrigin::start(2);
+    // The same episode asked of a and b at once: each fetches the body (bodies are per
+    // node), and they get it at the same moment; one of them decodes it.
+    let ((sa, va), (sb, vb)) = tokio::join!(
+        silence(&a, &keys[0], &realm, &origin.url),
+        silence(&b, &keys[0], &realm, &origin.url)
+    );
+    assert_eq!((sa, sb), (200, 200), "{va} {vb}");
+    assert_eq!(origin.requests(), 2, "each node fetched the body once");
+    // two pauses per copy (how the copies' joins read is the decoder's business)
+    assert!(va["silences"].as_array().unwrap().len() >= 80, "{va}");
+    assert_eq!(va["silences"], vb["silences"]);
+    assert_eq!(va["content_hash"], vb["content_hash"]);
+    let (ra, rb) = (analyses_run(&a), analyses_run(&b));
+    assert_eq!(ra + rb, 1, "one analysis in all (a ran {ra}, b ran {rb})");
+    // A third node, which has never seen the episode, fetches the body and is served the
+    // analysis from PostgreSQL without decoding.
+    let (sc, vc) = silence(&c, &keys[0], &realm, &origin.url).await;
+    assert_eq!(sc, 200, "{vc}");
+    assert_eq!(origin.requests(), 3);
+    assert_eq!(vc["silences"], va["silences"]);
+    assert_eq!(analyses_run(&c), 0, "c decoded nothing");
+    assert_eq!(analyses_run(&a) + analyses_run(&b), 1);
+}
+
+/// A loopback TCP forwarder to PostgreSQL that the test can cut (every connection closed,
+/// new ones refused) and restore on the same port.
+struct Forwarder {
+    port: u16,
+    to: String,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Forwarder {
+    async fn start(to: String) -> Self {
+        let mut f = Self {
+            port: free_port(),
+            to,
+            task: None,
+        };
+        f.restore().await;
+        f
+    }
+
+    async fn restore(&mut self) {
+        let l = tokio::net::TcpListener::bind(("127.0.0.1", self.port))
+            .await
+            .unwrap();
+        let to = self.to.clone();
+        self.task = Some(tokio::spawn(async move {
+            // Dropped with the task: every forwarded connection is aborted, so closed.
+            let mut conns = tokio::task::JoinSet::new();
+            loop {
+                let Ok((mut inbound, _)) = l.accept().await else {
+                    continue;
+                };
+                let to = to.clone();
+                conns.spawn(async move {
+                    if let Ok(mut out) = tokio::net::TcpStream::connect(to).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut out).await;
+                    }
+                });
+                while conns.try_join_next().is_some() {}
+            }
+        }));
+    }
+
+    async fn cut(&mut self) {
+        if let Some(t) = self.task.take() {
+            t.abort();
+            let _ = t.await;
+        }
+    }
+}
+
+/// `postgres://user@host:port/db` → (`host:port`, the same URL through 127.0.0.1:`port`).
+fn via_port(url: &str, port: u16) -> (String, String) {
+    let (scheme, rest) = url.split_once("://").unwrap();
+    let (authority, path) = rest.split_once('/').unwrap();
+    let (user, hostport) = match authority.rsplit_once('@') {
+        Some((u, h)) => (format!("{u}@"), h),
+        None => (String::new(), authority),
+    };
+    (
+        hostport.to_owned(),
+        format!("{scheme}://{user}127.0.0.1:{port}/{path}"),
+    )
+}
+
+/// A request that needs the store, bounded so that a hang fails the test instead of it.
+async fn within<T>(what: &str, f: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(15), f)
+        .await
+        .unwrap_or_else(|_| panic!("{what}: no answer within 15 s"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn losing_the_database_gives_clear_errors_and_the_node_recovers_by_itself() {
+    let cluster = Cluster::new(shared_bus()).await;
+    let (pg, _) = via_port(&cluster.db.url, 0);
+    let mut fwd = Forwarder::start(pg).await;
+    let (_, through) = via_port(&cluster.db.url, fwd.port);
+    let (a, b) = (
+        cluster.node_on("a", &through),
+        cluster.node_on("b", &through),
+    );
+    let (realm, keys, mut cs) = realm_across(&[&a, &b], 2).await;
+
+    fwd.cut().await;
+    // Members already online keep talking: routing needs no store.
+    cs[1].broadcast("during", None).await.unwrap();
+    let f = cs[0].recv_msg("realm.broadcast", T).await.unwrap();
+    assert_eq!(f.dat.as_ref().unwrap()["payload"], "during");
+    // What needs the store is refused soon, not hung, with the documented `store` error
+    // ("the server could not record a change; try again").
+    let newcomer = IdentityKey::generate_es256();
+    let inv = invitation::create(&keys[0], &realm, unix_now(), 600, None).unwrap();
+    let asked = Instant::now();
+    let e = within("exchange", async {
+        a.client().await.exchange(&newcomer, &realm, &inv).await
+    })
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(e, ClientError::Refused(ref r) if r.status == 500 && r.code == "store"),
+        "{e:?} after {:?}",
+        asked.elapsed()
+    );
+    let e = within("register", async {
+        let other = IdentityKey::generate_es256();
+        b.client().await.register(&other, &RealmId::random()).await
+    })
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(e, ClientError::Refused(ref r) if r.code == "store"),
+        "{e:?}"
+    );
+    // A removal is refused as a whole: the member's socket stays open.
+    let t = token::sign(
+        &keys[0],
+        Purpose::Revoke,
+        &realm,
+        unix_now(),
+        60,
+        RevokeClaims {
+            sub: keys[1].identid().clone(),
+        },
+    )
+    .unwrap();
+    let e = within(
+        "removal",
+        cs[0].request(MEMBER_REMOVE, TokenRequest { token: t }),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(e, ClientError::Refused(ref r) if r.code == "store"),
+        "{e:?}"
+    );
+    // The feed proxy keeps serving: the analysis is computed on the node, not shared.
+    let origin = AudioOrigin::start(1);
+    let asked = Instant::now();
+    let (status, v) = within("proxy", silence(&a, &keys[0], &realm, &origin.url)).await;
+    assert_eq!(status, 200, "{v}");
+    assert!(v["silences"].as_array().unwrap().len() >= 80, "{v}");
+    assert_eq!(analyses_run(&a), 1);
+    assert!(
+        asked.elapsed() < Duration::from_secs(12),
+        "{:?}",
+        asked.elapsed()
+    );
+    let h = http_get(&a.addr, "/healthz");
+    assert!(
+        h.starts_with("HTTP/1.1 503") && h.contains(r#""store":{"kind":"postgres","ok":false}"#),
+        "{h}"
+    );
+
+    // The database comes back: both nodes serve again without a restart.
+    fwd.restore().await;
+    let start = Instant::now();
+    for n in [&a, &b] {
+        while !http_get(&n.addr, "/healthz").starts_with("HTTP/1.1 200") {
+            assert!(
+                start.elapsed() < Duration::from_secs(15),
+                "node {} did not recover",
+                n.id
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    // The refused exchange left nothing behind: the same invitation admits the newcomer now.
+    let mut nc = a.client().await;
+    nc.exchange(&newcomer, &realm, &inv).await.unwrap();
+    for c in cs.iter_mut() {
+        peer_joined(c, &newcomer).await;
+    }
+    // Nothing acknowledged was lost, and the refused removal removed nothing: a node that
+    // loads the realm from the database afresh knows all three members.
+    let fresh = cluster.node("c");
+    let mut z = fresh.client().await;
+    let res = z.authn(&keys[1], &realm).await.unwrap();
+    assert_eq!(res.identities.len(), 3, "{:?}", res.identities);
 }

@@ -10,6 +10,8 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use super::{Admission, RealmStore, StoreError, StoredMember};
+use skypod_feeds::FeedError;
+use skypod_feeds::analyses::{AnalysisClaim, AnalysisStore};
 
 pub struct PgStore {
     pool: PgPool,
@@ -176,5 +178,156 @@ impl RealmStore for PgStore {
 
     async fn close(&self) {
         self.pool.close().await;
+    }
+}
+
+/// The feed proxy's analysis results in PostgreSQL (`proxy_analyses`), so one node's
+/// analysis serves every node; a transaction-scoped advisory lock per analysis makes
+/// concurrent requests on different nodes run one decode (see [`skypod_feeds::analyses`]).
+///
+/// A pool of its own: a claim holds a connection (an open transaction) for as long as an
+/// analysis runs, and must never starve the realm store.
+///
+/// While PostgreSQL cannot be reached, the proxy analyses locally: after a connection failure
+/// the store answers at once with an error for [`UNREACHABLE_PAUSE`] instead of making every
+/// request wait out the pool's acquire timeout again.
+pub struct PgAnalyses {
+    pool: PgPool,
+    /// Until when calls fail at once (after a connection failure).
+    paused_until: std::sync::Mutex<Option<std::time::Instant>>,
+}
+
+/// How long the analysis store is left alone after a connection failure.
+pub const UNREACHABLE_PAUSE: Duration = Duration::from_secs(10);
+
+/// First key of the two-key advisory locks taken for analyses ("skyp"); single-key locks
+/// (the migrator's) live in a separate key space.
+const ANALYSIS_LOCK_SPACE: i32 = 0x736b_7970;
+
+fn storage(e: sqlx::Error) -> FeedError {
+    FeedError::Storage(format!("PostgreSQL: {e}"))
+}
+
+impl PgAnalyses {
+    /// A lazily connecting pool on `url` (the schema is [`PgStore::connect`]'s migrations).
+    pub fn connect(url: &str) -> Result<Self, StoreError> {
+        let opts = PgConnectOptions::from_str(url)
+            .map_err(|e| StoreError::Backend(format!("bad PostgreSQL URL: {e}")))?;
+        let pool = PgPoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(Duration::from_secs(5))
+            .test_before_acquire(true)
+            .connect_lazy_with(opts);
+        Ok(Self {
+            pool,
+            paused_until: std::sync::Mutex::new(None),
+        })
+    }
+
+    /// An error at once while paused after a connection failure.
+    fn check(&self) -> skypod_feeds::Result<()> {
+        let paused = self.paused_until.lock().unwrap_or_else(|p| p.into_inner());
+        match *paused {
+            Some(t) if t > std::time::Instant::now() => Err(FeedError::Storage(
+                "PostgreSQL was unreachable a moment ago; not asked again yet".into(),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// Map an error, pausing the store if it says the database cannot be reached.
+    fn failed(&self, e: sqlx::Error) -> FeedError {
+        if matches!(
+            e,
+            sqlx::Error::PoolTimedOut
+                | sqlx::Error::PoolClosed
+                | sqlx::Error::Io(_)
+                | sqlx::Error::Tls(_)
+                | sqlx::Error::Protocol(_)
+        ) {
+            *self.paused_until.lock().unwrap_or_else(|p| p.into_inner()) =
+                Some(std::time::Instant::now() + UNREACHABLE_PAUSE);
+        }
+        storage(e)
+    }
+}
+
+/// An analysis being computed on this node: the advisory lock of an open transaction.
+struct PgClaim(sqlx::Transaction<'static, sqlx::Postgres>);
+
+#[async_trait]
+impl AnalysisClaim for PgClaim {
+    async fn release(self: Box<Self>) {
+        // Ending the transaction releases the lock; if the connection is gone, so is the lock.
+        if let Err(e) = self.0.rollback().await {
+            tracing::debug!(error = %e, "releasing an analysis claim");
+        }
+    }
+}
+
+#[async_trait]
+impl AnalysisStore for PgAnalyses {
+    async fn get(&self, hash: &str, kind: &str) -> skypod_feeds::Result<Option<String>> {
+        self.check()?;
+        sqlx::query_scalar("SELECT result FROM proxy_analyses WHERE hash = $1 AND kind = $2")
+            .bind(hash)
+            .bind(kind)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| self.failed(e))
+    }
+
+    async fn put(&self, hash: &str, kind: &str, json: &str) -> skypod_feeds::Result<()> {
+        self.check()?;
+        sqlx::query(
+            "INSERT INTO proxy_analyses (hash, kind, result, created_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (hash, kind) DO UPDATE SET result = excluded.result",
+        )
+        .bind(hash)
+        .bind(kind)
+        .bind(json)
+        .bind(skypod_protocol::unix_now())
+        .execute(&self.pool)
+        .await
+        .map_err(|e| self.failed(e))?;
+        Ok(())
+    }
+
+    async fn claim(
+        &self,
+        key: &str,
+        wait: Duration,
+    ) -> skypod_feeds::Result<Option<Box<dyn AnalysisClaim>>> {
+        self.check()?;
+        let mut tx = self.pool.begin().await.map_err(|e| self.failed(e))?;
+        // Wait for another node's claim at most `wait` (PostgreSQL's lock_timeout covers
+        // advisory locks), then compute anyway rather than hang.
+        let ms = wait.as_millis().clamp(1, i32::MAX as u128);
+        sqlx::query("SELECT set_config('lock_timeout', $1, true)")
+            .bind(format!("{ms}ms"))
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.failed(e))?;
+        let locked = sqlx::query("SELECT pg_advisory_xact_lock($1, hashtext($2))")
+            .bind(ANALYSIS_LOCK_SPACE)
+            .bind(key)
+            .execute(&mut *tx)
+            .await;
+        match locked {
+            Ok(_) => Ok(Some(Box::new(PgClaim(tx)))),
+            // lock_not_available: the wait ran out.
+            Err(sqlx::Error::Database(d)) if d.code().as_deref() == Some("55P03") => {
+                tracing::warn!(
+                    key,
+                    "another node's analysis took too long; computing here too"
+                );
+                Ok(None)
+            }
+            Err(e) => Err(self.failed(e)),
+        }
+    }
+
+    fn kind(&self) -> &'static str {
+        "postgres"
     }
 }
