@@ -6,15 +6,17 @@
 #
 #   bench/signaling/run.sh              # full run (~6 minutes)
 #   QUICK=1 bench/signaling/run.sh      # smaller, for a smoke check
+#   BIN=... LOADGEN=... NO_BUILD=1 bench/signaling/run.sh   # prebuilt binaries (no cargo, so
+#                                       # no wait on another build's target-directory lock)
 set -euo pipefail
 DIR="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(cd "$DIR/../.." && pwd)"
 cd "$ROOT"
 
-cargo build --release -p skypod -p skypod-loadgen >&2
+[ -n "${NO_BUILD:-}" ] || cargo build --release -p skypod -p skypod-loadgen >&2
 TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
-BIN="$TARGET/release/skypod"
-LOADGEN="$TARGET/release/skypod-loadgen"
+BIN="${BIN:-$TARGET/release/skypod}"
+LOADGEN="${LOADGEN:-$TARGET/release/skypod-loadgen}"
 [ -d "$DIR/node_modules/y-webrtc" ] || (cd "$DIR" && npm ci --no-audit --no-fund >&2)
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
