@@ -220,10 +220,20 @@ impl Realm {
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         let members = identities.len() as u32;
+        let remote_peers = self
+            .bus
+            .as_ref()
+            .map(|bus| bus.remote_peers(&self.id))
+            .unwrap_or_default();
+        // Listed on another node (e.g. one that died and whose members have not yet been
+        // announced as left): that session ends here too.
+        let online_remotely = remote_peers.contains(&conn.identid);
         let mut online = write(&self.online);
         let replaced = online.insert(conn.identid.clone(), conn.clone());
         if let Some(old) = &replaced {
             old.kick(CloseReason::REPLACED);
+        }
+        if replaced.is_some() || online_remotely {
             // One session per identity: the others see the replaced session leave before
             // the new one joins, never two peer-joined in a row.
             let left: Utf8Bytes = Envelope::evt(
@@ -246,7 +256,7 @@ impl Realm {
             .cloned()
             .collect();
         if let Some(bus) = &self.bus {
-            for p in bus.remote_peers(&self.id) {
+            for p in remote_peers {
                 if p != conn.identid && !online.contains_key(&p) {
                     peers.push(p);
                 }

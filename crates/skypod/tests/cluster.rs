@@ -310,6 +310,50 @@ async fn a_killed_node_is_announced_left_and_its_members_reconnect_elsewhere() {
     drop(c);
 }
 
+/// The presence events about `who` that `c` receives within `within`, in order.
+async fn presence_of(
+    c: &mut RealmClient,
+    who: &IdentityKey,
+    within: Duration,
+) -> Vec<&'static str> {
+    let deadline = tokio::time::Instant::now() + within;
+    let mut seen = Vec::new();
+    while let Ok(Ok(f)) = tokio::time::timeout_at(deadline, c.recv()).await {
+        if f.msg == PEER_LEFT && &dat::<PeerLeft>(&f).unwrap().identid == who.identid() {
+            seen.push("left");
+        } else if f.msg == PEER_JOINED && &dat::<PeerJoined>(&f).unwrap().identid == who.identid() {
+            seen.push("joined");
+        }
+    }
+    seen
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn back_on_another_node_before_its_dead_node_is_noticed_is_left_then_joined() {
+    let cluster = Cluster::new(shared_bus()).await;
+    let (a, b, c) = (cluster.node("a"), cluster.node("b"), cluster.node("c"));
+    let (realm, keys, mut cs) = realm_across(&[&a, &b, &c], 3).await;
+    // keys[2] is on c; c dies, and keys[2] is back on b at once, while the cluster still
+    // lists it on c. Members on b (where it joins) and on a (told over the bus) see the old
+    // session leave before the new one joins — never two peer-joined in a row — and nothing
+    // more once c is noticed dead (it is online on b).
+    unsafe { libc::kill(c.pid(), libc::SIGKILL) };
+    let mut back = b.client().await;
+    back.authn(&keys[2], &realm).await.unwrap();
+    let (first, rest) = cs.split_at_mut(1);
+    let (on_a, on_b) = tokio::join!(
+        presence_of(&mut first[0], &keys[2], Duration::from_secs(12)),
+        presence_of(&mut rest[0], &keys[2], Duration::from_secs(12)),
+    );
+    assert_eq!(
+        on_b,
+        ["left", "joined"],
+        "a member on the node it came back to"
+    );
+    assert_eq!(on_a, ["left", "joined"], "a member on another node");
+    drop(c);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_drains_with_going_away_and_the_others_hear_at_once() {
     let cluster = Cluster::new(shared_bus()).await;
