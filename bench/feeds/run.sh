@@ -92,17 +92,38 @@ if want loudness; then
 echo "== loudness: silence + loudness (one pass) vs ffmpeg silencedetect alone (1 core each, interleaved)"
 [ -f "$work/audio/talk-10min.opus" ] || ffmpeg -loglevel error -y -i "$work/audio/talk-10min-128k.m4a" -c:a libopus -b:a 64k "$work/audio/talk-10min.opus"
 [ -f "$work/audio/talk-10min-8k.m4a" ] || ffmpeg -loglevel error -y -i "$work/audio/talk-10min-128k.m4a" -ar 8000 -c:a aac -b:a 24k "$work/audio/talk-10min-8k.m4a"
-files="$work/audio/talk-10min-128k.mp3 $work/audio/talk-10min-128k.m4a $work/audio/talk-10min.ogg $work/audio/talk-10min.opus $work/audio/talk-10min-8k.m4a $work/audio/talk-30min-128k.mp3"
+# The long podcast-like episode: the 30-min talk (speech, pauses, -62 dBFS noise floor) with a
+# music bed: 30 s of music alone, then under the first 90 s of speech at -22 dB (no pauses there,
+# as in a real intro), and an outro fading in over the last 15 s of speech.
+if [ ! -f "$work/audio/talk-30min-music-128k.mp3" ]; then
+  d30=$(soxi -D "$work/segments/talk30.wav")
+  outro_ms=$(python3 -c "print(int((30 + $d30 - 15) * 1000))")
+  ffmpeg -loglevel error -y -i "$work/segments/talk30.wav" \
+    -f lavfi -i "aevalsrc=exprs='0.12*(sin(2*PI*110*pow(2\\,mod(floor(t/2)\\,4)/4)*t)+0.6*sin(2*PI*165*pow(2\\,mod(floor(t/4)\\,3)/6)*t)+0.4*sin(2*PI*330*t))*(0.7+0.3*sin(2*PI*2*t))':s=44100:c=stereo:d=3600" \
+    -filter_complex "[1]asplit[m1][m2];[m1]atrim=0:120,volume='if(lt(t,30),1,0.08)':eval=frame,afade=t=out:st=112:d=8[intro];[m2]atrim=0:45,asetpts=N/SR/TB,afade=t=in:d=10,adelay=$outro_ms|$outro_ms[outro];[0]adelay=30000|30000[talk];[talk][intro][outro]amix=inputs=3:normalize=0:duration=longest[out]" \
+    -map "[out]" -c:a libmp3lame -b:a 128k "$work/audio/talk-30min-music-128k.mp3"
+fi
+# The AAC streams remuxed with +faststart (`moov` first, as podcast hosts publish them): before
+# feedbench, silence_cli --loudness read a non-seekable stream and could not open ffmpeg's
+# default layout (`moov` last). Kept so runs with older binaries stay comparable.
+for m in talk-10min-128k talk-10min-8k; do
+  [ -f "$work/audio/$m-faststart.m4a" ] || ffmpeg -loglevel error -y -i "$work/audio/$m.m4a" -c copy -movflags +faststart "$work/audio/$m-faststart.m4a"
+done
+files="$work/audio/talk-10min-128k.mp3 $work/audio/talk-10min-128k-faststart.m4a $work/audio/talk-10min.ogg $work/audio/talk-10min.opus $work/audio/talk-10min-8k-faststart.m4a $work/audio/talk-30min-128k.mp3 $work/audio/talk-30min-music-128k.mp3"
 cat $files > /dev/null
 python3 - "$work" "$bin/silence_cli" $files <<'PY' | tee "$work/loudness.md"
-import json, os, re, subprocess, sys, time
+import json, os, re, subprocess, sys, threading, time
 work, ours, files = sys.argv[1], sys.argv[2], sys.argv[3:]
 sys.path.insert(0, os.getcwd())
 from compare import parse_ffmpeg, matched
 def timed(cmd):
     t = time.perf_counter()
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    out, err = p.stdout.read(), p.stderr.read()
+    # stderr drained on a thread: ebur128 logs ~10 lines a second, enough to fill the pipe
+    # and block ffmpeg while stdout is read (communicate() would reap the child before wait4)
+    errbuf = []
+    th = threading.Thread(target=lambda: errbuf.append(p.stderr.read())); th.start()
+    out = p.stdout.read(); th.join(); err = errbuf[0]
     _, status, ru = os.wait4(p.pid, 0)
     if os.waitstatus_to_exitcode(status) != 0:
         sys.exit(f"{cmd} failed: {err[-500:]}")
@@ -125,6 +146,7 @@ for f in files:
     summary = eb[eb.rfind("Summary:"):]
     fi = float(re.search(r"I:\s+(-?[\d.]+) LUFS", summary).group(1))
     ftp = float(re.search(r"Peak:\s+(-?[\d.]+) dBFS", summary).group(1))
+    if "error" in mine: sys.exit(f"{name}: {mine['error']}")
     hit = matched(ff, mine["silences"]); all_ref += len(ff); all_hit += hit
     for k in tot: tot[k] += best[k]
     l = mine["loudness"]
@@ -148,8 +170,8 @@ fi
 
 if want feeds; then
 echo "== feed parse (criterion) + cached hits"
-cargo bench -q -p skypod-feeds --bench parse --manifest-path "$root/Cargo.toml" -- --noplot 2>&1 | grep -E "time:|thrpt:|feed_3000" | tee "$work/parse.txt"
-cargo bench -q -p skypod-feeds --bench cached_hits --manifest-path "$root/Cargo.toml" 2>&1 | grep cached_hits | tee "$work/cached.txt"
+cargo bench -q -p skypod-feeds --bench parse --manifest-path "$root/Cargo.toml" -- --noplot 2>&1 | grep -E "time:|thrpt:|feed_" | tee "$work/parse.txt"
+cargo bench -q -p skypod-feeds --bench cached_hits --manifest-path "$root/Cargo.toml" 2>&1 | grep -E "cached_hits|cold_miss|compress_once" | tee "$work/cached.txt"
 fi
 echo "== machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "== done; tables in $work/*.md"

@@ -9,21 +9,18 @@ use std::time::Instant;
 
 use skypod_feeds::error::FeedError;
 use skypod_feeds::silence::{
-    Measure, SilenceMap, SilenceParams, analyze_file, analyze_file_pcm, analyze_reader_measuring,
+    Measure, SilenceMap, SilenceParams, analyze_file, analyze_file_pcm, analyze_path,
 };
 
+/// What `/proxy/silence?loudness=true` runs: the product analyses the cached body as a
+/// seekable file (`analyze_path`), so an MP4 with its `moov` after the media data is read and
+/// the edit list's priming is honoured.
 fn analyze_loudness(
     path: &std::path::Path,
     params: SilenceParams,
 ) -> Result<SilenceMap, FeedError> {
-    let file = std::fs::File::open(path).map_err(|e| FeedError::Audio(e.to_string()))?;
     let ext = path.extension().and_then(|e| e.to_str()).map(str::to_owned);
-    analyze_reader_measuring(
-        std::io::BufReader::with_capacity(256 * 1024, file),
-        ext.as_deref(),
-        params,
-        Measure { loudness: true },
-    )
+    analyze_path(path, ext.as_deref(), params, Measure { loudness: true })
 }
 
 fn main() {
