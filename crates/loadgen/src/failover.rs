@@ -294,7 +294,7 @@ pub async fn run(a: FailoverArgs) -> anyhow::Result<()> {
     let reauth: Arc<Mutex<Vec<(usize, Instant)>>> = Arc::new(Mutex::new(vec![]));
     let attempts = Arc::new(AtomicUsize::new(0));
     let failures = Arc::new(AtomicUsize::new(0));
-    let is_ghost = |i: usize| a.ghost_every > 0 && i % a.ghost_every == 0;
+    let is_ghost = |i: usize| a.ghost_every > 0 && i.is_multiple_of(a.ghost_every);
     let mut member_tasks = vec![];
     for (i, (mut c, key)) in members.into_iter().zip(keys).enumerate() {
         let ghost = is_ghost(i);
