@@ -93,25 +93,29 @@ impl RealmProxyAuth {
     }
 }
 
-impl ProxyAuth for RealmProxyAuth {
-    fn authorize_media(&self, tok: &str, url: &str) -> Result<String, String> {
+impl RealmProxyAuth {
+    /// Verify `tok` for `purpose` (signed by a member of its realm right now), check its own
+    /// claims with `accept`, and remember it under `cache_key` until it expires.
+    fn verify_remembered<X: serde::de::DeserializeOwned>(
+        &self,
+        tok: &str,
+        cache_key: &str,
+        purpose: Purpose,
+        accept: impl FnOnce(&X) -> Result<(), String>,
+    ) -> Result<String, String> {
         let rules = self.state.cfg.token_rules();
         let now = unix_now();
-        let cache_key = format!("media|{url}|{tok}");
-        if let Some(iss) = self.remembered(&cache_key, now, rules.skew) {
+        if let Some(iss) = self.remembered(cache_key, now, rules.skew) {
             return Ok(iss);
         }
         let claims: Claims<NoClaims> = token::peek(tok, &rules).map_err(|e| e.to_string())?;
         let key = self.member_key(&claims)?;
-        let verified =
-            token::verify::<MediaClaims>(tok, &key, Purpose::Media, &claims.realm, now, &rules)
-                .map_err(|e| e.to_string())?;
-        if verified.ext.url != url {
-            return Err("this stream token is for another enclosure URL".into());
-        }
+        let verified = token::verify::<X>(tok, &key, purpose, &claims.realm, now, &rules)
+            .map_err(|e| e.to_string())?;
+        accept(&verified.ext)?;
         let iss = verified.base.iss.to_string();
         self.remember(
-            &cache_key,
+            cache_key,
             Verified {
                 iss: verified.base.iss,
                 realm: verified.base.realm,
@@ -123,30 +127,22 @@ impl ProxyAuth for RealmProxyAuth {
         );
         Ok(iss)
     }
+}
+
+impl ProxyAuth for RealmProxyAuth {
+    fn authorize_media(&self, tok: &str, url: &str) -> Result<String, String> {
+        // The URL is part of the key: a remembered token opens only its own enclosure.
+        let cache_key = format!("media|{url}|{tok}");
+        self.verify_remembered(tok, &cache_key, Purpose::Media, |c: &MediaClaims| {
+            if c.url == url {
+                Ok(())
+            } else {
+                Err("this stream token is for another enclosure URL".into())
+            }
+        })
+    }
 
     fn authorize(&self, bearer: &str) -> Result<String, String> {
-        let rules = self.state.cfg.token_rules();
-        let now = unix_now();
-        if let Some(iss) = self.remembered(bearer, now, rules.skew) {
-            return Ok(iss);
-        }
-        let claims: Claims<NoClaims> = token::peek(bearer, &rules).map_err(|e| e.to_string())?;
-        let key = self.member_key(&claims)?;
-        let verified =
-            token::verify::<NoClaims>(bearer, &key, Purpose::Proxy, &claims.realm, now, &rules)
-                .map_err(|e| e.to_string())?;
-        let iss = verified.base.iss.to_string();
-        self.remember(
-            bearer,
-            Verified {
-                iss: verified.base.iss,
-                realm: verified.base.realm,
-                key,
-                exp: verified.base.exp,
-            },
-            now,
-            rules.skew,
-        );
-        Ok(iss)
+        self.verify_remembered(bearer, bearer, Purpose::Proxy, |_: &NoClaims| Ok(()))
     }
 }
