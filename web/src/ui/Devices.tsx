@@ -1,10 +1,56 @@
 import { useState } from "preact/hooks";
-import { deviceName, setDeviceName } from "../library/doc";
+import { bridgedDevices, deviceName, setDeviceName, type BridgedDevice } from "../library/doc";
+import { ago, useMinuteTick } from "../podcast/refresh";
 import type { LibraryStore } from "../library/store";
 import type { MemberView } from "../realm/mesh";
 import { useDoc } from "../app/context";
 
-/** Device management: name this device (in the library, so every device sees it), remove others from the realm. */
+/** What a bridge kind is, in words. */
+const BRIDGE_KIND: Record<string, string> = { gpodder: "gpodder sync" };
+
+/**
+ * Devices that are not realm members but sync through a member's bridge (AntennaPod through a
+ * node's gpodder bridge). No controls: only the bridging node writes their records, and the
+ * library has no way to remove them; their accounts are managed on that node.
+ */
+function BridgedDevices({ devices }: { devices: BridgedDevice[] }) {
+  const now = useMinuteTick();
+  if (devices.length === 0) return null;
+  return (
+    <>
+      <h3 id="bridged-h">Apps synced through a bridge</h3>
+      <p class="hint">
+        Not members of the realm: the node named after “via” writes their positions and queue, and keeps their accounts (<code>skypod bridge user</code>).
+      </p>
+      <ul class="plain devices" aria-labelledby="bridged-h">
+        {devices.map((b) => (
+          <li key={b.id} class="row bridged" data-bridged={b.id}>
+            <span class="ep-title">
+              {b.app} <span class="badge">{BRIDGE_KIND[b.kind] ?? (b.kind || "bridge")}</span>
+              <br />
+              <span class="hint">
+                via <span class="via-node">{b.bridgedByName ?? `device ${b.bridgedBy.slice(0, 10)}…`}</span> ·{" "}
+                {b.lastActivity === null ? (
+                  "no activity yet"
+                ) : (
+                  <>
+                    last activity{" "}
+                    <time dateTime={new Date(b.lastActivity).toISOString()} title={new Date(b.lastActivity).toLocaleString()} data-last={b.lastActivity}>
+                      {ago(b.lastActivity, now)}
+                    </time>
+                  </>
+                )}{" "}
+                · {b.episodes} episode{b.episodes === 1 ? "" : "s"}
+              </span>
+            </span>
+          </li>
+        ))}
+      </ul>
+    </>
+  );
+}
+
+/** Device management: name this device (in the library, so every device sees it), remove others from the realm; devices bridged in. */
 export function Devices({ lib, members, onRemove }: { lib: LibraryStore; members: MemberView[]; onRemove(id: string): Promise<void> }) {
   const doc = useDoc(lib);
   const mine = deviceName(doc, lib.device) ?? "";
@@ -64,6 +110,7 @@ export function Devices({ lib, members, onRemove }: { lib: LibraryStore; members
           );
         })}
       </ul>
+      <BridgedDevices devices={bridgedDevices(doc)} />
       {error ? <p role="alert" class="error">{error}</p> : <p class="status" role="status">{status}</p>}
     </section>
   );
