@@ -24,6 +24,7 @@ const lastLevel = (): Exclude<TrimLevel, "off"> => {
 export function PlayerDock() {
   const s = usePlayer();
   const host = useRef<HTMLDivElement>(null);
+  const section = useRef<HTMLElement>(null);
   const [panel, setPanel] = useState<"" | "chapters" | "transcript">("");
   const [optsOpen, setOptsOpen] = useState(false);
 
@@ -32,6 +33,20 @@ export function PlayerDock() {
     const a = player.audio;
     if (a && host.current && a.parentElement !== host.current) host.current.appendChild(a);
   }, [s.gen, !!s.req]);
+
+  // The dock's height as `--dock-h` on the page: the scroll padding (style.css) keeps what the
+  // keyboard focuses clear of it, whatever panel is open.
+  useEffect(() => {
+    const el = section.current;
+    const root = document.documentElement.style;
+    if (!el) return;
+    const ro = new ResizeObserver(() => root.setProperty("--dock-h", `${Math.ceil(el.getBoundingClientRect().height)}px`));
+    ro.observe(el);
+    return () => {
+      ro.disconnect();
+      root.removeProperty("--dock-h");
+    };
+  }, [!!s.req]);
 
   // Keyboard shortcuts anywhere on the page, unless the focused control uses the key.
   useEffect(() => {
@@ -85,6 +100,7 @@ export function PlayerDock() {
 
   return (
     <section
+      ref={section}
       class="dock"
       aria-label="Player"
       data-playing={playing ? "1" : "0"}
