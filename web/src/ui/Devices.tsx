@@ -1,5 +1,5 @@
 import { useState } from "preact/hooks";
-import { bridgedDevices, deviceName, setDeviceName, type BridgedDevice } from "../library/doc";
+import { bridgedDevices, deviceName, setDeviceName } from "../library/doc";
 import { ago, useMinuteTick } from "../podcast/refresh";
 import type { LibraryStore } from "../library/store";
 import type { MemberView } from "../realm/mesh";
@@ -13,14 +13,17 @@ const BRIDGE_KIND: Record<string, string> = { gpodder: "gpodder sync" };
  * node's gpodder bridge). No controls: only the bridging node writes their records, and the
  * library has no way to remove them; their accounts are managed on that node.
  */
-function BridgedDevices({ devices }: { devices: BridgedDevice[] }) {
+export function BridgedDevices({ lib }: { lib: LibraryStore }) {
+  const doc = useDoc(lib);
   const now = useMinuteTick();
+  const devices = bridgedDevices(doc);
   if (devices.length === 0) return null;
   return (
-    <>
-      <h3 id="bridged-h">Apps synced through a bridge</h3>
+    <section class="card" aria-labelledby="bridged-h">
+      <h2 id="bridged-h">Apps synced through a bridge</h2>
       <p class="hint">
-        Not members of the realm: the node named after “via” writes their positions and queue, and keeps their accounts (<code>skypod bridge user</code>).
+        Apps like AntennaPod that sync with a node’s gpodder bridge. They are not members of the realm: the node they come through writes their positions and
+        queue and keeps their accounts (<code class="cmd">skypod bridge user</code>), so they are managed there, not here.
       </p>
       <ul class="plain devices" aria-labelledby="bridged-h">
         {devices.map((b) => (
@@ -46,7 +49,7 @@ function BridgedDevices({ devices }: { devices: BridgedDevice[] }) {
           </li>
         ))}
       </ul>
-    </>
+    </section>
   );
 }
 
@@ -110,7 +113,6 @@ export function Devices({ lib, members, onRemove }: { lib: LibraryStore; members
           );
         })}
       </ul>
-      <BridgedDevices devices={bridgedDevices(doc)} />
       {error ? <p role="alert" class="error">{error}</p> : <p class="status" role="status">{status}</p>}
     </section>
   );
