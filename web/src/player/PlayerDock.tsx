@@ -204,41 +204,46 @@ export function PlayerDock() {
         <details class="options" open={optsOpen} onToggle={(e) => setOptsOpen(e.currentTarget.open)}>
           <summary>Trim, boost, sleep timer</summary>
           <div class="opts more">
-          <label class="inline" for="np-trim">
-            Trim level
-          </label>
-          <select id="np-trim" value={skip ? s.trim : lastLevel()} onChange={(e) => setLevel(e.currentTarget.value as TrimLevel)}>
-            {(Object.keys(TRIM) as Array<keyof typeof TRIM>).map((l) => (
-              <option key={l} value={l}>
-                {TRIM_LABELS[l]} ({Math.round(TRIM[l].minSilence * 1000)} ms)
-              </option>
-            ))}
-          </select>
+          {/* Each label stays on one line with its control when the options wrap. */}
+          <span class="pair">
+            <label class="inline" for="np-trim">
+              Trim level
+            </label>
+            <select id="np-trim" value={skip ? s.trim : lastLevel()} onChange={(e) => setLevel(e.currentTarget.value as TrimLevel)}>
+              {(Object.keys(TRIM) as Array<keyof typeof TRIM>).map((l) => (
+                <option key={l} value={l}>
+                  {TRIM_LABELS[l]} ({Math.round(TRIM[l].minSilence * 1000)} ms)
+                </option>
+              ))}
+            </select>
+          </span>
           <label class="inline">
             <input type="checkbox" checked={s.boost} onChange={(e) => player.setBoost(e.currentTarget.checked)} /> Volume boost
           </label>
-          <label class="inline" for="np-sleep">
-            Sleep timer
-          </label>
-          <select
-            id="np-sleep"
-            value={sleepValue}
-            onChange={(e) => {
-              const v = e.currentTarget.value;
-              player.setSleep(v === "" ? null : v === "episode" || v === "chapter" ? v : Number(v));
-            }}
-          >
-            <option value="">Off</option>
-            {SLEEP_MINUTES.map((m) => (
-              <option key={m} value={String(m)}>
-                {m} minutes
+          <span class="pair">
+            <label class="inline" for="np-sleep">
+              Sleep timer
+            </label>
+            <select
+              id="np-sleep"
+              value={sleepValue}
+              onChange={(e) => {
+                const v = e.currentTarget.value;
+                player.setSleep(v === "" ? null : v === "episode" || v === "chapter" ? v : Number(v));
+              }}
+            >
+              <option value="">Off</option>
+              {SLEEP_MINUTES.map((m) => (
+                <option key={m} value={String(m)}>
+                  {m} minutes
+                </option>
+              ))}
+              <option value="episode">End of episode</option>
+              <option value="chapter" disabled={chapters.length === 0 && !Number.isFinite(dur)}>
+                End of chapter
               </option>
-            ))}
-            <option value="episode">End of episode</option>
-            <option value="chapter" disabled={chapters.length === 0 && !Number.isFinite(dur)}>
-              End of chapter
-            </option>
-          </select>
+            </select>
+          </span>
           </div>
         </details>
         {chapters.length > 0 && (

@@ -86,7 +86,7 @@ export function Devices({ lib, members, onRemove }: { lib: LibraryStore; members
 
   return (
     <section class="card" aria-labelledby="dev-h">
-      <h2 id="dev-h">Devices</h2>
+      <h2 id="dev-h">Your devices</h2>
       <form onSubmit={rename}>
         <label for="dev-name">Name of this device</label>
         <div class="row">
