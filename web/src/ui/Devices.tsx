@@ -53,7 +53,7 @@ export function BridgedDevices({ lib }: { lib: LibraryStore }) {
   );
 }
 
-/** Device management: name this device (in the library, so every device sees it), remove others from the realm; devices bridged in. */
+/** Device management: name this device (in the library, so every device sees it), remove others from the realm. */
 export function Devices({ lib, members, onRemove }: { lib: LibraryStore; members: MemberView[]; onRemove(id: string): Promise<void> }) {
   const doc = useDoc(lib);
   const mine = deviceName(doc, lib.device) ?? "";
