@@ -2,7 +2,8 @@
 // invites a native `skypod node --gpodder-listen` (with an account from `skypod bridge user
 // add`); a phone app speaking the gpodder.net API v2 as AntennaPod does uploads a position,
 // and the browser offers "Continue from AntennaPod (mobile) via node at 12:34" and resumes
-// there; a position set in the browser's player comes back to the app, the browser named.
+// there; a position set in the browser's player comes back to the app, the browser named; the
+// Devices view lists the phone as a device bridged by the node.
 // Everything on 127.0.0.1. Run through scripts/e2e.sh (builds the app first).
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
@@ -177,10 +178,11 @@ describe("skypod web: the gpodder bridge", () => {
       subs = await gpodder("GET", `/api/2/subscriptions/${USER}/${PHONE}.json?since=0`);
       return subs.add.includes(feedUrl);
     }, "the browser's subscription to reach the bridge", 60_000, () => JSON.stringify(subs));
+    const playedAt = iso(Date.now() - 30_000);
     const up = await gpodder("POST", `/api/2/episodes/${USER}.json`, [
       {
         podcast: feedUrl, episode: `${fixture.base}/ep1.wav`, guid: "gp-1", device: PHONE, action: "play",
-        timestamp: iso(Date.now() - 30_000), started: 0, position: 754, total: 900,
+        timestamp: playedAt, started: 0, position: 754, total: 900,
       },
     ]);
     assert.equal(typeof up.timestamp, "number");
@@ -244,5 +246,27 @@ describe("skypod web: the gpodder bridge", () => {
     // `since` the answer's timestamp: nothing new.
     const later = await gpodder("GET", `/api/2/episodes/${USER}.json?since=${got.timestamp}`);
     assert.deepEqual(later.actions.filter((a) => a.guid === "gp-2"), [], JSON.stringify(later));
+
+    // The Devices view lists the phone as a bridged device: its app, the node it comes through,
+    // when it last played (the action's own time), apart from the realm's members and with no
+    // pair or remove control (only the node writes its records).
+    await goView(A.page, "devices");
+    const bridged = A.page.getByRole("list", { name: "Apps synced through a bridge" }).locator("li[data-bridged]");
+    await bridged.first().waitFor(T);
+    assert.equal(await bridged.count(), 1);
+    assert.match(await bridged.getAttribute("data-bridged"), new RegExp(`/gpodder/${USER}/${PHONE}$`));
+    const text = (await bridged.innerText()).replace(/\s+/g, " ");
+    assert.match(text, /^AntennaPod \(mobile\) gpodder sync via node · last activity (just now|\d+ min ago) · 1 episode$/, text);
+    const last = Number(await bridged.locator("time").getAttribute("data-last"));
+    assert.equal(last, Date.parse(`${playedAt}Z`), "last activity is when the phone played, not when it synced");
+    assert.equal(await bridged.locator("button, a, input, select").count(), 0);
+    const members = A.page.getByRole("list", { name: "Devices in this realm" });
+    assert.equal(await members.locator("li", { hasText: "AntennaPod" }).count(), 0);
+    assert.deepEqual(await axe(A.page), [], "axe: the Devices view with a bridged device (phone, light)");
+    await shot(A.page, "42-gpodder-devices-bridged", { at: "#bridged-h" });
+    await A.page.setViewportSize({ width: 1280, height: 800 });
+    await A.page.emulateMedia({ colorScheme: "dark" });
+    assert.deepEqual(await axe(A.page), [], "axe: the Devices view with a bridged device (laptop, dark)");
+    await shot(A.page, "43-gpodder-devices-bridged-laptop-dark", { at: "#bridged-h" });
   });
 });

@@ -236,7 +236,7 @@ describe("skypod web: library and podcasts", () => {
     await tryUrl("ftp://127.0.0.1/feed.xml", /only http and https/);
     await tryUrl("http://127.0.0.1:1/feed.xml", /could not be reached/);
     await tryUrl(`${fixture.base}/page.html`, /does not serve a podcast feed/);
-    await shot(A.page, "12-podcasts-invalid-feed");
+    await shot(A.page, "12-podcasts-invalid-feed", { at: "#sub-h" });
     assert.equal(await feedCount(A.page), before);
   });
 

@@ -3,7 +3,7 @@
 // the app subscribes through the realm server's proxy (which maps silences, measures loudness
 // and converts chapters and transcripts) and plays as a listener would, in Debian chromium:
 // trim levels, chapters, transcript, the queue playing on, the sleep timer, downloads with
-// progress and a resumed drop, loudness gain on the downloaded copy, and offline playback with
+// progress and a resumed drop, loudness gain on the downloaded copy and on a stream, and offline playback with
 // the server stopped. axe-core checks the player with chapters and transcript open.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
@@ -413,7 +413,26 @@ describe("listening", () => {
     const { lufs, gain } = await el(A.page, () => ({ lufs: Number(document.querySelector(".dock").dataset.lufs), gain: Number(document.querySelector(".dock").dataset.gainDb) }));
     assert.ok(lufs < -16, `measured ${lufs} LUFS`);
     assert.ok(Math.abs(gain - Math.min(18, -16 - lufs)) < 0.05, `gain ${gain} dB for ${lufs} LUFS`);
+    // The graph hears the audio (a source Web Audio may not read would give it zeros).
+    await A.page.waitForFunction(() => globalThis.skypodDebug.audioPeak() > 0.01, null, T);
     metrics.loudness = { lufs, gainDb: gain };
+    await pauseDock();
+  });
+
+  it("loudness: a streamed episode (through /proxy/media) plays through the same graph, gain to −16 LUFS", async () => {
+    // "Pauses" is not downloaded and louder than the target: a negative gain.
+    await playFromList(PAUSES.title);
+    await A.page.waitForSelector(".dock[data-local='0'][data-playing='1']", T);
+    const src = await el(A.page, () => document.querySelector(".dock audio").currentSrc);
+    assert.match(src, /\/proxy\/media\?url=.*&token=/);
+    await A.page.waitForFunction(() => document.querySelector(".dock")?.dataset.lufs !== "", null, T);
+    await A.page.waitForFunction(() => document.querySelector(".dock")?.dataset.gainDb !== "", null, T);
+    const { lufs, gain } = await el(A.page, () => ({ lufs: Number(document.querySelector(".dock").dataset.lufs), gain: Number(document.querySelector(".dock").dataset.gainDb) }));
+    assert.ok(lufs > -16, `measured ${lufs} LUFS`);
+    assert.ok(Math.abs(gain - Math.max(-18, -16 - lufs)) < 0.05, `gain ${gain} dB for ${lufs} LUFS`);
+    // Not tainted: the stream's samples reach the graph, same-origin or (another server) in CORS mode.
+    await A.page.waitForFunction(() => globalThis.skypodDebug.audioPeak() > 0.01, null, T);
+    metrics.loudnessStream = { lufs, gainDb: gain };
     await pauseDock();
   });
 

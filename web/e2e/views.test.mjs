@@ -11,13 +11,15 @@ import { createServer } from "node:http";
 import { readFileSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
-import { ROOT, device, diagnostics, goView, launch, openPodcast, rss, shot, skypodServer, webApp } from "./harness.mjs";
+import { ROOT, device, diagnostics, goView, launch, openPodcast, rss, sendRanged, shot, skypodServer, wav, webApp } from "./harness.mjs";
 
 const T = { timeout: 20_000 };
 const AXE = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
 const ICON = readFileSync(join(ROOT, "web/public/icons/icon-192.png"));
 const METRICS = join(ROOT, "web/e2e/last-metrics.json");
 const BIG = 3000;
+// The show's episodes are real audio (10 minutes, 9.6 MB), so one can play under the keyboard test.
+const AUDIO = wav(600);
 const metrics = {};
 let web, realm, browser, A, B, appUrl, fixture, showUrl, bigUrl;
 /** Every URL the pages asked for (the artwork host must never be among them). */
@@ -27,7 +29,7 @@ const day = (n) => new Date(Date.UTC(2026, 9, n, 10)).toUTCString();
 const item = (base, n, title, pub, notes) => `
   <item><title>${title}</title><guid isPermaLink="false">show-${n}</guid>
     <description><![CDATA[${notes}]]></description>
-    <enclosure url="${base}/ep${n}.mp3" type="audio/mpeg" length="1000"/>
+    <enclosure url="${base}/ep${n}.wav" type="audio/wav" length="${AUDIO.length}"/>
     <itunes:image href="${base}/art-${n}.png"/>
     <itunes:duration>10:00</itunes:duration><pubDate>${pub}</pubDate></item>`;
 
@@ -62,6 +64,7 @@ function fixtureServer() {
       const body = rss({ title: "Broken Cover Show", link: `${base}/`, image: `${base}/broken.png`, items: [item(base, 9, "Only episode", day(1), "<p>x</p>").replace(/<itunes:image[^>]*>/, "")] });
       return res.writeHead(200, { "content-type": "application/rss+xml" }).end(body);
     }
+    if (/^\/ep\d+\.wav$/.test(u.pathname)) return sendRanged(req, res, AUDIO, "audio/wav");
     if (u.pathname === "/broken.png") return res.writeHead(200, { "content-type": "image/png" }).end("these bytes are not a PNG");
     if (/^\/art(-\d+)?\.png$/.test(u.pathname)) return res.writeHead(200, { "content-type": "image/png" }).end(ICON);
     if (u.pathname === "/dir/search") {
@@ -150,12 +153,26 @@ function focusState() {
   const cy = Math.min(Math.max(r.top + r.height / 2, 0), innerHeight - 1);
   const hit = document.elementFromPoint(cx, cy);
   const name = (el.getAttribute("aria-label") || el.labels?.[0]?.textContent || el.textContent || "").trim().replace(/\s+/g, " ");
+  // No part of it under the sticky header, the phone's bottom navigation or the player dock
+  // (unless it is taller than half the screen and cannot fit between them).
+  const hiddenBy = [];
+  for (const o of document.querySelectorAll(".top, .nav, .dock")) {
+    if (o.contains(shown) || r.height > innerHeight / 2) continue;
+    const pos = getComputedStyle(o).position;
+    if (pos !== "fixed" && pos !== "sticky") continue;
+    const b = o.getBoundingClientRect();
+    const w = Math.min(r.right, b.right) - Math.max(r.left, b.left);
+    const h = Math.min(r.bottom, b.bottom) - Math.max(r.top, b.top);
+    if (w > 1 && h > 1) hiddenBy.push(`.${o.className.split(" ")[0]} (${Math.round(h)} px)`);
+  }
   return {
     what: `${el.tagName.toLowerCase()}${el.id ? "#" + el.id : ""} "${name.slice(0, 60)}"`,
     name,
     ring: cs.outlineStyle !== "none" && parseFloat(cs.outlineWidth) >= 2,
     inView: r.width > 0 && r.height > 0 && r.bottom > 0 && r.top < innerHeight && r.right > 0 && r.left < innerWidth,
     coveredBy: hit && (shown === hit || shown.contains(hit)) ? "" : hit ? `${hit.tagName.toLowerCase()}.${hit.className}` : "nothing",
+    hiddenBy: hiddenBy.join(", "),
+    inDock: !!el.closest(".dock"),
   };
 }
 
@@ -174,6 +191,7 @@ async function focusVisible(page, where) {
   assert.ok(f.ring, `${where}: no visible outline on ${f.what}`);
   assert.ok(f.inView, `${where}: ${f.what} is outside the viewport`);
   assert.equal(f.coveredBy, "", `${where}: ${f.what} is covered`);
+  assert.equal(f.hiddenBy, "", `${where}: ${f.what} is partly hidden`);
   return f;
 }
 
@@ -261,6 +279,59 @@ async function keyboardJourney(page) {
   await page.waitForFunction((b) => document.activeElement.checked === !b, before, T);
   await page.keyboard.press("Space");
   await page.waitForFunction((b) => document.activeElement.checked === b, before, T);
+}
+
+/**
+ * Keyboard only with the player dock showing (an episode playing): Enter on an episode's Play
+ * button starts it; then every view is opened from the navigation with the keyboard and every
+ * Tab stop of the view, down to the dock and through the dock's controls, has a visible focus
+ * that no part of the dock (nor the header or the bottom navigation) hides; Shift+Tab goes back
+ * up through the view to the navigation.
+ */
+async function keyboardWithDock(page) {
+  await page.goto(`${appUrl}#/podcast/${encodeURIComponent(showUrl)}`);
+  await page.reload();
+  await page.waitForSelector("main.view[data-view=podcast] .vlist .episode", T);
+  await page.waitForSelector("[data-socket=online]", T);
+  await tabTo(page, "main button", "^Play Episode Three: café$");
+  await page.keyboard.press("Enter");
+  await page.waitForSelector(".dock[data-playing='1']", T);
+  const stops = {};
+  for (const view of ["podcasts", "podcast", "new", "queue", "downloads", "devices", "settings"]) {
+    if (view === "podcast") {
+      // From the grid: back up from the player to the show's tile, Enter.
+      await tabTo(page, `li.tile[data-feed="${showUrl}"] a`, "", { back: true, max: 200 });
+      await enterView(page, "podcast", "Loopback Show");
+    } else {
+      await tabTo(page, `nav a[data-nav=${view}]`, "", { back: true, max: 200 });
+      await enterView(page, view);
+    }
+    // Down through the view into the dock, and through the dock until the focus leaves it.
+    let entered = false;
+    let n = 0;
+    for (; n < 250; n++) {
+      await page.keyboard.press("Tab");
+      const where = await page.evaluate(() => {
+        const a = document.activeElement;
+        return !a || a === document.body ? "none" : a.closest(".dock") ? "dock" : a.closest("main") ? "main" : `other: ${a.outerHTML.slice(0, 80)}`;
+      });
+      if (where === "dock") entered = true;
+      if (entered && where !== "dock") break;
+      assert.ok(where === "main" || where === "dock", `${view} with the dock, Tab stop ${n + 1}: the focus left the view before reaching the player (${where})`);
+      await focusVisible(page, `${view} with the dock, Tab stop ${n + 1}`);
+    }
+    assert.ok(entered, `${view}: Tab never reached the player`);
+    stops[view] = n;
+    // The player is still there and playing (keyboard use never stopped it).
+    assert.equal(await page.locator(".dock").getAttribute("data-playing"), "1");
+  }
+  // Pause and close the player with the keyboard.
+  await page.keyboard.press("k");
+  await page.waitForSelector(".dock[data-playing='0']", T);
+  await tabTo(page, ".dock button", "^Close player$", { back: true });
+  await page.keyboard.press("Enter");
+  await page.waitForSelector(".dock", { state: "detached", ...T });
+  return stops;
 }
 
 async function invite(page) {
@@ -600,6 +671,10 @@ describe("skypod web: the library as an app", () => {
 
   it("keyboard only, phone and laptop: every view's main controls reached with Tab, navigation with Enter, focus always visible", async () => {
     for (const page of [A.page, await laptop()]) await keyboardJourney(page);
+  });
+
+  it("keyboard only with an episode playing, phone and laptop: every view reachable, no focus hidden behind the player dock", async () => {
+    for (const [page, size] of [[A.page, "phone"], [await laptop(), "laptop"]]) metrics[`keyboardWithDockStops_${size}`] = await keyboardWithDock(page);
   });
 
   it("screenshots: phone and laptop, light and dark", async () => {

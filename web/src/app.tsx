@@ -14,6 +14,7 @@ import { forgetRealm, loadRealm, saveRealm, type RealmRecord } from "./state";
 import { FirstRun } from "./ui/FirstRun";
 import { InstallButton } from "./ui/Install";
 import { PlayerDock } from "./player/PlayerDock";
+import { player } from "./player/player";
 import { attachLibrary } from "./library/session";
 import type { LibraryStore } from "./library/store";
 import { Shell } from "./ui/Shell";
@@ -93,12 +94,16 @@ export function App() {
     mesh.current = m;
     messageConsole.current = new MessageConsole(m);
     // The one test hook (web/README.md): a network failure cannot be caused from the UI, so
-    // the E2E test breaks the P2P links here and reads the connection ids. No keys are reachable.
+    // the E2E test breaks the P2P links here and reads the connection ids; and what the ear
+    // hears cannot be read from the page, so it reads the loudness graph's output level. No
+    // keys are reachable.
     // Only E2E builds have it (`VITE_E2E=1`, web/scripts/e2e.sh); Vite drops it from the others.
     if (import.meta.env.VITE_E2E === "1") {
       (globalThis as { skypodDebug?: unknown }).skypodDebug = {
         dropLinks: () => m.simulateLinkFailure(),
         connectionIds: () => m.connectionIds(),
+        // What the loudness graph sends out now: a stream Web Audio may not read gives zeros.
+        audioPeak: () => player.graphOutputPeak(),
       };
     }
     setLib(null);

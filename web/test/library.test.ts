@@ -2,7 +2,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { readFileSync } from "node:fs";
 import * as A from "@automerge/automerge/slim";
 import {
-  continueFrom, episodeKey, feeds, genesisBytes, GENESIS_HASH, LibraryInputError, markPlayed, normalizeFeedUrl, queueAdd,
+  bridgedDevices, continueFrom, episodeKey, feeds, genesisBytes, GENESIS_HASH, LibraryInputError, markPlayed, normalizeFeedUrl, queueAdd,
   queueMove, queueOf, queueRemove, resumeOffer, resumeOffers, setDeviceName, setPosition, subscribe, unsubscribe,
   type LibraryDoc,
 } from "../src/library/doc";
@@ -94,6 +94,47 @@ async function pair(a: LibraryStore, b: LibraryStore) {
   };
   return { queue, drain };
 }
+
+describe("bridged devices", () => {
+  it("lists the devices a member bridges (as crates/library writes them), with the bridging member's name and their last activity", () => {
+    let d = A.load<LibraryDoc>(genesisBytes());
+    const ep1 = episodeKey("https://example.com/f", "e1");
+    const ep2 = episodeKey("https://example.com/f", "e2");
+    const phone = "NODE/gpodder/alice/antennapod-phone";
+    d = setDeviceName(d, "NODE", "Kitchen node");
+    d = setDeviceName(d, "laptop", "Laptop");
+    // What `register_bridged` and `as_bridged` write: scalar strings, records under the bridged id.
+    d = A.change(d, (x) => {
+      x.devices[phone] = { name: new A.ImmutableString("AntennaPod (mobile) via Kitchen node"), bridged_by: new A.ImmutableString("NODE"), kind: new A.ImmutableString("gpodder") };
+      x.devices["NODE/gpodder/alice/idle"] = { name: new A.ImmutableString("gPodder (desktop) via node"), bridged_by: new A.ImmutableString("GONE"), kind: new A.ImmutableString("gpodder") };
+    });
+    d = setPosition(d, phone, ep1, 754, 900);
+    d = setPosition(d, phone, ep2, 10);
+    d = setPosition(d, "laptop", ep1, 5);
+    d = A.change(d, (x) => {
+      const p = x.plays[phone];
+      if (p?.[ep1] && p[ep2]) {
+        p[ep1].updated = 1_700_000_000_000;
+        p[ep2].updated = 1_700_000_060_000;
+      }
+    });
+    const b = bridgedDevices(d);
+    expect(b).toEqual([
+      { id: "NODE/gpodder/alice/antennapod-phone", name: "AntennaPod (mobile) via Kitchen node", app: "AntennaPod (mobile)", bridgedBy: "NODE", bridgedByName: "Kitchen node", kind: "gpodder", lastActivity: 1_700_000_060_000, episodes: 2 },
+      { id: "NODE/gpodder/alice/idle", name: "gPodder (desktop) via node", app: "gPodder (desktop)", bridgedBy: "GONE", bridgedByName: "node", kind: "gpodder", lastActivity: null, episodes: 0 },
+    ]);
+    // Without the suffix, nothing to fall back on.
+    d = A.change(d, (x) => {
+      x.devices["NODE/gpodder/alice/idle"] = { name: new A.ImmutableString("Plain"), bridged_by: new A.ImmutableString("GONE"), kind: new A.ImmutableString("gpodder") };
+    });
+    expect(bridgedDevices(d)[1]).toMatchObject({ app: "Plain", bridgedByName: null });
+    // Realm members (named or not, with records or not) are not bridged devices.
+    expect(b.map((x) => x.id)).not.toContain("laptop");
+    expect(b.map((x) => x.id)).not.toContain("NODE");
+    // And the phone is a device "continue from" names, like any other.
+    expect(continueFrom(d, ep1).find((r) => r.device === phone)?.deviceName).toBe("AntennaPod (mobile) via Kitchen node");
+  });
+});
 
 describe("library sync between stores", () => {
   it("syncs both ways, persists, and resumes from the shared heads after a reconnect", async () => {

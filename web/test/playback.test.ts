@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import { cutsFor, MAP_PARAMS, TRIM, trimmedSeconds } from "../src/player/trim";
 import { FADE, sleepIn, sleepStep } from "../src/player/sleep";
 import { parseVttOrSrt, chapterAt, cueAt, nextChapterStart, normalizeChapters, normalizeCues, prevChapterStart, searchCues, visibleRows } from "../src/player/chapters";
-import { CEILING_DBTP, gainFor, MAX_GAIN_DB, TARGET_LUFS } from "../src/player/loudness";
+import { CEILING_DBTP, gainFor, MAX_GAIN_DB, mediaSource, TARGET_LUFS } from "../src/player/loudness";
 import { planSkip, type Span } from "../src/player/silence";
 import { autoDownloadPlan } from "../src/downloads/plan";
 
@@ -114,6 +114,22 @@ describe("loudness", () => {
     expect(gainFor(null)).toEqual({ gainDb: 0, limiting: false });
     expect(gainFor({ integrated_lufs: -Infinity, true_peak_dbtp: -Infinity })).toEqual({ gainDb: 0, limiting: false });
     expect(CEILING_DBTP).toBe(-1);
+  });
+
+  it("processes downloads and streams alike: same-origin as is, the proxy on another origin in CORS mode", () => {
+    const page = "https://pod.example";
+    // A downloaded copy: a blob URL of this page.
+    expect(mediaSource("blob:https://pod.example/4f1c", page)).toEqual({ crossOrigin: null, processable: true });
+    // The stream through `skypod serve`'s own /proxy/media: same origin, relative or absolute.
+    expect(mediaSource("/proxy/media?url=x&token=t", page)).toEqual({ crossOrigin: null, processable: true });
+    expect(mediaSource("https://pod.example/proxy/media?url=x&token=t", page)).toEqual({ crossOrigin: null, processable: true });
+    // A realm server elsewhere (`?server=`): CORS mode, or the graph would hear silence.
+    expect(mediaSource("http://127.0.0.1:9/proxy/media?url=x&token=t", page)).toEqual({ crossOrigin: "anonymous", processable: true });
+    expect(mediaSource("https://pod.example:8443/proxy/media", page)).toEqual({ crossOrigin: "anonymous", processable: true });
+    // Nothing the graph could read.
+    expect(mediaSource("blob:https://other.example/4f1c", page).processable).toBe(false);
+    expect(mediaSource("data:audio/wav;base64,UklGRg==", page)).toEqual({ crossOrigin: null, processable: false });
+    expect(mediaSource("http://[bad", page)).toEqual({ crossOrigin: null, processable: false });
   });
 });
 

@@ -53,9 +53,13 @@ export interface LibraryDoc {
   devices: Record<string, DeviceRec>;
 }
 
-/** `devices.<id>`: written only by that device. */
+/** `devices.<id>`: written only by that device (a bridged device: only by its bridging member). */
 export interface DeviceRec {
   name?: Str;
+  /** A bridged device (crates/library `bridged.rs`): the member that writes its records. */
+  bridged_by?: Str;
+  /** Which bridge made it, e.g. "gpodder". */
+  kind?: Str;
   /** Listening rules (issue 11): episode key → bytes held on this device. */
   downloads?: Record<string, number>;
   /** Listening rules (issue 11): feed URL → seconds saved on this device. */
@@ -338,6 +342,59 @@ export function setDeviceName(doc: Doc, device: string, name: string): Doc {
     d.devices[device] ??= {};
     (d.devices[device] as { name?: Str }).name = imm(n);
   });
+}
+
+// ----- bridged devices -----
+// Same reading as crates/library `bridged_devices`: a device entry with `bridged_by` is a
+// device that is not a realm member (a phone's AntennaPod syncing through a node's gpodder
+// bridge). Only the bridging member writes its records (`as_bridged`), and the library has no
+// operation to remove them, so the web app only shows these devices.
+
+export interface BridgedDevice {
+  /** Its key in `plays` / `queues` / `devices`: `<member>/<kind>/<account>/<device>`. */
+  id: string;
+  /** The name the bridge gave it, e.g. "AntennaPod (mobile) via node". */
+  name: string;
+  /** The name without the bridge's " via <node>" suffix, e.g. "AntennaPod (mobile)". */
+  app: string;
+  /** The member that bridges it. */
+  bridgedBy: string;
+  /** That member's name in the library, else the one the bridge put after " via ", else null. */
+  bridgedByName: string | null;
+  kind: string;
+  /** Newest `updated` of its play records (ms since the epoch); null when it has none. */
+  lastActivity: number | null;
+  /** Episodes it has a play record for. */
+  episodes: number;
+}
+
+/** Every bridged device of the realm, whichever member bridges it, sorted by id. */
+export function bridgedDevices(doc: Doc): BridgedDevice[] {
+  const out: BridgedDevice[] = [];
+  for (const id of Object.keys(doc.devices).sort()) {
+    const d = doc.devices[id];
+    const by = str(d?.bridged_by);
+    if (!d || by === undefined) continue;
+    const name = str(d.name) ?? id;
+    const via = name.lastIndexOf(" via ");
+    let last: number | null = null;
+    const plays = doc.plays[id] ?? {};
+    for (const r of Object.values(plays)) {
+      const u = readRecord(r).updated;
+      if (u > 0 && (last === null || u > last)) last = u;
+    }
+    out.push({
+      id,
+      name,
+      app: via > 0 ? name.slice(0, via) : name,
+      bridgedBy: by,
+      bridgedByName: deviceName(doc, by) ?? (via > 0 ? name.slice(via + 5) || null : null),
+      kind: str(d.kind) ?? "",
+      lastActivity: last,
+      episodes: Object.keys(plays).length,
+    });
+  }
+  return out;
 }
 
 // ===== "seen" marks, new episodes, per-podcast notifications (issue 12, the app views) =====

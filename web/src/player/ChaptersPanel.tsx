@@ -8,10 +8,10 @@ export function ChaptersPanel({ chapters, current }: { chapters: Chapter[]; curr
     <section id="np-chapters" class="panel chapters" aria-label="Chapters">
       <div class="row">
         <button type="button" onClick={() => player.prevChapter()} aria-label="Previous chapter">
-          ⏮ Previous
+          <span aria-hidden="true">◀</span> Previous
         </button>
         <button type="button" onClick={() => player.nextChapter()} aria-label="Next chapter" disabled={current >= chapters.length - 1}>
-          Next ⏭
+          Next <span aria-hidden="true">▶</span>
         </button>
       </div>
       <ol class="plain">

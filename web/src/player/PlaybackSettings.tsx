@@ -83,7 +83,7 @@ export function PlaybackSettings({ lib }: { lib: LibraryStore }) {
       </div>
       <label class="inline">
         <input type="checkbox" checked={doc.settings[SETTINGS.normalize] !== false} onChange={(e) => set(SETTINGS.normalize, e.currentTarget.checked)} /> Even out
-        loudness (−16 LUFS, downloaded episodes)
+        loudness (−16 LUFS)
       </label>
       <label class="inline">
         <input type="checkbox" checked={doc.settings[SETTINGS.boost] === true} onChange={(e) => set(SETTINGS.boost, e.currentTarget.checked)} /> Volume boost for

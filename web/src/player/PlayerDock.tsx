@@ -24,6 +24,7 @@ const lastLevel = (): Exclude<TrimLevel, "off"> => {
 export function PlayerDock() {
   const s = usePlayer();
   const host = useRef<HTMLDivElement>(null);
+  const section = useRef<HTMLElement>(null);
   const [panel, setPanel] = useState<"" | "chapters" | "transcript">("");
   const [optsOpen, setOptsOpen] = useState(false);
 
@@ -32,6 +33,20 @@ export function PlayerDock() {
     const a = player.audio;
     if (a && host.current && a.parentElement !== host.current) host.current.appendChild(a);
   }, [s.gen, !!s.req]);
+
+  // The dock's height as `--dock-h` on the page: the scroll padding (style.css) keeps what the
+  // keyboard focuses clear of it, whatever panel is open.
+  useEffect(() => {
+    const el = section.current;
+    const root = document.documentElement.style;
+    if (!el) return;
+    const ro = new ResizeObserver(() => root.setProperty("--dock-h", `${Math.ceil(el.getBoundingClientRect().height)}px`));
+    ro.observe(el);
+    return () => {
+      ro.disconnect();
+      root.removeProperty("--dock-h");
+    };
+  }, [!!s.req]);
 
   // Keyboard shortcuts anywhere on the page, unless the focused control uses the key.
   useEffect(() => {
@@ -85,6 +100,7 @@ export function PlayerDock() {
 
   return (
     <section
+      ref={section}
       class="dock"
       aria-label="Player"
       data-playing={playing ? "1" : "0"}
@@ -188,41 +204,46 @@ export function PlayerDock() {
         <details class="options" open={optsOpen} onToggle={(e) => setOptsOpen(e.currentTarget.open)}>
           <summary>Trim, boost, sleep timer</summary>
           <div class="opts more">
-          <label class="inline" for="np-trim">
-            Trim level
-          </label>
-          <select id="np-trim" value={skip ? s.trim : lastLevel()} onChange={(e) => setLevel(e.currentTarget.value as TrimLevel)}>
-            {(Object.keys(TRIM) as Array<keyof typeof TRIM>).map((l) => (
-              <option key={l} value={l}>
-                {TRIM_LABELS[l]} ({Math.round(TRIM[l].minSilence * 1000)} ms)
-              </option>
-            ))}
-          </select>
+          {/* Each label stays on one line with its control when the options wrap. */}
+          <span class="pair">
+            <label class="inline" for="np-trim">
+              Trim level
+            </label>
+            <select id="np-trim" value={skip ? s.trim : lastLevel()} onChange={(e) => setLevel(e.currentTarget.value as TrimLevel)}>
+              {(Object.keys(TRIM) as Array<keyof typeof TRIM>).map((l) => (
+                <option key={l} value={l}>
+                  {TRIM_LABELS[l]} ({Math.round(TRIM[l].minSilence * 1000)} ms)
+                </option>
+              ))}
+            </select>
+          </span>
           <label class="inline">
             <input type="checkbox" checked={s.boost} onChange={(e) => player.setBoost(e.currentTarget.checked)} /> Volume boost
           </label>
-          <label class="inline" for="np-sleep">
-            Sleep timer
-          </label>
-          <select
-            id="np-sleep"
-            value={sleepValue}
-            onChange={(e) => {
-              const v = e.currentTarget.value;
-              player.setSleep(v === "" ? null : v === "episode" || v === "chapter" ? v : Number(v));
-            }}
-          >
-            <option value="">Off</option>
-            {SLEEP_MINUTES.map((m) => (
-              <option key={m} value={String(m)}>
-                {m} minutes
+          <span class="pair">
+            <label class="inline" for="np-sleep">
+              Sleep timer
+            </label>
+            <select
+              id="np-sleep"
+              value={sleepValue}
+              onChange={(e) => {
+                const v = e.currentTarget.value;
+                player.setSleep(v === "" ? null : v === "episode" || v === "chapter" ? v : Number(v));
+              }}
+            >
+              <option value="">Off</option>
+              {SLEEP_MINUTES.map((m) => (
+                <option key={m} value={String(m)}>
+                  {m} minutes
+                </option>
+              ))}
+              <option value="episode">End of episode</option>
+              <option value="chapter" disabled={chapters.length === 0 && !Number.isFinite(dur)}>
+                End of chapter
               </option>
-            ))}
-            <option value="episode">End of episode</option>
-            <option value="chapter" disabled={chapters.length === 0 && !Number.isFinite(dur)}>
-              End of chapter
-            </option>
-          </select>
+            </select>
+          </span>
           </div>
         </details>
         {chapters.length > 0 && (

@@ -2,7 +2,7 @@
  * Loudness normalisation: the gain that brings an episode's measured integrated loudness
  * (from the server's analysis) to −16 LUFS, and the Web Audio graph that applies it with a
  * limiter keeping the true peak under −1 dBTP; "boost" adds light compression for noisy rooms.
- * `gainFor` is pure; `LoudnessGraph` wires an <audio> element through Web Audio.
+ * `gainFor` and `mediaSource` are pure; `LoudnessGraph` wires an <audio> element through Web Audio.
  */
 export const TARGET_LUFS = -16;
 export const CEILING_DBTP = -1;
@@ -30,6 +30,34 @@ export function gainFor(l: Loudness | null, target = TARGET_LUFS): GainPlan {
 
 export const dbToGain = (db: number) => Math.pow(10, db / 20);
 
+/** How the <audio> element loads a source so that Web Audio may read its samples. */
+export interface MediaSourcePlan {
+  /** The element's `crossOrigin` before `src` is set (null: no attribute). */
+  crossOrigin: "anonymous" | null;
+  /** Whether a MediaElementAudioSourceNode on it gives the samples (else it would give silence). */
+  processable: boolean;
+}
+
+/**
+ * A downloaded copy (a blob: URL this page made) and a stream from our own origin
+ * (`/proxy/media` of `skypod serve`) are same-origin: the graph hears them as they are. A stream
+ * from a realm server on another origin (`?server=`, development) is loaded in CORS mode: the
+ * proxy answers every request with `Access-Control-Allow-Origin: *`, and without CORS mode the
+ * browser would feed the graph silence. Anything else is left alone and not processed.
+ */
+export function mediaSource(src: string, pageOrigin: string): MediaSourcePlan {
+  let u: URL;
+  try {
+    u = new URL(src, pageOrigin);
+  } catch {
+    return { crossOrigin: null, processable: false };
+  }
+  if (u.protocol === "blob:") return { crossOrigin: null, processable: u.origin === pageOrigin };
+  if (u.protocol !== "http:" && u.protocol !== "https:") return { crossOrigin: null, processable: false };
+  if (u.origin === pageOrigin) return { crossOrigin: null, processable: true };
+  return { crossOrigin: "anonymous", processable: true };
+}
+
 /** source → gain → [compressor when boosting] → limiter → destination. */
 export class LoudnessGraph {
   readonly ctx: AudioContext;
@@ -37,6 +65,8 @@ export class LoudnessGraph {
   readonly compressor: DynamicsCompressorNode;
   readonly limiter: DynamicsCompressorNode;
   private boost = false;
+  private probe: AnalyserNode | null = null;
+  private probeBuf: Float32Array<ArrayBuffer> | null = null;
 
   constructor(audio: HTMLMediaElement) {
     this.ctx = new AudioContext();
@@ -70,6 +100,7 @@ export class LoudnessGraph {
       this.compressor.connect(this.limiter);
     } else this.gain.connect(this.limiter);
     this.limiter.connect(this.ctx.destination);
+    if (this.probe) this.limiter.connect(this.probe);
   }
 
   /** Apply a gain (dB) and the boost setting; boost adds +3 dB of make-up after compression. */
@@ -86,5 +117,24 @@ export class LoudnessGraph {
 
   resume(): void {
     if (this.ctx.state === "suspended") void this.ctx.resume();
+  }
+
+  /**
+   * The largest sample magnitude the graph sends out now (after the limiter), from an
+   * analyser tapped on first use. Zero while the source is silent — or tainted: a cross-origin
+   * source loaded without CORS gives the graph zeros, which is what this lets a test see.
+   */
+  outputPeak(): number {
+    if (!this.probe) {
+      this.probe = this.ctx.createAnalyser();
+      this.probe.fftSize = 2048;
+      this.probeBuf = new Float32Array(this.probe.fftSize);
+      this.limiter.connect(this.probe);
+    }
+    const buf = this.probeBuf as Float32Array<ArrayBuffer>;
+    this.probe.getFloatTimeDomainData(buf);
+    let peak = 0;
+    for (const v of buf) peak = Math.max(peak, Math.abs(v));
+    return peak;
   }
 }

@@ -7,7 +7,7 @@
  */
 import type { TrimLevel } from "../library/doc";
 import { chapterAt, nextChapterStart, prevChapterStart, type Chapter, type Cue } from "./chapters";
-import { gainFor, LoudnessGraph, type Loudness } from "./loudness";
+import { gainFor, LoudnessGraph, mediaSource, type Loudness } from "./loudness";
 import { current, onChange, play as playRequest, stop as stopRequest, type PlayRequest, type SilenceResult } from "./nowPlaying";
 import { ProgressClock, type ProgressReason } from "./progress";
 import { planSkip, type Span } from "./silence";
@@ -101,6 +101,8 @@ export class Player {
   private listeners = new Set<(s: PlayerState) => void>();
   audio: HTMLAudioElement | null = null;
   private graph: LoudnessGraph | null = null;
+  /** Whether Web Audio may read the element's source (see `mediaSource`); false until `src` is set. */
+  private processable = false;
   private clock = new ProgressClock();
   private spans: Span[] = [];
   private timer = 0;
@@ -166,10 +168,15 @@ export class Player {
     // stream when the local copy is not quick.
     const start = (url: string, local: boolean) => {
       if (gen !== this.st.gen) return;
+      // CORS mode must be chosen before `src`: it decides whether the loudness graph hears the audio.
+      const plan = mediaSource(url, location.origin);
+      if (plan.crossOrigin) a.crossOrigin = plan.crossOrigin;
+      else a.removeAttribute("crossorigin");
+      this.processable = plan.processable;
       a.src = url;
       a.playbackRate = speed;
       this.set({ local });
-      // The silence map (with loudness) may have come first: the graph needs to know it is local.
+      // The silence map (with loudness) may have come first: now the graph can be built.
       this.applyLoudness();
       if (req.autoplay !== false) a.play().catch(() => undefined);
     };
@@ -254,6 +261,7 @@ export class Player {
     }
     if (this.graph) void this.graph.ctx.close().catch(() => undefined);
     this.graph = null;
+    this.processable = false;
     this.audio = null;
   }
 
@@ -521,9 +529,10 @@ export class Player {
       this.set({ loudness: { measured, gainDb: 0, applied: false, note: "Loudness normalisation is off." } });
       return;
     }
-    // Web Audio can only process same-origin (or CORS) audio: the downloaded copy is.
-    if (!this.st.local) {
-      this.set({ loudness: { measured, gainDb: 0, applied: false, note: "Loudness is normalised on downloaded episodes." } });
+    // Web Audio hears only same-origin or CORS audio: the downloaded copy and the proxy's stream
+    // are (see `mediaSource`). Until `src` is set, which of the two is not known yet.
+    if (!this.processable) {
+      this.set({ loudness: { measured, gainDb: 0, applied: false, note: a.src ? "Loudness cannot be adjusted for this source." : "" } });
       return;
     }
     const plan = gainFor(measured);
@@ -544,6 +553,11 @@ export class Player {
   /** The gain the audio graph applies now (dB), read back from the GainNode; null without a graph. */
   graphGainDb(): number | null {
     return this.graph ? Math.round(20 * Math.log10(this.graph.gain.gain.value) * 100) / 100 : null;
+  }
+
+  /** The largest sample the audio graph sends out now; null without a graph (E2E hook). */
+  graphOutputPeak(): number | null {
+    return this.graph ? this.graph.outputPeak() : null;
   }
 
   // ----- progress and Media Session -----

@@ -1,8 +1,57 @@
 import { useState } from "preact/hooks";
-import { deviceName, setDeviceName } from "../library/doc";
+import { bridgedDevices, deviceName, setDeviceName } from "../library/doc";
+import { ago, useMinuteTick } from "../podcast/refresh";
 import type { LibraryStore } from "../library/store";
 import type { MemberView } from "../realm/mesh";
 import { useDoc } from "../app/context";
+
+/** What a bridge kind is, in words. */
+const BRIDGE_KIND: Record<string, string> = { gpodder: "gpodder sync" };
+
+/**
+ * Devices that are not realm members but sync through a member's bridge (AntennaPod through a
+ * node's gpodder bridge). No controls: only the bridging node writes their records, and the
+ * library has no way to remove them; their accounts are managed on that node.
+ */
+export function BridgedDevices({ lib }: { lib: LibraryStore }) {
+  const doc = useDoc(lib);
+  const now = useMinuteTick();
+  const devices = bridgedDevices(doc);
+  if (devices.length === 0) return null;
+  return (
+    <section class="card" aria-labelledby="bridged-h">
+      <h2 id="bridged-h">Apps synced through a bridge</h2>
+      <p class="hint">
+        Apps like AntennaPod that sync with a node’s gpodder bridge. They are not members of the realm: the node they come through writes their positions and
+        queue and keeps their accounts (<code class="cmd">skypod bridge user</code>), so they are managed there, not here.
+      </p>
+      <ul class="plain devices" aria-labelledby="bridged-h">
+        {devices.map((b) => (
+          <li key={b.id} class="row bridged" data-bridged={b.id}>
+            <span class="ep-title">
+              {b.app} <span class="badge">{BRIDGE_KIND[b.kind] ?? (b.kind || "bridge")}</span>
+              <br />
+              <span class="hint">
+                via <span class="via-node">{b.bridgedByName ?? `device ${b.bridgedBy.slice(0, 10)}…`}</span> ·{" "}
+                {b.lastActivity === null ? (
+                  "no activity yet"
+                ) : (
+                  <>
+                    last activity{" "}
+                    <time dateTime={new Date(b.lastActivity).toISOString()} title={new Date(b.lastActivity).toLocaleString()} data-last={b.lastActivity}>
+                      {ago(b.lastActivity, now)}
+                    </time>
+                  </>
+                )}{" "}
+                · {b.episodes} episode{b.episodes === 1 ? "" : "s"}
+              </span>
+            </span>
+          </li>
+        ))}
+      </ul>
+    </section>
+  );
+}
 
 /** Device management: name this device (in the library, so every device sees it), remove others from the realm. */
 export function Devices({ lib, members, onRemove }: { lib: LibraryStore; members: MemberView[]; onRemove(id: string): Promise<void> }) {
@@ -37,7 +86,7 @@ export function Devices({ lib, members, onRemove }: { lib: LibraryStore; members
 
   return (
     <section class="card" aria-labelledby="dev-h">
-      <h2 id="dev-h">Devices</h2>
+      <h2 id="dev-h">Your devices</h2>
       <form onSubmit={rename}>
         <label for="dev-name">Name of this device</label>
         <div class="row">

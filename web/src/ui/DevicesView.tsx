@@ -2,12 +2,12 @@ import type { Identity } from "../lib/identity";
 import type { MessageConsole } from "../realm/console";
 import type { Mesh, MeshSnapshot } from "../realm/mesh";
 import { useApp } from "../app/context";
-import { Devices } from "./Devices";
+import { BridgedDevices, Devices } from "./Devices";
 import { InvitePanel } from "./InvitePanel";
 import { MessageInterface } from "./MessageInterface";
 import { PeerList } from "./PeerList";
 
-/** Devices: rename, remove, invite/pair; the P2P/relay console and the logs as diagnostics. */
+/** Devices: rename, remove, invite/pair; apps bridged in by a node; the P2P/relay console and the logs as diagnostics. */
 export function DevicesView(props: { me: Identity; realm: string; server: string; snap: MeshSnapshot | null; mesh: Mesh | null; messageConsole: MessageConsole | null; onLeave(): void }) {
   const { lib } = useApp();
   const { snap, me } = props;
@@ -15,6 +15,7 @@ export function DevicesView(props: { me: Identity; realm: string; server: string
     <>
       <h1 id="view-h">Devices</h1>
       <Devices lib={lib} members={snap?.members ?? []} onRemove={(id) => props.mesh?.removeMember(id) ?? Promise.resolve()} />
+      <BridgedDevices lib={lib} />
       <PeerList members={snap?.members ?? []} />
       <InvitePanel me={me} realm={props.realm} server={props.server} />
       <details class="card diagnostics">

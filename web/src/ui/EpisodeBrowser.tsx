@@ -24,7 +24,7 @@ export function EpisodeBrowser({ list, doc, label, id, showFeed = false }: { lis
         <label for={`${id}-q`} class="sr-only">
           Search episodes
         </label>
-        <input id={`${id}-q`} type="search" placeholder="Search titles and notes" value={text} onInput={(e) => setText(e.currentTarget.value)} />
+        <input id={`${id}-q`} type="search" placeholder="Search episodes" value={text} onInput={(e) => setText(e.currentTarget.value)} />
         <label for={`${id}-order`} class="inline">
           Sort
           <select id={`${id}-order`} value={order} onChange={(e) => setOrder(e.currentTarget.value as Order)}>

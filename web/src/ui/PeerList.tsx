@@ -11,7 +11,7 @@ const LABEL: Record<MemberView["link"], string> = {
 export function PeerList({ members }: { members: MemberView[] }) {
   return (
     <section aria-labelledby="peers-h" class="card">
-      <h2 id="peers-h">Devices in this realm</h2>
+      <h2 id="peers-h">Connections</h2>
       {/* One short announcement when a link changes, not one per RTT ping. */}
       <p class="sr-only" role="status">
         {summary(members)}
