@@ -113,8 +113,6 @@ async fn without_the_test_allow_list_loopback_is_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_remembered_token_stops_working_when_its_member_is_removed() {
-    use skypod_protocol::messages::{MEMBER_REMOVE, TokenRequest};
-    use skypod_protocol::token::RevokeClaims;
     let upstream = fixture().await;
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = config(dir.path());
@@ -137,19 +135,8 @@ async fn a_remembered_token_stops_working_when_its_member_is_removed() {
         let r = http_get_with(s.addr, &path, &auth).await;
         assert!(r.starts_with("HTTP/1.1 200"), "{r}");
     }
-    let revoke = token::sign(
-        &keys[0],
-        Purpose::Revoke,
-        &realm,
-        unix_now(),
-        60,
-        RevokeClaims {
-            sub: keys[1].identid().clone(),
-        },
-    )
-    .unwrap();
     cs[0]
-        .request(MEMBER_REMOVE, TokenRequest { token: revoke })
+        .remove_member(&keys[0], &realm, keys[1].identid())
         .await
         .unwrap();
     let r = http_get_with(s.addr, &path, &auth).await;

@@ -698,43 +698,20 @@ async fn the_server_keeps_only_public_keys_never_payloads() {
 
 #[tokio::test]
 async fn a_removed_device_is_locked_out() {
-    use skypod_protocol::token::RevokeClaims;
     let dir = tempfile::tempdir().unwrap();
     let s = TestServer::start(config(dir.path())).await;
     let (realm, keys, mut cs) = realm_with(&s, 3).await;
     let lost_phone = keys[2].identid().clone();
     // a forged request (signed by someone else's key) is refused
     let mallory = IdentityKey::generate_es256();
-    let forged = token::sign(
-        &mallory,
-        Purpose::Revoke,
-        &realm,
-        unix_now(),
-        60,
-        RevokeClaims {
-            sub: lost_phone.clone(),
-        },
-    )
-    .unwrap();
     let e = cs[0]
-        .request(MEMBER_REMOVE, TokenRequest { token: forged })
+        .remove_member(&mallory, &realm, &lost_phone)
         .await
         .unwrap_err();
     assert_eq!(refused_status(e), 401);
     // the real one
-    let t = token::sign(
-        &keys[0],
-        Purpose::Revoke,
-        &realm,
-        unix_now(),
-        60,
-        RevokeClaims {
-            sub: lost_phone.clone(),
-        },
-    )
-    .unwrap();
     let (v, _) = cs[0]
-        .request(MEMBER_REMOVE, TokenRequest { token: t })
+        .remove_member(&keys[0], &realm, &lost_phone)
         .await
         .unwrap();
     assert_eq!(v["identid"], lost_phone.as_str());

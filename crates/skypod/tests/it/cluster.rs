@@ -6,10 +6,9 @@ use crate::common::{Kill, free_port, skypod};
 use crate::pg::FreshDb;
 use skypod_client::{ClientError, RealmClient, dat};
 use skypod_protocol::messages::{
-    MEMBER_REMOVE, MEMBER_REMOVED, MemberRemoved, PEER_JOINED, PEER_LEFT, PeerJoined, PeerLeft,
-    SIGNAL, TokenRequest,
+    MEMBER_REMOVED, MemberRemoved, PEER_JOINED, PEER_LEFT, PeerJoined, PeerLeft, SIGNAL,
 };
-use skypod_protocol::token::{self, NoClaims, Purpose, RevokeClaims};
+use skypod_protocol::token::{self, NoClaims, Purpose};
 use skypod_protocol::{IdentityKey, RealmId, close, invitation, unix_now};
 use std::io::{Read, Write};
 use std::process::Stdio;
@@ -205,19 +204,8 @@ async fn presence_signals_broadcasts_and_removal_across_nodes() {
     let f = cs[1].recv_msg("realm.broadcast", T).await.unwrap();
     assert_eq!(f.dat.as_ref().unwrap()["payload"], "only-b");
     // removal on a closes the socket on b; everyone is told
-    let t = token::sign(
-        &keys[0],
-        Purpose::Revoke,
-        &realm,
-        unix_now(),
-        60,
-        RevokeClaims {
-            sub: keys[1].identid().clone(),
-        },
-    )
-    .unwrap();
     cs[0]
-        .request(MEMBER_REMOVE, TokenRequest { token: t })
+        .remove_member(&keys[0], &realm, keys[1].identid())
         .await
         .unwrap();
     assert_eq!(close_code(&mut cs[1], T).await, Some(close::FORBIDDEN));
@@ -724,20 +712,9 @@ async fn losing_the_database_gives_clear_errors_and_the_node_recovers_by_itself(
         "{e:?}"
     );
     // A removal is refused as a whole: the member's socket stays open.
-    let t = token::sign(
-        &keys[0],
-        Purpose::Revoke,
-        &realm,
-        unix_now(),
-        60,
-        RevokeClaims {
-            sub: keys[1].identid().clone(),
-        },
-    )
-    .unwrap();
     let e = within(
         "removal",
-        cs[0].request(MEMBER_REMOVE, TokenRequest { token: t }),
+        cs[0].remove_member(&keys[0], &realm, keys[1].identid()),
     )
     .await
     .unwrap_err();
