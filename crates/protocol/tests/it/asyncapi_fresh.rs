@@ -1,6 +1,7 @@
 //! The AsyncAPI document is generated from the catalog; this fails when it is stale, and when
 //! the prose specification (docs/protocol.md) leaves a catalog message or an error code out.
 
+use crate::fresh::assert_fresh;
 use std::path::PathBuf;
 
 fn docs() -> PathBuf {
@@ -10,17 +11,7 @@ fn docs() -> PathBuf {
 #[test]
 fn generated_asyncapi_is_fresh() {
     let path = docs().join("asyncapi.json");
-    let want = skypod_protocol::asyncapi::render();
-    if std::env::var_os("SKYPOD_BLESS").is_some() {
-        std::fs::write(&path, &want).unwrap();
-        return;
-    }
-    let have = std::fs::read_to_string(&path).unwrap_or_default();
-    assert!(
-        have == want,
-        "{} is stale: run `SKYPOD_BLESS=1 cargo test -p skypod-protocol` and commit it",
-        path.display()
-    );
+    assert_fresh(&path, &skypod_protocol::asyncapi::render());
 }
 
 #[test]

@@ -4,6 +4,7 @@
 //! `SKYPOD_BLESS=1 cargo test -p skypod-protocol`; this test checks it is current and that
 //! the Rust code reaches every recorded outcome. Also: no mutant of a fragment panics.
 
+use crate::fresh::assert_fresh;
 use serde_json::{Value, json};
 use skypod_protocol::fragment::{
     FRAGMENT_OVERHEAD, Fragment, HEADER_LEN, MAX_MESSAGE, MIN_CHUNK, REMEMBERED, Reassembler,
@@ -264,14 +265,9 @@ fn build() -> Value {
 fn fragment_vectors_are_current_and_hold() {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("testdata/fragments.json");
     let built = build();
-    let want = serde_json::to_string_pretty(&built).unwrap() + "\n";
-    if std::env::var_os("SKYPOD_BLESS").is_some() {
-        std::fs::write(&path, &want).unwrap();
-    }
-    let have = std::fs::read_to_string(&path).unwrap_or_default();
-    assert!(
-        have == want,
-        "testdata/fragments.json is stale: run with SKYPOD_BLESS=1"
+    let have = assert_fresh(
+        &path,
+        &(serde_json::to_string_pretty(&built).unwrap() + "\n"),
     );
 
     // The recorded outcomes are what a reassembler says, and every delivered message is the

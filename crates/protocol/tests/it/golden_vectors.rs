@@ -4,6 +4,7 @@
 //! for ES256, Ed25519 by construction), and this test checks both that the file is current
 //! and that the Rust verifier reaches each recorded verdict.
 
+use crate::fresh::assert_fresh;
 use serde_json::{Value, json};
 use skypod_protocol::envelope::RawEnvelope;
 use skypod_protocol::messages::relay_aad;
@@ -291,14 +292,9 @@ fn build() -> Value {
 #[test]
 fn vectors_are_current_and_verify() {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("testdata/vectors.json");
-    let want = serde_json::to_string_pretty(&build()).unwrap() + "\n";
-    if std::env::var_os("SKYPOD_BLESS").is_some() {
-        std::fs::write(&path, &want).unwrap();
-    }
-    let have = std::fs::read_to_string(&path).unwrap_or_default();
-    assert!(
-        have == want,
-        "testdata/vectors.json is stale: run with SKYPOD_BLESS=1"
+    let have = assert_fresh(
+        &path,
+        &(serde_json::to_string_pretty(&build()).unwrap() + "\n"),
     );
 
     let v: Value = serde_json::from_str(&have).unwrap();
