@@ -97,14 +97,7 @@ async fn fixture() -> (String, Arc<Dir>) {
             }),
         )
         .with_state(st.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    (format!("http://{addr}"), st)
+    (common::serve(app).await, st)
 }
 
 struct Proxy {
@@ -125,15 +118,8 @@ impl Proxy {
             Arc::new(common::TestAuth),
             RateLimitConfig::default(),
         );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
         Self {
-            base: format!("http://{addr}"),
+            base: common::serve(app).await,
             client: reqwest::Client::builder()
                 .no_proxy()
                 .build()

@@ -172,13 +172,7 @@ async fn setup() -> Setup {
             get(|| async { (StatusCode::FOUND, [(header::LOCATION, "/ep.mp3")]) }),
         )
         .with_state(state.clone());
-    let origin_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let origin = format!("http://{}", origin_listener.local_addr().expect("addr"));
-    tokio::spawn(async move {
-        let _ = axum::serve(origin_listener, app).await;
-    });
+    let origin = common::serve(app).await;
 
     let dir = tempfile::tempdir().expect("tmp");
     let mut cfg = ServiceConfig::new(dir.path());
@@ -193,13 +187,7 @@ async fn setup() -> Setup {
             per_second: 1000.0,
         },
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let proxy = format!("http://{}", listener.local_addr().expect("addr"));
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
+    let proxy = common::serve(app).await;
     Setup {
         service,
         proxy,

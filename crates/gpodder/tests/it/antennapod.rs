@@ -120,8 +120,7 @@ async fn gpodder_net_flow_as_antennapod_sends_it() {
 
     // In the library: the phone is a device of its own, named after the app.
     let key = h.key("ep-1");
-    let k = key.clone();
-    let resume = h.lib.run(move |l| l.continue_from(&k)).await.unwrap();
+    let resume = h.continue_from(&key).await;
     assert_eq!(resume.len(), 1, "{resume:?}");
     assert_eq!(
         resume[0].device_name.as_deref(),
@@ -230,8 +229,7 @@ async fn nextcloud_flow_as_antennapod_sends_it() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
-    let k = h.key("ep-2");
-    let resume = h.lib.run(move |l| l.continue_from(&k)).await.unwrap();
+    let resume = h.continue_from(&h.key("ep-2")).await;
     assert_eq!(
         resume[0].device_name.as_deref(),
         Some("AntennaPod (mobile) via node")

@@ -5,7 +5,7 @@
 //! An action that matches no episode is kept and reported, not dropped.
 
 use crate::common::{PASSWORD, USER, client, start};
-use serde_json::{Value, json};
+use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_is_refused_clearly_and_changes_nothing() {
@@ -98,15 +98,7 @@ async fn bad_input_is_refused_clearly_and_changes_nothing() {
         assert_eq!(r.status().as_u16(), status, "{p}");
     }
     // Nothing of the refused uploads reached the journal either.
-    let got: Value = c
-        .get(format!("{}/api/2/episodes/{USER}.json?since=0", h.url))
-        .basic_auth(USER, Some(PASSWORD))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let got = h.episode_actions().await;
     assert_eq!(got["actions"], json!([]), "{got}");
 
     // The good action alone is accepted; sent again (a replay), nothing changes.
@@ -141,15 +133,7 @@ async fn bad_input_is_refused_clearly_and_changes_nothing() {
     let unmatched = h.bridge.store().unmatched().await.unwrap();
     assert_eq!(unmatched.len(), 1, "{unmatched:?}");
     assert!(unmatched[0].episode.ends_with("/gone.mp3"));
-    let got: Value = c
-        .get(format!("{}/api/2/episodes/{USER}.json?since=0", h.url))
-        .basic_auth(USER, Some(PASSWORD))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let got = h.episode_actions().await;
     assert!(
         got["actions"]
             .as_array()

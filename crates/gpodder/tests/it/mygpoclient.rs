@@ -51,8 +51,7 @@ async fn mygpoclient_syncs_through_the_bridge() {
     );
 
     // What it uploaded is in the library, under its own device, beside the laptop's.
-    let k = key.clone();
-    let all = h.lib.run(move |l| l.continue_from(&k)).await.unwrap();
+    let all = h.continue_from(&key).await;
     assert_eq!(all.len(), 2, "{all:?}");
     assert_eq!(
         all[0].device_name.as_deref(),

@@ -43,8 +43,7 @@ async fn every_device_keeps_its_record_and_clients_get_the_newest() {
         assert_eq!(upload(body).send().await.unwrap().status(), 200);
     }
     let key = h.key("ep-1");
-    let k = key.clone();
-    let all = h.lib.run(move |l| l.continue_from(&k)).await.unwrap();
+    let all = h.continue_from(&key).await;
     let by = |name: &str| {
         all.iter()
             .find(|r| r.device_name.as_deref() == Some(name))
@@ -69,15 +68,7 @@ async fn every_device_keeps_its_record_and_clients_get_the_newest() {
     laptop.set_clock(move || t0 + 300_000);
     laptop.set_position(&key, 1234.0, Some(3000.0)).unwrap();
     h.merge_device(laptop).await;
-    let got: Value = c
-        .get(format!("{}/api/2/episodes/{USER}.json?since=0", h.url))
-        .basic_auth(USER, Some(PASSWORD))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let got = h.episode_actions().await;
     let plays: Vec<&Value> = got["actions"]
         .as_array()
         .unwrap()
@@ -92,11 +83,7 @@ async fn every_device_keeps_its_record_and_clients_get_the_newest() {
         "the library's guid went back as the enclosure URL"
     );
     // Every device's record is still there.
-    let k = key.clone();
-    assert_eq!(
-        h.lib.run(move |l| l.continue_from(&k)).await.unwrap().len(),
-        3
-    );
+    assert_eq!(h.continue_from(&key).await.len(), 3);
 
     // Played to the end on the phone (now the newest): completed in the library, and
     // given back as position == total.
@@ -108,26 +95,14 @@ async fn every_device_keeps_its_record_and_clients_get_the_newest() {
             .status(),
         200
     );
-    let k = key.clone();
-    let top = h
-        .lib
-        .run(move |l| l.continue_from(&k))
-        .await
-        .unwrap()
-        .remove(0);
+    let top = h.continue_from(&key).await.remove(0);
     assert!(top.record.completed, "{top:?}");
-    let got: Value = c
-        .get(format!(
-            "{}/api/2/episodes/{USER}.json?since=0&podcast={}",
-            h.url, h.feed
+    let got = h
+        .get_json(format!(
+            "/api/2/episodes/{USER}.json?since=0&podcast={}",
+            h.feed
         ))
-        .basic_auth(USER, Some(PASSWORD))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .await;
     let a = got["actions"]
         .as_array()
         .unwrap()
@@ -155,21 +130,9 @@ async fn subscriptions_are_the_realms_both_ways_with_since() {
         .unwrap();
     assert_eq!(r.status(), 200);
     let get = |since: i64| {
-        let c = c.clone();
-        let url = format!(
-            "{}/api/2/subscriptions/{USER}/phone.json?since={since}",
-            h.url
-        );
-        async move {
-            c.get(url)
-                .basic_auth(USER, Some(PASSWORD))
-                .send()
-                .await
-                .unwrap()
-                .json::<Value>()
-                .await
-                .unwrap()
-        }
+        h.get_json(format!(
+            "/api/2/subscriptions/{USER}/phone.json?since={since}"
+        ))
     };
     let first = get(0).await;
     let t1 = first["timestamp"].as_i64().unwrap();

@@ -82,8 +82,5 @@ async fn large_messages_arrive_whole_and_once_over_the_channel_and_the_relay() {
         assert_eq!(x.1, y.1, "path of a {}-byte message", x.0.len());
         assert!(x.0 == y.0, "a {}-byte message arrived changed", x.0.len());
     }
-    for p in &peers {
-        p.handle.shutdown().await;
-    }
-    s.stop().await;
+    shutdown(&peers, s).await;
 }

@@ -70,10 +70,7 @@ async fn five_peers_form_a_full_mesh_and_each_message_arrives_exactly_once() {
             }
         }
     }
-    for p in &peers {
-        p.handle.shutdown().await;
-    }
-    s.stop().await;
+    shutdown(&peers, s).await;
 }
 
 trait KeyEpoch {
@@ -138,10 +135,7 @@ async fn a_dropped_peer_is_seen_leaving_and_the_mesh_heals_when_it_returns() {
         )
         .await;
     }
-    for p in &peers {
-        p.handle.shutdown().await;
-    }
-    s.stop().await;
+    shutdown(&peers, s).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -189,10 +183,7 @@ async fn after_a_server_restart_everyone_reconnects() {
     peers[1]
         .wait("relayed message", |e| matches!(e, PeerEvent::Message { via: Via::Relay, bytes, .. } if &bytes[..] == b"via-new-server"))
         .await;
-    for p in &peers {
-        p.handle.shutdown().await;
-    }
-    s.stop().await;
+    shutdown(&peers, s).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -234,10 +225,7 @@ async fn simultaneous_offers_end_in_one_connection() {
             .count();
         assert_eq!(ups, 1, "the link came up once and stayed: {:?}", p.log);
     }
-    for p in &peers {
-        p.handle.shutdown().await;
-    }
-    s.stop().await;
+    shutdown(&peers, s).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -325,10 +313,7 @@ async fn forged_signals_are_rejected() {
         assert_ne!(to_m.connection.as_deref(), Some(c));
     }
     assert_eq!(info.iter().find(|p| p.peer == b).unwrap().link, Link::P2p);
-    for p in &peers {
-        p.handle.shutdown().await;
-    }
-    s.stop().await;
+    shutdown(&peers, s).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -469,8 +454,5 @@ async fn a_revoked_device_is_locked_out_and_cannot_read_after_rotation() {
             )
         })
         .await;
-    for p in &peers {
-        p.handle.shutdown().await;
-    }
-    s.stop().await;
+    shutdown(&peers, s).await;
 }

@@ -264,10 +264,7 @@ async fn a_sigkilled_peer_process_is_seen_offline_and_the_mesh_heals_when_it_res
     for p in &peers {
         wait_p2p(p, 3).await;
     }
-    for p in &peers {
-        p.handle.shutdown().await;
-    }
-    s.stop().await;
+    shutdown(&peers, s).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

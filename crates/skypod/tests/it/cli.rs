@@ -2,19 +2,17 @@
 
 use std::io::{BufRead, BufReader};
 
-use crate::common::{Kill, run, skypod, start_server};
+use crate::common::{Kill, TestServer, run, skypod};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 #[test]
 fn init_invite_join_and_messages_over_p2p_and_relay() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = |s: &str| dir.path().join(s).to_string_lossy().into_owned();
-    let (_srv, listen) = start_server(&d("srv"));
-    let server = format!("http://{listen}");
+    let srv = TestServer::start();
+    let server = &srv.url;
 
-    let (a, b) = (d("a"), d("b"));
-    assert!(run(&["--home", &a, "init", "--server", &server]).contains("Created realm"));
+    let (a, b) = (srv.path("a"), srv.path("b"));
+    srv.init(&a);
     let link = run(&["--home", &a, "invite", "--no-qr"]);
     let link = link.trim();
     assert!(link.starts_with(&format!("{server}/#join=")), "{link}");
@@ -41,7 +39,7 @@ fn init_invite_join_and_messages_over_p2p_and_relay() {
     assert!(joined.contains("Realm key received"), "{joined}");
     // an invitation is single use
     let again = skypod()
-        .args(["--home", &d("c"), "join", link, "--key-timeout", "1"])
+        .args(["--home", &srv.path("c"), "join", link, "--key-timeout", "1"])
         .output()
         .unwrap();
     assert!(!again.status.success());

@@ -3,50 +3,30 @@
 //! does) and device B, a realm member. The phone's position shows up on B as "continue
 //! from AntennaPod (mobile) via node"; B's position comes back to the phone, B named.
 
-use crate::common::{Kill, free_port, run, skypod, start_server_with};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
+use crate::common::{TestServer, free_port, run, serve_feed, skypod, start_node};
+use std::io::Write;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 /// A two-episode feed on loopback; the proxy may fetch it (allow-listed for the test).
 fn feed_fixture() -> String {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = l.local_addr().unwrap();
-    std::thread::spawn(move || {
-        for conn in l.incoming() {
-            let Ok(mut c) = conn else { continue };
-            let mut buf = [0u8; 4096];
-            let _ = c.read(&mut buf);
-            let body = format!(
-                r#"<?xml version="1.0"?><rss version="2.0"><channel><title>Bridge Cast</title>
+    serve_feed(|addr| {
+        format!(
+            r#"<?xml version="1.0"?><rss version="2.0"><channel><title>Bridge Cast</title>
 <item><title>Episode One</title><guid>ep-1</guid><enclosure url="http://{addr}/ep1.mp3" type="audio/mpeg" length="1"/></item>
 <item><title>Episode Two</title><guid>ep-2</guid><enclosure url="http://{addr}/ep2.mp3" type="audio/mpeg" length="1"/></item>
 </channel></rss>"#
-            );
-            let _ = write!(
-                c,
-                "HTTP/1.1 200 OK\r\nContent-Type: application/rss+xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            );
-        }
-    });
-    format!("http://{addr}/feed.xml")
+        )
+    })
 }
 
 #[test]
 fn a_position_from_a_gpodder_app_reaches_another_device_and_back() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = |s: &str| dir.path().join(s).to_string_lossy().into_owned();
-    let (_srv, listen) = start_server_with(
-        &d("srv"),
-        &[("SKYPOD_PROXY_ALLOW_FOR_TESTS", "127.0.0.0/8")],
-    );
-    let server = format!("http://{listen}");
+    let srv = TestServer::fetching_loopback();
     let feed = feed_fixture();
     let media = feed.trim_end_matches("/feed.xml").to_owned();
-    let (a, b) = (d("a"), d("b"));
-    assert!(run(&["--home", &a, "init", "--server", &server]).contains("Created realm"));
+    let (a, b) = (srv.path("a"), srv.path("b"));
+    srv.init(&a);
 
     // The account, password on stdin; a short one is refused.
     for (pw, ok) in [("short\n", false), ("phone password 1\n", true)] {
@@ -72,27 +52,7 @@ fn a_position_from_a_gpodder_app_reaches_another_device_and_back() {
     );
 
     let bridge = format!("127.0.0.1:{}", free_port());
-    let mut node = Kill(
-        skypod()
-            .args(["--home", &a, "node", "--gpodder-listen", &bridge])
-            .env("SKYPOD_LOG", "info")
-            .env("NO_COLOR", "1")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let out = node.0.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(out).lines().map_while(Result::ok) {
-            if line.contains("library node running") {
-                let _ = tx.send(());
-            }
-        }
-    });
-    rx.recv_timeout(Duration::from_secs(60))
-        .expect("the node did not start");
+    let _node = start_node(&a, &["--gpodder-listen", &bridge]);
 
     let link = run(&["--home", &a, "invite", "--no-qr"]);
     let joined = run(&["--home", &b, "join", link.trim(), "--key-timeout", "30"]);
@@ -107,6 +67,16 @@ fn a_position_from_a_gpodder_app_reaches_another_device_and_back() {
         .unwrap();
     let api = |p: &str| format!("http://{bridge}{p}");
     let c = reqwest::Client::new();
+    // What the phone reads, as JSON.
+    let phone_get = |path: &str| {
+        let request = c
+            .get(api(path))
+            .basic_auth("alice", Some("phone password 1"));
+        async move {
+            let r = request.send().await.unwrap();
+            r.json::<serde_json::Value>().await.unwrap()
+        }
+    };
     rt.block_on(async {
         let r = c
             .post(api("/api/2/devices/alice/phone.json"))
@@ -119,15 +89,7 @@ fn a_position_from_a_gpodder_app_reaches_another_device_and_back() {
         // B's subscription reaches the node by sync; wait for it.
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            let v: serde_json::Value = c
-                .get(api("/api/2/subscriptions/alice/phone.json?since=0"))
-                .basic_auth("alice", Some("phone password 1"))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let v = phone_get("/api/2/subscriptions/alice/phone.json?since=0").await;
             if v["add"]
                 .as_array()
                 .unwrap()
@@ -195,15 +157,7 @@ fn a_position_from_a_gpodder_app_reaches_another_device_and_back() {
     rt.block_on(async {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            let v: serde_json::Value = c
-                .get(api("/api/2/episodes/alice.json?since=0"))
-                .basic_auth("alice", Some("phone password 1"))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let v = phone_get("/api/2/episodes/alice.json?since=0").await;
             if let Some(a) = v["actions"]
                 .as_array()
                 .unwrap()

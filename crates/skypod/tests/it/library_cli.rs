@@ -1,7 +1,7 @@
 //! The library commands end to end: a real `skypod serve`, an always-on `skypod node` and
 //! devices that are never online at the same time, on loopback.
 
-use crate::common::{Kill, run, skypod, start_server};
+use crate::common::{Kill, TestServer, run, skypod};
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -19,13 +19,9 @@ const OPML: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
 
 #[test]
 fn node_relays_a_subscription_between_devices_never_online_together() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = |s: &str| dir.path().join(s).to_string_lossy().into_owned();
-    let (_srv, listen) = start_server(&d("srv"));
-    let server = format!("http://{listen}");
-
-    let (a, b, c) = (d("a"), d("b"), d("c"));
-    assert!(run(&["--home", &a, "init", "--server", &server]).contains("Created realm"));
+    let srv = TestServer::start();
+    let (a, b, c) = (srv.path("a"), srv.path("b"), srv.path("c"));
+    srv.init(&a);
     let _node = Kill(
         skypod()
             .args(["--home", &a, "node"])
@@ -63,11 +59,11 @@ fn node_relays_a_subscription_between_devices_never_online_together() {
     assert!(q.contains("ep-1"), "{q}");
 
     // OPML round trip (offline, on C).
-    let opml = dir.path().join("in.opml");
+    let opml = srv.dir.path().join("in.opml");
     std::fs::write(&opml, OPML).unwrap();
     let out = run(&["--home", &c, "import", opml.to_str().unwrap(), "--offline"]);
     assert!(out.contains("Imported 2 new feed(s)"), "{out}");
-    let exported = dir.path().join("out.opml");
+    let exported = srv.dir.path().join("out.opml");
     run(&[
         "--home",
         &c,
@@ -88,17 +84,17 @@ fn node_relays_a_subscription_between_devices_never_online_together() {
     }
     // Export to stdout and re-import into a fresh library: the same feeds.
     let stdout_export = run(&["--home", &c, "export", "--offline"]);
-    let again = dir.path().join("again.opml");
+    let again = srv.dir.path().join("again.opml");
     std::fs::write(&again, &stdout_export).unwrap();
     let out = run(&[
         "--home",
-        &d("fresh"),
+        &srv.path("fresh"),
         "import",
         again.to_str().unwrap(),
         "--offline",
     ]);
     assert!(out.contains("Imported 3 new feed(s)"), "{out}");
-    let fresh = run(&["--home", &d("fresh"), "feeds", "--offline"]);
+    let fresh = run(&["--home", &srv.path("fresh"), "feeds", "--offline"]);
     assert!(
         fresh.contains("[News] Daily News") && fresh.contains("Tech Talk"),
         "{fresh}"

@@ -3,7 +3,7 @@
 //! data channel message (64 KiB) and a relayed one (44 KiB), so they only arrive if the mesh
 //! fragments and reassembles them. Once over the direct channel, once over the relay.
 
-use crate::common::{Kill, run, skypod, start_server};
+use crate::common::{Kill, TestServer, run, skypod};
 use std::collections::BTreeSet;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -82,25 +82,22 @@ fn sent_messages(stderr: &str) -> Vec<(usize, String)> {
 
 fn first_sync_of_a_large_library(relay_only: bool) {
     let started = Instant::now();
-    let dir = tempfile::tempdir().unwrap();
-    let d = |s: &str| dir.path().join(s).to_string_lossy().into_owned();
-    let (_srv, listen) = start_server(&d("srv"));
-    let server = format!("http://{listen}");
+    let srv = TestServer::start();
     let env = if relay_only { "1" } else { "0" };
     // Over the channel: wait as long as it takes for the direct link (a loaded CI machine
     // can take seconds) so the large messages cannot go by the relay.
     let grace = "60000";
-    let (a, b) = (d("a"), d("b"));
+    let (a, b) = (srv.path("a"), srv.path("b"));
 
     // A: 8,000 feeds; B (a new device): 4,000 others of its own, made before it ever synced.
-    assert!(run(&["--home", &a, "init", "--server", &server]).contains("Created realm"));
+    srv.init(&a);
     for (home, n, tag) in [(&a, 8000, "alpha"), (&b, 4000, "beta")] {
-        let f = dir.path().join(format!("{tag}.opml"));
+        let f = srv.dir.path().join(format!("{tag}.opml"));
         std::fs::write(&f, opml(n, tag)).unwrap();
         let out = run(&["--home", home, "import", f.to_str().unwrap(), "--offline"]);
         assert!(out.contains(&format!("Imported {n} new feed(s)")), "{out}");
     }
-    let a_size = dir_size(&dir.path().join("a/library"));
+    let a_size = dir_size(&srv.dir.path().join("a/library"));
     assert!(a_size > 4 * 64 * 1024, "A's library is only {a_size} bytes");
 
     let mut node = Kill(

@@ -2,27 +2,14 @@
 //! on the same device is refused with a clear message; one-shot edits are handed to the node
 //! (which saves and syncs them) and reads show the library as the node saved it.
 
-use crate::common::{Kill, run, skypod, start_server};
-use std::io::{BufRead, BufReader};
-use std::process::Stdio;
+use crate::common::{TestServer, run, skypod, start_node};
 use std::time::{Duration, Instant};
 
 #[test]
 fn while_the_node_owns_the_library_edits_go_through_it_and_a_second_owner_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = |s: &str| dir.path().join(s).to_string_lossy().into_owned();
-    let (_srv, listen) = start_server(&d("srv"));
-    let a = d("a");
-    assert!(
-        run(&[
-            "--home",
-            &a,
-            "init",
-            "--server",
-            &format!("http://{listen}")
-        ])
-        .contains("Created realm")
-    );
+    let srv = TestServer::start();
+    let a = srv.path("a");
+    srv.init(&a);
     let before = run(&[
         "--home",
         &a,
@@ -32,28 +19,7 @@ fn while_the_node_owns_the_library_edits_go_through_it_and_a_second_owner_is_ref
     ]);
     assert!(before.contains("Subscribed to"), "{before}");
 
-    let mut node = Kill(
-        skypod()
-            .args(["--home", &a, "node"])
-            .env("SKYPOD_LOG", "info")
-            .env("NO_COLOR", "1")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    // The node logs this after it opened (and locked) the library.
-    let out = node.0.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(out).lines().map_while(Result::ok) {
-            if line.contains("library node running") {
-                let _ = tx.send(());
-            }
-        }
-    });
-    rx.recv_timeout(Duration::from_secs(60))
-        .expect("the node did not start");
+    let mut node = start_node(&a, &[]);
 
     // A second owner (node, sync round) is refused, and says why.
     for args in [vec!["node"], vec!["sync", "--sync-timeout", "1"]] {
@@ -88,7 +54,7 @@ fn while_the_node_owns_the_library_edits_go_through_it_and_a_second_owner_is_ref
             "{args:?}: {err}"
         );
     }
-    let inbox = dir.path().join("a/library/inbox");
+    let inbox = srv.dir.path().join("a/library/inbox");
     let deadline = Instant::now() + Duration::from_secs(60);
     while std::fs::read_dir(&inbox).map(|d| d.count()).unwrap_or(0) > 0 {
         assert!(

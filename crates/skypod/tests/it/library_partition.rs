@@ -3,33 +3,19 @@
 //! change), then meet again through `skypod node` and `skypod sync`, and every device ends up
 //! with the same library: all subscriptions, both devices' positions, nothing lost.
 
-use crate::common::{Kill, run, skypod, start_server_with};
-use std::io::{Read, Write};
-use std::net::TcpListener;
+use crate::common::{Kill, TestServer, run, serve_feed, skypod};
 use std::process::Stdio;
 use std::time::Duration;
 
 /// A one-episode RSS feed on loopback (any path), so `skypod episodes` can show positions.
 fn feed_fixture() -> String {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = l.local_addr().unwrap();
-    std::thread::spawn(move || {
-        for conn in l.incoming() {
-            let Ok(mut c) = conn else { continue };
-            let mut buf = [0u8; 4096];
-            let _ = c.read(&mut buf);
-            let body = r#"<?xml version="1.0"?><rss version="2.0"><channel><title>Fixture Cast</title>
+    serve_feed(|_| {
+        r#"<?xml version="1.0"?><rss version="2.0"><channel><title>Fixture Cast</title>
 <item><title>Episode One</title><guid>ep-1</guid>
 <enclosure url="http://127.0.0.1:9/ep1.mp3" type="audio/mpeg" length="1"/></item>
-</channel></rss>"#;
-            let _ = write!(
-                c,
-                "HTTP/1.1 200 OK\r\nContent-Type: application/rss+xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            );
-        }
-    });
-    format!("http://{addr}/feed.xml")
+</channel></rss>"#
+            .to_owned()
+    })
 }
 
 fn node(home: &str) -> Kill {
@@ -50,18 +36,12 @@ fn feeds(home: &str) -> String {
 
 #[test]
 fn three_devices_edit_apart_then_converge_without_loss() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = |s: &str| dir.path().join(s).to_string_lossy().into_owned();
-    let (_srv, listen) = start_server_with(
-        &d("srv"),
-        &[("SKYPOD_PROXY_ALLOW_FOR_TESTS", "127.0.0.0/8")],
-    );
-    let server = format!("http://{listen}");
+    let srv = TestServer::fetching_loopback();
     let shared = feed_fixture();
 
     // One realm of three devices: A hands the realm key to B and C while its node runs.
-    let (a, b, c) = (d("a"), d("b"), d("c"));
-    assert!(run(&["--home", &a, "init", "--server", &server]).contains("Created realm"));
+    let (a, b, c) = (srv.path("a"), srv.path("b"), srv.path("c"));
+    srv.init(&a);
     {
         let _node = node(&a);
         std::thread::sleep(Duration::from_millis(800));

@@ -389,6 +389,18 @@ pub fn test_fetch_config() -> FetchConfig {
     }
 }
 
+/// Serve `app` on a loopback port; its base URL (`http://127.0.0.1:port`).
+pub async fn serve(app: Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    format!("http://{addr}")
+}
+
 pub async fn service(dir: &Path) -> FeedService {
     let mut cfg = ServiceConfig::new(dir);
     cfg.fetch = test_fetch_config();
@@ -429,15 +441,8 @@ impl Proxy {
         let dir = tempfile::tempdir().expect("tmp");
         let service = service(dir.path()).await;
         let app = skypod_feeds::http::router(service.clone(), Arc::new(TestAuth), limits);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
         Self {
-            base: format!("http://{addr}"),
+            base: serve(app).await,
             client,
             service,
             fixture,

@@ -122,8 +122,33 @@ impl Harness {
             .unwrap();
     }
 
+    /// The node library's "continue from" list for the episode `key`.
+    pub async fn continue_from(&self, key: &str) -> Vec<skypod_library::Resume> {
+        let key = key.to_owned();
+        self.lib.run(move |l| l.continue_from(&key)).await.unwrap()
+    }
+
     pub async fn heads(&self) -> Vec<skypod_library::automerge::ChangeHash> {
         self.lib.run(|l| l.heads()).await.unwrap()
+    }
+
+    /// Every episode action the bridge gives the test user (`since=0`).
+    pub async fn episode_actions(&self) -> serde_json::Value {
+        self.get_json(format!("/api/2/episodes/{USER}.json?since=0"))
+            .await
+    }
+
+    /// The JSON answer to a GET of `path` (with its query) as the test user.
+    pub async fn get_json(&self, path: impl AsRef<str>) -> serde_json::Value {
+        client()
+            .get(format!("{}{}", self.url, path.as_ref()))
+            .basic_auth(USER, Some(PASSWORD))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
     }
 }
 

@@ -70,6 +70,14 @@ impl TestServer {
     }
 }
 
+/// Shut every peer down, then the server.
+pub async fn shutdown(peers: &[TestPeer], server: TestServer) {
+    for p in peers {
+        p.handle.shutdown().await;
+    }
+    server.stop().await;
+}
+
 pub struct TestPeer {
     pub handle: PeerHandle,
     pub events: Box<dyn Stream<Item = PeerEvent> + Send + Unpin>,

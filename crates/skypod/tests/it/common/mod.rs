@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -48,30 +50,109 @@ pub fn run(args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-/// `skypod serve` on a free 127.0.0.1 port with its store in `data_dir`; returns the process
-/// (killed on drop) and `host:port` once it accepts connections.
-pub fn start_server(data_dir: &str) -> (Kill, String) {
-    start_server_with(data_dir, &[])
+/// `skypod serve` on a free 127.0.0.1 port with its store in a temporary directory, in which
+/// the test's device homes and files go too. Stopped (killed) before the directory goes.
+pub struct TestServer {
+    _proc: Kill,
+    /// `http://127.0.0.1:<port>`
+    pub url: String,
+    pub dir: tempfile::TempDir,
 }
 
-/// [`start_server`] with extra environment variables (e.g. the proxy's loopback allow-list).
-pub fn start_server_with(data_dir: &str, env: &[(&str, &str)]) -> (Kill, String) {
-    let listen = format!("127.0.0.1:{}", free_port());
-    let srv = Kill(
+impl TestServer {
+    pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// A server whose feed proxy may fetch from 127.0.0.0/8 (the tests' fixtures).
+    pub fn fetching_loopback() -> Self {
+        Self::start_with(&[("SKYPOD_PROXY_ALLOW_FOR_TESTS", "127.0.0.0/8")])
+    }
+
+    /// With extra environment variables.
+    pub fn start_with(env: &[(&str, &str)]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let listen = format!("127.0.0.1:{}", free_port());
+        let proc = Kill(
+            skypod()
+                .args(["serve", "--listen", &listen])
+                .arg("--data-dir")
+                .arg(dir.path().join("srv"))
+                .envs(env.iter().copied())
+                .stdout(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        let start = Instant::now();
+        while std::net::TcpStream::connect(&listen).is_err() {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "server did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Self {
+            _proc: proc,
+            url: format!("http://{listen}"),
+            dir,
+        }
+    }
+
+    /// `name` in the test's directory (a device home, a file).
+    pub fn path(&self, name: &str) -> String {
+        self.dir.path().join(name).to_string_lossy().into_owned()
+    }
+
+    /// `skypod init` in `home`: a new realm on this server, with `home` its first device.
+    pub fn init(&self, home: &str) {
+        let out = run(&["--home", home, "init", "--server", &self.url]);
+        assert!(out.contains("Created realm"), "{out}");
+    }
+}
+
+/// An RSS feed host on loopback: every request gets `body(its address)` as the feed; returns
+/// the feed's URL (`http://<addr>/feed.xml`).
+pub fn serve_feed(body: impl Fn(SocketAddr) -> String + Send + 'static) -> String {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for mut c in l.incoming().flatten() {
+            let mut buf = [0u8; 4096];
+            let _ = c.read(&mut buf);
+            let body = body(addr);
+            let _ = write!(
+                c,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/rss+xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    format!("http://{addr}/feed.xml")
+}
+
+/// `skypod --home <home> node <args>`, returned once it has opened (and locked) the library.
+pub fn start_node(home: &str, args: &[&str]) -> Kill {
+    let mut node = Kill(
         skypod()
-            .args(["serve", "--listen", &listen, "--data-dir", data_dir])
-            .envs(env.iter().copied())
-            .stdout(Stdio::null())
+            .args(["--home", home, "node"])
+            .args(args)
+            .env("SKYPOD_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
             .spawn()
             .unwrap(),
     );
-    let start = Instant::now();
-    while std::net::TcpStream::connect(&listen).is_err() {
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "server did not start"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    (srv, listen)
+    let out = node.0.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            if line.contains("library node running") {
+                let _ = tx.send(());
+            }
+        }
+    });
+    rx.recv_timeout(Duration::from_secs(60))
+        .expect("the node did not start");
+    node
 }
