@@ -3,7 +3,7 @@
 
 use crate::common::{TestServer, config, http_get_with, realm_with};
 use skypod_protocol::token::{self, NoClaims, Purpose};
-use skypod_protocol::{IdentityKey, unix_now};
+use skypod_protocol::{IdentityKey, RealmId, unix_now};
 
 const FEED: &str = r#"<?xml version="1.0"?>
 <rss version="2.0" xmlns:itunes="http://www.itunes.com/dtds/podcast-1.0.dtd">
@@ -12,6 +12,12 @@ const FEED: &str = r#"<?xml version="1.0"?>
 <enclosure url="http://127.0.0.1/ep1.mp3" type="audio/mpeg" length="1234"/>
 <itunes:duration>01:02:03</itunes:duration></item>
 </channel></rss>"#;
+
+/// The `Authorization` header line of a `purpose` token of `key` in `realm`, living `ttl` s.
+fn bearer(key: &IdentityKey, purpose: Purpose, realm: &RealmId, ttl: i64) -> String {
+    let token = token::sign(key, purpose, realm, unix_now(), ttl, NoClaims {}).unwrap();
+    format!("Authorization: Bearer {token}\r\n")
+}
 
 async fn fixture() -> std::net::SocketAddr {
     let app = axum::Router::new().route(
@@ -34,16 +40,8 @@ async fn members_get_parsed_feeds_and_strangers_get_401() {
     let (realm, keys, _cs) = realm_with(&s, 1).await;
     let path = format!("/proxy/feed?url=http://{upstream}/feed.xml");
 
-    let token = token::sign(
-        &keys[0],
-        Purpose::Proxy,
-        &realm,
-        unix_now(),
-        60,
-        NoClaims {},
-    )
-    .unwrap();
-    let ok = http_get_with(s.addr, &path, &format!("Authorization: Bearer {token}\r\n")).await;
+    let member = bearer(&keys[0], Purpose::Proxy, &realm, 60);
+    let ok = http_get_with(s.addr, &path, &member).await;
     assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");
     assert!(
         ok.contains("Loopback Radio") && ok.contains("Episode One"),
@@ -55,27 +53,14 @@ async fn members_get_parsed_feeds_and_strangers_get_401() {
     let none = http_get_with(s.addr, &path, "").await;
     assert!(none.starts_with("HTTP/1.1 401"), "{none}");
     let stranger = IdentityKey::generate_es256();
-    let t = token::sign(
-        &stranger,
-        Purpose::Proxy,
-        &realm,
-        unix_now(),
-        60,
-        NoClaims {},
+    let r = http_get_with(
+        s.addr,
+        &path,
+        &bearer(&stranger, Purpose::Proxy, &realm, 60),
     )
-    .unwrap();
-    let r = http_get_with(s.addr, &path, &format!("Authorization: Bearer {t}\r\n")).await;
+    .await;
     assert!(r.starts_with("HTTP/1.1 401"), "{r}");
-    let t = token::sign(
-        &keys[0],
-        Purpose::Authn,
-        &realm,
-        unix_now(),
-        60,
-        NoClaims {},
-    )
-    .unwrap();
-    let r = http_get_with(s.addr, &path, &format!("Authorization: Bearer {t}\r\n")).await;
+    let r = http_get_with(s.addr, &path, &bearer(&keys[0], Purpose::Authn, &realm, 60)).await;
     assert!(r.starts_with("HTTP/1.1 401"), "{r}");
     s.stop().await;
 }
@@ -86,19 +71,10 @@ async fn without_the_test_allow_list_loopback_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let s = TestServer::start(config(dir.path())).await;
     let (realm, keys, _cs) = realm_with(&s, 1).await;
-    let token = token::sign(
-        &keys[0],
-        Purpose::Proxy,
-        &realm,
-        unix_now(),
-        60,
-        NoClaims {},
-    )
-    .unwrap();
     let r = http_get_with(
         s.addr,
         &format!("/proxy/feed?url=http://{upstream}/feed.xml"),
-        &format!("Authorization: Bearer {token}\r\n"),
+        &bearer(&keys[0], Purpose::Proxy, &realm, 60),
     )
     .await;
     assert!(!r.starts_with("HTTP/1.1 200"), "{r}");
@@ -120,16 +96,7 @@ async fn a_remembered_token_stops_working_when_its_member_is_removed() {
     let s = TestServer::start(cfg).await;
     let (realm, keys, mut cs) = realm_with(&s, 2).await;
     let path = format!("/proxy/title?url=http://{upstream}/feed.xml");
-    let token = token::sign(
-        &keys[1],
-        Purpose::Proxy,
-        &realm,
-        unix_now(),
-        120,
-        NoClaims {},
-    )
-    .unwrap();
-    let auth = format!("Authorization: Bearer {token}\r\n");
+    let auth = bearer(&keys[1], Purpose::Proxy, &realm, 120);
     // verified once, then served from the verified-token memo
     for _ in 0..2 {
         let r = http_get_with(s.addr, &path, &auth).await;
