@@ -39,6 +39,10 @@ async fn gpodder_net_flow_as_antennapod_sends_it() {
     assert!(cookie.starts_with("sessionid="), "{cookie}");
 
     // From here on only the cookie, as OkHttp's cookie jar sends it.
+    let get_json = |path: String| {
+        let request = c.get(api(&path)).header(header::COOKIE, &cookie);
+        async move { request.send().await.unwrap().json::<Value>().await.unwrap() }
+    };
     let dev = "antennapod-7f3a";
     let r = c
         .post(api(&format!("/api/2/devices/{USER}/{dev}.json")))
@@ -49,32 +53,14 @@ async fn gpodder_net_flow_as_antennapod_sends_it() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
-    let devices: Value = c
-        .get(api(&format!("/api/2/devices/{USER}.json")))
-        .header(header::COOKIE, &cookie)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let devices = get_json(format!("/api/2/devices/{USER}.json")).await;
     assert_eq!(devices[0]["id"], dev);
     assert_eq!(devices[0]["caption"], "AntennaPod on Pixel 7");
     assert_eq!(devices[0]["type"], "mobile");
     assert!(devices[0]["subscriptions"].is_number());
 
     // syncSubscriptions: GET since=0 first, then upload local subscriptions.
-    let changes: Value = c
-        .get(api(&format!(
-            "/api/2/subscriptions/{USER}/{dev}.json?since=0"
-        )))
-        .header(header::COOKIE, &cookie)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let changes = get_json(format!("/api/2/subscriptions/{USER}/{dev}.json?since=0")).await;
     assert_eq!(changes["add"], json!([]));
     assert_eq!(changes["remove"], json!([]));
     assert!(changes["timestamp"].as_i64().unwrap() > 1_700_000_000);
@@ -136,15 +122,7 @@ async fn gpodder_net_flow_as_antennapod_sends_it() {
 
     // getEpisodeActionChanges(since=0): AntennaPod reads podcast, episode, action, guid,
     // timestamp (yyyy-MM-dd'T'HH:mm:ss) and, for play, started >= 0, position > 0, total > 0.
-    let got: Value = c
-        .get(api(&format!("/api/2/episodes/{USER}.json?since=0")))
-        .header(header::COOKIE, &cookie)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let got = get_json(format!("/api/2/episodes/{USER}.json?since=0")).await;
     let actions = got["actions"].as_array().unwrap();
     let play = actions
         .iter()
