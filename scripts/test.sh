@@ -23,10 +23,10 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 echo "== rust: tests" >&2
 source scripts/cluster-services.sh
-# The feed parser's differential test (crates/feeds/tests/differential.rs) runs python feedparser, pinned.
+# The feed parser's differential test (crates/feeds/tests/it/differential.rs) runs python feedparser, pinned.
 python3 -c 'import feedparser, sys; sys.exit(feedparser.__version__ != "6.0.14")' 2>/dev/null ||
   python3 -m pip install --quiet feedparser==6.0.14
-# The gpodder bridge is driven by gPodder's own API client (crates/gpodder/tests/mygpoclient.rs).
+# The gpodder bridge is driven by gPodder's own API client (crates/gpodder/tests/it/mygpoclient.rs).
 if ! python3 -c 'import mygpoclient' 2>/dev/null; then
   python3 -m pip install --quiet 'mygpoclient==1.10'
 fi

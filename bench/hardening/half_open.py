@@ -13,7 +13,7 @@ def main():
     env = dict(os.environ, SKYPOD_TEST_CHILD_SERVER_DIR=d, RUST_LOG="off")
     # NOFILE=256 runs the server with that descriptor limit (the setting)
     prefix = ["prlimit", f"--nofile={os.environ['NOFILE']}", "--"] if os.environ.get("NOFILE") else []
-    p = subprocess.Popen(prefix + [binary, "child_server", "--exact", "--nocapture", "--test-threads=1"],
+    p = subprocess.Popen(prefix + [binary, "stalled::child_server", "--exact", "--nocapture", "--test-threads=1"],
                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, text=True)
     while "LISTENING " not in (line := p.stdout.readline()):
         pass

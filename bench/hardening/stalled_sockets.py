@@ -12,7 +12,7 @@ def rss(pid):
 binary, n = sys.argv[1], int(sys.argv[2])
 d = "/tmp/hardening-stall-data"; os.makedirs(d, exist_ok=True)
 env = dict(os.environ, SKYPOD_TEST_CHILD_SERVER_DIR=d, RUST_LOG="off")
-p = subprocess.Popen([binary, "child_server", "--exact", "--nocapture", "--test-threads=1"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, text=True)
+p = subprocess.Popen([binary, "stalled::child_server", "--exact", "--nocapture", "--test-threads=1"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, text=True)
 while True:
     line = p.stdout.readline()
     if "LISTENING " in line: break

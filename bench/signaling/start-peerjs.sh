@@ -8,6 +8,8 @@
 set -euo pipefail
 PORT="${1:?usage: start-peerjs.sh PORT [extra peerjs args]}"; shift
 DIR="$(cd "$(dirname "$0")" && pwd)"
+# shellcheck source=loopback.sh
+source "$DIR/loopback.sh"
 LOG="${LOG:-/tmp/peerjs-$PORT.log}"
 [ -d "$DIR/node_modules/peer" ] || (cd "$DIR" && npm ci --no-audit --no-fund >&2)
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
@@ -21,18 +23,6 @@ nohup node --require "$DIR/bind-loopback.cjs" "$DIR/node_modules/peer/dist/bin/p
   --alive_timeout "${ALIVE_TIMEOUT:-60000}" \
   --expire_timeout "${EXPIRE_TIMEOUT:-5000}" \
   "$@" >"$LOG" 2>&1 </dev/null &
-PID=$!
 
-for _ in $(seq 1 100); do
-  if ss -ltnpH "sport = :$PORT" | grep -q "pid=$PID,"; then break; fi
-  kill -0 "$PID" 2>/dev/null || { echo "server died, see $LOG" >&2; cat "$LOG" >&2; exit 1; }
-  sleep 0.1
-done
-LISTEN="$(ss -ltnpH | grep "pid=$PID," || true)"
-echo "$LISTEN" >&2
-if [ -z "$LISTEN" ] || echo "$LISTEN" | awk '{print $4}' | grep -vq "^127\.0\.0\.1:$PORT$"; then
-  echo "ERROR: pid $PID is not listening on 127.0.0.1:$PORT only" >&2
-  kill "$PID" 2>/dev/null || true
-  exit 1
-fi
-echo "$PID"
+# Wait for the listening socket, then check it is on 127.0.0.1 only.
+await_loopback $! "$PORT" "$LOG"

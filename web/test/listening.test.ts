@@ -1,5 +1,5 @@
 // The listening rules of doc.ts against the vectors crates/library tests too
-// (crates/library/testdata/listening-rules.json, run by crates/library/tests/listening.rs).
+// (crates/library/testdata/listening-rules.json, run by crates/library/tests/it/listening.rs).
 import { beforeAll, describe, expect, it } from "vitest";
 import { readFileSync } from "node:fs";
 import * as A from "@automerge/automerge/slim";

@@ -4,10 +4,11 @@
  * creeping back into one side fails here.
  */
 import { describe, expect, it } from "vitest";
-import { FRAGMENT, LINK, TIMING, TOKEN_RULES, TOKEN_TTL } from "../src/protocol/generated";
+import { FRAGMENT, LINK, PREFIX, TIMING, TOKEN_RULES, TOKEN_TTL } from "../src/protocol/generated";
 import { DEFAULT_HEALTH } from "../src/realm/health";
 import { DEFAULT_PEER_OPTIONS, T_CTRL, T_DATA, T_PING, T_PONG } from "../src/realm/peer";
-import { DEFAULT_LIMITS, MAX_P2P_MESSAGE, MAX_RELAY_MESSAGE } from "../src/realm/fragment";
+import { DEFAULT_LIMITS, FRAGMENT_PREFIX, MAX_P2P_MESSAGE, MAX_RELAY_MESSAGE } from "../src/realm/fragment";
+import { LIBRARY_SYNC_PREFIX } from "../src/library/store";
 import { DEFAULT_RULES, maxLifetimeFor, type Purpose } from "../src/lib/jwt";
 import { DEFAULT_INVITE_TTL } from "../src/lib/invite";
 
@@ -28,6 +29,11 @@ describe("one owner for every wire fact", () => {
     });
     expect(DEFAULT_RULES).toEqual(TOKEN_RULES);
     expect(DEFAULT_INVITE_TTL).toBe(TOKEN_TTL.invitation);
+  });
+
+  it("uses the protocol's message prefixes", () => {
+    expect([...LIBRARY_SYNC_PREFIX]).toEqual(PREFIX.librarySync);
+    expect([...FRAGMENT_PREFIX]).toEqual(PREFIX.fragment);
   });
 
   it("signs every token well inside what verifiers accept", () => {

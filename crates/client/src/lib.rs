@@ -8,10 +8,13 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use skypod_protocol::messages::{
-    AuthnResponse, BROADCAST, PREAUTH_AUTHN, PREAUTH_EXCHANGE, PREAUTH_REGISTER, TokenRequest,
+    AuthnResponse, BROADCAST, MEMBER_REMOVE, PREAUTH_AUTHN, PREAUTH_EXCHANGE, PREAUTH_REGISTER,
+    TokenRequest,
 };
-use skypod_protocol::token::{self, ExchangeClaims, NoClaims, Purpose, RegisterClaims};
-use skypod_protocol::{Envelope, ErrorBody, IdentityKey, RealmId, Typ, unix_now};
+use skypod_protocol::token::{
+    self, ExchangeClaims, NoClaims, Purpose, RegisterClaims, RevokeClaims,
+};
+use skypod_protocol::{Envelope, ErrorBody, IdentId, IdentityKey, RealmId, Typ, unix_now};
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::net::TcpStream;
@@ -219,6 +222,23 @@ impl RealmClient {
             },
         )
         .await
+    }
+
+    /// Remove `member` from `realm` (`realm.member.remove`, signed by `key`); the response and
+    /// the frames that arrived meanwhile, as [`Self::request`].
+    pub async fn remove_member(
+        &mut self,
+        key: &IdentityKey,
+        realm: &RealmId,
+        member: &IdentId,
+    ) -> Result<(Value, Vec<Frame>), ClientError> {
+        let purpose = Purpose::Revoke;
+        let claims = RevokeClaims {
+            sub: member.clone(),
+        };
+        let token = token::sign(key, purpose, realm, unix_now(), purpose.ttl(), claims)
+            .map_err(|e| ClientError::Sign(e.to_string()))?;
+        self.request(MEMBER_REMOVE, TokenRequest { token }).await
     }
 
     /// Broadcast an (already encrypted) payload.

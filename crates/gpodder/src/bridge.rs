@@ -1,6 +1,6 @@
 //! What the endpoints do, independent of which API (gpodder.net v2 or Nextcloud) asked.
 //!
-//! Conflict rules (README "Sync with AntennaPod or gPodder", tested in tests/rules.rs):
+//! Conflict rules (README "Sync with AntennaPod or gPodder", tested in tests/it/rules.rs):
 //! 1. Every device keeps its own record. An action uploaded by a gpodder device is written
 //!    under that device's bridged id, stamped with the action's own time; it never touches
 //!    another device's record.

@@ -1,6 +1,6 @@
 """Drive the Skypod gpodder bridge with mygpoclient, gPodder's own API client.
 
-Called by tests/mygpoclient.rs with: BRIDGE_URL USER PASSWORD FEED EPISODE_URL
+Called by tests/it/mygpoclient.rs with: BRIDGE_URL USER PASSWORD FEED EPISODE_URL
 The Rust side has set the laptop's position for EPISODE_URL (1234 s) before; this script
 checks it comes down, then uploads this device's actions and subscription changes, which
 the Rust side checks in the library afterwards. Exits non-zero (AssertionError) on any

@@ -5,7 +5,7 @@
 //! Run: `cargo bench -p skypod-peer --bench fragments` (`-- --quick`: one repetition).
 //! Figures go to docs/benchmarks-library.md.
 
-#[path = "../tests/common/mod.rs"]
+#[path = "../tests/it/common/mod.rs"]
 mod common;
 
 use std::time::{Duration, Instant};

@@ -4,7 +4,7 @@
 //! Run: `CARGO_TARGET_DIR=/work/target-peer cargo bench -p skypod-peer --bench mesh`
 //! (`-- --quick` for fewer repetitions). Figures go to docs/benchmarks-peer.md.
 
-#[path = "../tests/common/mod.rs"]
+#[path = "../tests/it/common/mod.rs"]
 mod common;
 
 use std::time::{Duration, Instant};

@@ -173,8 +173,9 @@ pub struct MemberRemoved {
 }
 
 /// Application payloads on a data channel (or in a relayed broadcast) that start with this
-/// prefix are library sync messages (Automerge sync protocol bytes follow); anything else is a
-/// console message in UTF-8. A NUL byte never starts console text. `\0F` is reserved for
+/// prefix are library sync messages (Automerge sync protocol bytes follow). Other payloads
+/// that start with NUL carry other (reserved) tags; one whose first byte is not NUL is a
+/// console message in UTF-8: a NUL byte never starts console text. `\0F` is reserved for
 /// fragments of larger messages ([`crate::fragment::FRAGMENT_PREFIX`]); they are reassembled
 /// before this prefix is looked at.
 pub const LIBRARY_SYNC_PREFIX: &[u8] = b"\0L";

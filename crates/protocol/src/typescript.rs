@@ -99,6 +99,8 @@ pub fn render() -> String {
         &ttls,
     ));
     out.push_str(&link_constants());
+    out.push_str(&message_prefixes());
+    out.push_str(&close_codes());
     out.push_str(&format!(
         "/** `connectionid` of a `realm.rtc.signal` carrying a realm-key token. */\n\
          export const KEY_CONNECTION_ID = \"{KEY_CONNECTION_ID}\";\n\
@@ -188,4 +190,48 @@ fn link_constants() -> String {
         ],
     );
     out
+}
+
+/// The tags of application messages ([`LIBRARY_SYNC_PREFIX`],
+/// [`crate::fragment::FRAGMENT_PREFIX`]) as byte lists.
+fn message_prefixes() -> String {
+    let bytes = |b: &[u8]| {
+        let hex: Vec<_> = b.iter().map(|x| format!("0x{x:02x}")).collect();
+        format!("[{}]", hex.join(", "))
+    };
+    ts_object(
+        "First bytes of tagged application messages (NUL and a tag byte); a message whose first byte is not NUL is console text (messages.rs).",
+        "PREFIX",
+        &[
+            ("librarySync", bytes(LIBRARY_SYNC_PREFIX)),
+            ("fragment", bytes(crate::fragment::FRAGMENT_PREFIX)),
+        ],
+    )
+}
+
+/// The WebSocket close codes of [`crate::close`].
+fn close_codes() -> String {
+    use crate::close;
+    let codes = [
+        ("goingAway", close::GOING_AWAY),
+        ("protocolError", close::PROTOCOL_ERROR),
+        ("invalidData", close::INVALID_DATA),
+        ("policy", close::POLICY),
+        ("tooBig", close::TOO_BIG),
+        ("slowConsumer", close::SLOW_CONSUMER),
+        ("replaced", close::REPLACED),
+        ("authTimeout", close::AUTH_TIMEOUT),
+        ("idle", close::IDLE),
+        ("unauthenticated", close::UNAUTHENTICATED),
+        ("forbidden", close::FORBIDDEN),
+        ("conflict", close::CONFLICT),
+        ("rateLimited", close::RATE_LIMITED),
+        ("serverError", close::SERVER_ERROR),
+    ];
+    let codes: Vec<_> = codes.iter().map(|(k, c)| (*k, c.to_string())).collect();
+    ts_object(
+        "WebSocket close codes of the realm server (crates/protocol/src/close.rs).",
+        "CLOSE",
+        &codes,
+    )
 }

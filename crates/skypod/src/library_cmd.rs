@@ -181,6 +181,26 @@ struct Ctx {
     handoff: Option<Vec<skypod_library::automerge::ChangeHash>>,
 }
 
+/// An edit of one episode (`episode` resolved as the commands do): `edit` says whether it
+/// changed the library and what to print; the library is saved if so, then synced.
+async fn edit_episode(
+    home: &Home,
+    episode: &str,
+    feed: Option<&str>,
+    sync: &SyncOpts,
+    edit: impl FnOnce(&mut Library, &str) -> anyhow::Result<(bool, String)>,
+) -> anyhow::Result<()> {
+    let mut c = Ctx::open_to_edit(home)?;
+    let key = resolve_episode(&c.lib, episode, feed)?;
+    let (changed, said) = edit(&mut c.lib, &key)?;
+    if changed {
+        c.save()?;
+    }
+    println!("{said}");
+    c.sync(sync).await;
+    Ok(())
+}
+
 impl Ctx {
     /// For commands that only read: while the node owns the library, read it as saved
     /// (the node keeps it in sync) instead of refusing.
@@ -486,15 +506,13 @@ pub async fn run(home: &Home, cmd: LibraryCmd) -> anyhow::Result<()> {
             duration,
             sync,
         } => {
-            let mut c = Ctx::open_to_edit(home)?;
-            let key = resolve_episode(&c.lib, &episode, feed.as_deref())?;
-            let secs = parse_time(&time)?;
-            let dur = duration.as_deref().map(parse_time).transpose()?;
-            c.lib.set_position(&key, secs, dur)?;
-            c.save()?;
-            println!("Position {} in {key}", fmt_time(secs));
-            c.sync(&sync).await;
-            Ok(())
+            edit_episode(home, &episode, feed.as_deref(), &sync, |lib, key| {
+                let secs = parse_time(&time)?;
+                let dur = duration.as_deref().map(parse_time).transpose()?;
+                lib.set_position(key, secs, dur)?;
+                Ok((true, format!("Position {} in {key}", fmt_time(secs))))
+            })
+            .await
         }
         LibraryCmd::Played {
             episode,
@@ -502,16 +520,12 @@ pub async fn run(home: &Home, cmd: LibraryCmd) -> anyhow::Result<()> {
             unplayed,
             sync,
         } => {
-            let mut c = Ctx::open_to_edit(home)?;
-            let key = resolve_episode(&c.lib, &episode, feed.as_deref())?;
-            c.lib.mark_played(&key, !unplayed)?;
-            c.save()?;
-            println!(
-                "Marked {} {key}",
-                if unplayed { "unplayed" } else { "played" }
-            );
-            c.sync(&sync).await;
-            Ok(())
+            edit_episode(home, &episode, feed.as_deref(), &sync, |lib, key| {
+                lib.mark_played(key, !unplayed)?;
+                let state = if unplayed { "unplayed" } else { "played" };
+                Ok((true, format!("Marked {state} {key}")))
+            })
+            .await
         }
         LibraryCmd::Queue { action } => match action {
             QueueAction::Add {
@@ -519,32 +533,26 @@ pub async fn run(home: &Home, cmd: LibraryCmd) -> anyhow::Result<()> {
                 feed,
                 sync,
             } => {
-                let mut c = Ctx::open_to_edit(home)?;
-                let key = resolve_episode(&c.lib, &episode, feed.as_deref())?;
-                if c.lib.queue_add(&key)? {
-                    c.save()?;
-                    println!("Queued {key}");
-                } else {
-                    println!("Already queued: {key}");
-                }
-                c.sync(&sync).await;
-                Ok(())
+                edit_episode(home, &episode, feed.as_deref(), &sync, |lib, key| {
+                    Ok(match lib.queue_add(key)? {
+                        true => (true, format!("Queued {key}")),
+                        false => (false, format!("Already queued: {key}")),
+                    })
+                })
+                .await
             }
             QueueAction::Remove {
                 episode,
                 feed,
                 sync,
             } => {
-                let mut c = Ctx::open_to_edit(home)?;
-                let key = resolve_episode(&c.lib, &episode, feed.as_deref())?;
-                if c.lib.queue_remove(&key)? {
-                    c.save()?;
-                    println!("Removed {key} from the queue");
-                } else {
-                    println!("Not queued: {key}");
-                }
-                c.sync(&sync).await;
-                Ok(())
+                edit_episode(home, &episode, feed.as_deref(), &sync, |lib, key| {
+                    Ok(match lib.queue_remove(key)? {
+                        true => (true, format!("Removed {key} from the queue")),
+                        false => (false, format!("Not queued: {key}")),
+                    })
+                })
+                .await
             }
             QueueAction::List { sync } => {
                 let mut c = Ctx::open_to_read(home)?;

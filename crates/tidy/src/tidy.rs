@@ -337,6 +337,68 @@ fn one_fuzz_workspace_for_all_targets() {
     }
 }
 
+/// Whether cargo builds `path` (relative to the root) as an integration-test binary of a
+/// crate under crates/: each `tests/*.rs` and each `tests/*/main.rs` is one.
+fn integration_test_target(path: &str) -> bool {
+    let Some((_, in_tests)) = path
+        .strip_prefix("crates/")
+        .and_then(|p| p.split_once("/tests/"))
+    else {
+        return false;
+    };
+    match in_tests.split_once('/') {
+        None => in_tests.ends_with(".rs"),
+        Some((_, rest)) => rest == "main.rs",
+    }
+}
+
+#[test]
+fn one_integration_test_binary_per_crate() {
+    let Some((root, files)) = checkout() else {
+        return;
+    };
+    // Each test binary links the crate and all its dependencies again: on 2 cores that link
+    // time was most of a test build. One binary, `tests/it/main.rs`, with a module per file.
+    let extra: Vec<_> = files
+        .iter()
+        .filter(|f| integration_test_target(f) && !f.ends_with("/tests/it/main.rs"))
+        .collect();
+    assert!(
+        extra.is_empty(),
+        "each crate has one integration-test binary, tests/it/main.rs: make these modules of \
+         it:\n{extra:#?}"
+    );
+    for f in files
+        .iter()
+        .filter(|f| f.starts_with("crates/") && f.ends_with("/Cargo.toml"))
+    {
+        let manifest = std::fs::read_to_string(root.join(f)).unwrap();
+        assert!(
+            !manifest.lines().any(|l| l.trim() == "[[test]]"),
+            "{f} declares a [[test]] target: use a module of tests/it/main.rs (and `#[cfg]` \
+             for required features)"
+        );
+    }
+}
+
+#[test]
+fn integration_test_targets_are_recognised() {
+    assert!(integration_test_target("crates/server/tests/realm.rs"));
+    assert!(integration_test_target("crates/server/tests/it/main.rs"));
+    assert!(integration_test_target("crates/server/tests/extra/main.rs"));
+    assert!(!integration_test_target("crates/server/tests/it/realm.rs"));
+    assert!(!integration_test_target(
+        "crates/server/tests/it/common/mod.rs"
+    ));
+    assert!(!integration_test_target(
+        "crates/feeds/tests/differential/feedparser_dump.py"
+    ));
+    assert!(!integration_test_target("crates/server/src/tests.rs"));
+    assert!(!integration_test_target(
+        "vendor/symphonia-codec-aac/tests/tests.rs"
+    ));
+}
+
 #[test]
 fn the_file_reference_scanner_finds_paths() {
     let t = "see `crates/peer/src/sm/realm.rs`, ARCHITECTURE.md and https://x.org/a.md; \

@@ -3,7 +3,7 @@
  * same links `skypod invite` prints. Fragments never reach a server. The realm id is base64url
  * (no dots) and the token is a compact JWS. Extra `&name=value` parameters are tolerated.
  */
-import { TOKEN_TTL, type IdentId, type InvitationClaims, type RealmId } from "../protocol/generated";
+import { AUDIENCE, TOKEN_TTL, type IdentId, type InvitationClaims, type RealmId } from "../protocol/generated";
 import { randomId } from "./b64";
 import { DEFAULT_RULES, peek, sign, TokenError, unixNow, type Signer, checkTimes } from "./jwt";
 
@@ -72,7 +72,7 @@ export function precheckInvitation(l: InviteLink, me: IdentId, now = unixNow()):
   } catch {
     throw new InviteError("The invitation link is damaged: its token is not readable.");
   }
-  if (c.aud !== "skypod:invitation") throw new InviteError("This token is not an invitation.");
+  if (c.aud !== AUDIENCE.invitation) throw new InviteError("This token is not an invitation.");
   if (c.realm !== l.realm) throw new InviteError("The invitation is for a different realm than its link says.");
   try {
     checkTimes(c.iat, c.exp, "invitation", now, DEFAULT_RULES);

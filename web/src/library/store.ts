@@ -5,10 +5,11 @@
  * and the heads shared with each peer are persisted so a reconnect only sends what changed.
  */
 import * as A from "@automerge/automerge/slim";
+import { PREFIX } from "../protocol/generated";
 import { genesisBytes, schemaOk, type Doc, type LibraryDoc } from "./doc";
 
-/** `LIBRARY_SYNC_PREFIX` of crates/protocol (b"\0L"): a NUL never starts console text. */
-export const LIBRARY_SYNC_PREFIX = new Uint8Array([0x00, 0x4c]);
+/** `LIBRARY_SYNC_PREFIX` of crates/protocol (`\0L`): a NUL never starts console text. */
+export const LIBRARY_SYNC_PREFIX = new Uint8Array(PREFIX.librarySync);
 
 export function isLibraryMessage(b: Uint8Array): boolean {
   return b.length >= 2 && b[0] === LIBRARY_SYNC_PREFIX[0] && b[1] === LIBRARY_SYNC_PREFIX[1];

@@ -223,6 +223,30 @@ export const FRAGMENT = {
   timeoutMs: 60000,
 } as const;
 
+/** First bytes of tagged application messages (NUL and a tag byte); a message whose first byte is not NUL is console text (messages.rs). */
+export const PREFIX = {
+  librarySync: [0x00, 0x4c],
+  fragment: [0x00, 0x46],
+} as const;
+
+/** WebSocket close codes of the realm server (crates/protocol/src/close.rs). */
+export const CLOSE = {
+  goingAway: 1001,
+  protocolError: 1002,
+  invalidData: 1007,
+  policy: 1008,
+  tooBig: 1009,
+  slowConsumer: 1013,
+  replaced: 4001,
+  authTimeout: 4008,
+  idle: 4010,
+  unauthenticated: 4401,
+  forbidden: 4403,
+  conflict: 4409,
+  rateLimited: 4429,
+  serverError: 4500,
+} as const;
+
 /** `connectionid` of a `realm.rtc.signal` carrying a realm-key token. */
 export const KEY_CONNECTION_ID = "realm-key";
 /** Lifetime of key-announce and key-grant tokens, seconds. */

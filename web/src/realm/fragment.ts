@@ -8,9 +8,9 @@
  * (big-endian). Sans-IO: time is passed in (milliseconds).
  */
 
-import { FRAGMENT, LINK } from "../protocol/generated";
+import { FRAGMENT, LINK, PREFIX } from "../protocol/generated";
 
-export const FRAGMENT_PREFIX = new Uint8Array([0, 0x46]);
+export const FRAGMENT_PREFIX = new Uint8Array(PREFIX.fragment);
 // Limits are the protocol's (generated from crates/protocol, so they cannot drift).
 export const HEADER_LEN = FRAGMENT.headerLen;
 export const MIN_CHUNK = FRAGMENT.minChunk;
@@ -49,7 +49,7 @@ export class FragmentError extends Error {
 }
 
 export function isFragment(frame: Uint8Array): boolean {
-  return frame.length >= 2 && frame[0] === 0 && frame[1] === 0x46;
+  return frame.length >= 2 && frame[0] === FRAGMENT_PREFIX[0] && frame[1] === FRAGMENT_PREFIX[1];
 }
 
 export function fitsUnframed(msg: Uint8Array, max: number): boolean {

@@ -3,7 +3,7 @@
  * server pings answered, keepalive pings sent, reconnection with backoff + jitter.
  */
 import type { AuthnResponse, Envelope, ErrorBody } from "../protocol/generated";
-import { MSG } from "../protocol/generated";
+import { CLOSE, MSG } from "../protocol/generated";
 import { parseEnvelope } from "./envelope";
 import { DEFAULT_BACKOFF, initialBackoff, onFailure, onSuccess, type BackoffState } from "./backoff";
 
@@ -140,8 +140,9 @@ export class RealmSocket {
       }
       this.pending.clear();
       if (this.stopped) return;
-      // 4401/4403/4409: authentication refused; do not hammer the server.
-      if (!authed && (ev.code === 4401 || ev.code === 4403 || ev.code === 4409)) {
+      // Authentication refused: do not hammer the server.
+      const refused: number[] = [CLOSE.unauthenticated, CLOSE.forbidden, CLOSE.conflict];
+      if (!authed && refused.includes(ev.code)) {
         this.stopped = true;
         this.setState("refused", ev.reason || `refused (${ev.code})`);
         return;

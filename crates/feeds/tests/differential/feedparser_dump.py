@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Dump what python feedparser reads from each file of a corpus directory, as JSON.
 
-Used by crates/feeds/tests/differential.rs (field by field against our parser).
+Used by crates/feeds/tests/it/differential.rs (field by field against our parser).
 feedparser is pinned: scripts/test.sh installs feedparser==6.0.14 when it is missing.
 """
 import calendar

@@ -1,7 +1,7 @@
 //! The realm core: [`Presence`] (who is online, direct vs relay) and [`KeyAgent`] (realm-key
 //! delivery and rotation) behind one sans-IO interface. Events in, [`RealmAction`]s out,
 //! Unix time passed in; the actor in `crate::actor` feeds it what the server and the links
-//! say and carries out what it asks. `tests/realm_sim.rs` runs several cores on a simulated
+//! say and carries out what it asks. `tests/it/realm_sim.rs` runs several cores on a simulated
 //! network with virtual time.
 
 use std::collections::{BTreeMap, VecDeque};
