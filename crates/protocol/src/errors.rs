@@ -159,6 +159,11 @@ pub const ERROR_CODES: &[ErrorCode] = &[
         500,
         "the server could not record a change; try again",
     ),
+    c(
+        "store_unavailable",
+        503,
+        "the server's database cannot be reached: nothing was changed; try again shortly",
+    ),
     // HTTP responses (`{status, code, message}` bodies), not WebSocket frames
     c(
         "bad_request",

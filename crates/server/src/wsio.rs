@@ -12,6 +12,11 @@
 //! - a message holding budget must complete within [`ReadLimits::frame_timeout`], so stalled
 //!   sockets cannot keep the budget.
 //!
+//! - before authentication, the read that completes the first message hands on nothing after
+//!   it: what the client pipelined stays here (until the next read), so the WebSocket layer
+//!   holds nothing unread when the connection swaps it for one with fresh, small buffers
+//!   after authentication (its auth-phase buffers grew to the size of the token).
+//!
 //! A refusal makes reads fail; [`GuardedIo::refusal`] says why, and the connection closes with
 //! the matching code (1009, 1002, 1008).
 
@@ -152,6 +157,8 @@ enum Stop {
     Partial,
     /// A header needs this many more budget bytes.
     Budget(u32),
+    /// Not authenticated and this read handed on the end of the first message.
+    FirstMessageEnd,
     Refused(Refusal),
 }
 
@@ -162,6 +169,9 @@ pub struct GuardedIo<S> {
     limits: ReadLimits,
     /// Current message limit (raised after authentication).
     max: usize,
+    authenticated: bool,
+    /// Before authentication, the first data message ended in the current read.
+    first_message_ended: bool,
     scan: Scan,
     /// Bytes read from the socket but not yet passed on: a header waiting for budget or more
     /// bytes, and what came after it in the same read.
@@ -176,6 +186,8 @@ impl<S> GuardedIo<S> {
     pub fn new(inner: S, limits: ReadLimits) -> Self {
         Self {
             max: limits.preauth_max,
+            authenticated: false,
+            first_message_ended: false,
             inner,
             limits,
             scan: Scan::default(),
@@ -190,6 +202,7 @@ impl<S> GuardedIo<S> {
     /// Raise the limit to the authenticated one.
     pub fn authenticated(&mut self) {
         self.max = self.limits.max;
+        self.authenticated = true;
     }
 
     /// Why reads fail, if they do.
@@ -229,6 +242,9 @@ impl<S> GuardedIo<S> {
                 }
                 continue;
             }
+            if self.first_message_ended {
+                return (pos, Some(Stop::FirstMessageEnd));
+            }
             let h = match parse_header(&d[pos..]) {
                 Ok(Some(h)) => h,
                 Ok(None) => return (pos, Some(Stop::Partial)),
@@ -267,6 +283,7 @@ impl<S> GuardedIo<S> {
 
     fn frame_done(&mut self) {
         if self.scan.ends_message {
+            self.first_message_ended = !self.authenticated;
             self.scan.message_len = 0;
             self.scan.ends_message = false;
             self.permit = None;
@@ -317,6 +334,8 @@ impl<S: AsyncRead + Unpin> AsyncRead for GuardedIo<S> {
         if buf.remaining() == 0 {
             return Poll::Ready(Ok(()));
         }
+        // A new read: the reader has the first message and asks for what follows.
+        this.first_message_ended = false;
         if let Some(r) = this.refused {
             return Poll::Ready(Err(io::Error::new(
                 io::ErrorKind::InvalidData,
@@ -353,13 +372,20 @@ impl<S: AsyncRead + Unpin> AsyncRead for GuardedIo<S> {
                 let held = std::mem::take(&mut this.held);
                 let (n, stop) = this.admit(&held, buf.remaining());
                 buf.put_slice(&held[..n]);
-                this.held = held;
-                this.held.drain(..n);
+                if n < held.len() {
+                    this.held = held;
+                    this.held.drain(..n);
+                }
                 if n > 0 {
                     return Poll::Ready(Ok(()));
                 }
                 match stop {
                     Some(Stop::Refused(r)) => return this.refuse(r),
+                    // Cannot happen (a read starts past the first message); pass on.
+                    Some(Stop::FirstMessageEnd) => {
+                        this.first_message_ended = false;
+                        continue;
+                    }
                     Some(Stop::Budget(need)) => {
                         this.acquiring = Some(Box::pin(
                             this.limits.budget.clone().acquire_many_owned(need),
@@ -502,6 +528,26 @@ mod tests {
         let err = read_all_available(&mut io).await;
         assert!(err.is_err());
         assert_eq!(io.refusal(), Some(Refusal::TooBig));
+    }
+
+    /// The connection swaps the WebSocket layer after authentication (conn.rs); whatever the
+    /// layer had read past the first message would be lost with it.
+    #[tokio::test]
+    async fn before_authentication_a_read_stops_at_the_end_of_the_first_message() {
+        let (mut client, server) = tokio::io::duplex(1 << 16);
+        let mut io = GuardedIo::new(server, limits(1000));
+        let first = [header(true, 1, 20), vec![b'a'; 20]].concat();
+        let pipelined = [header(true, 1, 5), b"after".to_vec()].concat();
+        client
+            .write_all(&[first.clone(), pipelined.clone()].concat())
+            .await
+            .unwrap();
+        let mut buf = [0u8; 256];
+        let n = io.read(&mut buf).await.unwrap();
+        assert_eq!(&buf[..n], &first[..], "one read, exactly the first message");
+        // The next read (after authentication here) gets what was held back.
+        io.authenticated();
+        assert_eq!(read_all_available(&mut io).await.unwrap(), pipelined);
     }
 
     #[tokio::test]

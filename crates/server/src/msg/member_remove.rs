@@ -71,7 +71,10 @@ async fn revoke(ctx: &Ctx<'_>, token: &str) -> Result<MemberRemoved, Reject> {
     }
     state.hub.revoke(realm, &target).await.map_err(|e| {
         tracing::error!(error = %e, "store failure during revocation");
-        Reject::new(500, "store", "the server could not record this; try again")
+        let (status, code, message) =
+            e.failure()
+                .unwrap_or((500, "store", "the server could not record this; try again"));
+        Reject::new(status, code, message)
     })?;
     tracing::info!(realm = %realm.id, removed = %target, by = %conn.identid, "device removed");
     let removed = MemberRemoved {

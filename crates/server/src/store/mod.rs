@@ -27,6 +27,46 @@ pub enum StoreError {
     NonceUsed,
     #[error("storage failure: {0}")]
     Backend(String),
+    /// The database cannot be reached (connection refused or lost, pool exhausted for too
+    /// long): nothing was written, and the same request may succeed once it is back.
+    #[error("database unreachable: {0}")]
+    Unavailable(String),
+}
+
+impl StoreError {
+    /// A failure of the backend itself, told apart from the database being unreachable (a
+    /// client should retry the latter shortly; the former is a bug or a corrupt store).
+    pub fn backend(e: sqlx::Error) -> Self {
+        match e {
+            sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed => StoreError::Unavailable(e.to_string()),
+            other => StoreError::Backend(other.to_string()),
+        }
+    }
+
+    /// The error frame for a failure of the store (`None` for the outcomes that are answers,
+    /// such as "realm exists"): status, machine code and sentence, as `crates/protocol`'s
+    /// error catalog lists them.
+    pub fn failure(&self) -> Option<(u16, &'static str, &'static str)> {
+        match self {
+            StoreError::Backend(_) => {
+                Some((500, "store", "the server could not record this; try again"))
+            }
+            StoreError::Unavailable(_) => Some((
+                503,
+                "store_unavailable",
+                "the server's database cannot be reached; nothing was changed, try again shortly",
+            )),
+            _ => None,
+        }
+    }
+}
+
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
 }
 
 /// An invitation being redeemed: the nonce is spent and the invitee admitted atomically.

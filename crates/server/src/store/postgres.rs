@@ -9,7 +9,7 @@ use sqlx::{PgPool, Row};
 use std::str::FromStr;
 use std::time::Duration;
 
-use super::{Admission, RealmStore, StoreError, StoredMember};
+use super::{Admission, RealmStore, StoreError, StoredMember, is_unique_violation};
 use skypod_feeds::FeedError;
 use skypod_feeds::analyses::{AnalysisClaim, AnalysisStore};
 
@@ -18,14 +18,6 @@ pub struct PgStore {
 }
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations-postgres");
-
-fn backend(e: sqlx::Error) -> StoreError {
-    StoreError::Backend(e.to_string())
-}
-
-fn is_unique_violation(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
-}
 
 fn jwk_json(jwk: &PublicJwk) -> String {
     serde_json::to_string(jwk).expect("JWK serializes")
@@ -62,7 +54,7 @@ impl RealmStore for PgStore {
         first: &StoredMember,
         now: i64,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let mut tx = self.pool.begin().await.map_err(StoreError::backend)?;
         let inserted =
             sqlx::query("INSERT INTO realms (realmid, created_at, created_by) VALUES ($1, $2, $3)")
                 .bind(realm.as_str())
@@ -72,7 +64,7 @@ impl RealmStore for PgStore {
                 .await;
         match inserted {
             Err(e) if is_unique_violation(&e) => return Err(StoreError::RealmExists),
-            other => other.map_err(backend)?,
+            other => other.map_err(StoreError::backend)?,
         };
         sqlx::query("INSERT INTO members (realmid, identid, pubkey, admitted_at, invited_by) VALUES ($1, $2, $3, $4, NULL)")
             .bind(realm.as_str())
@@ -81,8 +73,8 @@ impl RealmStore for PgStore {
             .bind(now)
             .execute(&mut *tx)
             .await
-            .map_err(backend)?;
-        tx.commit().await.map_err(backend)
+            .map_err(StoreError::backend)?;
+        tx.commit().await.map_err(StoreError::backend)
     }
 
     async fn members(&self, realm: &RealmId) -> Result<Option<Vec<StoredMember>>, StoreError> {
@@ -94,7 +86,7 @@ impl RealmStore for PgStore {
         .bind(realm.as_str())
         .fetch_all(&self.pool)
         .await
-        .map_err(backend)?;
+        .map_err(StoreError::backend)?;
         if rows.is_empty() {
             return Ok(None);
         }
@@ -115,7 +107,7 @@ impl RealmStore for PgStore {
     }
 
     async fn admit(&self, a: Admission<'_>) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let mut tx = self.pool.begin().await.map_err(StoreError::backend)?;
         // Spend the nonce first: a concurrent redemption of the same nonce (on any node)
         // waits on this row's key until we commit, then fails on the primary key.
         let spent = sqlx::query("INSERT INTO invitations_used (realmid, nonce, used_by, used_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
@@ -131,7 +123,7 @@ impl RealmStore for PgStore {
             Err(sqlx::Error::Database(d)) if d.is_foreign_key_violation() => {
                 return Err(StoreError::NoSuchRealm);
             }
-            other => other.map_err(backend)?,
+            other => other.map_err(StoreError::backend)?,
         };
         sqlx::query("INSERT INTO members (realmid, identid, pubkey, admitted_at, invited_by) VALUES ($1, $2, $3, $4, $5) \
                      ON CONFLICT (realmid, identid) DO UPDATE SET pubkey = excluded.pubkey")
@@ -142,8 +134,8 @@ impl RealmStore for PgStore {
             .bind(a.inviter.as_str())
             .execute(&mut *tx)
             .await
-            .map_err(backend)?;
-        tx.commit().await.map_err(backend)
+            .map_err(StoreError::backend)?;
+        tx.commit().await.map_err(StoreError::backend)
     }
 
     async fn remove_member(&self, realm: &RealmId, identid: &IdentId) -> Result<bool, StoreError> {
@@ -152,7 +144,7 @@ impl RealmStore for PgStore {
             .bind(identid.as_str())
             .execute(&self.pool)
             .await
-            .map_err(backend)?;
+            .map_err(StoreError::backend)?;
         Ok(r.rows_affected() > 0)
     }
 
@@ -160,7 +152,7 @@ impl RealmStore for PgStore {
         let row = sqlx::query("SELECT COUNT(*) FROM realms")
             .fetch_one(&self.pool)
             .await
-            .map_err(backend)?;
+            .map_err(StoreError::backend)?;
         Ok(row.get(0))
     }
 
@@ -168,7 +160,7 @@ impl RealmStore for PgStore {
         sqlx::query("SELECT 1")
             .execute(&self.pool)
             .await
-            .map_err(backend)?;
+            .map_err(StoreError::backend)?;
         Ok(())
     }
 

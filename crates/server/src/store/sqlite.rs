@@ -8,7 +8,7 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
-use super::{Admission, RealmStore, StoreError, StoredMember};
+use super::{Admission, RealmStore, StoreError, StoredMember, is_unique_violation};
 
 /// How hard SQLite works to keep a commit through a power loss.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -26,10 +26,6 @@ pub struct SqliteStore {
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
-fn backend(e: sqlx::Error) -> StoreError {
-    StoreError::Backend(e.to_string())
-}
-
 impl SqliteStore {
     /// Open (creating if needed) `dir/skypod.sqlite` and run migrations.
     pub async fn open(dir: &Path, durability: Durability) -> Result<Self, StoreError> {
@@ -37,7 +33,7 @@ impl SqliteStore {
             .map_err(|e| StoreError::Backend(format!("cannot create {}: {e}", dir.display())))?;
         let path = dir.join("skypod.sqlite");
         let opts = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))
-            .map_err(backend)?
+            .map_err(StoreError::backend)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(match durability {
@@ -50,17 +46,13 @@ impl SqliteStore {
             .max_connections(4)
             .connect_with(opts)
             .await
-            .map_err(backend)?;
+            .map_err(StoreError::backend)?;
         MIGRATOR
             .run(&pool)
             .await
             .map_err(|e| StoreError::Backend(format!("migration failed: {e}")))?;
         Ok(Self { pool })
     }
-}
-
-fn is_unique_violation(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
 }
 
 fn jwk_json(jwk: &PublicJwk) -> String {
@@ -75,7 +67,7 @@ impl RealmStore for SqliteStore {
         first: &StoredMember,
         now: i64,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let mut tx = self.pool.begin().await.map_err(StoreError::backend)?;
         let inserted =
             sqlx::query("INSERT INTO realms (realmid, created_at, created_by) VALUES (?, ?, ?)")
                 .bind(realm.as_str())
@@ -85,7 +77,7 @@ impl RealmStore for SqliteStore {
                 .await;
         match inserted {
             Err(e) if is_unique_violation(&e) => return Err(StoreError::RealmExists),
-            other => other.map_err(backend)?,
+            other => other.map_err(StoreError::backend)?,
         };
         sqlx::query("INSERT INTO members (realmid, identid, pubkey, admitted_at, invited_by) VALUES (?, ?, ?, ?, NULL)")
             .bind(realm.as_str())
@@ -94,8 +86,8 @@ impl RealmStore for SqliteStore {
             .bind(now)
             .execute(&mut *tx)
             .await
-            .map_err(backend)?;
-        tx.commit().await.map_err(backend)
+            .map_err(StoreError::backend)?;
+        tx.commit().await.map_err(StoreError::backend)
     }
 
     async fn members(&self, realm: &RealmId) -> Result<Option<Vec<StoredMember>>, StoreError> {
@@ -103,7 +95,7 @@ impl RealmStore for SqliteStore {
             .bind(realm.as_str())
             .fetch_optional(&self.pool)
             .await
-            .map_err(backend)?;
+            .map_err(StoreError::backend)?;
         if exists.is_none() {
             return Ok(None);
         }
@@ -113,7 +105,7 @@ impl RealmStore for SqliteStore {
         .bind(realm.as_str())
         .fetch_all(&self.pool)
         .await
-        .map_err(backend)?;
+        .map_err(StoreError::backend)?;
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {
             let identid: String = row.get(0);
@@ -128,7 +120,7 @@ impl RealmStore for SqliteStore {
     }
 
     async fn admit(&self, a: Admission<'_>) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let mut tx = self.pool.begin().await.map_err(StoreError::backend)?;
         // Spend the nonce first: the write lock is taken here, so concurrent redemptions
         // serialize and all but one hit the primary key.
         let spent = sqlx::query("INSERT INTO invitations_used (realmid, nonce, used_by, used_at, expires_at) VALUES (?, ?, ?, ?, ?)")
@@ -144,7 +136,7 @@ impl RealmStore for SqliteStore {
             Err(sqlx::Error::Database(d)) if d.is_foreign_key_violation() => {
                 return Err(StoreError::NoSuchRealm);
             }
-            other => other.map_err(backend)?,
+            other => other.map_err(StoreError::backend)?,
         };
         sqlx::query("INSERT INTO members (realmid, identid, pubkey, admitted_at, invited_by) VALUES (?, ?, ?, ?, ?) \
                      ON CONFLICT (realmid, identid) DO UPDATE SET pubkey = excluded.pubkey")
@@ -155,8 +147,8 @@ impl RealmStore for SqliteStore {
             .bind(a.inviter.as_str())
             .execute(&mut *tx)
             .await
-            .map_err(backend)?;
-        tx.commit().await.map_err(backend)
+            .map_err(StoreError::backend)?;
+        tx.commit().await.map_err(StoreError::backend)
     }
 
     async fn remove_member(&self, realm: &RealmId, identid: &IdentId) -> Result<bool, StoreError> {
@@ -165,7 +157,7 @@ impl RealmStore for SqliteStore {
             .bind(identid.as_str())
             .execute(&self.pool)
             .await
-            .map_err(backend)?;
+            .map_err(StoreError::backend)?;
         Ok(r.rows_affected() > 0)
     }
 
@@ -173,7 +165,7 @@ impl RealmStore for SqliteStore {
         let row = sqlx::query("SELECT COUNT(*) FROM realms")
             .fetch_one(&self.pool)
             .await
-            .map_err(backend)?;
+            .map_err(StoreError::backend)?;
         Ok(row.get(0))
     }
 
@@ -181,7 +173,7 @@ impl RealmStore for SqliteStore {
         sqlx::query("SELECT 1")
             .execute(&self.pool)
             .await
-            .map_err(backend)?;
+            .map_err(StoreError::backend)?;
         Ok(())
     }
 

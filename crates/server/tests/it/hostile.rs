@@ -268,3 +268,63 @@ async fn signals_answered_in_several_frames_are_not_held_back_by_nagle() {
     b.close(None).await.ok();
     server.stop().await;
 }
+
+/// Read server text frames (unmasked) until one whose JSON has `"seq": seq`.
+async fn read_reply(s: &mut TcpStream, seq: u64) -> serde_json::Value {
+    loop {
+        let mut h = [0u8; 2];
+        s.read_exact(&mut h).await.expect("a frame");
+        let len = match h[1] & 0x7f {
+            126 => u64::from(s.read_u16().await.unwrap()),
+            127 => s.read_u64().await.unwrap(),
+            n => u64::from(n),
+        };
+        let mut payload = vec![0u8; len as usize];
+        s.read_exact(&mut payload).await.unwrap();
+        if h[0] & 0x0f != 1 {
+            continue;
+        }
+        let v: serde_json::Value = serde_json::from_slice(&payload).unwrap();
+        if v["seq"] == seq {
+            return v;
+        }
+    }
+}
+
+/// The connection starts its message loop on a fresh WebSocket layer after authentication
+/// (smaller buffers for idle members): a request the client sent right behind its first
+/// frame, in the same TCP write, must still be answered.
+#[tokio::test]
+async fn a_request_pipelined_behind_the_first_frame_is_answered() {
+    use skypod_protocol::messages::{PING, PREAUTH_REGISTER};
+    use skypod_protocol::token::{self, RegisterClaims};
+    use skypod_protocol::{Purpose, unix_now};
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(config(dir.path())).await;
+    let key = IdentityKey::generate_es256();
+    let realm = RealmId::random();
+    let claims = RegisterClaims {
+        pubkey: key.public_jwk().clone(),
+    };
+    let t = token::sign(&key, Purpose::Register, &realm, unix_now(), 60, claims).unwrap();
+    let register =
+        serde_json::json!({"typ": "req", "msg": PREAUTH_REGISTER, "seq": 1, "dat": {"token": t}});
+    let ping = serde_json::json!({"typ": "req", "msg": PING, "seq": 2});
+    let mut s = raw_websocket(server.addr).await;
+    let both = [
+        client_frame(0x81, register.to_string().as_bytes(), true),
+        client_frame(0x81, ping.to_string().as_bytes(), true),
+    ]
+    .concat();
+    s.write_all(&both).await.unwrap();
+    let within = Duration::from_secs(5);
+    let res = tokio::time::timeout(within, read_reply(&mut s, 1))
+        .await
+        .unwrap();
+    assert_eq!(res["typ"], "res", "{res}");
+    let pong = tokio::time::timeout(within, read_reply(&mut s, 2))
+        .await
+        .expect("the pipelined ping is answered, not lost with the auth-phase buffers");
+    assert_eq!(pong["typ"], "res", "{pong}");
+    server.stop().await;
+}

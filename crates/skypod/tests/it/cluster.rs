@@ -686,8 +686,8 @@ async fn losing_the_database_gives_clear_errors_and_the_node_recovers_by_itself(
     cs[1].broadcast("during", None).await.unwrap();
     let f = cs[0].recv_msg("realm.broadcast", T).await.unwrap();
     assert_eq!(f.dat.as_ref().unwrap()["payload"], "during");
-    // What needs the store is refused soon, not hung, with the documented `store` error
-    // ("the server could not record a change; try again").
+    // What needs the store is refused soon, not hung, with the documented
+    // `store_unavailable` error (503: nothing was changed; try again shortly).
     let newcomer = IdentityKey::generate_es256();
     let inv = invitation::create(&keys[0], &realm, unix_now(), 600, None).unwrap();
     let asked = Instant::now();
@@ -697,7 +697,7 @@ async fn losing_the_database_gives_clear_errors_and_the_node_recovers_by_itself(
     .await
     .unwrap_err();
     assert!(
-        matches!(e, ClientError::Refused(ref r) if r.status == 500 && r.code == "store"),
+        matches!(e, ClientError::Refused(ref r) if r.status == 503 && r.code == "store_unavailable"),
         "{e:?} after {:?}",
         asked.elapsed()
     );
@@ -708,7 +708,7 @@ async fn losing_the_database_gives_clear_errors_and_the_node_recovers_by_itself(
     .await
     .unwrap_err();
     assert!(
-        matches!(e, ClientError::Refused(ref r) if r.code == "store"),
+        matches!(e, ClientError::Refused(ref r) if r.code == "store_unavailable"),
         "{e:?}"
     );
     // A removal is refused as a whole: the member's socket stays open.
@@ -719,7 +719,7 @@ async fn losing_the_database_gives_clear_errors_and_the_node_recovers_by_itself(
     .await
     .unwrap_err();
     assert!(
-        matches!(e, ClientError::Refused(ref r) if r.code == "store"),
+        matches!(e, ClientError::Refused(ref r) if r.code == "store_unavailable"),
         "{e:?}"
     );
     // The feed proxy keeps serving: the analysis is computed on the node, not shared.
