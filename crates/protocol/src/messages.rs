@@ -179,3 +179,9 @@ pub struct MemberRemoved {
 /// fragments of larger messages ([`crate::fragment::FRAGMENT_PREFIX`]); they are reassembled
 /// before this prefix is looked at.
 pub const LIBRARY_SYNC_PREFIX: &[u8] = b"\0L";
+
+/// True for console text: a message whose first byte is not NUL. A tagged message (NUL first)
+/// that no handler claims is dropped, never shown as text.
+pub fn is_console_text(message: &[u8]) -> bool {
+    message.first() != Some(&0)
+}

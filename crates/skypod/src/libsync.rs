@@ -280,8 +280,12 @@ impl<'a> Syncer<'a> {
             }
             PeerEvent::Message { from, bytes, .. } => {
                 let library = self.message(&from, &bytes).await;
-                if !library {
+                if library {
+                    // merged and answered by `message`
+                } else if skypod_protocol::messages::is_console_text(&bytes) {
                     tracing::info!(peer = %from, "console: {}", String::from_utf8_lossy(&bytes));
+                } else {
+                    tracing::debug!(peer = %from, tag = ?bytes.get(1), "dropped a message with a tag this node has no handler for");
                 }
             }
             PeerEvent::Signaling(Signal::Stopped(reason)) => {

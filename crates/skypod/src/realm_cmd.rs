@@ -299,8 +299,8 @@ async fn send(
     relay: bool,
     settle: u64,
 ) -> anyhow::Result<()> {
-    if text.as_bytes().first() == Some(&0) {
-        bail!("a console message cannot start with a NUL byte");
+    if !skypod_protocol::messages::is_console_text(text.as_bytes()) {
+        bail!("a console message cannot start with a NUL byte (reserved for tagged messages)");
     }
     let dev = Device::open(&home.home)?;
     let (handle, mut events) = dev.start()?;
@@ -342,7 +342,8 @@ async fn listen(home: &Home) -> anyhow::Result<()> {
             ev = events.next() => match ev {
                 None => break,
                 Some(PeerEvent::Message { from, bytes, via }) => {
-                    if bytes.starts_with(skypod_protocol::messages::LIBRARY_SYNC_PREFIX) {
+                    if !skypod_protocol::messages::is_console_text(&bytes) {
+                        // Library sync is the node's business; other tags are reserved.
                         continue;
                     }
                     let via = if via == Via::P2p { "p2p" } else { "relay" };
