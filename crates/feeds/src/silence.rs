@@ -95,6 +95,18 @@ pub struct Measure {
     pub loudness: bool,
 }
 
+thread_local! {
+    static TRUE_PEAK_PACKETS: std::cell::Cell<(u64, u64)> = const { std::cell::Cell::new((0, 0)) };
+}
+
+/// Of this thread's last spectral loudness analysis: packets decoded to PCM for
+/// the true peak (warm-up included), and packets in the stream. For the
+/// benchmark (`examples/silence_cli.rs`).
+#[doc(hidden)]
+pub fn true_peak_packets() -> (u64, u64) {
+    TRUE_PEAK_PACKETS.get()
+}
+
 /// Largest tolerated share of undecodable packets before giving up.
 const MAX_BAD_PACKET_RATIO: f64 = 0.05;
 
@@ -906,9 +918,11 @@ fn analyze_traced(
                 packets = p.seen,
                 "true peak: packets decoded to PCM"
             );
+            TRUE_PEAK_PACKETS.set((p.decoded, p.seen));
         }
         Some(loudness_result(sl.gating.integrated(), peak))
     } else {
+        TRUE_PEAK_PACKETS.set((0, 0));
         meter.map(|m| m.finish())
     };
     let (silences, duration, powers) = det.finish();
