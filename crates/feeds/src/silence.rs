@@ -874,11 +874,10 @@ fn analyze_traced(
                 (Some(frames), Some(st)) => {
                     let ch = channels.max(1);
                     let segments = st.weighted.len() / ch;
-                    if segments > 0 {
-                        let len = (frames / segments) as u64;
+                    if let Some(len) = frames.checked_div(segments) {
                         for (k, seg) in st.weighted.chunks_exact(ch).enumerate() {
-                            sl.gating
-                                .push(sl.frames + sl.lead + k as u64 * len, len, seg);
+                            let at = sl.frames + sl.lead + (k * len) as u64;
+                            sl.gating.push(at, len as u64, seg);
                         }
                     }
                     sl.frames += frames as u64;
