@@ -128,8 +128,12 @@ def timed(cmd):
     if os.waitstatus_to_exitcode(status) != 0:
         sys.exit(f"{cmd} failed: {err[-500:]}")
     return ru.ru_utime + ru.ru_stime, out, err
-print("| file | audio | ours: silence only CPU | ours: silence + loudness CPU | ffmpeg silencedetect CPU | ratio (silencedetect / ours with loudness) | ffmpeg silences matched ±100 ms | integrated: ours / ffmpeg ebur128 | true peak: ours / ffmpeg |")
-print("|---|---|---|---|---|---|---|---|---|")
+def tp_packets(m):
+    # spectral codecs: packets decoded to PCM for the true peak (warm-up included) / all packets
+    pcm, total = m.get("true_peak_pcm_packets", [0, 0])
+    return f"{pcm}/{total} ({100*pcm/total:.0f} %)" if total else "all (PCM path)"
+print("| file | audio | ours: silence only CPU | ours: silence + loudness CPU | ffmpeg silencedetect CPU | ratio (silencedetect / ours with loudness) | ffmpeg silences matched ±100 ms | integrated: ours / ffmpeg ebur128 | true peak: ours / ffmpeg | packets decoded to PCM for the true peak |")
+print("|---|---|---|---|---|---|---|---|---|---|")
 tot = {"s": 0.0, "sl": 0.0, "ff": 0.0}
 all_ref = all_hit = 0
 for f in files:
@@ -151,7 +155,7 @@ for f in files:
     for k in tot: tot[k] += best[k]
     l = mine["loudness"]
     print(f"| {name} | {mine['duration']:.0f} s | {best['s']:.3f} s | {best['sl']:.3f} s | {best['ff']:.3f} s | **{best['ff']/best['sl']:.2f}×** | "
-          f"{hit}/{len(ff)} ({100*hit/max(1,len(ff)):.1f} %) | {l['integrated_lufs']:.2f} / {fi:.1f} LUFS | {l['true_peak_dbtp']:.2f} / {ftp:.1f} |")
+          f"{hit}/{len(ff)} ({100*hit/max(1,len(ff)):.1f} %) | {l['integrated_lufs']:.2f} / {fi:.1f} LUFS | {l['true_peak_dbtp']:.2f} / {ftp:.1f} | {tp_packets(mine)} |")
 print(f"\nTotal CPU: silence only {tot['s']:.3f} s, silence + loudness {tot['sl']:.3f} s, ffmpeg silencedetect {tot['ff']:.3f} s; "
       f"ratio with loudness {tot['ff']/tot['sl']:.2f}×, without {tot['ff']/tot['s']:.2f}×; agreement {all_hit}/{all_ref} = {100*all_hit/max(1,all_ref):.1f} %")
 PY

@@ -1,6 +1,6 @@
 #![no_main]
-//! The PCM + loudness path of the analysis (and Ogg Opus through libopus) on
-//! hostile audio; `silence` covers the spectral path.
+//! The loudness path of the analysis (spectral loudness, the true-peak planner
+//! decoding PCM on demand, and Ogg Opus through libopus) on hostile audio.
 use libfuzzer_sys::fuzz_target;
 use skypod_feeds::silence::{Measure, SilenceParams, analyze_reader_measuring};
 

@@ -54,7 +54,12 @@ fn main() {
         match result {
             Ok(map) => {
                 let secs = best;
-                let line = serde_json::json!({"file": path, "seconds": secs, "duration": map.duration, "silences": map.silences, "loudness": map.loudness});
+                let mut line = serde_json::json!({"file": path, "seconds": secs, "duration": map.duration, "silences": map.silences, "loudness": map.loudness});
+                if loudness {
+                    // Packets decoded to PCM for the true peak, of all packets (spectral codecs).
+                    let (pcm, all) = skypod_feeds::silence::true_peak_packets();
+                    line["true_peak_pcm_packets"] = serde_json::json!([pcm, all]);
+                }
                 println!("{line}");
             }
             Err(e) => {

@@ -19,6 +19,7 @@ pub mod analyses;
 pub mod artwork;
 pub mod html;
 pub mod http;
+mod loudness;
 pub mod media;
 pub mod reader;
 pub mod readingtime;

@@ -6,8 +6,8 @@
 //! channels is below the threshold (default −50 dBFS) is silent; runs of silent
 //! windows at least `min_silence` long (default 0.5 s) are reported as
 //! `[start, end]` seconds. Supported: MP3, AAC/M4A, Ogg Vorbis, Ogg Opus
-//! (libopus), FLAC, WAV. With [`Measure::loudness`] the same pass also feeds an
-//! EBU R128 meter.
+//! (libopus), FLAC, WAV. With [`Measure::loudness`] the same pass also
+//! measures EBU R128 loudness and true peak (`crate::loudness`).
 //!
 //! MP3, AAC and Vorbis power is measured on the spectral coefficients, before
 //! the decoder's IMDCT (and, for MP3, its polyphase synthesis): the (patched,
@@ -33,6 +33,7 @@ use symphonia::core::io::{MediaSource, MediaSourceStream, ReadOnlySource};
 use symphonia::core::meta::MetadataOptions;
 
 use crate::error::{FeedError, Result};
+use crate::loudness::{Gating, PcmMeter, PeakPlanner, TruePeakScanner};
 
 /// Detection thresholds.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -73,9 +74,11 @@ pub struct SilenceMap {
     pub loudness: Option<Loudness>,
 }
 
-/// Programme loudness after EBU R128 / ITU-R BS.1770-4, measured by the
-/// `ebur128` crate (a port of libebur128, as ffmpeg's `ebur128` filter) on the
-/// decoded PCM in the same pass as the silences.
+/// Programme loudness after EBU R128 / ITU-R BS.1770-4 (libebur128's filter,
+/// gating and true-peak interpolator, as ffmpeg's `ebur128` filter), in the
+/// same pass as the silences: for MP3, AAC and Vorbis from the spectral
+/// coefficients, with PCM decoded only where the true peak can be (see
+/// `crate::loudness`); for other codecs from the decoded PCM.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Loudness {
     /// Integrated (gated) loudness in LUFS; `null` when everything is below
@@ -88,9 +91,20 @@ pub struct Loudness {
 /// What an analysis measures besides the silences.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Measure {
-    /// Also measure loudness. The power of MP3, AAC and Vorbis then comes from
-    /// the PCM (the K-weighting and the true-peak oversampling need samples).
+    /// Also measure loudness (integrated LUFS and true peak).
     pub loudness: bool,
+}
+
+thread_local! {
+    static TRUE_PEAK_PACKETS: std::cell::Cell<(u64, u64)> = const { std::cell::Cell::new((0, 0)) };
+}
+
+/// Of this thread's last spectral loudness analysis: packets decoded to PCM for
+/// the true peak (warm-up included), and packets in the stream. For the
+/// benchmark (`examples/silence_cli.rs`).
+#[doc(hidden)]
+pub fn true_peak_packets() -> (u64, u64) {
+    TRUE_PEAK_PACKETS.get()
 }
 
 /// Largest tolerated share of undecodable packets before giving up.
@@ -111,12 +125,7 @@ pub fn analyze_path(
     params: SilenceParams,
     measure: Measure,
 ) -> Result<SilenceMap> {
-    let from = if measure.loudness {
-        PowerFrom::Pcm
-    } else {
-        PowerFrom::Spectral
-    };
-    analyze_path_from(path, ext_hint, params, measure, from)
+    analyze_path_from(path, ext_hint, params, measure, PowerFrom::Spectral)
 }
 
 fn analyze_path_from(
@@ -273,58 +282,66 @@ pub fn analyze_reader_measuring<R: Read + Send + Sync + 'static>(
     params: SilenceParams,
     measure: Measure,
 ) -> Result<SilenceMap> {
-    let from = if measure.loudness {
-        PowerFrom::Pcm
-    } else {
-        PowerFrom::Spectral
-    };
     no_panic(|| {
         analyze_traced(
             Box::new(ReadOnlySource::new(reader)),
             ext_hint,
             params,
-            from,
+            PowerFrom::Spectral,
             None,
             measure,
         )
     })
 }
 
-/// An EBU R128 meter fed the decoded PCM.
-struct LoudnessMeter(ebur128::EbuR128);
+/// Loudness of decoded PCM: integrated loudness by [`PcmMeter`] (the
+/// K-filter and gating of libebur128, as ffmpeg's `ebur128` filter), true peak
+/// by [`TruePeakScanner`] (the same interpolator, oversampling only where the
+/// peak can rise).
+struct PcmLoudness {
+    meter: PcmMeter,
+    peak: TruePeakScanner,
+}
 
-impl LoudnessMeter {
-    fn new(channels: usize, rate: u32) -> Result<Self> {
-        ebur128::EbuR128::new(
-            channels.max(1) as u32,
-            rate,
-            ebur128::Mode::I | ebur128::Mode::TRUE_PEAK,
-        )
-        .map(Self)
-        .map_err(|e| FeedError::Audio(format!("loudness meter: {e}")))
-    }
-
-    fn push_planes(&mut self, planes: &[&[f32]]) -> Result<()> {
-        self.0
-            .add_frames_planar_f32(planes)
-            .map_err(|e| FeedError::Audio(format!("loudness meter: {e}")))
-    }
-
-    fn push_interleaved(&mut self, samples: &[f32]) -> Result<()> {
-        self.0
-            .add_frames_f32(samples)
-            .map_err(|e| FeedError::Audio(format!("loudness meter: {e}")))
-    }
-
-    fn finish(&self, channels: usize) -> Loudness {
-        let integrated = self.0.loudness_global().ok().filter(|l| l.is_finite());
-        let peak = (0..channels.max(1) as u32)
-            .filter_map(|c| self.0.true_peak(c).ok())
-            .fold(0f64, f64::max);
-        Loudness {
-            integrated_lufs: integrated.map(|l| (l * 100.0).round() / 100.0),
-            true_peak_dbtp: (peak > 0.0).then(|| (20.0 * peak.log10() * 100.0).round() / 100.0),
+impl PcmLoudness {
+    fn new(channels: usize, rate: u32) -> Self {
+        Self {
+            meter: PcmMeter::new(channels, rate),
+            peak: TruePeakScanner::new(channels),
         }
+    }
+
+    fn push_planes(&mut self, planes: &[&[f32]]) {
+        self.peak.push_planes(planes);
+        self.meter.push_planes(planes);
+    }
+
+    fn push_interleaved(&mut self, samples: &[f32], channels: usize) {
+        self.peak.push_interleaved(samples, channels);
+        self.meter.push_interleaved(samples, channels);
+    }
+
+    fn finish(mut self) -> Loudness {
+        let integrated = self.meter.integrated();
+        loudness_result(integrated, self.peak.peak())
+    }
+}
+
+/// Loudness from the spectral coefficients (see [`crate::loudness`]).
+struct SpectralLoudness {
+    gating: Gating,
+    /// Frames of spectral output so far.
+    frames: u64,
+    /// How far the spectral output runs ahead of the PCM (see `make_decoder`).
+    lead: u64,
+    planner: Option<PeakPlanner>,
+}
+
+fn loudness_result(integrated: Option<f64>, peak: f32) -> Loudness {
+    let peak = f64::from(peak);
+    Loudness {
+        integrated_lufs: integrated.map(|l| (l * 100.0).round() / 100.0),
+        true_peak_dbtp: (peak > 0.0).then(|| (20.0 * peak.log10() * 100.0).round() / 100.0),
     }
 }
 
@@ -498,10 +515,14 @@ fn round_ms(x: f64) -> f64 {
 /// [`MAX_SPECTRAL_FRAME_SECS`]: MP3 from 22.05 kHz, AAC from 44.1 kHz, Vorbis
 /// with 2048-sample long blocks from 38 kHz. Lower rates (8 kHz AAC frames
 /// last 128 ms) decode to PCM.
+///
+/// With `weighting`, the spectral decoders (only when in power mode) also
+/// report K-weighted power and amplitude bounds per packet ([`Decoder::spectral`]).
 fn make_decoder(
     audio_params: &symphonia::core::codecs::audio::AudioCodecParameters,
     from: PowerFrom,
-) -> Result<(Box<dyn AudioDecoder>, u64)> {
+    weighting: Option<fn(f64, f64) -> f64>,
+) -> Result<(Decoder, u64)> {
     let opts = AudioDecoderOptions::default();
     let unsupported = |e: SymError| FeedError::Audio(format!("unsupported codec: {e}"));
     if from == PowerFrom::Spectral && spectral_fits(audio_params) {
@@ -509,13 +530,15 @@ fn make_decoder(
             let mut d = symphonia_bundle_mp3::MpaDecoder::try_new(audio_params, &opts)
                 .map_err(unsupported)?;
             d.set_power_output(true);
-            return Ok((Box::new(d), 529));
+            d.set_spectral_weighting(weighting);
+            return Ok((Decoder::Mp3(Box::new(d)), 529));
         }
         if audio_params.codec == CODEC_ID_AAC {
             let mut d = symphonia_codec_aac::AacDecoder::try_new(audio_params, &opts)
                 .map_err(unsupported)?;
             d.set_power_output(true);
-            return Ok((Box::new(d), 512));
+            d.set_spectral_weighting(weighting);
+            return Ok((Decoder::Aac(Box::new(d)), 512));
         }
     }
     // Vorbis block sizes are in the stream's setup header, so the decoder is
@@ -526,13 +549,94 @@ fn make_decoder(
         let (_, long) = d.block_sizes();
         if fits(long / 2, audio_params.sample_rate) {
             d.set_power_output(true);
+            d.set_spectral_weighting(weighting);
+            return Ok((Decoder::Vorbis(Box::new(d)), 0));
         }
-        return Ok((Box::new(d), 0));
+        return Ok((Decoder::Pcm(Box::new(d)), 0));
     }
     let d = symphonia::default::get_codecs()
         .make_audio_decoder(audio_params, &opts)
         .map_err(unsupported)?;
-    Ok((d, 0))
+    Ok((Decoder::Pcm(d), 0))
+}
+
+/// A track's decoder: one of the patched ones in power mode (spectral), or any
+/// decoder producing PCM.
+enum Decoder {
+    Mp3(Box<symphonia_bundle_mp3::MpaDecoder>),
+    Aac(Box<symphonia_codec_aac::AacDecoder>),
+    Vorbis(Box<symphonia_codec_vorbis::VorbisDecoder>),
+    Pcm(Box<dyn AudioDecoder>),
+}
+
+/// What a spectral decoder reports about its last packet for loudness.
+struct SpectralStats<'a> {
+    /// K-weighted mean squares, segment-major then channel.
+    weighted: &'a [f32],
+    /// Per channel: what the packet's coefficients can add to a PCM sample.
+    bounds: &'a [f32],
+    /// How many earlier packets a packet's PCM depends on.
+    reach: usize,
+    /// Bytes of earlier packets its coefficients may need (bit reservoir).
+    reservoir: usize,
+}
+
+impl Decoder {
+    fn decode(
+        &mut self,
+        packet: &symphonia::core::packet::Packet,
+    ) -> symphonia::core::errors::Result<GenericAudioBufferRef<'_>> {
+        match self {
+            Decoder::Mp3(d) => d.decode(packet),
+            Decoder::Aac(d) => d.decode(packet),
+            Decoder::Vorbis(d) => d.decode(packet),
+            Decoder::Pcm(d) => d.decode(packet),
+        }
+    }
+
+    /// Whether this decoder reports spectral statistics (power mode).
+    fn is_spectral(&self) -> bool {
+        !matches!(self, Decoder::Pcm(_))
+    }
+
+    /// The last packet's statistics; `None` for PCM decoders. `mp3_bounds`
+    /// holds the MP3 decoder's per-channel array.
+    fn spectral<'a>(&'a self, mp3_bounds: &'a mut [f32; 2]) -> Option<SpectralStats<'a>> {
+        match self {
+            Decoder::Mp3(d) => {
+                *mp3_bounds = d.amplitude_bounds();
+                Some(SpectralStats {
+                    weighted: d.weighted_mean_squares(),
+                    bounds: &mp3_bounds[..],
+                    reach: d.amplitude_bound_reach(),
+                    reservoir: 511,
+                })
+            }
+            Decoder::Aac(d) => Some(SpectralStats {
+                weighted: d.weighted_mean_squares(),
+                bounds: d.amplitude_bounds(),
+                reach: 1,
+                reservoir: 0,
+            }),
+            Decoder::Vorbis(d) => Some(SpectralStats {
+                weighted: d.weighted_mean_squares(),
+                bounds: d.amplitude_bounds(),
+                reach: 1,
+                reservoir: 0,
+            }),
+            Decoder::Pcm(_) => None,
+        }
+    }
+}
+
+/// An ordinary decoder to PCM for the true peak (the patched decoders with
+/// power output off are upstream's).
+fn pcm_decoder(
+    audio_params: &symphonia::core::codecs::audio::AudioCodecParameters,
+) -> Result<Box<dyn AudioDecoder>> {
+    symphonia::default::get_codecs()
+        .make_audio_decoder(audio_params, &AudioDecoderOptions::default())
+        .map_err(|e| FeedError::Audio(format!("unsupported codec: {e}")))
 }
 
 /// Opus always decodes at 48 kHz.
@@ -655,15 +759,28 @@ fn analyze_traced(
     } else {
         None
     };
+    let weighting = measure
+        .loudness
+        .then_some(crate::loudness::k_weighting_gain as fn(f64, f64) -> f64);
     let (mut decoder, lead_frames) = if opus.is_some() {
         (None, 0)
     } else {
-        let (d, lead) = make_decoder(&audio_params, from)?;
+        let (d, lead) = make_decoder(&audio_params, from, weighting)?;
         (Some(d), lead)
+    };
+    // Loudness from the spectrum when the decoder is a spectral one, else from PCM.
+    let mut spectral = match &decoder {
+        Some(d) if measure.loudness && d.is_spectral() => Some(SpectralLoudness {
+            gating: Gating::new(audio_params.sample_rate.unwrap_or(0)),
+            frames: 0,
+            lead: lead_frames,
+            planner: None,
+        }),
+        _ => None,
     };
 
     let mut detector: Option<Detector> = None;
-    let mut meter: Option<LoudnessMeter> = None;
+    let mut meter: Option<PcmLoudness> = None;
     let mut channels = 0usize;
     let mut buf: Vec<f32> = Vec::new();
     let (mut packets, mut bad) = (0u64, 0u64);
@@ -682,6 +799,7 @@ fn analyze_traced(
         if packet.track_id != track_id {
             continue;
         }
+        let index = packets;
         packets += 1;
         if let Some(o) = opus.as_mut() {
             channels = o.channels;
@@ -695,10 +813,10 @@ fn analyze_traced(
                     det.push_interleaved(pcm, channels);
                     if measure.loudness {
                         if meter.is_none() {
-                            meter = Some(LoudnessMeter::new(channels, OPUS_RATE)?);
+                            meter = Some(PcmLoudness::new(channels, OPUS_RATE));
                         }
                         if let Some(m) = &mut meter {
-                            m.push_interleaved(pcm)?;
+                            m.push_interleaved(pcm, channels);
                         }
                     }
                 }
@@ -709,7 +827,7 @@ fn analyze_traced(
         let Some(decoder) = decoder.as_mut() else {
             return Err(FeedError::Audio("no decoder".into()));
         };
-        match decoder.decode(&packet) {
+        let decoded_frames = match decoder.decode(&packet) {
             Ok(decoded) => {
                 let spec = decoded.spec();
                 let rate = spec.rate();
@@ -723,8 +841,8 @@ fn analyze_traced(
                     d.trace = trace.as_ref().map(|_| Vec::new());
                     d
                 });
-                if measure.loudness && meter.is_none() {
-                    meter = Some(LoudnessMeter::new(channels, rate)?);
+                if measure.loudness && spectral.is_none() && meter.is_none() {
+                    meter = Some(PcmLoudness::new(channels, rate));
                 }
                 if let GenericAudioBufferRef::F32(b) = &decoded {
                     let planes: Vec<&[f32]> = b.iter_planes().collect();
@@ -732,20 +850,55 @@ fn analyze_traced(
                     if let Some(m) = &mut meter
                         && planes.len() == channels
                     {
-                        m.push_planes(&planes)?;
+                        m.push_planes(&planes);
                     }
                 } else {
                     decoded.copy_to_vec_interleaved::<f32>(&mut buf);
                     det.push_interleaved(&buf, channels);
                     if let Some(m) = &mut meter {
-                        m.push_interleaved(&buf)?;
+                        m.push_interleaved(&buf, channels);
                     }
                 }
+                Some(decoded.frames())
             }
             Err(SymError::DecodeError(_)) | Err(SymError::IoError(_)) => {
                 bad += 1;
+                None
             }
             Err(e) => return Err(FeedError::Audio(format!("decode: {e}"))),
+        };
+        if let Some(sl) = spectral.as_mut() {
+            let mut mp3_bounds = [0f32; 2];
+            let stats = decoder.spectral(&mut mp3_bounds);
+            match (decoded_frames, stats) {
+                (Some(frames), Some(st)) => {
+                    let ch = channels.max(1);
+                    let segments = st.weighted.len() / ch;
+                    if let Some(len) = frames.checked_div(segments) {
+                        for (k, seg) in st.weighted.chunks_exact(ch).enumerate() {
+                            let at = sl.frames + sl.lead + (k * len) as u64;
+                            sl.gating.push(at, len as u64, seg);
+                        }
+                    }
+                    sl.frames += frames as u64;
+                    if sl.planner.is_none() {
+                        sl.planner = Some(PeakPlanner::new(
+                            pcm_decoder(&audio_params)?,
+                            channels,
+                            st.reach,
+                            st.reservoir,
+                        ));
+                    }
+                    if let Some(p) = sl.planner.as_mut() {
+                        p.push(index, packet, Some(st.bounds));
+                    }
+                }
+                _ => {
+                    if let Some(p) = sl.planner.as_mut() {
+                        p.push(index, packet, None);
+                    }
+                }
+            }
         }
     }
     let det = detector.ok_or_else(|| FeedError::Audio("no decodable audio".into()))?;
@@ -755,6 +908,22 @@ fn analyze_traced(
         )));
     }
     let rate = det.rate;
+    let loudness = if let Some(mut sl) = spectral {
+        sl.gating.finish(sl.frames);
+        let peak = sl.planner.as_ref().map_or(0.0, |p| p.peak());
+        if let Some(p) = &sl.planner {
+            tracing::debug!(
+                decoded = p.decoded,
+                packets = p.seen,
+                "true peak: packets decoded to PCM"
+            );
+            TRUE_PEAK_PACKETS.set((p.decoded, p.seen));
+        }
+        Some(loudness_result(sl.gating.integrated(), peak))
+    } else {
+        TRUE_PEAK_PACKETS.set((0, 0));
+        meter.map(|m| m.finish())
+    };
     let (silences, duration, powers) = det.finish();
     if let (Some(out), Some(powers)) = (trace.as_mut(), powers) {
         **out = powers;
@@ -779,7 +948,7 @@ fn analyze_traced(
         channels: channels as u32,
         params,
         silences,
-        loudness: meter.map(|m| m.finish(channels)),
+        loudness,
     })
 }
 
@@ -1050,6 +1219,122 @@ mod tests {
             checked += 1;
         }
         assert!(checked >= 6, "{checked} fixtures checked");
+    }
+
+    /// The spectral loudness (MP3, AAC, Vorbis at 44.1 kHz) agrees with the
+    /// same decoder's full PCM through [`PcmMeter`] (which equals the `ebur128`
+    /// crate, see `loudness::tests`) within 0.2 LU, and
+    /// the true peak, decoded only where the coefficients' bound allows a
+    /// higher one, equals the peak of the full PCM.
+    #[test]
+    fn spectral_loudness_matches_pcm() {
+        for name in ["pauses.mp3", "pauses.m4a", "pauses.ogg", "loud-music.mp3"] {
+            let run = |from| {
+                analyze_path_from(
+                    &audio(name),
+                    name.rsplit('.').next(),
+                    SilenceParams::default(),
+                    Measure { loudness: true },
+                    from,
+                )
+                .expect(name)
+                .loudness
+                .expect("loudness")
+            };
+            let (fast, pcm) = (run(PowerFrom::Spectral), run(PowerFrom::Pcm));
+            let (fi, pi) = (
+                fast.integrated_lufs.expect("I"),
+                pcm.integrated_lufs.expect("I"),
+            );
+            eprintln!("{name}: spectral {fast:?}, pcm {pcm:?}");
+            assert!((fi - pi).abs() <= 0.2, "{name}: {fi} vs PCM {pi} LUFS");
+            assert_eq!(fast.true_peak_dbtp, pcm.true_peak_dbtp, "{name}");
+        }
+    }
+
+    /// The per-packet amplitude bounds of the spectral decoders hold on real
+    /// PCM: every sample a packet decodes to is within the sum of its own and
+    /// the previous `reach` packets' bounds (a bound too small would let the
+    /// true-peak planner skip a packet that holds the peak).
+    #[test]
+    fn amplitude_bounds_hold() {
+        for name in ["pauses.mp3", "pauses.m4a", "pauses.ogg", "loud-music.mp3"] {
+            let mut format = symphonia::default::get_probe()
+                .probe(
+                    Hint::new().with_extension(name.rsplit('.').next().expect("ext")),
+                    MediaSourceStream::new(
+                        Box::new(std::fs::File::open(audio(name)).expect("open")),
+                        Default::default(),
+                    ),
+                    FormatOptions::default(),
+                    MetadataOptions::default(),
+                )
+                .expect("probe");
+            let track = format.default_track(TrackType::Audio).expect("track");
+            let id = track.id;
+            let params = track
+                .codec_params
+                .as_ref()
+                .and_then(|p| p.audio())
+                .expect("audio")
+                .clone();
+            let (mut spectral, _) = make_decoder(
+                &params,
+                PowerFrom::Spectral,
+                Some(crate::loudness::k_weighting_gain),
+            )
+            .expect("decoder");
+            assert!(spectral.is_spectral(), "{name}");
+            let mut pcm = pcm_decoder(&params).expect("pcm");
+            let mut history: Vec<Vec<f32>> = Vec::new();
+            let (mut packets, mut slack_db) = (0, 0f64);
+            while let Ok(Some(packet)) = format.next_packet() {
+                if packet.track_id != id {
+                    continue;
+                }
+                if spectral.decode(&packet).is_err() {
+                    history.push(vec![f32::INFINITY; 2]);
+                    continue;
+                }
+                let mut mp3 = [0f32; 2];
+                let st = spectral.spectral(&mut mp3).expect("stats");
+                history.push(st.bounds.to_vec());
+                let reach = st.reach;
+                let Ok(decoded) = pcm.decode(&packet) else {
+                    continue;
+                };
+                let mut samples = Vec::new();
+                decoded.copy_to_vec_interleaved::<f32>(&mut samples);
+                let ch = decoded.spec().channels().count();
+                for c in 0..ch {
+                    let peak = samples
+                        .iter()
+                        .skip(c)
+                        .step_by(ch)
+                        .fold(0f32, |m, v| m.max(v.abs()));
+                    let bound: f32 = history
+                        .iter()
+                        .rev()
+                        .take(reach + 1)
+                        .map(|b| b.get(c).copied().unwrap_or(0.0))
+                        .sum();
+                    assert!(
+                        peak <= bound,
+                        "{name} packet {}: channel {c} peak {peak} above its bound {bound}",
+                        history.len() - 1
+                    );
+                    if peak > 1e-3 {
+                        packets += 1;
+                        slack_db += 20.0 * f64::from(bound / peak).log10();
+                    }
+                }
+            }
+            assert!(packets > 20, "{name}: {packets}");
+            eprintln!(
+                "{name}: bound on average {:.1} dB above the packet's peak",
+                slack_db / f64::from(packets)
+            );
+        }
     }
 
     fn symphonia_decodes(_name: &str) -> bool {

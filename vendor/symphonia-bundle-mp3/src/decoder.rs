@@ -62,6 +62,8 @@ pub struct MpaDecoder {
     state: State,
     buf: AudioBuffer<f32>,
     power_output: bool,
+    #[allow(dead_code)]
+    weighting: Option<fn(f64, f64) -> f64>,
 }
 
 impl MpaDecoder {
@@ -86,6 +88,7 @@ impl MpaDecoder {
             state,
             buf: Default::default(),
             power_output: false,
+            weighting: None,
         })
     }
 
@@ -103,6 +106,58 @@ impl MpaDecoder {
             layer.power_output = on;
         }
         self.power_output = on;
+    }
+
+    /// Skypod patch: with `Some(gain)`, every Layer 3 frame also yields spectral loudness
+    /// statistics, whether or not power output is on (see `weighted_mean_squares` and
+    /// `amplitude_bounds`). `gain(frequency_hz, sample_rate_hz)` is a power gain applied to each
+    /// spectral line, e.g. a loudness weighting curve. Set it before the first packet.
+    #[cfg(feature = "mp3")]
+    pub fn set_spectral_weighting(&mut self, gain: Option<fn(f64, f64) -> f64>) {
+        if let State::Layer3(layer) = &mut self.state {
+            layer.weighting = gain.map(|g| (g, None));
+            self.weighting = gain;
+        }
+    }
+
+    /// Skypod patch: for each granule and channel (granule-major) of the last decoded frame, the
+    /// mean square its PCM would have after filtering with the weighting's gain, computed from
+    /// the spectral samples (576 PCM samples per granule). Empty without a weighting.
+    #[cfg(feature = "mp3")]
+    pub fn weighted_mean_squares(&self) -> &[f32] {
+        match &self.state {
+            State::Layer3(layer) => &layer.weighted,
+            #[allow(unreachable_patterns)]
+            _ => &[],
+        }
+    }
+
+    /// Skypod patch: per channel, an upper bound of the magnitude that the last decoded frame's
+    /// spectral samples can add to any PCM sample. A PCM sample of granule g depends on the
+    /// spectral samples of granules g, g − 1 and g − 2 (the IMDCT overlap, then the
+    /// filterbank's memory of 15 sub-band samples, less than a granule), so the sum of the
+    /// bounds of a frame and the `amplitude_bound_reach()` frames before it bounds the later
+    /// frame's PCM. Zero without a weighting.
+    #[cfg(feature = "mp3")]
+    pub fn amplitude_bounds(&self) -> [f32; 2] {
+        match &self.state {
+            State::Layer3(layer) => {
+                let g = crate::layer3::spectral::amplitude_gain();
+                [layer.sum_abs[0] * g, layer.sum_abs[1] * g]
+            }
+            #[allow(unreachable_patterns)]
+            _ => [0.0; 2],
+        }
+    }
+
+    /// Skypod patch: how many earlier frames a frame's PCM depends on (see `amplitude_bounds`):
+    /// 1 for MPEG-1 (two granules per frame), 2 for MPEG-2 and 2.5 (one granule per frame).
+    #[cfg(feature = "mp3")]
+    pub fn amplitude_bound_reach(&self) -> usize {
+        match &self.state {
+            State::Layer3(layer) if layer.granules == 2 => 1,
+            _ => 2,
+        }
     }
 
     fn decode_inner(&mut self, packet: &PacketRef<'_>) -> Result<()> {
@@ -177,6 +232,8 @@ impl AudioDecoder for MpaDecoder {
         self.state = State::new(self.params.codec);
         let power_output = self.power_output;
         self.set_power_output(power_output);
+        #[cfg(feature = "mp3")]
+        self.set_spectral_weighting(self.weighting);
     }
 
     fn decode_ref(&mut self, packet: &PacketRef<'_>) -> Result<GenericAudioBufferRef<'_>> {

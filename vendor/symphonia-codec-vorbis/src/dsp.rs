@@ -23,6 +23,9 @@ pub struct Dsp {
     /// Skypod patch: emit each packet's power instead of PCM (see
     /// `VorbisDecoder::set_power_output`).
     pub power_output: bool,
+    /// Skypod patch: per-line power gains for short and long blocks (see
+    /// `VorbisDecoder::set_spectral_weighting`).
+    pub weights: Option<(Vec<f32>, Vec<f32>)>,
 }
 
 impl Dsp {
@@ -48,6 +51,12 @@ pub struct DspChannel {
     overlap: Vec<f32>,
     /// Skypod patch: energy of the previous block's windowed IMDCT output (power mode).
     prev_energy: f32,
+    /// Skypod patch: weighted energy of the previous block (spectral weighting).
+    prev_weighted_energy: f32,
+    /// Skypod patch: the last packet's weighted mean square (spectral weighting).
+    pub weighted: f32,
+    /// Skypod patch: the last block's Σ|coefficient| (spectral weighting).
+    pub amplitude_bound: f32,
     /// Short block size.
     bs0: usize,
     /// Long block size.
@@ -66,6 +75,9 @@ impl DspChannel {
             overlap: vec![0.0; bs1 >> 1],
             do_not_decode: false,
             prev_energy: 0.0,
+            prev_weighted_energy: 0.0,
+            weighted: 0.0,
+            amplitude_bound: 0.0,
             bs0,
             bs1,
         }
@@ -79,9 +91,30 @@ impl DspChannel {
         imdct: &mut Imdct,
         buf: &mut [f32],
         power_output: bool,
+        weights: Option<&[f32]>,
     ) {
         // Block size of the current block.
         let bs = if block_flag { self.bs1 } else { self.bs0 };
+
+        // Skypod patch: spectral loudness statistics, shared between the two blocks that
+        // overlap in this packet's output as the power below is. The IMDCT is unscaled and the
+        // windows are at most 1, so a coefficient adds at most its magnitude to any sample.
+        if let Some(weights) = weights {
+            let coeffs = &self.floor[..bs / 2];
+            let mut acc = [0f32; 8];
+            let mut abs = [0f32; 8];
+            for (c, w) in coeffs.chunks_exact(8).zip(weights.chunks_exact(8)) {
+                for i in 0..8 {
+                    acc[i] += w[i] * c[i] * c[i];
+                    abs[i] += c[i].abs();
+                }
+            }
+            let energy = acc.iter().sum::<f32>() * (bs / 2) as f32 / 2.0;
+            self.weighted =
+                (self.prev_weighted_energy + energy) / (2.0 * buf.len().max(1) as f32);
+            self.prev_weighted_energy = energy;
+            self.amplitude_bound = abs.iter().sum::<f32>() * 1.001;
+        }
 
         // Skypod patch: in power mode the packet's output (from the previous block's centre to
         // this block's) is filled with its RMS instead of PCM, and the IMDCT and overlap-add are
@@ -151,6 +184,7 @@ impl DspChannel {
         // Clear the overlap buffer. Nothing else is used across packets.
         self.overlap.fill(0.0);
         self.prev_energy = 0.0;
+        self.prev_weighted_energy = 0.0;
     }
 }
 

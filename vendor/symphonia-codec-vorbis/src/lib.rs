@@ -66,6 +66,10 @@ pub struct VorbisDecoder {
     modes: Vec<Mode>,
     /// Mappings (max. 64).
     mappings: Vec<Mapping>,
+    /// Skypod patch: per channel, the last packet's weighted mean square.
+    weighted: Vec<f32>,
+    /// Skypod patch: per channel, the last block's amplitude bound.
+    amplitude_bounds: Vec<f32>,
     /// DSP.
     dsp: Dsp,
     /// Output buffer.
@@ -102,6 +106,34 @@ impl VorbisDecoder {
     /// power output is half the block size in use).
     pub fn block_sizes(&self) -> (usize, usize) {
         (1 << self.ident.bs0_exp, 1 << self.ident.bs1_exp)
+    }
+
+    /// Skypod patch: with `Some(gain)`, every packet also yields spectral loudness statistics,
+    /// whether or not power output is on (see `weighted_mean_squares` and `amplitude_bounds`).
+    /// `gain(frequency_hz, sample_rate_hz)` is a power gain applied to each spectral line (line
+    /// k of a block of n samples is centred on (k + ½) · rate / n), e.g. a loudness weighting.
+    pub fn set_spectral_weighting(&mut self, gain: Option<fn(f64, f64) -> f64>) {
+        let rate = f64::from(self.ident.sample_rate);
+        let table = |gain: fn(f64, f64) -> f64, bs: usize| -> Vec<f32> {
+            (0..bs / 2).map(|k| gain((k as f64 + 0.5) * rate / bs as f64, rate) as f32).collect()
+        };
+        self.dsp.weights = gain.map(|g| {
+            (table(g, 1 << self.ident.bs0_exp), table(g, 1 << self.ident.bs1_exp))
+        });
+    }
+
+    /// Skypod patch: per channel of the last decoded packet, the mean square its PCM would have
+    /// after filtering with the weighting's gain, from the spectra of the two blocks that
+    /// overlap in it (half of each one's energy, as the power output).
+    pub fn weighted_mean_squares(&self) -> &[f32] {
+        &self.weighted
+    }
+
+    /// Skypod patch: per channel, an upper bound of the magnitude that the last decoded block's
+    /// coefficients can add to any PCM sample; a packet's output is the overlap of its block and
+    /// the previous one, so the sum of the two packets' bounds bounds it.
+    pub fn amplitude_bounds(&self) -> &[f32] {
+        &self.amplitude_bounds
     }
 
     pub fn try_new(params: &AudioCodecParameters, opts: &AudioDecoderOptions) -> Result<Self> {
@@ -149,6 +181,7 @@ impl VorbisDecoder {
                 imdct_long,
                 prev_block_flag: None,
                 power_output: false,
+                weights: None,
             };
 
         Ok(VorbisDecoder {
@@ -162,6 +195,8 @@ impl VorbisDecoder {
             mappings: setup.mappings,
             dsp,
             buf: AudioBuffer::new(spec, duration),
+            weighted: Vec::new(),
+            amplitude_bounds: Vec::new(),
         })
     }
 
@@ -340,7 +375,28 @@ impl VorbisDecoder {
                 imdct,
                 plane,
                 self.dsp.power_output,
+                self.dsp.weights.as_ref().map(|(short, long)| {
+                    if mode.block_flag { &long[..] } else { &short[..] }
+                }),
             );
+        }
+
+        // Skypod patch: the spectral statistics in output channel order.
+        if self.dsp.weights.is_some() {
+            let n = self.dsp.channels.len();
+            self.weighted.clear();
+            self.weighted.resize(n, 0.0);
+            self.amplitude_bounds.clear();
+            self.amplitude_bounds.resize(n, 0.0);
+            for (i, channel) in self.dsp.channels.iter().enumerate() {
+                let ch_idx = map_vorbis_channel(self.ident.n_channels, i);
+                if let (Some(w), Some(b)) =
+                    (self.weighted.get_mut(ch_idx), self.amplitude_bounds.get_mut(ch_idx))
+                {
+                    *w = channel.weighted;
+                    *b = channel.amplitude_bound;
+                }
+            }
         }
 
         // Trim gaps.

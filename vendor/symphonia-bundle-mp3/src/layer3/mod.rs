@@ -16,7 +16,10 @@ mod codebooks;
 mod common;
 mod hybrid_synthesis;
 mod requantize;
+pub(crate) mod spectral;
 mod stereo;
+
+pub use spectral::GainFn;
 
 use crate::{common::*, synthesis};
 
@@ -259,6 +262,15 @@ pub struct Layer3 {
     /// Skypod patch: emit each granule's power instead of PCM (see
     /// `MpaDecoder::set_power_output`).
     pub power_output: bool,
+    /// Skypod patch: the power gain per frequency for `weighted` (see
+    /// `MpaDecoder::set_spectral_weighting`), and its per-line table for the current rate.
+    pub weighting: Option<(GainFn, Option<spectral::Weights>)>,
+    /// Skypod patch: per granule and channel of the last frame, the weighted mean square.
+    pub weighted: Vec<f32>,
+    /// Skypod patch: per channel, Σ|x| over the last frame's spectral samples.
+    pub sum_abs: [f32; 2],
+    /// Skypod patch: granules in the last frame.
+    pub granules: usize,
 }
 
 impl Layer3 {
@@ -269,6 +281,10 @@ impl Layer3 {
             synthesis: Default::default(),
             resevoir: BitResevoir::new(),
             power_output: false,
+            weighting: None,
+            weighted: Vec::new(),
+            sum_abs: [0.0; 2],
+            granules: 2,
         }
     }
 
@@ -422,6 +438,21 @@ impl Layer for Layer3 {
             }
         }
 
+        // Skypod patch: the spectral statistics of this frame (see
+        // `MpaDecoder::set_spectral_weighting`).
+        self.weighted.clear();
+        self.sum_abs = [0.0; 2];
+        self.granules = header.n_granules();
+        if let Some((gain, weights)) = &mut self.weighting {
+            if weights.as_ref().map(|w| w.sample_rate_idx()) != Some(header.sample_rate_idx) {
+                *weights = Some(spectral::Weights::new(
+                    *gain,
+                    header.sample_rate,
+                    header.sample_rate_idx,
+                ));
+            }
+        }
+
         for gr in 0..header.n_granules() {
             let granule = &mut frame_data.granules[gr];
 
@@ -447,6 +478,12 @@ impl Layer for Layer3 {
                 // samples and every output sample of the granule carries its RMS; reordering,
                 // anti-aliasing, the IMDCT and the polyphase synthesis are skipped. See
                 // `MpaDecoder::set_power_output`.
+                if let Some((_, Some(weights))) = &self.weighting {
+                    let samples = &self.samples[gr][ch];
+                    self.weighted
+                        .push(weights.weighted_mean_square(&granule.channels[ch].block_type, samples));
+                    self.sum_abs[ch] += spectral::sum_abs(samples);
+                }
                 if self.power_output {
                     let out_ch_samples = match out.plane_mut(ch) {
                         Some(p) => p,

@@ -30,6 +30,13 @@ pub struct Dsp {
     pcm_short: [f32; 1152],
     /// Skypod patch: emit each frame's power instead of PCM (see `AacDecoder::set_power_output`).
     pub power_output: bool,
+    /// Skypod patch: per-line weights (power gain × PCM mean-square scale) for long and short
+    /// windows (see `AacDecoder::set_spectral_weighting`).
+    pub weights: Option<(Box<[f32; 1024]>, Box<[f32; 128]>)>,
+    /// Skypod patch: per channel of the last frame, the weighted mean square.
+    pub weighted: Vec<f32>,
+    /// Skypod patch: per channel of the last frame, the amplitude bound of its coefficients.
+    pub amplitude_bounds: Vec<f32>,
 }
 
 impl Dsp {
@@ -53,6 +60,9 @@ impl Dsp {
             pcm_long: [0.0; 2048],
             pcm_short: [0.0; 1152],
             power_output: false,
+            weights: None,
+            weighted: Vec::new(),
+            amplitude_bounds: Vec::new(),
         }
     }
 
@@ -66,6 +76,28 @@ impl Dsp {
         prev_window_shape: bool,
         dst: &mut [f32],
     ) {
+        // Skypod patch: spectral loudness statistics (see `AacDecoder::set_spectral_weighting`).
+        if let Some((long, short)) = &self.weights {
+            let mut acc = [0f32; 8];
+            let mut abs = [0f32; 8];
+            let short_seq = seq == EIGHT_SHORT_SEQUENCE;
+            for (j, c) in coeffs.chunks_exact(8).enumerate() {
+                let w = if short_seq {
+                    &short[(j * 8) % 128..(j * 8) % 128 + 8]
+                }
+                else {
+                    &long[j * 8..j * 8 + 8]
+                };
+                for i in 0..8 {
+                    acc[i] += w[i] * c[i] * c[i];
+                    abs[i] += c[i].abs();
+                }
+            }
+            self.weighted.push(acc.iter().sum());
+            let amp = if short_seq { SHORT_AMPLITUDE } else { LONG_AMPLITUDE };
+            self.amplitude_bounds.push(abs.iter().sum::<f32>() * amp);
+        }
+
         // Skypod patch: in power mode every output sample of the frame carries the frame's RMS,
         // taken from its spectral coefficients; the IMDCT, windowing and overlap are skipped.
         if self.power_output {
@@ -175,8 +207,17 @@ impl Dsp {
 /// `n` new samples — `2^-23` for the long transform (n = 1024, s = 1/2048) and `2^-20` for the
 /// eight short ones (n = 128, s = 1/256). Checked against the PCM path by skypod-feeds' silence
 /// tests.
-const LONG_POWER_SCALE: f32 = 1.0 / 8_388_608.0;
-const SHORT_POWER_SCALE: f32 = 1.0 / 1_048_576.0;
+pub const LONG_POWER_SCALE: f32 = 1.0 / 8_388_608.0;
+pub const SHORT_POWER_SCALE: f32 = 1.0 / 1_048_576.0;
+
+/// Skypod patch: the largest magnitude one coefficient adds to any PCM sample: the scaled IMDCTs'
+/// basis functions are the scale times a cosine, windowed by at most 1 (with a little headroom
+/// for f32 rounding). Each coefficient belongs to one (long or short) transform, and a sample is
+/// the sum of the two transforms that overlap there (this frame's and the previous frame's, or
+/// two neighbouring short windows of one frame), so the sum of magnitudes of the coefficients of
+/// a frame and the one before it, times this, bounds every sample the frame outputs.
+const LONG_AMPLITUDE: f32 = 1.001 / 2048.0;
+const SHORT_AMPLITUDE: f32 = 1.001 / 256.0;
 
 /// Skypod patch: the RMS, at PCM level, of one frame of 1024 spectral coefficients.
 fn frame_rms(coeffs: &[f32; 1024], seq: u8) -> f32 {

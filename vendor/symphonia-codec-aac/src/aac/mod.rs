@@ -60,6 +60,38 @@ impl AacDecoder {
         self.dsp.power_output = on;
     }
 
+    /// Skypod patch: with `Some(gain)`, every frame also yields spectral loudness statistics,
+    /// whether or not power output is on (see `weighted_mean_squares` and `amplitude_bounds`).
+    /// `gain(frequency_hz, sample_rate_hz)` is a power gain applied to each spectral line (line
+    /// k of n lines is centred on (k + ½) · rate / 2n), e.g. a loudness weighting curve.
+    pub fn set_spectral_weighting(&mut self, gain: Option<fn(f64, f64) -> f64>) {
+        self.dsp.weights = gain.map(|gain| {
+            let rate = f64::from(self.asc.sample_rate);
+            let mut long = Box::new([0f32; 1024]);
+            for (k, w) in long.iter_mut().enumerate() {
+                *w = gain((k as f64 + 0.5) * rate / 2048.0, rate) as f32 * dsp::LONG_POWER_SCALE;
+            }
+            let mut short = Box::new([0f32; 128]);
+            for (k, w) in short.iter_mut().enumerate() {
+                *w = gain((k as f64 + 0.5) * rate / 256.0, rate) as f32 * dsp::SHORT_POWER_SCALE;
+            }
+            (long, short)
+        });
+    }
+
+    /// Skypod patch: per channel of the last decoded frame, the mean square its 1024 PCM samples
+    /// would have after filtering with the weighting's gain, from the spectral coefficients.
+    pub fn weighted_mean_squares(&self) -> &[f32] {
+        &self.dsp.weighted
+    }
+
+    /// Skypod patch: per channel, an upper bound of the magnitude that the last decoded frame's
+    /// coefficients can add to any PCM sample; a frame's output depends on its coefficients and
+    /// the previous frame's, so the sum of the two frames' bounds bounds it.
+    pub fn amplitude_bounds(&self) -> &[f32] {
+        &self.dsp.amplitude_bounds
+    }
+
     pub fn try_new(params: &AudioCodecParameters, _opts: &AudioDecoderOptions) -> Result<Self> {
         // This decoder only supports AAC.
         if params.codec != CODEC_ID_AAC {
@@ -244,6 +276,10 @@ impl AacDecoder {
         self.buf.render_uninit(None);
 
         let mut bs = BitReaderLtr::new(packet.data);
+
+        // Skypod patch: the statistics are per frame.
+        self.dsp.weighted.clear();
+        self.dsp.amplitude_bounds.clear();
 
         // Choose decode step based on the object type.
         match self.asc.object_type {
