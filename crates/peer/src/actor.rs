@@ -53,6 +53,11 @@ pub(crate) enum Input {
 struct Conn {
     pc: Arc<dyn PeerConnection>,
     dc: Option<Arc<dyn DataChannel>>,
+    /// The data channel has reported open once. Only then does the connection state
+    /// `Connected` mean "the link is back" (after an ICE restart): on a new connection
+    /// the answerer can see `Connected` while its channel is still opening, and sends on
+    /// it fail.
+    opened: bool,
 }
 
 /// The connection side of one member (who it is and how it is reached live in the realm
@@ -462,6 +467,7 @@ impl Actor {
                 Conn {
                     pc: pc.clone(),
                     dc: Some(dc),
+                    opened: false,
                 },
             );
         } else {
@@ -821,6 +827,7 @@ impl Actor {
                 Conn {
                     pc: pc.clone(),
                     dc: None,
+                    opened: false,
                 },
             );
         }
@@ -855,7 +862,7 @@ impl Actor {
                 // After an ICE restart the channel is already open: connected again means
                 // the link is back.
                 RTCPeerConnectionState::Connected
-                    if r.conns.get(&cid).is_some_and(|c| c.dc.is_some()) && !direct =>
+                    if r.conns.get(&cid).is_some_and(|c| c.opened) && !direct =>
                 {
                     r.neg.on_link_up(&cid);
                 }
@@ -870,7 +877,12 @@ impl Actor {
                 }
                 rtc::spawn_reader(dc, remote, cid, self.rtc_sink.clone());
             }
-            RtcInput::Open => r.neg.on_link_up(&cid),
+            RtcInput::Open => {
+                if let Some(c) = r.conns.get_mut(&cid) {
+                    c.opened = true;
+                }
+                r.neg.on_link_up(&cid);
+            }
             RtcInput::Closed => r.neg.on_failed(now, &cid),
             RtcInput::Pong(n) => {
                 if let Some(rtt) = r.health.as_mut().and_then(|h| h.on_pong(n, now)) {

@@ -292,6 +292,11 @@ async fn a_stalled_link_is_repaired_by_an_ice_restart_on_the_same_connection() {
     let tweak = |c: &mut skypod_peer::PeerConfig| {
         // Long enough to outlast the stall: only a failed restart may start over.
         c.negotiation.ice_restart_timeout = Duration::from_secs(120);
+        // The ping that went unanswered during the stall is still in SCTP's queue, and SCTP
+        // retransmits it on its own backed-off timer (1 s minimum, doubling): the first pong
+        // after the restart waits behind it, about as long as the stall lasted. The 2 s
+        // timeout of the other tests would declare the repaired link dead again.
+        c.health.pong_timeout = Duration::from_secs(5);
     };
     let mut p = join(&s, &realm, &founder, &tweak).await;
     round_trip(&mut p, &cid, "before").await;

@@ -3,7 +3,8 @@
 //! library would send them.
 
 use crate::common::{
-    SOCKET_FLOOD, TestServer, client_frame, config, raw_websocket, read_close_code, realm_with,
+    SOCKET_FLOOD, TestServer, client_frame, config, raw_websocket, read_close_code, read_frame,
+    realm_with,
 };
 use futures_util::StreamExt;
 use skypod_client::RealmClient;
@@ -272,16 +273,8 @@ async fn signals_answered_in_several_frames_are_not_held_back_by_nagle() {
 /// Read server text frames (unmasked) until one whose JSON has `"seq": seq`.
 async fn read_reply(s: &mut TcpStream, seq: u64) -> serde_json::Value {
     loop {
-        let mut h = [0u8; 2];
-        s.read_exact(&mut h).await.expect("a frame");
-        let len = match h[1] & 0x7f {
-            126 => u64::from(s.read_u16().await.unwrap()),
-            127 => s.read_u64().await.unwrap(),
-            n => u64::from(n),
-        };
-        let mut payload = vec![0u8; len as usize];
-        s.read_exact(&mut payload).await.unwrap();
-        if h[0] & 0x0f != 1 {
+        let (opcode, payload) = read_frame(s).await.expect("a frame");
+        if opcode != 1 {
             continue;
         }
         let v: serde_json::Value = serde_json::from_slice(&payload).unwrap();

@@ -158,20 +158,27 @@ pub fn client_frame(first: u8, payload: &[u8], masked: bool) -> Vec<u8> {
     f
 }
 
+/// One unmasked server frame read off a raw socket: (opcode, payload), or `None` when the
+/// socket ends first.
+pub async fn read_frame(s: &mut tokio::net::TcpStream) -> Option<(u8, Vec<u8>)> {
+    use tokio::io::AsyncReadExt;
+    let mut h = [0u8; 2];
+    s.read_exact(&mut h).await.ok()?;
+    let len = match h[1] & 0x7f {
+        126 => u64::from(s.read_u16().await.ok()?),
+        127 => s.read_u64().await.ok()?,
+        n => u64::from(n),
+    };
+    let mut payload = vec![0u8; usize::try_from(len).ok()?];
+    s.read_exact(&mut payload).await.ok()?;
+    Some((h[0] & 0x0f, payload))
+}
+
 /// Read server frames until a close frame (its code) or the end of the stream (`None`).
 pub async fn read_close_code(s: &mut tokio::net::TcpStream) -> Option<u16> {
-    use tokio::io::AsyncReadExt;
     loop {
-        let mut h = [0u8; 2];
-        s.read_exact(&mut h).await.ok()?;
-        let len = match h[1] & 0x7f {
-            126 => u64::from(s.read_u16().await.ok()?),
-            127 => s.read_u64().await.ok()?,
-            n => u64::from(n),
-        };
-        let mut payload = vec![0u8; len as usize];
-        s.read_exact(&mut payload).await.ok()?;
-        if h[0] & 0x0f == 8 {
+        let (opcode, payload) = read_frame(s).await?;
+        if opcode == 8 {
             return payload.get(..2).map(|c| u16::from_be_bytes([c[0], c[1]]));
         }
     }
