@@ -19,7 +19,7 @@ use serde::Serialize;
 use skypod_client::{RealmClient, dat};
 use skypod_protocol::messages::{PEER_JOINED, PEER_LEFT};
 use skypod_protocol::{IdentityKey, RealmId, invitation, unix_now};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -143,6 +143,56 @@ struct FailoverResult {
     rejoined_seen: Quantiles,
     reconnect_attempts: usize,
     reconnect_failures: usize,
+    /// Why reconnect attempts failed: the error, with numbers masked, and how often.
+    reconnect_failure_reasons: BTreeMap<String, usize>,
+    /// For the failed tries that got through the WebSocket handshake: the time from the
+    /// handshake's end (this process saw the 101) to the failure. About the server's
+    /// authentication timeout (3 s) means this process sent its token at once and the
+    /// server did not read it in time; much less means the 101 reached this process late.
+    handshake_to_failure: Quantiles,
+    /// Where the members that had not re-authenticated by the end of the run were:
+    /// still waiting for their old socket to close, waiting out a backoff after a failed
+    /// try, or in the middle of a try.
+    not_reconnected: BTreeMap<&'static str, usize>,
+}
+
+/// Where a victim member is in its failover (for `not_reconnected`).
+#[derive(Clone, Copy)]
+enum Stage {
+    WaitingForClose,
+    BackingOff,
+    Connecting,
+    Done,
+}
+
+impl Stage {
+    fn name(self) -> &'static str {
+        match self {
+            Stage::WaitingForClose => "waiting_for_close",
+            Stage::BackingOff => "backing_off",
+            Stage::Connecting => "connecting",
+            Stage::Done => "done",
+        }
+    }
+}
+
+/// An error's chain with every run of digits replaced by `N`, so that the same failure on
+/// different ports or after different waits counts once.
+fn failure_reason(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    let mut in_digits = false;
+    for c in format!("{e:#}").chars() {
+        if c.is_ascii_digit() {
+            if !in_digits {
+                out.push('N');
+            }
+            in_digits = true;
+        } else {
+            out.push(c);
+            in_digits = false;
+        }
+    }
+    out
 }
 
 pub async fn run(a: FailoverArgs) -> anyhow::Result<()> {
@@ -294,16 +344,23 @@ pub async fn run(a: FailoverArgs) -> anyhow::Result<()> {
     let reauth: Arc<Mutex<Vec<(usize, Instant)>>> = Arc::new(Mutex::new(vec![]));
     let attempts = Arc::new(AtomicUsize::new(0));
     let failures = Arc::new(AtomicUsize::new(0));
+    let reasons: Arc<Mutex<BTreeMap<String, usize>>> = Arc::default();
+    let after_handshake: Arc<Mutex<Vec<f64>>> = Arc::default();
+    let stages = Arc::new(Mutex::new(vec![Stage::WaitingForClose; a.members]));
     let is_ghost = |i: usize| a.ghost_every > 0 && i.is_multiple_of(a.ghost_every);
     let mut member_tasks = vec![];
     for (i, (mut c, key)) in members.into_iter().zip(keys).enumerate() {
         let ghost = is_ghost(i);
-        let (closed, reauth, attempts, failures) = (
+        let (closed, reauth, attempts, failures, reasons, stages, after_handshake) = (
             closed.clone(),
             reauth.clone(),
             attempts.clone(),
             failures.clone(),
+            reasons.clone(),
+            stages.clone(),
+            after_handshake.clone(),
         );
+        let stage = move |s: Stage| stages.lock().expect("ok")[i] = s;
         let realm = realms[i % a.rooms].realm.clone();
         let target = a.survivors[i % a.survivors.len()];
         let local = source_addr(i, a.sources);
@@ -314,24 +371,38 @@ pub async fn run(a: FailoverArgs) -> anyhow::Result<()> {
                 return;
             }
             for attempt in 0u32.. {
+                stage(Stage::BackingOff);
                 tokio::time::sleep(backoff(i, attempt)).await;
+                stage(Stage::Connecting);
                 attempts.fetch_add(1, Ordering::Relaxed);
+                let mut handshake_done = None;
                 let r = async {
                     let mut c = RealmClient::connect_from(&url_of(target), target, local).await?;
+                    handshake_done = Some(Instant::now());
                     c.authn(&key, &realm).await?;
                     anyhow::Ok(c)
                 }
                 .await;
                 match r {
                     Ok(c) => {
+                        stage(Stage::Done);
                         reauth.lock().expect("ok").push((i, Instant::now()));
                         // Hold the new session until the run ends.
                         let mut c = c;
                         while c.recv().await.is_ok() {}
                         return;
                     }
-                    Err(_) => {
+                    Err(e) => {
                         failures.fetch_add(1, Ordering::Relaxed);
+                        if let Some(t) = handshake_done {
+                            let ms = t.elapsed().as_secs_f64() * 1000.0;
+                            after_handshake.lock().expect("ok").push(ms);
+                        }
+                        *reasons
+                            .lock()
+                            .expect("ok")
+                            .entry(failure_reason(&e))
+                            .or_default() += 1;
                     }
                 }
             }
@@ -426,6 +497,21 @@ pub async fn run(a: FailoverArgs) -> anyhow::Result<()> {
         rejoined_seen: quantiles(rj, member_pairs),
         reconnect_attempts: attempts.load(Ordering::Relaxed),
         reconnect_failures: failures.load(Ordering::Relaxed),
+        reconnect_failure_reasons: reasons.lock().expect("ok").clone(),
+        handshake_to_failure: {
+            let v = after_handshake.lock().expect("ok").clone();
+            let n = v.len();
+            quantiles(v, n)
+        },
+        not_reconnected: {
+            let mut m = BTreeMap::new();
+            for (i, s) in stages.lock().expect("ok").iter().enumerate() {
+                if !is_ghost(i) && !matches!(s, Stage::Done) {
+                    *m.entry(s.name()).or_default() += 1;
+                }
+            }
+            m
+        },
     };
     println!("{}", serde_json::to_string(&r)?);
     for t in member_tasks {
@@ -447,6 +533,19 @@ mod tests {
             assert!((0.5..=1.0).contains(&d1), "{d1}");
         }
         assert!(backoff(0, 20).as_secs_f64() <= 30.0);
+    }
+
+    #[test]
+    fn failure_reasons_group_the_same_error_whatever_its_numbers() {
+        let a = anyhow::anyhow!("connection refused (os error 111)")
+            .context("connect to 127.0.0.1:40123");
+        let b = anyhow::anyhow!("connection refused (os error 111)")
+            .context("connect to 127.0.0.1:40999");
+        assert_eq!(failure_reason(&a), failure_reason(&b));
+        assert_eq!(
+            failure_reason(&a),
+            "connect to N.N.N.N:N: connection refused (os error N)"
+        );
     }
 
     #[test]
