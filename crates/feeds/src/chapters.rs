@@ -364,7 +364,7 @@ async fn mp4_chapters(src: &mut dyn RangeSource, head: &[u8]) -> Result<ChapterL
                     "moov box of {size} bytes is over the {MAX_MOOV_BYTES}-byte cap"
                 )));
             }
-            let body = if offset + size <= head.len() as u64 {
+            let body = if offset.saturating_add(size) <= head.len() as u64 {
                 bytes::Bytes::copy_from_slice(
                     &head[(offset + hlen) as usize..(offset + size) as usize],
                 )
@@ -381,7 +381,12 @@ async fn mp4_chapters(src: &mut dyn RangeSource, head: &[u8]) -> Result<ChapterL
         if size == 0 || size < hlen {
             break;
         }
-        offset += size;
+        // A 64-bit box size can point past any file (found by the `chapters` fuzz target:
+        // the sum overflowed).
+        let Some(next) = offset.checked_add(size) else {
+            break;
+        };
+        offset = next;
     }
     let moov = moov.ok_or_else(|| FeedError::Parse("MP4 without a moov box".into()))?;
     if let Some(list) = parse_chpl(&moov)? {
@@ -708,6 +713,14 @@ mod tests {
             e.to_string().contains("shorter than its header says"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn an_mp4_box_size_past_any_file_ends_the_walk() {
+        // Found by the `chapters` fuzz target: a 64-bit box size made the walk's offset
+        // overflow (a panic with overflow checks, a wrapped offset without).
+        let e = run(fixture("fuzz-mp4-box-size-overflow.m4a")).expect_err("no moov");
+        assert!(e.to_string().contains("without a moov box"), "{e}");
     }
 
     #[test]
