@@ -350,7 +350,7 @@ async fn mp4_chapters(src: &mut dyn RangeSource, head: &[u8]) -> Result<ChapterL
     let mut offset = 0u64;
     let mut moov = None;
     for _ in 0..MAX_TOP_LEVEL_BOXES {
-        let hdr = if offset + 16 <= head.len() as u64 {
+        let hdr = if offset.saturating_add(16) <= head.len() as u64 {
             bytes::Bytes::copy_from_slice(&head[offset as usize..offset as usize + 16])
         } else {
             src.read(offset, 16).await?
@@ -363,6 +363,10 @@ async fn mp4_chapters(src: &mut dyn RangeSource, head: &[u8]) -> Result<ChapterL
                 return Err(FeedError::OverLimit(format!(
                     "moov box of {size} bytes is over the {MAX_MOOV_BYTES}-byte cap"
                 )));
+            }
+            if size < hlen {
+                // Shorter than its own header (found by the `chapters` fuzz target).
+                return Err(FeedError::Parse(format!("moov box of {size} bytes")));
             }
             let body = if offset.saturating_add(size) <= head.len() as u64 {
                 bytes::Bytes::copy_from_slice(
@@ -721,6 +725,13 @@ mod tests {
         // overflow (a panic with overflow checks, a wrapped offset without).
         let e = run(fixture("fuzz-mp4-box-size-overflow.m4a")).expect_err("no moov");
         assert!(e.to_string().contains("without a moov box"), "{e}");
+    }
+
+    #[test]
+    fn a_moov_box_shorter_than_its_header_is_refused() {
+        // Found by the `chapters` fuzz target: a slice with its end before its start.
+        let e = run(fixture("fuzz-mp4-moov-shorter-than-header.m4a")).expect_err("malformed");
+        assert!(e.to_string().contains("moov box of 6 bytes"), "{e}");
     }
 
     #[test]
