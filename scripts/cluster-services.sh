@@ -29,9 +29,11 @@ if ! answers 5432; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
   fi
   skypod_pg_bin="$(dirname "$(ls -d /usr/lib/postgresql/*/bin/initdb | sort -V | tail -1)")"
-  mkdir -p "$skypod_services_dir/pg" && chown postgres: "$skypod_services_dir/pg"
+  # Both directories belong to postgres: the server runs as that user and writes its log.
+  mkdir -p "$skypod_services_dir/pg" "$skypod_services_dir/pglog"
+  chown postgres: "$skypod_services_dir/pg" "$skypod_services_dir/pglog"
   runuser -u postgres -- "$skypod_pg_bin/initdb" -D "$skypod_services_dir/pg" -A trust -U postgres >/dev/null
-  runuser -u postgres -- "$skypod_pg_bin/pg_ctl" -D "$skypod_services_dir/pg" -w -l "$skypod_services_dir/pg.log" \
+  runuser -u postgres -- "$skypod_pg_bin/pg_ctl" -D "$skypod_services_dir/pg" -w -l "$skypod_services_dir/pglog/pg.log" \
     -o "-c listen_addresses=127.0.0.1 -p 5432 -k $skypod_services_dir/pg -c max_connections=300" start >/dev/null
   "$skypod_pg_bin/psql" -h 127.0.0.1 -U postgres -d postgres -qc 'CREATE DATABASE test' >/dev/null
 fi
