@@ -52,10 +52,12 @@ impl Server {
         // (bodies stay in each node's own cache).
         let (store, analyses): (Arc<dyn RealmStore>, Option<Arc<dyn AnalysisStore>>) =
             match &cfg.store {
-                Some(url) => (
-                    Arc::new(PgStore::connect(url).await?),
-                    Some(Arc::new(PgAnalyses::connect(url)?) as Arc<dyn AnalysisStore>),
-                ),
+                Some(url) => {
+                    let store = Arc::new(PgStore::connect(url).await?);
+                    let analyses = Arc::new(PgAnalyses::connect(url)?);
+                    analyses.spawn_pruning();
+                    (store, Some(analyses as Arc<dyn AnalysisStore>))
+                }
                 None => (
                     Arc::new(SqliteStore::open(&cfg.data_dir, cfg.durability).await?),
                     None,

@@ -7,6 +7,7 @@ use skypod_protocol::{IdentId, PublicJwk, RealmId};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Row};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::{Admission, RealmStore, StoreError, StoredMember, is_unique_violation};
@@ -192,6 +193,14 @@ pub struct PgAnalyses {
 /// How long the analysis store is left alone after a connection failure.
 pub const UNREACHABLE_PAUSE: Duration = Duration::from_secs(10);
 
+/// Analyses older than this are deleted ([`PgAnalyses::prune`], hourly on every node): the
+/// table would otherwise keep a row for every episode ever analysed. A pruned analysis is
+/// computed again when it is asked for (as after an eviction from a node's own cache).
+pub const ANALYSIS_RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
+
+/// How often each node prunes (the delete is idempotent, so nodes need not coordinate).
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+
 /// First key of the two-key advisory locks taken for analyses ("skyp"); single-key locks
 /// (the migrator's) live in a separate key space.
 const ANALYSIS_LOCK_SPACE: i32 = 0x736b_7970;
@@ -214,6 +223,33 @@ impl PgAnalyses {
             pool,
             paused_until: std::sync::Mutex::new(None),
         })
+    }
+
+    /// Delete the analyses stored before `cutoff` (Unix seconds); how many went.
+    pub async fn prune(&self, cutoff: i64) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM proxy_analyses WHERE created_at < $1")
+            .bind(cutoff)
+            .execute(&self.pool)
+            .await
+            .map_err(StoreError::backend)?;
+        Ok(done.rows_affected())
+    }
+
+    /// Prune every [`PRUNE_EVERY`], keeping [`ANALYSIS_RETENTION`], until the process ends.
+    pub fn spawn_pruning(self: &Arc<Self>) {
+        let me = Arc::clone(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(PRUNE_EVERY);
+            loop {
+                tick.tick().await;
+                let cutoff = skypod_protocol::unix_now() - ANALYSIS_RETENTION.as_secs() as i64;
+                match me.prune(cutoff).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(deleted = n, "pruned old feed-proxy analyses"),
+                    Err(e) => tracing::warn!(error = %e, "pruning feed-proxy analyses failed"),
+                }
+            }
+        });
     }
 
     /// An error at once while paused after a connection failure.

@@ -205,6 +205,28 @@ both_backends!(
     readmission_replaces_the_key,
 );
 
+/// Shared feed-proxy analyses do not pile up: rows stored before the cutoff are deleted,
+/// newer ones stay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn old_analyses_are_pruned_and_new_ones_kept() {
+    use skypod_feeds::analyses::AnalysisStore;
+    use skypod_server::store::postgres::PgAnalyses;
+    let db = FreshDb::create().await;
+    let store = PgStore::connect(&db.url).await.unwrap(); // runs the migrations
+    let a = PgAnalyses::connect(&db.url).unwrap();
+    let stored_at = skypod_protocol::unix_now();
+    a.put("old", "silence", "{}").await.unwrap();
+    assert_eq!(
+        a.prune(stored_at - 60).await.unwrap(),
+        0,
+        "nothing is that old"
+    );
+    assert!(a.get("old", "silence").await.unwrap().is_some());
+    assert_eq!(a.prune(stored_at + 60).await.unwrap(), 1);
+    assert!(a.get("old", "silence").await.unwrap().is_none());
+    store.close().await;
+}
+
 #[tokio::test]
 async fn a_bad_postgres_url_is_a_clear_error() {
     let err = PgStore::connect("postgres://nobody@127.0.0.1:1/none")
