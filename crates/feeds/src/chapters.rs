@@ -243,11 +243,9 @@ pub fn parse_json(data: &[u8]) -> Result<ChapterList> {
 /// Total length of the ID3v2 tag at the start of `head` (header, body, footer).
 fn id3_tag_len(head: &[u8]) -> Option<u64> {
     let h = head.get(..10)?;
-    let syncsafe = h[6..10].iter().try_fold(0u64, |acc, &b| {
-        (b < 0x80).then_some((acc << 7) | u64::from(b))
-    })?;
+    let body = id3_guard::syncsafe(&h[6..10])? as u64;
     let footer = if h[5] & 0x10 != 0 { 10 } else { 0 };
-    Some(10 + syncsafe + footer)
+    Some(10 + body + footer)
 }
 
 /// ID3v2 `CHAP` frames (title from `TIT2`, link from `WXXX`/`W***`), those a

@@ -20,7 +20,8 @@ fn bad(what: impl Into<String>) -> FeedError {
     FeedError::Parse(format!("ID3v2 tag: {}", what.into()))
 }
 
-fn syncsafe(b: &[u8]) -> Option<usize> {
+/// A syncsafe integer (7 bits per byte, high bit clear), as ID3v2 writes sizes.
+pub(super) fn syncsafe(b: &[u8]) -> Option<usize> {
     b.iter().try_fold(0usize, |acc, &x| {
         (x < 0x80).then_some((acc << 7) | usize::from(x))
     })

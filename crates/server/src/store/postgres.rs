@@ -239,7 +239,9 @@ impl PgAnalyses {
     pub fn spawn_pruning(self: &Arc<Self>) {
         let me = Arc::clone(self);
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(PRUNE_EVERY);
+            // The first prune an interval after start: start-up has better things to do.
+            let first = tokio::time::Instant::now() + PRUNE_EVERY;
+            let mut tick = tokio::time::interval_at(first, PRUNE_EVERY);
             loop {
                 tick.tick().await;
                 let cutoff = skypod_protocol::unix_now() - ANALYSIS_RETENTION.as_secs() as i64;
