@@ -26,22 +26,27 @@ fi
 if ! answers 5432; then
   echo "== starting PostgreSQL on 127.0.0.1:5432 (temporary, trust auth, database test)" >&2
   if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql >/dev/null
   fi
   skypod_pg_bin="$(dirname "$(ls -d /usr/lib/postgresql/*/bin/initdb | sort -V | tail -1)")"
   # Both directories belong to postgres: the server runs as that user and writes its log.
   mkdir -p "$skypod_services_dir/pg" "$skypod_services_dir/pglog"
   chown postgres: "$skypod_services_dir/pg" "$skypod_services_dir/pglog"
-  runuser -u postgres -- "$skypod_pg_bin/initdb" -D "$skypod_services_dir/pg" -A trust -U postgres >/dev/null
-  runuser -u postgres -- "$skypod_pg_bin/pg_ctl" -D "$skypod_services_dir/pg" -w -l "$skypod_services_dir/pglog/pg.log" \
-    -o "-c listen_addresses=127.0.0.1 -p 5432 -k $skypod_services_dir/pg -c max_connections=300" start >/dev/null
+  # From / in a subshell: postgres may not enter the caller's working directory, and a sourced
+  # script must not change it.
+  (
+    cd /
+    runuser -u postgres -- "$skypod_pg_bin/initdb" -D "$skypod_services_dir/pg" -A trust -U postgres >/dev/null
+    runuser -u postgres -- "$skypod_pg_bin/pg_ctl" -D "$skypod_services_dir/pg" -w -l "$skypod_services_dir/pglog/pg.log" \
+      -o "-c listen_addresses=127.0.0.1 -p 5432 -k $skypod_services_dir/pg -c max_connections=300" start >/dev/null
+  )
   "$skypod_pg_bin/psql" -h 127.0.0.1 -U postgres -d postgres -qc 'CREATE DATABASE test' >/dev/null
 fi
 
 if ! answers 4222; then
   echo "== starting NATS (JetStream) on 127.0.0.1:4222 (temporary)" >&2
   command -v nats-server >/dev/null || [ -x /usr/sbin/nats-server ] || {
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nats-server >/dev/null
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nats-server >/dev/null
   }
   PATH="$PATH:/usr/sbin" nats-server -a 127.0.0.1 -p 4222 -js -sd "$skypod_services_dir/nats" \
     >"$skypod_services_dir/nats.log" 2>&1 &
