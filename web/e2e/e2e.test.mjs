@@ -16,11 +16,36 @@ async function send(page, via, text) {
   await page.getByRole("radio", { name: via === "p2p" ? "P2P" : "Server relay" }).check();
   await page.getByLabel("Message", { exact: true }).fill(text);
   await page.getByRole("button", { name: "Send" }).click();
+  // It went out (a P2P message is listed only when a data channel took it), or the app said why not.
+  const sent = `ol.messages li.out[data-via=${via}]:has-text("${text}")`;
+  await page.waitForSelector(`${sent}, p.error[role=alert]`, T);
+  if (!(await page.locator(sent).count())) {
+    throw new Error(`not sent via ${via}: ${await page.locator("p.error[role=alert]").textContent()}${await connectionLogs()}`);
+  }
+}
+
+/** Both devices' connection logs, for a failure message: what the links and sockets did. */
+async function connectionLogs() {
+  let out = "";
+  for (const [name, d] of [["A", A], ["B", B]]) {
+    try {
+      await diagnostics(d.page);
+      out += `\n--- ${name}'s connection log:\n${await d.page.locator("pre.log").textContent({ timeout: 2_000 })}`;
+    } catch (e) {
+      out += `\n--- ${name}'s connection log unavailable: ${e.message}`;
+    }
+  }
+  return out;
 }
 
 async function expectIn(page, via, text) {
   await diagnostics(page);
-  return page.waitForSelector(`ol.messages li.in[data-via=${via}]:has-text("${text}")`, T);
+  try {
+    return await page.waitForSelector(`ol.messages li.in[data-via=${via}]:has-text("${text}")`, T);
+  } catch (e) {
+    e.message += await connectionLogs();
+    throw e;
+  }
 }
 
 async function open(page) {

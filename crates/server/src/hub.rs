@@ -111,13 +111,17 @@ impl ConnHandle {
 
     /// Ask the connection to close; the first reason wins.
     pub fn kick(&self, reason: CloseReason) {
-        {
-            let mut o = self.outbox();
-            if o.close.is_none() {
-                o.close = Some(reason);
-            }
-        }
+        self.mark_closing(reason);
         self.waker.wake();
+    }
+
+    /// The first half of [`ConnHandle::kick`]: from now on nothing is queued for it
+    /// ([`ConnHandle::deliver`] refuses), but its task is not woken yet.
+    fn mark_closing(&self, reason: CloseReason) {
+        let mut o = self.outbox();
+        if o.close.is_none() {
+            o.close = Some(reason);
+        }
     }
 
     /// Queue a frame; a reader that cannot keep up is disconnected rather than silently
@@ -512,12 +516,17 @@ impl Hub {
             .collect()
     }
 
-    /// Every authenticated connection (graceful shutdown).
+    /// Every authenticated connection (graceful shutdown, lost bus). All are marked closing
+    /// before any is woken: a connection that closes announces `peer-left` to the others, and
+    /// none of them may still take it — members are not told of departures the server's own
+    /// going away caused (they would drop working P2P links to members that did not leave).
     pub fn close_all(&self, reason: CloseReason) {
-        for r in self.loaded() {
-            for c in r.all_online() {
-                c.kick(reason);
-            }
+        let conns: Vec<_> = self.loaded().iter().flat_map(|r| r.all_online()).collect();
+        for c in &conns {
+            c.mark_closing(reason);
+        }
+        for c in &conns {
+            c.waker.wake();
         }
     }
 

@@ -577,6 +577,31 @@ async fn shutdown_closes_sockets_with_going_away() {
     stopping.await.unwrap();
 }
 
+/// A server going away closes every member; it does not tell them first that the others left
+/// (a member would tear down its working P2P links for a departure the shutdown itself caused,
+/// seen in the web app's E2E test). Several worker threads, as in `skypod serve`, so connection
+/// tasks close while the shutdown is still closing the others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn shutdown_announces_no_departures() {
+    for round in 0..5 {
+        let dir = tempfile::tempdir().unwrap();
+        let s = TestServer::start(config(dir.path())).await;
+        let (_realm, _keys, mut cs) = realm_with(&s, 24).await;
+        let stopping = tokio::spawn(s.stop());
+        for (i, c) in cs.iter_mut().enumerate() {
+            let code = loop {
+                match c.recv_timeout(T).await {
+                    Ok(f) => assert_ne!(f.msg, PEER_LEFT, "round {round}, member {i}: {f:?}"),
+                    Err(ClientError::Closed(f)) => break f.map(|f| u16::from(f.code)),
+                    Err(e) => panic!("round {round}, member {i}: expected a close, got {e:?}"),
+                }
+            };
+            assert_eq!(code, Some(close::GOING_AWAY), "round {round}, member {i}");
+        }
+        stopping.await.unwrap();
+    }
+}
+
 #[tokio::test]
 async fn floods_are_rate_limited_then_disconnected() {
     let dir = tempfile::tempdir().unwrap();
