@@ -30,7 +30,7 @@ sym_cfg=()
 for p in symphonia-bundle-mp3 symphonia-core symphonia-codec-aac symphonia-codec-vorbis symphonia-format-isomp4 symphonia-format-ogg; do
   sym_cfg+=(--config "profile.release.package.\"$p\".codegen-units=1")
 done
-cargo build -q --release -p skypod-feeds --example silence_cli --example reader_cli \
+cargo build -q --release -p skypod-feeds --features test-hooks --example silence_cli --example reader_cli \
   --example media_bench --example image_bench --manifest-path "$root/Cargo.toml" "${sym_cfg[@]}"
 bin="$CARGO_TARGET_DIR/release/examples"
 

@@ -95,14 +95,15 @@ pub struct Measure {
     pub loudness: bool,
 }
 
+#[cfg(feature = "test-hooks")]
 thread_local! {
     static TRUE_PEAK_PACKETS: std::cell::Cell<(u64, u64)> = const { std::cell::Cell::new((0, 0)) };
 }
 
 /// Of this thread's last spectral loudness analysis: packets decoded to PCM for
 /// the true peak (warm-up included), and packets in the stream. For the
-/// benchmark (`examples/silence_cli.rs`).
-#[doc(hidden)]
+/// benchmark (`examples/silence_cli.rs`, built with `test-hooks` by bench/feeds/run.sh).
+#[cfg(feature = "test-hooks")]
 pub fn true_peak_packets() -> (u64, u64) {
     TRUE_PEAK_PACKETS.get()
 }
@@ -917,10 +918,12 @@ fn analyze_traced(
                 packets = p.seen,
                 "true peak: packets decoded to PCM"
             );
+            #[cfg(feature = "test-hooks")]
             TRUE_PEAK_PACKETS.set((p.decoded, p.seen));
         }
         Some(loudness_result(sl.gating.integrated(), peak))
     } else {
+        #[cfg(feature = "test-hooks")]
         TRUE_PEAK_PACKETS.set((0, 0));
         meter.map(|m| m.finish())
     };
