@@ -8,6 +8,9 @@
 #   QUICK=1 bench/signaling/run.sh      # smaller, for a smoke check
 #   BIN=... LOADGEN=... NO_BUILD=1 bench/signaling/run.sh   # prebuilt binaries (no cargo, so
 #                                       # no wait on another build's target-directory lock)
+#   BASELINE_BIN=/path/to/older/skypod bench/signaling/run.sh   # also an older Skypod build, in
+#                                       # the same run ("skypod-baseline" in the throughput
+#                                       # table): did a change move Skypod's margins?
 set -euo pipefail
 DIR="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(cd "$DIR/../.." && pwd)"
@@ -42,26 +45,30 @@ trap cleanup EXIT
 
 start_skypod() { # PORT -> PID
   local data; data="$(mktemp -d)"
-  SKYPOD_LOG=warn "$BIN" serve --listen "127.0.0.1:$1" --data-dir "$data" --durability normal \
+  SKYPOD_LOG=warn "${SERVER_BIN:-$BIN}" serve --listen "127.0.0.1:$1" --data-dir "$data" --durability normal \
     >"/tmp/skypod-bench-$1.log" 2>&1 &
   local pid=$!
   for _ in $(seq 1 50); do curl -sf "http://127.0.0.1:$1/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
   echo "$pid"
 }
+start_baseline() { SERVER_BIN="$BASELINE_BIN" start_skypod "$1"; }
 start_ywebrtc() { "$DIR/start-ywebrtc.sh" "$1" 2>/dev/null | tail -1; }
 start_peerjs() { "$DIR/start-peerjs.sh" "$1" 2>/dev/null | tail -1; }
 
-run() { # TARGET START PORT PATH-ARGS...
+run() { # TARGET START PORT PATH-ARGS...  (LABEL=name: record the rows under another target name)
   local target=$1 start=$2 port=$3; shift 3
   local pid; pid="$($start "$port")"; PIDS+=("$pid")
   "$LOADGEN" signaling --target "$target" --server "127.0.0.1:$port" --server-pid "$pid" "$@" \
-    2> >(grep -v '^\s*$' >&2) | tee -a "$OUT"
+    2> >(grep -v '^\s*$' >&2) | sed "s/\"target\":\"$target\"/\"target\":\"${LABEL:-$target}\"/" | tee -a "$OUT"
   kill "$pid" 2>/dev/null || true
   sleep 1
 }
 
 echo "== throughput: $CLIENTS clients, $ROOMS rooms, 200-byte payloads" >&2
 run skypod start_skypod 18100 --clients $CLIENTS --rooms $ROOMS --step-secs $STEP --rates "$SKYPOD_RATES"
+if [ -n "${BASELINE_BIN:-}" ]; then
+  LABEL=skypod-baseline run skypod start_baseline 18103 --clients $CLIENTS --rooms $ROOMS --step-secs $STEP --rates "$SKYPOD_RATES"
+fi
 run ywebrtc start_ywebrtc 18101 --clients $CLIENTS --rooms $ROOMS --step-secs $STEP --rates "$YWEBRTC_RATES"
 run peerjs start_peerjs 18102 --clients $CLIENTS --rooms $ROOMS --step-secs $STEP --rates "$PEERJS_RATES"
 

@@ -18,7 +18,8 @@ for r in rows:
     if ok and r["deliveries_per_sec"] > best.get(r["target"], {}).get("deliveries_per_sec", 0):
         best[r["target"]] = r
 sk = best.get("skypod", {}).get("deliveries_per_sec")
-for t in ["skypod", "ywebrtc", "peerjs"]:
+targets = ["skypod", "skypod-baseline", "ywebrtc", "peerjs"]
+for t in [t for t in targets if t in best or t != "skypod-baseline"]:
     r = best.get(t)
     if not r:
         print(f"| {t} | – | – | – | – | – | – |")

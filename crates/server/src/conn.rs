@@ -18,6 +18,7 @@ use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 use skypod_protocol::messages::{AuthnResponse, REALM_STATUS, RealmStatus};
 use skypod_protocol::{Envelope, IdentId, close, unix_now};
 
+use crate::coalesce::WriteCoalescer;
 use crate::hub::{CloseReason, ConnHandle, Realm};
 use crate::msg::{self, Ctx, Step};
 use crate::preauth::{self, Refusal, Request};
@@ -26,7 +27,8 @@ use crate::state::AppState;
 use crate::store::{Admission, StoreError};
 use crate::wsio::GuardedIo;
 
-pub type WebSocket = WebSocketStream<GuardedIo<hyper_util::rt::TokioIo<hyper::upgrade::Upgraded>>>;
+pub type WebSocket =
+    WebSocketStream<GuardedIo<WriteCoalescer<hyper_util::rt::TokioIo<hyper::upgrade::Upgraded>>>>;
 
 /// Queue a text message for writing. A message longer than `frag` goes out as a fragmented
 /// message (RFC 6455 section 5.4) of `frag`-sized frames: the WebSocket layer keeps its write

@@ -64,6 +64,7 @@ async fn realm_socket(
         match on_upgrade.await {
             Ok(upgraded) => {
                 let io = hyper_util::rt::TokioIo::new(upgraded);
+                let io = crate::coalesce::WriteCoalescer::new(io, crate::coalesce::DEFAULT_CAP);
                 let io = crate::wsio::GuardedIo::new(io, st.read_limits.clone());
                 let ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(ws_config)).await;
                 crate::conn::run(st, ws).await;

@@ -6,6 +6,7 @@
 //! signal, closes every socket with "going away" and closes the store.
 
 pub mod cluster;
+pub mod coalesce;
 pub mod config;
 pub mod conn;
 pub mod error;

@@ -243,7 +243,8 @@ async fn signals_answered_in_several_frames_are_not_held_back_by_nagle() {
     let mut a = clients.pop().unwrap();
     // drain presence
     tokio::time::sleep(Duration::from_millis(200)).await;
-    // 8 KiB: delivered to b as eight 1 KiB frames, each its own write
+    // 8 KiB: delivered to b as eight 1 KiB frames (in one write since coalesce.rs; before,
+    // each its own write, held back by Nagle until the delayed ACK)
     let payload = "s".repeat(8 * 1024);
     let mut times = Vec::new();
     for _ in 0..21 {
