@@ -2,9 +2,12 @@
 // real digital silences, a Podcasting 2.0 chapter list and a transcript of thousands of cues;
 // the app subscribes through the realm server's proxy (which maps silences, measures loudness
 // and converts chapters and transcripts) and plays as a listener would, in Debian chromium:
-// trim levels, chapters, transcript, the queue playing on, the sleep timer, downloads with
-// progress and a resumed drop, loudness gain on the downloaded copy and on a stream, and offline playback with
-// the server stopped. axe-core checks the player with chapters and transcript open.
+// trim levels, chapters, transcript, the queue playing on, the sleep timer (end of episode, end
+// of chapter, minutes), downloads with progress and a resumed drop, auto-download and its grace
+// period, loudness gain on the downloaded copy and on a stream, and offline playback with the
+// server stopped. axe-core checks the player with chapters and transcript open. Hours and
+// minutes pass on the page's clock (playwright's `page.clock`, jumped forward) at the end of the
+// file, offline: a page ahead of the server would sign tokens the server refuses as early.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { createServer } from "node:http";
@@ -371,6 +374,35 @@ describe("listening", () => {
     await A.page.waitForSelector(".dock .sleep-left", { state: "detached", ...T });
   });
 
+  it("sleep timer, end of chapter: the last seconds fade, then it pauses at the chapter's end", async () => {
+    const dock = A.page.getByRole("region", { name: "Player" });
+    const audio = () => el(A.page, () => {
+      const a = document.querySelector(".dock audio");
+      return { at: a.currentTime, volume: a.volume, paused: a.paused, duration: a.duration };
+    });
+    await playFromList(PAUSES.title);
+    await A.page.waitForSelector(".dock[data-playing='1']", T);
+    // End of chapter: "The middle part" runs from 20 to 40 s.
+    const chapters = dock.getByRole("region", { name: "Chapters" });
+    const opened = !(await chapters.isVisible());
+    if (opened) await dock.getByRole("button", { name: /^Chapters \(3\)/ }).click();
+    await el(A.page, () => { document.querySelector(".dock audio").currentTime = 36.5; });
+    await A.page.waitForSelector(".dock [data-chapter='1'][aria-current='true']", T);
+    if (opened) await dock.getByRole("button", { name: /^Chapters \(3\)/ }).click();
+    await dock.getByText("Trim, boost, sleep timer").click();
+    await dock.getByLabel("Sleep timer").selectOption("chapter");
+    await A.page.waitForFunction(() => {
+      const a = document.querySelector(".dock audio");
+      return !a.paused && a.volume > 0 && a.volume < 0.5;
+    }, null, T);
+    await A.page.waitForSelector(".dock[data-playing='0']", T);
+    const a = await audio();
+    assert.ok(a.at > 39.5 && a.at < 41, `paused at ${a.at} s; the chapter ends at 40 s`);
+    assert.equal(await dock.getByLabel("Sleep timer").inputValue(), "", "the timer is cleared");
+    assert.equal(a.volume, 1, "the volume is back for the next play");
+    await dock.getByText("Trim, boost, sleep timer").click();
+  });
+
   it("download: progress, a dropped connection resumes with Range, the library records it", async () => {
     dropNextAt = 700_000;
     const t0 = Date.now();
@@ -402,6 +434,25 @@ describe("listening", () => {
     assert.match(await A.page.locator(".downloads > p.hint").first().innerText(), /Storage: .* used, .* available/);
     // Through the realm server's /proxy/media, not from the browser straight to the host.
     assert.ok(longRequests.every((r) => !/Chrome/.test(r.ua)), `requests from the browser itself: ${JSON.stringify(longRequests)}`);
+    await openFeed();
+  });
+
+  it("auto-download: the newest unplayed are fetched by themselves; a played download stays within the grace period", async () => {
+    await goView(A.page, "downloads");
+    await A.page.getByLabel("Remove played downloads after").selectOption("1");
+    await A.page.getByLabel("Keep newest unplayed downloaded (each podcast)").selectOption("2");
+    // The two newest unplayed: the long one (downloaded above) and Short C, fetched by itself.
+    const listed = (title, state = "done") => A.page.locator(`.downloads li[data-state='${state}']`, { hasText: title });
+    await listed(SHORT_C.title).waitFor({ timeout: 30_000 });
+    assert.equal(await A.page.locator(".downloads li[data-download]").count(), 2);
+    // A played episode downloaded by hand is kept for the grace period (1 hour)…
+    await openFeed();
+    await tap(row(SHORT_B.title).getByRole("button", { name: `Download ${SHORT_B.title}` }));
+    await row(SHORT_B.title).getByRole("button", { name: `Remove the download of ${SHORT_B.title}` }).waitFor(T);
+    await goView(A.page, "downloads");
+    await new Promise((r) => setTimeout(r, 3000)); // a planning pass follows every library change (2 s)
+    await listed(SHORT_B.title).waitFor(T);
+    // …and leaves once it has passed: the last test of this file.
     await openFeed();
   });
 
@@ -465,5 +516,44 @@ describe("listening", () => {
     });
     assert.ok(!played.some(([a, b]) => a <= 23 && b >= 23), `played through the silence offline: ${JSON.stringify(played)}`);
     assert.ok(await el(A.page, () => !navigator.onLine));
+  });
+
+  it("sleep timer in minutes, on a clock jumped forward: the last seconds fade, then it pauses mid-episode", async () => {
+    // Last in the file, offline on the download: with its clock jumped 5 min ahead the page's
+    // tokens would look early to a server. The clock runs on by itself; only the jump is fake,
+    // so the deadline comes 6 s of playing later and the fade runs in real time.
+    const dock = A.page.getByRole("region", { name: "Player" });
+    await A.page.waitForSelector(".dock[data-playing='1']", T);
+    await A.page.clock.install();
+    await dock.getByText("Trim, boost, sleep timer").click();
+    await dock.getByLabel("Sleep timer").selectOption("5");
+    await A.page.waitForSelector(".dock .sleep-left", T);
+    const from = await el(A.page, () => document.querySelector(".dock audio").currentTime);
+    await A.page.clock.fastForward("04:54");
+    await A.page.waitForFunction(() => {
+      const a = document.querySelector(".dock audio");
+      return !a.paused && a.volume > 0 && a.volume < 0.8;
+    }, null, T);
+    await A.page.waitForSelector(".dock[data-playing='0']", T);
+    const a = await el(A.page, () => {
+      const a = document.querySelector(".dock audio");
+      return { at: a.currentTime, duration: a.duration };
+    });
+    assert.ok(a.at > from + 4 && a.at < a.duration - 10, `paused at ${a.at} s of ${a.duration} s (from ${from} s): mid-episode`);
+    assert.equal(await dock.getByLabel("Sleep timer").inputValue(), "", "the timer is cleared");
+  });
+
+  it("auto-download, an hour later (clock jumped, offline): the played download is removed, the unplayed ones stay", async () => {
+    await goView(A.page, "downloads");
+    const listed = (title) => A.page.locator(".downloads li[data-download]", { hasText: title });
+    // Minutes after it was played, through every library change since (the plays above), it is kept.
+    await listed(SHORT_B.title).waitFor(T);
+    await A.page.clock.fastForward("01:00:00");
+    // Any library change runs the planner (the jump may have caused one); this one also keeps
+    // only the newest unplayed.
+    await A.page.getByLabel("Keep newest unplayed downloaded (each podcast)").selectOption("1");
+    await listed(SHORT_B.title).waitFor({ state: "detached", ...T });
+    await listed(LONG.title).waitFor(T);
+    await listed(SHORT_C.title).waitFor(T); // unplayed downloads are never removed for being old
   });
 });
