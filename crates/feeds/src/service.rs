@@ -889,6 +889,8 @@ fn ext_hint(content_type: Option<&str>, url: &str) -> Option<String> {
             "audio/ogg" | "application/ogg" | "audio/vorbis" | "audio/opus" => "ogg",
             "audio/flac" | "audio/x-flac" => "flac",
             "audio/wav" | "audio/x-wav" | "audio/wave" => "wav",
+            "audio/webm" | "video/webm" => "webm",
+            "audio/x-matroska" | "video/x-matroska" => "mka",
             _ => return None,
         })
     });
@@ -956,5 +958,9 @@ mod tests {
             Some("ogg")
         );
         assert_eq!(ext_hint(None, "http://x/noext"), None);
+        assert_eq!(
+            ext_hint(Some("audio/webm; codecs=opus"), "http://x/a").as_deref(),
+            Some("webm")
+        );
     }
 }

@@ -5,8 +5,8 @@
 //! folded into fixed windows (default 10 ms); a window whose RMS over all
 //! channels is below the threshold (default −50 dBFS) is silent; runs of silent
 //! windows at least `min_silence` long (default 0.5 s) are reported as
-//! `[start, end]` seconds. Supported: MP3, AAC/M4A, Ogg Vorbis, Ogg Opus
-//! (libopus), FLAC, WAV. With [`Measure::loudness`] the same pass also
+//! `[start, end]` seconds. Supported: MP3, AAC/M4A, Ogg Vorbis, Opus in Ogg or
+//! WebM/Matroska (libopus), FLAC, WAV. With [`Measure::loudness`] the same pass also
 //! measures EBU R128 loudness and true peak (`crate::loudness`).
 //!
 //! MP3, AAC and Vorbis power is measured on the spectral coefficients, before
@@ -645,7 +645,20 @@ const OPUS_RATE: u32 = 48_000;
 /// Longest Opus packet: 120 ms at 48 kHz.
 const OPUS_MAX_FRAMES: usize = 5760;
 
-/// An Ogg Opus stream decoded by libopus, its pre-skip dropped.
+/// Samples (at 48 kHz) to drop at the start of an Opus stream: Ogg's reader gives the
+/// pre-skip as the track's delay; Matroska/WebM carries it only in the `OpusHead` that is the
+/// codec's private data (RFC 7845 section 5.1: bytes 10..12, little-endian).
+fn opus_pre_skip(track_delay: Option<u32>, opus_head: Option<&[u8]>) -> u32 {
+    track_delay
+        .or_else(|| {
+            let h = opus_head?;
+            (h.len() >= 19 && h.starts_with(b"OpusHead"))
+                .then(|| u32::from(u16::from_le_bytes([h[10], h[11]])))
+        })
+        .unwrap_or(0)
+}
+
+/// An Ogg or WebM Opus stream decoded by libopus, its pre-skip dropped.
 struct OpusStream {
     decoder: audiopus::coder::Decoder,
     channels: usize,
@@ -741,7 +754,7 @@ fn analyze_traced(
         .default_track(TrackType::Audio)
         .ok_or_else(|| FeedError::Audio("no audio track".into()))?;
     let track_id = track.id;
-    let opus_pre_skip = track.delay.unwrap_or(0);
+    let track_delay = track.delay;
     let expected_secs = match (track.num_frames, track.time_base) {
         (Some(n), Some(tb)) => {
             Some(n as f64 * f64::from(tb.numer.get()) / f64::from(tb.denom.get()))
@@ -756,7 +769,8 @@ fn analyze_traced(
         .clone();
     // Opus (Ogg Opus): symphonia demuxes, libopus decodes (symphonia has no Opus decoder).
     let mut opus = if audio_params.codec == CODEC_ID_OPUS {
-        Some(OpusStream::new(&audio_params, opus_pre_skip)?)
+        let pre_skip = opus_pre_skip(track_delay, audio_params.extra_data.as_deref());
+        Some(OpusStream::new(&audio_params, pre_skip)?)
     } else {
         None
     };
@@ -1350,6 +1364,54 @@ mod tests {
         assert_eq!(m.sample_rate, 48_000);
         assert!((m.duration - 4.04).abs() < 0.1, "{}", m.duration);
         assert_matches(&m, 0.1);
+    }
+
+    #[test]
+    fn opus_pre_skip_from_the_container_or_the_opus_head() {
+        let mut head = b"OpusHead".to_vec();
+        head.extend_from_slice(&[1, 2, 0x38, 0x01, 0x80, 0xbb, 0, 0, 0, 0, 0]); // pre-skip 312
+        assert_eq!(opus_pre_skip(Some(100), Some(&head)), 100);
+        assert_eq!(opus_pre_skip(None, Some(&head)), 312);
+        assert_eq!(
+            opus_pre_skip(None, Some(&head[..12])),
+            0,
+            "a truncated head"
+        );
+        assert_eq!(opus_pre_skip(None, Some(b"NotAHead12345678901")), 0);
+        assert_eq!(opus_pre_skip(None, None), 0);
+    }
+
+    /// Opus in WebM (Matroska), as some hosts publish it: symphonia demuxes, libopus decodes,
+    /// and the same speech gives the same map and loudness as in Ogg.
+    #[test]
+    fn webm_opus_pauses() {
+        let m = analyze_file(&audio("pauses.webm"), SilenceParams::default()).expect("webm");
+        assert_eq!(m.sample_rate, 48_000);
+        assert!((m.duration - 4.04).abs() < 0.1, "{}", m.duration);
+        assert_matches(&m, 0.1);
+        // Same samples as the Ogg file once the pre-skip from the OpusHead is dropped.
+        let ogg = analyze_file(&audio("pauses.opus"), SilenceParams::default()).expect("ogg");
+        assert!(
+            (m.duration - ogg.duration).abs() < 0.002,
+            "{} vs {}",
+            m.duration,
+            ogg.duration
+        );
+        assert_eq!(m.silences, ogg.silences);
+        let loud = |f: &str| {
+            analyze_path(
+                &audio(f),
+                None,
+                SilenceParams::default(),
+                Measure { loudness: true },
+            )
+            .expect(f)
+            .loudness
+            .expect("loudness")
+        };
+        let (webm, ogg) = (loud("pauses.webm"), loud("pauses.opus"));
+        let (a, b) = (webm.integrated_lufs.unwrap(), ogg.integrated_lufs.unwrap());
+        assert!((a - b).abs() < 0.1, "WebM {a} LUFS vs Ogg {b} LUFS");
     }
 
     /// Trim levels (Pocket Casts-like) need short silences and a higher threshold.

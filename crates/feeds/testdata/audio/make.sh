@@ -37,6 +37,8 @@ size=$(stat -c %s "$out/pauses.mp3")
 head -c $((size * 4 / 10)) "$out/pauses.mp3" > "$out/pauses-truncated.mp3"
 # Ogg Opus of the same speech (48 kHz inside, as every Opus stream).
 ffmpeg -loglevel error -y -i "$out/pauses.mp3" -c:a libopus -b:a 32k "$out/pauses.opus"
+# The same Opus in WebM (Matroska), as some hosts publish it.
+ffmpeg -loglevel error -y -i "$out/pauses.mp3" -c:a libopus -b:a 32k "$out/pauses.webm"
 # Stereo tone + pink noise at a higher level: a second loudness point (loudness.sh records ffmpeg's).
 ffmpeg -loglevel error -y -f lavfi -i "sine=frequency=220:duration=5" -f lavfi -i "anoisesrc=d=5:c=pink:a=0.3" \
   -filter_complex "[0][1]amix=inputs=2:weights=1 0.6,volume=2.5,aformat=channel_layouts=stereo" \

@@ -188,7 +188,7 @@ fn mutated_images_never_panic() {
 #[test]
 fn mutated_audio_with_loudness_and_opus_never_panics() {
     let mut rng = Rng(11);
-    for seed in ["audio/pauses.mp3", "audio/pauses.opus"] {
+    for seed in ["audio/pauses.mp3", "audio/pauses.opus", "audio/pauses.webm"] {
         let base = read(seed);
         let ext = seed.rsplit('.').next().map(str::to_owned);
         for _ in 0..40 {

@@ -691,4 +691,15 @@ async fn silence_with_loudness_and_trim_levels() {
     assert_eq!(o["sample_rate"], 48000);
     assert_eq!(o["silences"].as_array().expect("silences").len(), 2);
     assert!(o["loudness"]["integrated_lufs"].as_f64().is_some());
+
+    // The same Opus in WebM: the same map and loudness.
+    let (st, _, w) = s
+        .json(
+            s.endpoint("silence", "/t/audio/pauses.webm")
+                .query(&[("loudness", "true")]),
+        )
+        .await;
+    assert_eq!(st, 200, "{w}");
+    assert_eq!(w["silences"], o["silences"]);
+    assert_eq!(w["loudness"], o["loudness"]);
 }
