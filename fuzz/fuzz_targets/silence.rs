@@ -11,13 +11,14 @@ use skypod_feeds::silence::{SilenceParams, analyze_reader};
 
 static HOOK: std::sync::Once = std::sync::Once::new();
 
-const HINTS: [Option<&str>; 6] = [
+const HINTS: [Option<&str>; 7] = [
     Some("mp3"),
     Some("m4a"),
     Some("ogg"),
     Some("flac"),
     Some("wav"),
     None,
+    Some("webm"),
 ];
 
 fuzz_target!(|data: &[u8]| {
