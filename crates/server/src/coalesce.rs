@@ -39,16 +39,14 @@ impl<S> WriteCoalescer<S> {
         }
     }
 
-    pub fn get_ref(&self) -> &S {
+    #[cfg(test)]
+    fn get_ref(&self) -> &S {
         &self.inner
     }
 
-    pub fn get_mut(&mut self) -> &mut S {
-        &mut self.inner
-    }
-
-    /// Bytes held for the next flush (tests).
-    pub fn pending(&self) -> usize {
+    /// Bytes held for the next flush.
+    #[cfg(test)]
+    fn pending(&self) -> usize {
         self.buf.len() - self.written
     }
 }
