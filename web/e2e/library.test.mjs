@@ -269,6 +269,16 @@ describe("skypod web: library and podcasts", () => {
     await diagnostics(A.page);
     await A.page.waitForSelector('ol.messages li.in:has-text("hello browsers from native")', T);
 
+    // A burst from the native device to A alone arrives whole and in order, packed into batch
+    // frames by the native link writer (A logs the first batch it reads).
+    const selfId = await A.page.getAttribute("li.peer[data-link=self]", "data-identid");
+    const burst = Array.from({ length: 30 }, (_, i) => `burst ${String(i).padStart(2, "0")}`);
+    await cli(["--home", home, "send", ...burst, "--to", selfId, "--settle", "5"]);
+    await A.page.waitForSelector('ol.messages li.in:has-text("burst 29")', T);
+    const got = await A.page.$$eval("ol.messages li.in .body", (els) => els.map((e) => e.textContent).filter((t) => t.startsWith("burst ")));
+    assert.deepEqual(got, burst);
+    await A.page.locator("pre.log").getByText(/receiving batches \(\d+ messages in the first\)/).waitFor(T);
+
     // browser -> native message, seen by `skypod listen`
     const listen = spawn(BIN(), ["--home", home, "listen"], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, SKYPOD_LOG: "warn" } });
     children.add(listen);

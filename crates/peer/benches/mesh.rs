@@ -332,8 +332,8 @@ async fn main() {
     println!(
         "## data channel, native ↔ native, one channel (send buffer limit {limit} B, SCTP receive window {rwnd} B, UDP receive buffer {udp} B)"
     );
-    for chunk in [1024, 16 * 1024, 60 * 1024] {
-        let total = if chunk == 1024 { 32 } else { 256 } * 1024 * 1024;
+    for chunk in [1024, 4 * 1024, 16 * 1024, 60 * 1024] {
+        let total = if chunk < 16 * 1024 { 32 } else { 256 } * 1024 * 1024;
         // interleaved, so all three see the same machine load
         let ours = throughput(&mut p, total, chunk, Mode::P2p).await;
         let bare = raw::throughput(&same, total, chunk).await;

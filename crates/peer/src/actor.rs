@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use futures_util::stream::SplitSink;
@@ -32,6 +33,7 @@ use webrtc::peer_connection::{
 use crate::api::{
     Command, JoinMode, Link, Links, PeerConfig, PeerError, PeerEvent, PeerInfo, Signal, Via,
 };
+use crate::outbox::{LinkTx, Outbox};
 use crate::rtc::{self, RtcInput, RtcMsg, RtcOutput, RtcSettings, RtcSink};
 use crate::sm::health::{Health, HealthAction, HealthConfig};
 use crate::sm::negotiation::{
@@ -53,6 +55,8 @@ pub(crate) enum Input {
 struct Conn {
     pc: Arc<dyn PeerConnection>,
     dc: Option<Arc<dyn DataChannel>>,
+    /// The remote said it reads batch frames (set by the channel's reader).
+    batches: Arc<AtomicBool>,
     /// The data channel has reported open once. Only then does the connection state
     /// `Connected` mean "the link is back" (after an ICE restart): on a new connection
     /// the answerer can see `Connected` while its channel is still opening, and sends on
@@ -87,6 +91,8 @@ pub(crate) struct Actor {
     removing: HashMap<u64, IdentId>,
     remotes: HashMap<IdentId, Remote>,
     links: Links,
+    /// The relay path, shared with the links' writers.
+    outbox: Outbox,
     events: UnboundedSender<PeerEvent>,
     tx: UnboundedSender<Input>,
     rx: UnboundedReceiver<Input>,
@@ -101,6 +107,7 @@ impl Actor {
         rx: UnboundedReceiver<Input>,
         events: UnboundedSender<PeerEvent>,
         links: Links,
+        outbox: Outbox,
     ) -> Self {
         let me = c.identity.identid().clone();
         let rtc_sink: RtcSink = {
@@ -149,6 +156,7 @@ impl Actor {
             removing: HashMap::new(),
             remotes: HashMap::new(),
             links,
+            outbox,
             events,
             tx,
             rx,
@@ -372,7 +380,7 @@ impl Actor {
 
     fn link_dc(&self, id: &IdentId) -> Option<Arc<dyn DataChannel>> {
         let links = self.links.read().unwrap_or_else(|e| e.into_inner());
-        links.get(id).map(|(_, dc)| dc.clone())
+        links.get(id).map(|(_, link)| link.channel().clone())
     }
 
     async fn neg_action(&mut self, id: &IdentId, a: Action, now: Instant) {
@@ -417,12 +425,17 @@ impl Actor {
                 }
             }
             Action::LinkUp { cid } => {
-                let dc = self.conn(id, &cid).and_then(|c| c.dc.clone());
-                let Some(dc) = dc else { return };
+                let conn = self.conn(id, &cid);
+                let Some((dc, batches)) =
+                    conn.and_then(|c| Some((c.dc.clone()?, c.batches.clone())))
+                else {
+                    return;
+                };
+                let link = LinkTx::spawn(dc, id.clone(), batches, self.outbox.clone());
                 self.links
                     .write()
                     .unwrap_or_else(|e| e.into_inner())
-                    .insert(id.clone(), (cid, dc));
+                    .insert(id.clone(), (cid, link));
                 if let Some(r) = self.remotes.get_mut(id) {
                     r.health = Some(Health::new(self.health_cfg.clone(), now));
                 }
@@ -453,11 +466,13 @@ impl Actor {
                 }),
             )
             .await?;
+        let batches = Arc::new(AtomicBool::new(false));
         rtc::spawn_reader(
             dc.clone(),
             id.clone(),
             cid.to_owned(),
             self.rtc_sink.clone(),
+            batches.clone(),
         );
         let offer = pc.create_offer(None).await?;
         pc.set_local_description(offer.clone()).await?;
@@ -467,6 +482,7 @@ impl Actor {
                 Conn {
                     pc: pc.clone(),
                     dc: Some(dc),
+                    batches,
                     opened: false,
                 },
             );
@@ -827,6 +843,7 @@ impl Actor {
                 Conn {
                     pc: pc.clone(),
                     dc: None,
+                    batches: Arc::default(),
                     opened: false,
                 },
             );
@@ -872,10 +889,14 @@ impl Actor {
                 _ => {}
             },
             RtcInput::Channel(dc) => {
-                if let Some(c) = r.conns.get_mut(&cid) {
-                    c.dc = Some(dc.clone());
-                }
-                rtc::spawn_reader(dc, remote, cid, self.rtc_sink.clone());
+                let batches = match r.conns.get_mut(&cid) {
+                    Some(c) => {
+                        c.dc = Some(dc.clone());
+                        c.batches.clone()
+                    }
+                    None => Arc::default(),
+                };
+                rtc::spawn_reader(dc, remote, cid, self.rtc_sink.clone(), batches);
             }
             RtcInput::Open => {
                 if let Some(c) = r.conns.get_mut(&cid) {

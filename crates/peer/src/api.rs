@@ -1,10 +1,10 @@
 //! The public API: [`Peer::start`] gives a [`PeerHandle`] and a stream of [`PeerEvent`]s.
 //! One actor task (`crate::actor`) owns the signaling socket, the state machines and every
 //! WebRTC connection; the [`PeerHandle`] talks to it through a queue, except for sending on
-//! an open data channel, which goes straight to the channel (the throughput path).
+//! an open direct link, which goes to that link's writer (`crate::outbox`, the throughput
+//! path).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -14,12 +14,11 @@ use skypod_protocol::fragment;
 use skypod_protocol::{ErrorBody, IdentId, IdentityKey, RealmId};
 use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
 use tokio::sync::oneshot;
-use webrtc::data_channel::DataChannel;
 
 use crate::actor::{Actor, Input};
 use crate::crypto::RealmKey;
 use crate::framing::Framing;
-use crate::rtc;
+use crate::outbox::{LinkTx, Outbox};
 use crate::sm::backoff::BackoffConfig;
 use crate::sm::health::HealthConfig;
 use crate::sm::negotiation::NegotiationConfig;
@@ -35,9 +34,10 @@ pub use skypod_protocol::link::MAX_P2P_MESSAGE as MAX_MESSAGE;
 pub use skypod_protocol::link::MAX_RELAY_MESSAGE;
 /// `connectionid` of realm-key messages relayed through `realm.rtc.signal`.
 pub use skypod_protocol::messages::KEY_CONNECTION_ID;
+/// How long `shutdown` waits for the links' writers to hand over what is queued.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 /// Largest application message `send` accepts (reassembled on the other side).
 pub const MAX_APP_MESSAGE: usize = fragment::MAX_MESSAGE;
-use skypod_protocol::link::{RELAY_BURST, RELAY_PACE};
 
 /// How the device authenticates on its first connection. After one success it always
 /// reconnects with `Authn`.
@@ -209,7 +209,8 @@ pub(crate) enum Command {
     Shutdown(oneshot::Sender<()>),
 }
 
-pub(crate) type Links = Arc<RwLock<HashMap<IdentId, (String, Arc<dyn DataChannel>)>>>;
+/// The open direct links: connection id and writer per member.
+pub(crate) type Links = Arc<RwLock<HashMap<IdentId, (String, LinkTx)>>>;
 
 /// The application's side of a running peer. Cheap to clone.
 #[derive(Clone)]
@@ -217,8 +218,7 @@ pub struct PeerHandle {
     me: IdentId,
     tx: UnboundedSender<Input>,
     links: Links,
-    /// Next fragmented message id (random start: peers remember delivered ids).
-    frag_id: Arc<AtomicU32>,
+    outbox: Outbox,
 }
 
 impl PeerHandle {
@@ -237,13 +237,14 @@ impl PeerHandle {
         rx.await.map_err(|_| PeerError::Stopped)
     }
 
-    fn link(&self, peer: &IdentId) -> Option<Arc<dyn DataChannel>> {
+    fn link(&self, peer: &IdentId) -> Option<LinkTx> {
         let links = self.links.read().unwrap_or_else(|e| e.into_inner());
         links.get(peer).map(|(_, dc)| dc.clone())
     }
 
-    /// Send to one member. With [`Mode::P2p`] the direct channel is used when open, else the
-    /// relay; returns which was used.
+    /// Send to one member. With [`Mode::P2p`] the direct link is used when open, else the
+    /// relay; returns which was used. Over a link, `Ok` means queued on its writer, in
+    /// order: should the link fail first, the writer relays what it still holds.
     pub async fn send(
         &self,
         peer: &IdentId,
@@ -255,67 +256,15 @@ impl PeerHandle {
             return Err(PeerError::TooLarge(bytes.len()));
         }
         if mode == Mode::P2p
-            && let Some(dc) = self.link(peer)
+            && let Some(link) = self.link(peer)
         {
-            match self.send_direct(&dc, &bytes).await {
+            match link.send(bytes.clone()).await {
                 Ok(()) => return Ok(Via::P2p),
-                Err(e) => tracing::debug!(%peer, error = %e, "direct send failed; relaying"),
+                Err(e) => tracing::debug!(%peer, error = %e, "link writer stopped; relaying"),
             }
         }
-        self.send_relayed(Some(vec![peer.clone()]), &bytes).await?;
+        self.outbox.relay(Some(vec![peer.clone()]), &bytes).await?;
         Ok(Via::Relay)
-    }
-
-    /// The transport messages for `bytes` on a path carrying at most `max` bytes: itself
-    /// when it fits, else fragments under a fresh message id.
-    fn frames(&self, bytes: &Bytes, max: usize) -> Result<Vec<Bytes>, PeerError> {
-        if fragment::fits_unframed(bytes, max) {
-            return Ok(vec![bytes.clone()]);
-        }
-        let id = self.frag_id.fetch_add(1, Ordering::Relaxed);
-        fragment::split(bytes, max, id)
-            .map(|v| v.into_iter().map(Bytes::from).collect())
-            .map_err(|e| PeerError::Other(e.to_string()))
-    }
-
-    /// Every frame of `bytes` over one data channel. If one fails midway the caller sends
-    /// the whole message again by the relay (under a new id; the receiver drops the partial
-    /// one when it expires).
-    async fn send_direct(&self, dc: &Arc<dyn DataChannel>, bytes: &Bytes) -> Result<(), PeerError> {
-        for f in self.frames(bytes, MAX_MESSAGE)? {
-            dc.send(rtc::frame(rtc::T_DATA, &f))
-                .await
-                .map_err(|e| PeerError::Other(e.to_string()))?;
-        }
-        Ok(())
-    }
-
-    /// Every frame of `bytes` through the server (`to`: recipients, `None` = everyone
-    /// online). Returns how many members the last frame was handed to.
-    async fn send_relayed(
-        &self,
-        to: Option<Vec<IdentId>>,
-        bytes: &Bytes,
-    ) -> Result<usize, PeerError> {
-        let mut n = 0;
-        for (i, f) in self
-            .frames(bytes, MAX_RELAY_MESSAGE)?
-            .into_iter()
-            .enumerate()
-        {
-            if i >= RELAY_BURST {
-                tokio::time::sleep(RELAY_PACE).await;
-            }
-            let to = to.clone();
-            n = self
-                .call(|reply| Command::Relay {
-                    to,
-                    bytes: f,
-                    reply,
-                })
-                .await??;
-        }
-        Ok(n)
     }
 
     /// Send to every other member that is reachable, each exactly once: over its direct link
@@ -334,8 +283,8 @@ impl PeerHandle {
             .filter(|p| p.online || p.link == Link::P2p)
         {
             if mode == Mode::P2p
-                && let Some(dc) = self.link(&p.peer)
-                && self.send_direct(&dc, &bytes).await.is_ok()
+                && let Some(link) = self.link(&p.peer)
+                && link.send(bytes.clone()).await.is_ok()
             {
                 sent += 1;
                 continue;
@@ -343,7 +292,7 @@ impl PeerHandle {
             relay.push(p.peer);
         }
         if !relay.is_empty() {
-            sent += self.send_relayed(Some(relay), &bytes).await?;
+            sent += self.outbox.relay(Some(relay), &bytes).await?;
         }
         Ok(sent)
     }
@@ -359,8 +308,15 @@ impl PeerHandle {
         self.call(Command::Peers).await
     }
 
-    /// Close every connection and stop.
+    /// Close every connection and stop. What `send` queued on a direct link is handed to
+    /// its channel first (waiting at most [`DRAIN_TIMEOUT`]).
     pub async fn shutdown(&self) {
+        let links: Vec<LinkTx> = {
+            let links = self.links.read().unwrap_or_else(|e| e.into_inner());
+            links.values().map(|(_, l)| l.clone()).collect()
+        };
+        let drained = futures_util::future::join_all(links.iter().map(LinkTx::drained));
+        let _ = tokio::time::timeout(DRAIN_TIMEOUT, drained).await;
         let _ = self.call(Command::Shutdown).await;
     }
 }
@@ -378,9 +334,9 @@ impl Peer {
             me: me.clone(),
             tx: tx.clone(),
             links: links.clone(),
-            frag_id: Arc::new(AtomicU32::new(rand::random())),
+            outbox: Outbox::new(tx.clone()),
         };
-        let actor = Actor::new(config, tx, rx, etx, links);
+        let actor = Actor::new(config, tx, rx, etx, links, handle.outbox.clone());
         tokio::spawn(actor.run());
         // Reassembly sits on the event stream: every message from both paths passes here,
         // in order, so one reassembler per sender sees all of its fragments.

@@ -5,7 +5,8 @@
 //! - [`api`]: [`Peer::start`] gives a [`PeerHandle`] and a stream of [`PeerEvent`]s; one
 //!   reliable ordered data channel per remote member, full mesh, with the encrypted server
 //!   relay as fallback. `actor` (private) carries out what the machines decide; `rtc`
-//!   (private) is the thin layer over `webrtc`; `framing` reassembles fragments.
+//!   (private) is the thin layer over `webrtc`; `outbox` sends (the relay path, and a writer
+//!   per direct link that batches small messages); `framing` reassembles fragments.
 //! - [`crypto`]: realm key, relay encryption, key delivery.
 //! - [`store`]: identity key and realm state on disk (0600).
 
@@ -13,6 +14,7 @@ mod actor;
 pub mod api;
 pub mod crypto;
 mod framing;
+mod outbox;
 pub(crate) mod rtc;
 pub mod sm;
 pub mod store;

@@ -4,6 +4,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
@@ -19,8 +20,10 @@ use webrtc::runtime::Runtime;
 /// Data channel frame tags (first byte of every message) and label: owned by the protocol.
 pub use skypod_protocol::link::DATA_CHANNEL_LABEL as LABEL;
 pub use skypod_protocol::link::tag::{
-    CTRL as T_CTRL, DATA as T_DATA, PING as T_PING, PONG as T_PONG,
+    BATCH as T_BATCH, CTRL as T_CTRL, DATA as T_DATA, FEATURES as T_FEATURES, PING as T_PING,
+    PONG as T_PONG,
 };
+use skypod_protocol::{batch, link::feature};
 
 /// What the WebRTC callbacks and channel readers tell the actor.
 pub enum RtcInput {
@@ -231,10 +234,20 @@ pub fn frame(tag: u8, payload: &[u8]) -> BytesMut {
     b
 }
 
+/// What this peer accepts, sent once when the channel opens (`tag::FEATURES`).
+const FEATURES: u8 = feature::BATCH;
+
 /// Read a data channel until it closes. Application data goes straight to the event stream
-/// (the hot path never touches the actor); pings are answered here; everything else is
-/// forwarded to the actor.
-pub fn spawn_reader(dc: Arc<dyn DataChannel>, remote: IdentId, cid: String, sink: RtcSink) {
+/// (the hot path never touches the actor); pings are answered here; the remote's features
+/// are recorded in `batches` (it reads batch frames); everything else is forwarded to the
+/// actor.
+pub fn spawn_reader(
+    dc: Arc<dyn DataChannel>,
+    remote: IdentId,
+    cid: String,
+    sink: RtcSink,
+    batches: Arc<AtomicBool>,
+) {
     tokio::spawn(async move {
         let to_actor = |input| {
             sink(RtcOutput::Control(RtcMsg {
@@ -243,14 +256,21 @@ pub fn spawn_reader(dc: Arc<dyn DataChannel>, remote: IdentId, cid: String, sink
                 input,
             }));
         };
+        let mut announced = false;
+        let opened = async |announced: &mut bool| {
+            if !std::mem::replace(announced, true) {
+                let _ = dc.send(frame(T_FEATURES, &[FEATURES])).await;
+            }
+            to_actor(RtcInput::Open);
+        };
         // The channel may have opened before this task ran (the answerer gets it from
         // `on_data_channel`); the actor treats a second Open as a no-op.
         if matches!(dc.ready_state().await, Ok(RTCDataChannelState::Open)) {
-            to_actor(RtcInput::Open);
+            opened(&mut announced).await;
         }
         while let Some(ev) = dc.poll().await {
             match ev {
-                DataChannelEvent::OnOpen => to_actor(RtcInput::Open),
+                DataChannelEvent::OnOpen => opened(&mut announced).await,
                 DataChannelEvent::OnClose => break,
                 DataChannelEvent::OnMessage(m) => {
                     let data = m.data.freeze();
@@ -270,6 +290,21 @@ pub fn spawn_reader(dc: Arc<dyn DataChannel>, remote: IdentId, cid: String, sink
                             let mut n = [0u8; 8];
                             n.copy_from_slice(&body);
                             to_actor(RtcInput::Pong(u64::from_be_bytes(n)));
+                        }
+                        T_BATCH => match batch::items(&body) {
+                            Ok(items) => {
+                                for item in items {
+                                    sink(RtcOutput::Data {
+                                        from: remote.clone(),
+                                        bytes: body.slice_ref(item),
+                                    });
+                                }
+                            }
+                            Err(e) => tracing::debug!(%remote, error = %e, "batch refused"),
+                        },
+                        T_FEATURES => {
+                            let f = body.first().copied().unwrap_or(0);
+                            batches.store(f & feature::BATCH != 0, Ordering::Relaxed);
                         }
                         T_CTRL => match std::str::from_utf8(&body) {
                             Ok(s) => to_actor(RtcInput::Ctrl(s.to_owned())),

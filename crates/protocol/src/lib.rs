@@ -10,6 +10,7 @@
 //! - [`errors`]: the machine codes every `err` carries.
 //! - [`invitation`]: single-use invitations into a realm.
 //! - [`fragment`]: splitting app messages to fit a transport's size limit, and reassembly.
+//! - [`batch`]: several small data channel frames packed into one message.
 //! - [`link`]: data channel label and frame tags, size limits, relay pacing, and the timing
 //!   policy both peers share.
 //!
@@ -18,6 +19,7 @@
 //! Nothing here does I/O; time is passed in, so every rule is testable without clocks.
 
 pub mod asyncapi;
+pub mod batch;
 pub mod close;
 pub mod envelope;
 pub mod errors;

@@ -19,6 +19,19 @@ pub mod tag {
     pub const PONG: u8 = 2;
     /// A realm-key control token (announce or grant JWT, UTF-8).
     pub const CTRL: u8 = 3;
+    /// Several application frames in one message ([`crate::batch`]). Sent only to a peer
+    /// whose [`FEATURES`] frame listed [`super::feature::BATCH`].
+    pub const BATCH: u8 = 4;
+    /// What this peer accepts: one byte of [`super::feature`] bits, sent once when the
+    /// channel opens. A peer that predates a feature ignores the frame (unknown tags are
+    /// dropped), so it is never sent what it cannot read.
+    pub const FEATURES: u8 = 5;
+}
+
+/// Bits of the [`tag::FEATURES`] byte.
+pub mod feature {
+    /// The peer reads [`super::tag::BATCH`] frames.
+    pub const BATCH: u8 = 1;
 }
 
 /// Largest data channel message body, bytes: one SCTP message (64 KiB, what every browser

@@ -131,11 +131,13 @@ fn link_constants() -> String {
     let r = crate::TokenRules::default();
     let f = crate::fragment::ReassemblyLimits::default();
     let tags = format!(
-        "{{ data: {}, ping: {}, pong: {}, ctrl: {} }}",
+        "{{ data: {}, ping: {}, pong: {}, ctrl: {}, batch: {}, features: {} }}",
         link::tag::DATA,
         link::tag::PING,
         link::tag::PONG,
-        link::tag::CTRL
+        link::tag::CTRL,
+        link::tag::BATCH,
+        link::tag::FEATURES
     );
     let mut out = ts_object(
         "Limits every verifier applies (`TokenRules::default`).",
@@ -157,6 +159,8 @@ fn link_constants() -> String {
         &[
             ("label", format!("\"{}\"", link::DATA_CHANNEL_LABEL)),
             ("tag", tags),
+            ("feature", format!("{{ batch: {} }}", link::feature::BATCH)),
+            ("batchLenPrefix", n(crate::batch::LEN_PREFIX)),
             ("maxP2pMessage", n(link::MAX_P2P_MESSAGE)),
             ("maxRelayMessage", n(link::MAX_RELAY_MESSAGE)),
             ("relayBurst", n(link::RELAY_BURST)),

@@ -50,9 +50,12 @@ pub enum RealmCmd {
         #[arg(long, default_value_t = 3)]
         settle: u64,
     },
-    /// Send a message to every other device (or one) over the mesh or the encrypted relay.
+    /// Send messages to every other device (or one) over the mesh or the encrypted relay.
     Send {
-        text: String,
+        /// One or more messages, sent in this order (over a direct link, several that queue
+        /// up together travel as one batch).
+        #[arg(required = true)]
+        text: Vec<String>,
         /// Only this device.
         #[arg(long)]
         to: Option<String>,
@@ -294,14 +297,20 @@ async fn peers(home: &Home, watch: bool, settle: u64) -> anyhow::Result<()> {
 
 async fn send(
     home: &Home,
-    text: String,
+    texts: Vec<String>,
     to: Option<String>,
     relay: bool,
     settle: u64,
 ) -> anyhow::Result<()> {
-    if !skypod_protocol::messages::is_console_text(text.as_bytes()) {
+    if texts
+        .iter()
+        .any(|t| !skypod_protocol::messages::is_console_text(t.as_bytes()))
+    {
         bail!("a console message cannot start with a NUL byte (reserved for tagged messages)");
     }
+    let to = to
+        .map(|id| IdentId::new(id).context("--to must be a device id"))
+        .transpose()?;
     let dev = Device::open(&home.home)?;
     let (handle, mut events) = dev.start()?;
     until_online(&mut events, CONNECT_TIMEOUT, |_| {}).await?;
@@ -310,23 +319,26 @@ async fn send(
         tokio::time::sleep(Duration::from_secs(settle)).await;
     }
     let mode = if relay { Mode::Relay } else { Mode::P2p };
-    let n = match to {
-        Some(id) => {
-            let id = IdentId::new(id).context("--to must be a device id")?;
-            handle.send(&id, text.into_bytes(), mode).await?;
-            1
-        }
-        None => handle.send_all(text.into_bytes(), mode).await?,
-    };
+    let mut n = 0;
+    for text in &texts {
+        n = match &to {
+            Some(id) => {
+                handle.send(id, text.clone().into_bytes(), mode).await?;
+                1
+            }
+            None => handle.send_all(text.clone().into_bytes(), mode).await?,
+        };
+    }
     println!(
-        "sent to {n} device(s) via {}",
+        "sent {} message(s) to {n} device(s) via {}",
+        texts.len(),
         if relay {
             "relay"
         } else {
             "p2p (relay where no direct link)"
         }
     );
-    // Let queued frames leave before closing.
+    // Let queued frames leave the channels' buffers before closing.
     tokio::time::sleep(Duration::from_millis(300)).await;
     handle.shutdown().await;
     Ok(())

@@ -196,7 +196,9 @@ export const TOKEN_RULES = {
 /** Data channel facts shared by both peers (crates/protocol/src/link.rs); `tag`: the first byte of every data channel message. */
 export const LINK = {
   label: "skypod",
-  tag: { data: 0, ping: 1, pong: 2, ctrl: 3 },
+  tag: { data: 0, ping: 1, pong: 2, ctrl: 3, batch: 4, features: 5 },
+  feature: { batch: 1 },
+  batchLenPrefix: 2,
   maxP2pMessage: 65535,
   maxRelayMessage: 45056,
   relayBurst: 100,

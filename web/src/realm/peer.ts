@@ -3,6 +3,7 @@
  * pure machines in negotiation.ts, health.ts and backoff.ts. Timers live here, decisions there.
  */
 import { LINK, TIMING, type RtcSignal } from "../protocol/generated";
+import { batchItems, FEATURES } from "./batch";
 import { randomId } from "../lib/b64";
 import { DEFAULT_BACKOFF, initialBackoff, onFailure, onSuccess, type BackoffState } from "./backoff";
 import { DEFAULT_HEALTH, nextDeadline, onPong, startHealth, tick, type HealthConfig, type HealthState } from "./health";
@@ -22,6 +23,8 @@ export const T_DATA = LINK.tag.data;
 export const T_PING = LINK.tag.ping;
 export const T_PONG = LINK.tag.pong;
 export const T_CTRL = LINK.tag.ctrl;
+export const T_BATCH = LINK.tag.batch;
+export const T_FEATURES = LINK.tag.features;
 
 export function frame(tag: number, body: Uint8Array): Uint8Array<ArrayBuffer> {
   const out = new Uint8Array(body.length + 1);
@@ -78,6 +81,8 @@ export class PeerLink {
   private closed = false;
   state: LinkState = "idle";
   rttMs: number | null = null;
+  /** A batch frame has arrived on this link (logged once). */
+  private batchesSeen = false;
   connectedAt: number | null = null;
   /** Is the remote online at the server (so worth connecting to)? */
   remoteOnline = false;
@@ -163,6 +168,8 @@ export class PeerLink {
       this.connectedAt = Date.now();
       this.setState("p2p");
       this.health = startHealth(Date.now());
+      // Tell the remote what we read (batch frames); a peer that predates it ignores this.
+      this.sendFrame(T_FEATURES, new Uint8Array([FEATURES]));
       this.runHealth();
       this.hooks.onOpen?.();
     };
@@ -179,6 +186,19 @@ export class PeerLink {
         case T_DATA:
           this.hooks.onMessage(body);
           break;
+        case T_BATCH: {
+          let items: Uint8Array[];
+          try {
+            items = batchItems(body);
+          } catch (e) {
+            this.hooks.log(`${short(this.remoteId)}: batch refused: ${String(e)}`);
+            break;
+          }
+          if (!this.batchesSeen) this.hooks.log(`${short(this.remoteId)}: receiving batches (${items.length} messages in the first)`);
+          this.batchesSeen = true;
+          for (const item of items) this.hooks.onMessage(item);
+          break;
+        }
         case T_PING:
           this.sendFrame(T_PONG, body);
           break;

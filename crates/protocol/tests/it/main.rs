@@ -4,6 +4,7 @@
 mod fresh;
 
 mod asyncapi_fresh;
+mod batch_vectors;
 mod fragment_vectors;
 mod golden_vectors;
 mod mutations;
