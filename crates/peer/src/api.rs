@@ -239,7 +239,7 @@ impl PeerHandle {
 
     fn link(&self, peer: &IdentId) -> Option<LinkTx> {
         let links = self.links.read().unwrap_or_else(|e| e.into_inner());
-        links.get(peer).map(|(_, dc)| dc.clone())
+        links.get(peer).map(|(_, link)| link.clone())
     }
 
     /// Send to one member. With [`Mode::P2p`] the direct link is used when open, else the
