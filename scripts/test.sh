@@ -7,6 +7,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root="$(pwd)"
+# CI builds from a fresh clone once: incremental compilation's bookkeeping only costs time
+# there (a developer's repeated runs keep it unless they set CARGO_INCREMENTAL themselves).
+if [ -n "${CI:-}" ]; then export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"; fi
 
 echo "== web app: install, lint, unit tests, build" >&2
 (cd web && npm ci --no-audit --no-fund && npm run lint && npm test && npm run build)
