@@ -12,10 +12,10 @@ use bytes::Bytes;
 use futures_util::Stream;
 use skypod_protocol::fragment;
 use skypod_protocol::{ErrorBody, IdentId, IdentityKey, RealmId};
-use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
+use tokio::sync::mpsc::unbounded_channel;
 use tokio::sync::oneshot;
 
-use crate::actor::{Actor, Input};
+use crate::actor::Actor;
 use crate::crypto::RealmKey;
 use crate::framing::Framing;
 use crate::outbox::{LinkTx, Outbox};
@@ -216,7 +216,6 @@ pub(crate) type Links = Arc<RwLock<HashMap<IdentId, (String, LinkTx)>>>;
 #[derive(Clone)]
 pub struct PeerHandle {
     me: IdentId,
-    tx: UnboundedSender<Input>,
     links: Links,
     outbox: Outbox,
 }
@@ -230,11 +229,7 @@ impl PeerHandle {
         &self,
         make: impl FnOnce(oneshot::Sender<T>) -> Command,
     ) -> Result<T, PeerError> {
-        let (tx, rx) = oneshot::channel();
-        self.tx
-            .send(Input::Cmd(make(tx)))
-            .map_err(|_| PeerError::Stopped)?;
-        rx.await.map_err(|_| PeerError::Stopped)
+        self.outbox.call(make).await
     }
 
     fn link(&self, peer: &IdentId) -> Option<LinkTx> {
@@ -332,7 +327,6 @@ impl Peer {
         let me = config.identity.identid().clone();
         let handle = PeerHandle {
             me: me.clone(),
-            tx: tx.clone(),
             links: links.clone(),
             outbox: Outbox::new(tx.clone()),
         };

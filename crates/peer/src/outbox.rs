@@ -32,7 +32,8 @@ use crate::rtc::{self, T_DATA};
 /// flight, small enough that a slow link holds little memory. `send` waits beyond it.
 pub(crate) const QUEUE_LIMIT: usize = 1024 * 1024;
 
-/// The transport messages of application messages, and the relay path. Cheap to clone.
+/// The actor's command queue, the transport messages of application messages, and the relay
+/// path. Cheap to clone.
 #[derive(Clone)]
 pub(crate) struct Outbox {
     actor: UnboundedSender<Input>,
@@ -46,6 +47,18 @@ impl Outbox {
             actor,
             frag_id: Arc::new(AtomicU32::new(rand::random())),
         }
+    }
+
+    /// A command to the actor, and its reply.
+    pub(crate) async fn call<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<T>) -> Command,
+    ) -> Result<T, PeerError> {
+        let (tx, rx) = oneshot::channel();
+        self.actor
+            .send(Input::Cmd(make(tx)))
+            .map_err(|_| PeerError::Stopped)?;
+        rx.await.map_err(|_| PeerError::Stopped)
     }
 
     /// The transport messages for `bytes` on a path carrying at most `max` bytes: itself
@@ -76,16 +89,14 @@ impl Outbox {
             if i >= RELAY_BURST {
                 tokio::time::sleep(RELAY_PACE).await;
             }
-            let (reply, rx) = oneshot::channel();
-            let cmd = Command::Relay {
-                to: to.clone(),
-                bytes: f,
-                reply,
-            };
-            self.actor
-                .send(Input::Cmd(cmd))
-                .map_err(|_| PeerError::Stopped)?;
-            n = rx.await.map_err(|_| PeerError::Stopped)??;
+            let to = to.clone();
+            n = self
+                .call(|reply| Command::Relay {
+                    to,
+                    bytes: f,
+                    reply,
+                })
+                .await??;
         }
         Ok(n)
     }
