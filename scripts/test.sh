@@ -20,11 +20,19 @@ if ! pkg-config --exists opus 2>/dev/null; then
   apt-get update -qq && apt-get install -y -qq libopus-dev pkg-config
 fi
 
-echo "== rust: formatting, lints" >&2
+echo "== rust: formatting" >&2
 cargo fmt --all --check
-cargo clippy --workspace --all-targets --locked -- -D warnings
 
-echo "== rust: tests" >&2
+echo "== rust: build every target with clippy's lints (warnings are errors), then test" >&2
+# One compile of the dependencies serves lints, tests and the browser tests' binary:
+# - the workspace's own crates go through clippy-driver (scripts/rustc-with-clippy.sh), and
+#   `--all-targets` builds the benches too, so every target `cargo clippy --all-targets` checks
+#   is linted;
+# - `skypod/test-hooks` (the feed proxy may reach the E2E tests' loopback fixture server) is on
+#   for the whole build, so the `target/debug/skypod` it leaves is the one the E2E tests run.
+export RUSTC_WORKSPACE_WRAPPER="$root/scripts/rustc-with-clippy.sh"
+features=(--features skypod/test-hooks)
+cargo test --workspace --all-targets --locked "${features[@]}" --no-run
 source scripts/cluster-services.sh
 # The feed parser's differential test (crates/feeds/tests/it/differential.rs) runs python feedparser, pinned.
 python3 -c 'import feedparser, sys; sys.exit(feedparser.__version__ != "6.0.14")' 2>/dev/null ||
@@ -33,10 +41,9 @@ python3 -c 'import feedparser, sys; sys.exit(feedparser.__version__ != "6.0.14")
 if ! python3 -c 'import mygpoclient' 2>/dev/null; then
   python3 -m pip install --quiet 'mygpoclient==1.10'
 fi
-cargo test --workspace --locked
+cargo test --workspace --locked "${features[@]}"
 
 echo "== browser end-to-end (Debian chromium + playwright-core), app served by skypod" >&2
-# The debug binary `cargo test` just built serves web/dist from disk: no second (release) build.
-# `test-hooks`: the E2E tests let the feed proxy reach their loopback fixture server.
-cargo build --locked -p skypod --features test-hooks
+# The debug binary the test build left (with `test-hooks`) serves web/dist from disk: no
+# second build.
 E2E_SAME_ORIGIN=1 SKYPOD_BIN="${CARGO_TARGET_DIR:-$root/target}/debug/skypod" bash web/scripts/e2e.sh
