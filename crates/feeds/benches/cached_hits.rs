@@ -143,7 +143,7 @@ fn main() {
         tokio::spawn(async move { axum::serve(pl, app).await });
 
         // No transparent decompression (and no Accept-Encoding unless `run` sets one).
-        let client = reqwest::Client::builder()
+        let client = skypod_feeds::fetch::http_client()
             .no_proxy()
             .no_gzip()
             .no_brotli()

@@ -105,7 +105,7 @@ async fn main() {
             }
         })
     };
-    let client = reqwest::Client::builder()
+    let client = skypod_feeds::fetch::http_client()
         .no_proxy()
         .build()
         .expect("client");

@@ -301,13 +301,26 @@ pub struct Fetched {
     pub body: Bytes,
 }
 
+/// A reqwest client builder with TLS ready: reqwest is built without a crypto provider of its
+/// own (`rustls-no-provider`), so this installs rustls' ring provider for the process first
+/// (once; a provider installed earlier is kept). Every HTTP client in the workspace starts here.
+pub fn http_client() -> reqwest::ClientBuilder {
+    install_tls_provider();
+    reqwest::Client::builder()
+}
+
+/// Make ring the process' rustls provider unless one is installed already.
+pub fn install_tls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 impl Fetcher {
     /// Build a fetcher.
     pub fn new(config: FetchConfig) -> Result<Self> {
         let resolver = GuardedResolver {
             allow: Arc::new(config.allow.clone()),
         };
-        let client = reqwest::Client::builder()
+        let client = http_client()
             .no_proxy()
             .redirect(reqwest::redirect::Policy::none())
             .dns_resolver(resolver)

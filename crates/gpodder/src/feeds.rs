@@ -53,12 +53,20 @@ impl ProxyFeeds {
         Self {
             base: base.into().trim_end_matches('/').to_owned(),
             token,
-            client: reqwest::Client::builder()
-                .timeout(Duration::from_secs(20))
-                .build()
-                .unwrap_or_default(),
+            client: http_client(),
         }
     }
+}
+
+/// reqwest is built without a crypto provider of its own (`rustls-no-provider`): this installs
+/// rustls' ring provider first, as `skypod_feeds::fetch::http_client` does (feeds is not a
+/// dependency of the bridge).
+fn http_client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap_or_default()
 }
 
 #[derive(Deserialize)]

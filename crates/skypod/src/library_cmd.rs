@@ -675,7 +675,7 @@ impl ProxyTarget {
             base: http_base(&state.server),
             realm: state.realm.clone(),
             identity: dev.identity.clone(),
-            client: reqwest::Client::builder()
+            client: skypod_feeds::fetch::http_client()
                 .timeout(Duration::from_secs(20))
                 .build()?,
         })

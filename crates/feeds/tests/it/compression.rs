@@ -66,7 +66,7 @@ impl Proxy {
             burst: 1000,
             per_second: 1000.0,
         };
-        let client = reqwest::Client::builder()
+        let client = skypod_feeds::fetch::http_client()
             .no_proxy()
             .no_gzip()
             .no_brotli()

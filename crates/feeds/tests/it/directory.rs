@@ -120,7 +120,7 @@ impl Proxy {
         );
         Self {
             base: common::serve(app).await,
-            client: reqwest::Client::builder()
+            client: skypod_feeds::fetch::http_client()
                 .no_proxy()
                 .build()
                 .expect("client"),

@@ -11,3 +11,4 @@ mod directory;
 mod fetch_ssrf;
 mod media_proxy;
 mod proxy_http;
+mod tls;

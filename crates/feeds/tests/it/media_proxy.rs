@@ -193,7 +193,7 @@ async fn setup() -> Setup {
         proxy,
         origin,
         state,
-        client: reqwest::Client::builder()
+        client: skypod_feeds::fetch::http_client()
             .no_proxy()
             .build()
             .expect("client"),

@@ -11,7 +11,7 @@ use skypod_feeds::http::RateLimitConfig;
 
 impl Proxy {
     async fn start(limits: RateLimitConfig) -> Self {
-        let client = reqwest::Client::builder()
+        let client = skypod_feeds::fetch::http_client()
             .no_proxy()
             .build()
             .expect("client");

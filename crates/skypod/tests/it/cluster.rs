@@ -546,7 +546,9 @@ async fn silence(
     audio: &str,
 ) -> (u16, serde_json::Value) {
     let bearer = token::sign(key, Purpose::Proxy, realm, unix_now(), 60, NoClaims {}).unwrap();
-    let r = reqwest::Client::new()
+    let r = skypod_feeds::fetch::http_client()
+        .build()
+        .unwrap()
         .get(format!("http://{}/proxy/silence?url={audio}", node.addr))
         .bearer_auth(bearer)
         .timeout(Duration::from_secs(60))

@@ -66,7 +66,7 @@ fn a_position_from_a_gpodder_app_reaches_another_device_and_back() {
         .build()
         .unwrap();
     let api = |p: &str| format!("http://{bridge}{p}");
-    let c = reqwest::Client::new();
+    let c = skypod_feeds::fetch::http_client().build().unwrap();
     // What the phone reads, as JSON.
     let phone_get = |path: &str| {
         let request = c

@@ -30,7 +30,7 @@ pub struct DirectFeeds;
 #[async_trait::async_trait]
 impl FeedLookup for DirectFeeds {
     async fn episodes(&self, url: &str) -> Result<Vec<FeedEpisode>, String> {
-        let body = reqwest::get(url).await.map_err(|e| e.to_string())?;
+        let body = client().get(url).send().await.map_err(|e| e.to_string())?;
         if !body.status().is_success() {
             return Err(format!("{}", body.status()));
         }
@@ -153,5 +153,7 @@ impl Harness {
 }
 
 pub fn client() -> reqwest::Client {
-    reqwest::Client::new()
+    skypod_feeds::fetch::http_client()
+        .build()
+        .expect("http client")
 }
