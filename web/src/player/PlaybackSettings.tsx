@@ -4,25 +4,17 @@
  * time saved by trimming, per podcast and in total over every device (as Overcast shows it).
  * `PodcastPlaybackSettings` is the same for one podcast (speed, trim, boost, auto-download).
  */
-import { useEffect, useState } from "preact/hooks";
+import { useState } from "preact/hooks";
+import { useDoc } from "../app/context";
 import {
   CONTINUOUS_PLAYBACK, effectiveSettings, feeds as listFeeds, podcastSettings, setPodcastSettings, setSetting, timeSaved,
-  timeSavedTotal, TRIM_LEVELS, type Doc, type PodcastSettingsPatch, type TrimLevel,
+  timeSavedTotal, TRIM_LEVELS, type PodcastSettingsPatch, type TrimLevel,
 } from "../library/doc";
 import type { LibraryStore } from "../library/store";
 import { SETTINGS } from "./library";
 import { SPEEDS } from "./time";
 import { TRIM, TRIM_LABELS } from "./trim";
 import * as A from "@automerge/automerge/slim";
-
-function useDoc(lib: LibraryStore): Doc {
-  const [doc, setDoc] = useState(lib.doc);
-  useEffect(() => {
-    setDoc(lib.doc);
-    return lib.subscribe(setDoc);
-  }, [lib]);
-  return doc;
-}
 
 const SKIPS = [5, 10, 15, 30, 45, 60];
 
