@@ -77,8 +77,7 @@ after(async () => {
     node.kill("SIGTERM");
     await gone;
   }
-  await teardown({ browser, web, realm });
-  await fixture?.close();
+  await teardown({ browser, web, realm }, fixture);
 });
 
 describe("skypod web: the gpodder bridge", () => {

@@ -135,11 +135,15 @@ export async function setup({ browserArgs = [], devices = 1 } = {}) {
   }
 }
 
-/** Close what `setup` started (any of them may be missing): the browser, then the app's server, then the realm server. */
-export async function teardown({ browser, web, realm }) {
+/**
+ * Close what `setup` started (any of them may be missing): the browser, then the app's server,
+ * then the realm server; then the file's own servers (`others`, each with a close()).
+ */
+export async function teardown({ browser, web, realm }, ...others) {
   await browser?.close();
   await web?.close();
   await realm?.stop();
+  for (const o of others) await o?.close();
 }
 
 // A test run never changes tracked files: screenshots go to the ignored web/e2e/screenshots/,

@@ -80,8 +80,7 @@ before(async () => {
 
 after(async () => {
   for (const c of children) c.kill("SIGTERM");
-  await teardown({ browser, web, realm });
-  await fixture?.close();
+  await teardown({ browser, web, realm }, fixture);
 });
 
 /** A tile of the Podcasts grid (the page goes to the grid). */

@@ -137,8 +137,7 @@ before(async () => {
 });
 
 after(async () => {
-  await teardown({ browser, web, realm });
-  await host?.close();
+  await teardown({ browser, web, realm }, host);
   saveMetrics(metrics, { section: "listening" });
 });
 

@@ -85,8 +85,7 @@ before(async () => {
 });
 
 after(async () => {
-  await teardown({ browser, web, realm });
-  await fixture?.close();
+  await teardown({ browser, web, realm }, fixture);
   saveMetrics(metrics);
 });
 
