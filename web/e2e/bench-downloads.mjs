@@ -8,7 +8,7 @@
 //   4. offline app start (server stopped, context offline, reload) → playing the download.
 import { createServer } from "node:http";
 import { execFileSync } from "node:child_process";
-import { device, launch, skypodServer, webApp } from "./harness.mjs";
+import { device, launch, pcmWav, skypodServer, webApp } from "./harness.mjs";
 
 const MB = Number(process.env.BENCH_MB ?? 500);
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
@@ -16,19 +16,7 @@ const T = { timeout: 600_000 };
 
 function wavOf(bytes) {
   const n = Math.floor((bytes - 44) / 2);
-  const buf = Buffer.alloc(44 + n * 2);
-  buf.write("RIFF", 0);
-  buf.writeUInt32LE(36 + n * 2, 4);
-  buf.write("WAVEfmt ", 8);
-  buf.writeUInt32LE(16, 16);
-  buf.writeUInt16LE(1, 20);
-  buf.writeUInt16LE(1, 22);
-  buf.writeUInt32LE(44100, 24);
-  buf.writeUInt32LE(88200, 28);
-  buf.writeUInt16LE(2, 32);
-  buf.writeUInt16LE(16, 34);
-  buf.write("data", 36);
-  buf.writeUInt32LE(n * 2, 40);
+  const buf = pcmWav(n, 44100);
   // A quiet tone in the first minute (the rest is digital silence): real audio to play.
   for (let i = 0; i < Math.min(n, 44100 * 60); i++) buf.writeInt16LE(Math.round(3000 * Math.sin((2 * Math.PI * 440 * i) / 44100)), 44 + i * 2);
   return buf;

@@ -3,9 +3,7 @@
 // Run through scripts/e2e.sh (builds the app and the server first).
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { writeFileSync } from "node:fs";
-import { join } from "node:path";
-import { ROOT, device, diagnostics, goView, launch, shot, skypodServer, swControlled, webApp } from "./harness.mjs";
+import { device, diagnostics, goView, invite, p2pLinked, reloadAlone, saveMetrics, setup, shot, teardown } from "./harness.mjs";
 
 const T = { timeout: 15_000 };
 const metrics = {};
@@ -56,21 +54,13 @@ async function open(page) {
 }
 
 before(async () => {
-  realm = await skypodServer();
-  ({ web, appUrl } = await webApp(realm));
-  browser = await launch();
-  A = await device(browser);
-  B = await device(browser);
+  ({ realm, web, appUrl, browser, devices: [A, B] } = await setup({ devices: 2 }));
 });
 
 after(async () => {
-  await browser?.close();
-  await web?.close();
-  await realm?.stop();
-  if (Object.keys(metrics).length) {
-    writeFileSync(join(ROOT, "web/e2e/last-metrics.json"), JSON.stringify(metrics, null, 2) + "\n");
-    console.log("metrics:", JSON.stringify(metrics));
-  }
+  await teardown({ browser, web, realm });
+  // The first file to write figures: the others merge theirs into these.
+  saveMetrics(metrics, { fresh: true });
 });
 
 describe("skypod web", () => {
@@ -79,9 +69,7 @@ describe("skypod web", () => {
     await shot(A.page, "01-first-run");
     await A.page.getByRole("button", { name: "Start a new realm" }).click();
     await A.page.waitForSelector("[data-socket=online]", T);
-    await goView(A.page, "devices");
-    await A.page.getByRole("button", { name: "Create invitation" }).click();
-    inviteLink = await A.page.getByLabel(/Invitation link/).inputValue();
+    inviteLink = await invite(A.page);
     assert.match(inviteLink, new RegExp(`^${realm.base}/#join=[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+$`));
     await shot(A.page, "02-invitation", { at: "section:has(#invite-link)" });
 
@@ -91,8 +79,7 @@ describe("skypod web", () => {
     await shot(B.page, "03-join");
     const t0 = Date.now();
     await B.page.getByRole("button", { name: "Join" }).click();
-    await goView(B.page, "devices");
-    await B.page.waitForSelector("li.peer[data-link=p2p]", T);
+    await p2pLinked(B.page, T);
     metrics.pasteToP2pMs = Date.now() - t0;
     await A.page.waitForSelector("li.peer[data-link=p2p]", T);
     // RTT measured by the health ping
@@ -209,11 +196,7 @@ describe("skypod web", () => {
   });
 
   it("with the servers stopped, a reload still opens the app shell from the service worker", async () => {
-    await swControlled(A.page);
-    await web.close();
-    await realm.stop();
-    await B.ctx.close();
-    await A.page.reload();
+    await reloadAlone(A.page, { web, realm, others: [B] });
     await A.page.waitForSelector("main.view[data-view=devices] h2#peers-h", T);
     await A.page.waitForSelector("[data-socket=waiting], [data-socket=connecting]", T);
     // members are remembered: B is listed, offline

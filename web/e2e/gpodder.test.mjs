@@ -7,17 +7,17 @@
 // Everything on 127.0.0.1. Run through scripts/e2e.sh (builds the app first).
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { execFile, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { createServer } from "node:http";
-import { mkdtempSync, readFileSync } from "node:fs";
-import { createRequire } from "node:module";
+import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ROOT, device, freePort, goView, launch, openPodcast, rss, rssItem, sendRanged, shot, skypodServer, wav, webApp } from "./harness.mjs";
+import {
+  axe, cli, freePort, goView, invite, openPodcast, pauseAndSeek, rss, rssItem, sendRanged, setup, shot, skypodBin, startRealm, subscribeTo,
+  teardown, waitFor, wav,
+} from "./harness.mjs";
 
 const T = { timeout: 20_000 };
-const BIN = () => process.env.SKYPOD_BIN ?? join(ROOT, "target/release/skypod");
-const AXE = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
 // 15 minutes of real audio (8 kHz 16-bit mono, 14.4 MB), long enough to resume at 12:34.
 const AUDIO = wav(900);
 const USER = "alice";
@@ -45,25 +45,6 @@ function fixtureServer() {
   );
 }
 
-/** Run the skypod CLI to completion (optionally with stdin); resolves to stdout. */
-function cli(args, input = null, timeoutMs = 60_000) {
-  return new Promise((resolve, reject) => {
-    const p = execFile(BIN(), args, { timeout: timeoutMs, env: { ...process.env, SKYPOD_LOG: "warn" } }, (err, stdout, stderr) =>
-      err ? reject(new Error(`skypod ${args.join(" ")}: ${err.message}\n${stderr}`)) : resolve(stdout),
-    );
-    if (input !== null) p.stdin.end(input);
-  });
-}
-
-async function waitFor(cond, what, ms = 60_000, detail = () => "") {
-  const end = Date.now() + ms;
-  for (;;) {
-    if (await cond()) return;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}\n${detail()}`);
-    await new Promise((r) => setTimeout(r, 300));
-  }
-}
-
 /** A request to the bridge as a gpodder client sends it: HTTP Basic on every request. */
 async function gpodder(method, path, body) {
   const auth = `Basic ${Buffer.from(`${USER}:${PASSWORD}`).toString("base64")}`;
@@ -80,45 +61,14 @@ async function gpodder(method, path, body) {
 /** ISO 8601 UTC without milliseconds, as AntennaPod sends action timestamps. */
 const iso = (ms) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, "");
 
-/** The player dock: pause, then seek to `sec` from 0 with its keys (Shift+← −30 s, Shift+→ +30 s, → +15 s). */
-async function pauseAndSeek(page, sec) {
-  const dock = page.getByRole("region", { name: "Player" });
-  await page.waitForSelector(".dock[data-playing='1']", T);
-  await dock.getByRole("button", { name: "Pause", exact: true }).click();
-  await page.waitForSelector(".dock[data-playing='0']", T);
-  await page.locator("main h1").first().click();
-  const at = () => page.evaluate(() => document.querySelector(".dock audio").currentTime);
-  for (let i = 0; i < 40 && (await at()) > 0; i++) await page.keyboard.press("Shift+ArrowLeft");
-  assert.equal(await at(), 0);
-  for (let t = 0; t < sec; ) {
-    const step = sec - t >= 30 ? 30 : 15;
-    await page.keyboard.press(step === 30 ? "Shift+ArrowRight" : "ArrowRight");
-    t += step;
-  }
-  await page.waitForFunction((s) => document.querySelector(".dock audio").currentTime === s, sec, T);
-}
-
-/** axe-core on the whole page: serious and critical violations only. */
-async function axe(page) {
-  if (!(await page.evaluate(() => "axe" in globalThis))) await page.evaluate(AXE); // not a <script>: the app's CSP allows no inline script
-  const r = await page.evaluate(async () => {
-    const res = await globalThis.axe.run(document, { resultTypes: ["violations"] });
-    return res.violations.map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.map((n) => n.target.join(" ")).slice(0, 5) }));
-  });
-  return r.filter((v) => v.impact === "serious" || v.impact === "critical");
-}
-
 before(async () => {
   fixture = await fixtureServer();
   feedUrl = `${fixture.base}/feed.xml`;
   // The proxy refuses loopback targets unless told otherwise (test-only switch); the node
   // fetches the feed through it to match the app's episode URLs.
   process.env.SKYPOD_PROXY_ALLOW_FOR_TESTS = "127.0.0.0/8";
-  realm = await skypodServer();
-  ({ web, appUrl } = await webApp(realm));
   // Browser <-> native P2P needs real loopback candidates, not mDNS names.
-  browser = await launch(["--disable-features=WebRtcHideLocalIpsWithMdns"]);
-  A = await device(browser);
+  ({ realm, web, appUrl, browser, devices: [A] } = await setup({ browserArgs: ["--disable-features=WebRtcHideLocalIpsWithMdns"] }));
 });
 
 after(async () => {
@@ -127,47 +77,36 @@ after(async () => {
     node.kill("SIGTERM");
     await gone;
   }
-  await browser?.close();
-  await web?.close();
-  await realm?.stop();
-  await fixture?.close();
+  await teardown({ browser, web, realm }, fixture);
 });
 
 describe("skypod web: the gpodder bridge", () => {
   it("a position from a gpodder app shows in the web app as 'continue from'; the web app's position reaches the app", { timeout: 300_000 }, async () => {
     // The browser starts the realm, names itself, and invites the node.
-    await A.page.goto(appUrl);
-    await A.page.getByRole("button", { name: "Start a new realm" }).click();
-    await A.page.waitForSelector("[data-socket=online]", T);
+    await startRealm(A.page, appUrl);
     await goView(A.page, "devices");
     await A.page.getByLabel("Name of this device").fill("Laptop Browser");
     await A.page.getByRole("button", { name: "Rename", exact: true }).click();
-    await A.page.getByRole("button", { name: "Create invitation" }).click();
-    await A.page.waitForFunction(() => /#join=/.test(document.querySelector("#invite-link")?.value ?? ""), null, T);
-    const link = await A.page.getByLabel(/Invitation link/).inputValue();
+    const link = await invite(A.page);
 
     const home = mkdtempSync(join(tmpdir(), "skypod-gpodder-node-"));
     assert.match(await cli(["--home", home, "join", link, "--key-timeout", "30"]), /Realm key received/);
-    await cli(["--home", home, "bridge", "user", "add", USER], `${PASSWORD}\n`);
+    await cli(["--home", home, "bridge", "user", "add", USER], { input: `${PASSWORD}\n` });
     assert.equal((await cli(["--home", home, "bridge", "user", "list"])).trim(), USER);
 
     // The node, with the bridge on a loopback port.
     const port = await freePort();
-    node = spawn(BIN(), ["--home", home, "node", "--gpodder-listen", `127.0.0.1:${port}`], {
+    node = spawn(skypodBin(), ["--home", home, "node", "--gpodder-listen", `127.0.0.1:${port}`], {
       stdio: ["ignore", "pipe", "pipe"],
       env: { ...process.env, SKYPOD_LOG: "info", NO_COLOR: "1" },
     });
     node.stdout.on("data", (d) => { nodeLog += d; });
     node.stderr.on("data", (d) => { nodeLog += d; });
-    await waitFor(() => nodeLog.includes("library node running") && nodeLog.includes("gpodder bridge at"), "the node and its bridge to start", 60_000, () => nodeLog);
+    await waitFor(() => nodeLog.includes("library node running") && nodeLog.includes("gpodder bridge at"), "the node and its bridge to start", { ms: 60_000, detail: () => nodeLog, every: 300 });
     bridge = `http://127.0.0.1:${port}`;
 
     // The browser subscribes; the subscription reaches the node.
-    await goView(A.page, "podcasts");
-    await A.page.getByRole("link", { name: "Add podcast" }).click();
-    await A.page.getByLabel("Feed address").fill(feedUrl);
-    await A.page.getByRole("button", { name: "Subscribe", exact: true }).click();
-    await A.page.getByText("Subscribed to Bridge Cast.").waitFor(T);
+    await subscribeTo(A.page, feedUrl, "Bridge Cast");
 
     // The phone, as AntennaPod's gpodder.net sync does it: log in, register the device,
     // fetch the subscriptions, upload a play action.
@@ -177,7 +116,7 @@ describe("skypod web: the gpodder bridge", () => {
     await waitFor(async () => {
       subs = await gpodder("GET", `/api/2/subscriptions/${USER}/${PHONE}.json?since=0`);
       return subs.add.includes(feedUrl);
-    }, "the browser's subscription to reach the bridge", 60_000, () => JSON.stringify(subs));
+    }, "the browser's subscription to reach the bridge", { ms: 60_000, detail: () => JSON.stringify(subs), every: 300 });
     const playedAt = iso(Date.now() - 30_000);
     const up = await gpodder("POST", `/api/2/episodes/${USER}.json`, [
       {
@@ -232,7 +171,7 @@ describe("skypod web: the gpodder bridge", () => {
       got = await gpodder("GET", `/api/2/episodes/${USER}.json?since=${since}`);
       two = got.actions.find((a) => a.guid === "gp-2" && a.action === "play" && a.position === 120);
       return !!two;
-    }, "the browser's position to reach the gpodder app", 90_000, () => JSON.stringify(got, null, 1));
+    }, "the browser's position to reach the gpodder app", { ms: 90_000, detail: () => JSON.stringify(got, null, 1), every: 300 });
     assert.equal(two.podcast, feedUrl);
     assert.equal(two.episode, `${fixture.base}/ep2.wav`);
     assert.equal(two.total, 900);

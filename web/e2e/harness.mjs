@@ -1,14 +1,20 @@
 // E2E harness: a tiny static server for web/dist, the real `skypod serve`, and Debian chromium
 // driven by playwright-core. Everything listens on 127.0.0.1 only.
+import assert from "node:assert/strict";
 import { createServer } from "node:http";
-import { spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, statSync } from "node:fs";
+import { execFile, spawn } from "node:child_process";
+import { mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { extname, join, normalize } from "node:path";
 import { chromium } from "playwright-core";
 
 export const ROOT = new URL("../../", import.meta.url).pathname;
 export const DIST = join(ROOT, "web/dist");
+/** Where the E2E files put their figures (ignored by git); see `saveMetrics`. */
+export const METRICS = join(ROOT, "web/e2e/last-metrics.json");
+/** The skypod binary under test: $SKYPOD_BIN, else the release build. */
+export const skypodBin = () => process.env.SKYPOD_BIN ?? join(ROOT, "target/release/skypod");
 
 const TYPES = {
   ".html": "text/html; charset=utf-8", ".js": "text/javascript", ".css": "text/css",
@@ -55,8 +61,7 @@ export async function freePort() {
 export async function skypodServer(port0 = 0, dataDir0 = "") {
   const port = port0 || (await freePort());
   const dataDir = dataDir0 || mkdtempSync(join(tmpdir(), "skypod-e2e-"));
-  const bin = process.env.SKYPOD_BIN ?? join(ROOT, "target/release/skypod");
-  const child = spawn(bin, ["serve", "--listen", `127.0.0.1:${port}`, "--data-dir", dataDir], {
+  const child = spawn(skypodBin(), ["serve", "--listen", `127.0.0.1:${port}`, "--data-dir", dataDir], {
     stdio: ["ignore", "ignore", "pipe"],
     env: { ...process.env, SKYPOD_LOG: process.env.SKYPOD_LOG ?? "warn" },
   });
@@ -108,6 +113,39 @@ export async function webApp(realm) {
   return { web, appUrl: `http://127.0.0.1:${web.port}/?server=${encodeURIComponent(realm.base)}` };
 }
 
+/**
+ * What an E2E file starts with: `skypod serve` on a free loopback port, the app (see `webApp`),
+ * chromium (with `browserArgs`) and `devices` phone-sized devices in it. Resolves to
+ * {realm, web, appUrl, browser, devices}; what started is stopped again if a later step fails.
+ */
+export async function setup({ browserArgs = [], devices = 1 } = {}) {
+  const realm = await skypodServer();
+  let web = null;
+  let browser = null;
+  try {
+    let appUrl;
+    ({ web, appUrl } = await webApp(realm));
+    browser = await launch(browserArgs);
+    const ds = [];
+    for (let i = 0; i < devices; i++) ds.push(await device(browser));
+    return { realm, web, appUrl, browser, devices: ds };
+  } catch (e) {
+    await teardown({ browser, web, realm });
+    throw e;
+  }
+}
+
+/**
+ * Close what `setup` started (any of them may be missing): the browser, then the app's server,
+ * then the realm server; then the file's own servers (`others`, each with a close()).
+ */
+export async function teardown({ browser, web, realm }, ...others) {
+  await browser?.close();
+  await web?.close();
+  await realm?.stop();
+  for (const o of others) await o?.close();
+}
+
 // A test run never changes tracked files: screenshots go to the ignored web/e2e/screenshots/,
 // and the committed docs/screenshots/ are refreshed only on request (E2E_UPDATE_SCREENSHOTS=1).
 const SHOTS =
@@ -130,6 +168,24 @@ export async function shot(page, name, { at = "" } = {}) {
   await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: false });
 }
 
+/**
+ * `page` left alone: once its service worker is in control, the app's server and the realm
+ * server stop and the `others` devices close; then `page` reloads (from the service worker).
+ */
+export async function reloadAlone(page, { web, realm, others = [] }) {
+  await swControlled(page);
+  await web.close();
+  await realm.stop();
+  for (const d of others) await d.ctx.close();
+  await page.reload();
+}
+
+/** Open the Devices view and wait until it lists a peer linked over P2P. */
+export async function p2pLinked(page, wait = { timeout: 20_000 }) {
+  await goView(page, "devices");
+  await page.waitForSelector("li.peer[data-link=p2p]", wait);
+}
+
 /** Make sure the service worker controls the page (a reload may be needed the first time). */
 export async function swControlled(page, timeout = 20_000) {
   await page.evaluate(async () => {
@@ -141,15 +197,11 @@ export async function swControlled(page, timeout = 20_000) {
   }
 }
 
-/**
- * A 16-bit mono PCM WAV: a 440 Hz tone at half scale, digital silence inside `silence`
- * ([start, end] seconds, or none). Real audio the media element plays and the proxy analyses.
- */
-export function wav(seconds, silence = null, rate = 8000) {
-  const n = rate * seconds;
-  const buf = Buffer.alloc(44 + n * 2);
+/** A 16-bit mono PCM WAV of `samples` samples at `rate` Hz: the header, then digital silence. */
+export function pcmWav(samples, rate) {
+  const buf = Buffer.alloc(44 + samples * 2);
   buf.write("RIFF", 0);
-  buf.writeUInt32LE(36 + n * 2, 4);
+  buf.writeUInt32LE(36 + samples * 2, 4);
   buf.write("WAVEfmt ", 8);
   buf.writeUInt32LE(16, 16);
   buf.writeUInt16LE(1, 20); // PCM
@@ -159,11 +211,22 @@ export function wav(seconds, silence = null, rate = 8000) {
   buf.writeUInt16LE(2, 32);
   buf.writeUInt16LE(16, 34);
   buf.write("data", 36);
-  buf.writeUInt32LE(n * 2, 40);
+  buf.writeUInt32LE(samples * 2, 40);
+  return buf;
+}
+
+/**
+ * A 16-bit mono PCM WAV: a 440 Hz tone at amplitude `amp` (half scale by default), digital
+ * silence inside each of `silences` ([start, end] seconds). Real audio the media element plays
+ * and the proxy analyses.
+ */
+export function wav(seconds, { silences = [], rate = 8000, amp = 16383 } = {}) {
+  const n = Math.round(rate * seconds);
+  const buf = pcmWav(n, rate);
   for (let i = 0; i < n; i++) {
     const t = i / rate;
-    const quiet = silence && t >= silence[0] && t < silence[1];
-    buf.writeInt16LE(quiet ? 0 : Math.round(16383 * Math.sin(2 * Math.PI * 440 * t)), 44 + i * 2);
+    const quiet = silences.some(([a, b]) => t >= a && t < b);
+    buf.writeInt16LE(quiet ? 0 : Math.round(amp * Math.sin(2 * Math.PI * 440 * t)), 44 + i * 2);
   }
   return buf;
 }
@@ -220,12 +283,12 @@ export async function diagnostics(page) {
 }
 
 /** Subscribe to a feed from the Add view (reached from the Podcasts view), as a person would. */
-export async function subscribeTo(page, url, title) {
+export async function subscribeTo(page, url, title, { timeout = 20_000 } = {}) {
   await goView(page, "podcasts");
   await page.getByRole("link", { name: "Add podcast" }).click();
   await page.getByLabel("Feed address").fill(url);
   await page.getByRole("button", { name: "Subscribe", exact: true }).click();
-  if (title) await page.getByText(`Subscribed to ${title}.`).waitFor({ timeout: 20_000 });
+  if (title) await page.getByText(`Subscribed to ${title}.`).waitFor({ timeout });
 }
 
 /** Open a podcast's page from the grid. */
@@ -234,3 +297,132 @@ export async function openPodcast(page, url) {
   await page.locator(`li.tile[data-feed="${url}"] a`).click();
   await page.waitForSelector(`main.view[data-view=podcast] .pod-head[data-feed="${url}"]`, { timeout: 20_000 });
 }
+
+/** Open the app on the first-run screen and start a new realm; resolves once the realm server answers. */
+export async function startRealm(page, appUrl, wait = { timeout: 20_000 }) {
+  await page.goto(appUrl);
+  await page.getByRole("button", { name: "Start a new realm" }).click();
+  await page.waitForSelector("[data-socket=online]", wait);
+}
+
+/** Create an invitation on the Devices view; resolves to its link. */
+export async function invite(page) {
+  await goView(page, "devices");
+  await page.getByRole("button", { name: "Create invitation" }).click();
+  await page.waitForFunction(() => /#join=/.test(document.querySelector("#invite-link")?.value ?? ""), null, { timeout: 20_000 });
+  return page.getByLabel(/Invitation link/).inputValue();
+}
+
+/** Open the app on the first-run screen and join a realm by pasting an invitation link. */
+export async function joinRealm(page, appUrl, link) {
+  await page.goto(appUrl);
+  await page.getByRole("button", { name: "Sync to an existing install" }).click();
+  await page.getByLabel("Invitation link").fill(link);
+  await page.getByRole("button", { name: "Join" }).click();
+}
+
+/**
+ * Through the dock: pause, then seek to `sec` with the dock's keys (Shift+← = −30 s down to 0,
+ * at most `maxBack` presses, then Shift+→ = +30 s, → = +15 s). Every seek is reported to the library.
+ */
+export async function pauseAndSeek(page, sec, { maxBack = 40 } = {}) {
+  const T = { timeout: 20_000 };
+  const dock = page.getByRole("region", { name: "Player" });
+  await page.waitForSelector(".dock[data-playing='1']", T);
+  await dock.getByRole("button", { name: "Pause", exact: true }).click();
+  await page.waitForSelector(".dock[data-playing='0']", T);
+  await page.locator("main h1").first().click();
+  const at = () => page.evaluate(() => document.querySelector(".dock audio").currentTime);
+  for (let i = 0; i < maxBack && (await at()) > 0; i++) await page.keyboard.press("Shift+ArrowLeft");
+  assert.equal(await at(), 0);
+  for (let t = 0; t < sec; ) {
+    const step = sec - t >= 30 ? 30 : 15;
+    await page.keyboard.press(step === 30 ? "Shift+ArrowRight" : "ArrowRight");
+    t += step;
+  }
+  await page.waitForFunction((s) => document.querySelector(".dock audio").currentTime === s, sec, T);
+}
+
+/** Run the skypod CLI to completion (optionally with stdin); resolves to stdout, rejects with stderr. */
+export function cli(args, { input = null, timeoutMs = 60_000 } = {}) {
+  return new Promise((resolve, reject) => {
+    const p = execFile(skypodBin(), args, { timeout: timeoutMs, env: { ...process.env, SKYPOD_LOG: "warn" } }, (err, stdout, stderr) =>
+      err ? reject(new Error(`skypod ${args.join(" ")}: ${err.message}\n${stderr}`)) : resolve(stdout),
+    );
+    if (input !== null) p.stdin.end(input);
+  });
+}
+
+/** Poll `cond` every `every` ms until it holds; after `ms`, fail naming `what` (and `detail()`). */
+export async function waitFor(cond, what, { ms = 30_000, detail = () => "", every = 200 } = {}) {
+  const end = Date.now() + ms;
+  for (;;) {
+    if (await cond()) return;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}\n${detail()}`);
+    await new Promise((r) => setTimeout(r, every));
+  }
+}
+
+let axeSource = null;
+/** axe-core on the whole page (or the part `within` selects): serious and critical violations only. */
+export async function axe(page, within = null) {
+  axeSource ??= readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
+  // Evaluated through the devtools protocol, not a <script>: the app's CSP allows no inline script.
+  if (!(await page.evaluate(() => "axe" in globalThis))) await page.evaluate(axeSource);
+  const r = await page.evaluate(async (sel) => {
+    const res = await globalThis.axe.run(sel ?? document, { resultTypes: ["violations"] });
+    return res.violations.map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.map((n) => n.target.join(" ")).slice(0, 5) }));
+  }, within);
+  return r.filter((v) => v.impact === "serious" || v.impact === "critical");
+}
+
+/**
+ * Write a file's figures into METRICS and log them. The E2E files run one after another and
+ * merge into what the earlier ones wrote (under `section` when given); `fresh` starts the file anew.
+ */
+export function saveMetrics(metrics, { section = "", fresh = false } = {}) {
+  if (!Object.keys(metrics).length) return;
+  let all = {};
+  if (!fresh) {
+    try {
+      all = JSON.parse(readFileSync(METRICS, "utf8"));
+    } catch {
+      /* first writer */
+    }
+  }
+  const mine = section ? { [section]: { ...(all[section] ?? {}), ...metrics } } : metrics;
+  writeFileSync(METRICS, JSON.stringify({ ...all, ...mine }, null, 2) + "\n");
+  console.log("metrics:", JSON.stringify(metrics));
+}
+
+/**
+ * Runs in the page (pass it to `page.evaluate`): scroll by `step` px a frame, at most `max`
+ * frames (with `toEnd`, stopping at the bottom of the page; with `andBack`, then back up to the
+ * top), timing every animation frame meanwhile. Resolves to the frame intervals in ms.
+ */
+export async function scrollFrameTimes({ step, max, toEnd = false, andBack = false }) {
+  const raf = () => new Promise((r) => requestAnimationFrame(r));
+  const times = [];
+  let last = performance.now();
+  let on = true;
+  const loop = (t) => {
+    times.push(t - last);
+    last = t;
+    if (on) requestAnimationFrame(loop);
+  };
+  requestAnimationFrame(loop);
+  const end = () => document.documentElement.scrollHeight - innerHeight;
+  for (let i = 0; i < max && (!toEnd || scrollY < end() - 1); i++) {
+    scrollBy(0, step);
+    await raf();
+  }
+  for (let i = 0; andBack && i < max && scrollY > 0; i++) {
+    scrollBy(0, -step);
+    await raf();
+  }
+  on = false;
+  return times.slice(1);
+}
+
+/** The `q` quantile (0…1) of `sorted` (ascending), to 0.1. */
+export const quantile = (sorted, q) => Math.round(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] * 10) / 10;

@@ -5,15 +5,17 @@
 // Run through scripts/e2e.sh (builds the app and the server first).
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, execFile } from "node:child_process";
+import { spawn } from "node:child_process";
 import { createServer } from "node:http";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ROOT, device, diagnostics, goView, launch, openPodcast, rss, rssItem, sendRanged, shot, skypodServer, swControlled, wav, webApp } from "./harness.mjs";
+import {
+  cli, diagnostics, goView, invite, joinRealm, openPodcast, p2pLinked, pauseAndSeek, reloadAlone, rss, rssItem, sendRanged, setup, shot, skypodBin,
+  startRealm, teardown, waitFor, wav,
+} from "./harness.mjs";
 
 const T = { timeout: 20_000 };
-const BIN = () => process.env.SKYPOD_BIN ?? join(ROOT, "target/release/skypod");
 // Each episode's enclosure is a real 2-minute WAV, so the player dock can play, seek and pause it.
 const AUDIO = wav(120);
 let web, realm, browser, A, B, appUrl, fixture, feedUrl;
@@ -47,45 +49,6 @@ function fixtureServer() {
   );
 }
 
-/**
- * Through the dock: pause, then seek to `sec` with the dock's keys (Shift+← = −30 s down to 0,
- * then Shift+→ = +30 s, → = +15 s). Every seek is reported to the library.
- */
-async function pauseAndSeek(page, sec) {
-  const dock = page.getByRole("region", { name: "Player" });
-  await page.waitForSelector(".dock[data-playing='1']", T);
-  await dock.getByRole("button", { name: "Pause", exact: true }).click();
-  await page.waitForSelector(".dock[data-playing='0']", T);
-  await page.locator("main h1").first().click();
-  const at = () => page.evaluate(() => document.querySelector(".dock audio").currentTime);
-  for (let i = 0; i < 20 && (await at()) > 0; i++) await page.keyboard.press("Shift+ArrowLeft");
-  assert.equal(await at(), 0);
-  for (let t = 0; t < sec; ) {
-    const step = sec - t >= 30 ? 30 : 15;
-    await page.keyboard.press(step === 30 ? "Shift+ArrowRight" : "ArrowRight");
-    t += step;
-  }
-  await page.waitForFunction((s) => document.querySelector(".dock audio").currentTime === s, sec, T);
-}
-
-/** Run the skypod CLI to completion; resolves to stdout (rejects with stderr on failure). */
-function cli(args, timeoutMs = 60_000) {
-  return new Promise((resolve, reject) => {
-    execFile(BIN(), args, { timeout: timeoutMs, env: { ...process.env, SKYPOD_LOG: "warn" } }, (err, stdout, stderr) =>
-      err ? reject(new Error(`skypod ${args.join(" ")}: ${err.message}\n${stderr}`)) : resolve(stdout),
-    );
-  });
-}
-
-async function waitFor(cond, what, ms = 30_000, detail = () => "") {
-  const end = Date.now() + ms;
-  for (;;) {
-    if (await cond()) return;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}\n${detail()}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
-
 /** The Add view (from the Podcasts view's "Add podcast"), unless already there. */
 async function addView(page) {
   if (await page.locator("main.view[data-view=add]").count()) return;
@@ -111,20 +74,13 @@ before(async () => {
   feedUrl = `${fixture.base}/feed.xml`;
   // The proxy refuses loopback targets unless told otherwise (test-only switch).
   process.env.SKYPOD_PROXY_ALLOW_FOR_TESTS = "127.0.0.0/8";
-  realm = await skypodServer();
-  ({ web, appUrl } = await webApp(realm));
   // Browser <-> native P2P needs real loopback candidates, not mDNS names.
-  browser = await launch(["--disable-features=WebRtcHideLocalIpsWithMdns"]);
-  A = await device(browser);
-  B = await device(browser);
+  ({ realm, web, appUrl, browser, devices: [A, B] } = await setup({ browserArgs: ["--disable-features=WebRtcHideLocalIpsWithMdns"], devices: 2 }));
 });
 
 after(async () => {
   for (const c of children) c.kill("SIGTERM");
-  await browser?.close();
-  await web?.close();
-  await realm?.stop();
-  await fixture?.close();
+  await teardown({ browser, web, realm }, fixture);
 });
 
 /** A tile of the Podcasts grid (the page goes to the grid). */
@@ -133,25 +89,11 @@ async function tile(page, url, title = "") {
   await page.waitForSelector(`li.tile[data-feed="${url}"]${title ? `:has-text("${title}")` : ""}`, T);
 }
 
-async function invite(page) {
-  await goView(page, "devices");
-  await page.getByRole("button", { name: "Create invitation" }).click();
-  await page.waitForFunction(() => /#join=/.test(document.querySelector("#invite-link")?.value ?? ""), null, T);
-  return page.getByLabel(/Invitation link/).inputValue();
-}
-
 describe("skypod web: library and podcasts", () => {
   it("A subscribes to a loopback feed, B sees it, B plays to 1:00, A offers to continue from B at 1:00", async () => {
-    await A.page.goto(appUrl);
-    await A.page.getByRole("button", { name: "Start a new realm" }).click();
-    await A.page.waitForSelector("[data-socket=online]", T);
-    const link = await invite(A.page);
-    await B.page.goto(appUrl);
-    await B.page.getByRole("button", { name: "Sync to an existing install" }).click();
-    await B.page.getByLabel("Invitation link").fill(link);
-    await B.page.getByRole("button", { name: "Join" }).click();
-    await goView(B.page, "devices");
-    await B.page.waitForSelector("li.peer[data-link=p2p]", T);
+    await startRealm(A.page, appUrl);
+    await joinRealm(B.page, appUrl, await invite(A.page));
+    await p2pLinked(B.page, T);
 
     await subscribeIn(A.page, feedUrl);
     await A.page.getByText("Subscribed to Loopback Cast.").waitFor(T);
@@ -166,7 +108,7 @@ describe("skypod web: library and podcasts", () => {
     // The real player dock plays the enclosure; B pauses and seeks to 1:00, the dock reports it
     // and the library stores it (and syncs it to A).
     await B.page.getByRole("region", { name: "Player" }).getByText("Episode One").waitFor(T);
-    await pauseAndSeek(B.page, 60);
+    await pauseAndSeek(B.page, 60, { maxBack: 20 });
     await B.page.getByRole("button", { name: "Resume Episode One at 1:00" }).waitFor(T);
 
     // "Continue listening" on the Podcasts view, and on the episode's row.
@@ -280,7 +222,7 @@ describe("skypod web: library and podcasts", () => {
     await A.page.locator("pre.log").getByText(/receiving batches \(\d+ messages in the first\)/).waitFor(T);
 
     // browser -> native message, seen by `skypod listen`
-    const listen = spawn(BIN(), ["--home", home, "listen"], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, SKYPOD_LOG: "warn" } });
+    const listen = spawn(skypodBin(), ["--home", home, "listen"], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, SKYPOD_LOG: "warn" } });
     children.add(listen);
     let heard = "";
     listen.stdout.on("data", (d) => { heard += d; });
@@ -311,14 +253,14 @@ describe("skypod web: library and podcasts", () => {
     await A.page.getByLabel("Name of this device").fill("Laptop A");
     await A.page.getByRole("button", { name: "Rename", exact: true }).click();
     await A.page.getByRole("region", { name: "Player" }).getByRole("button", { name: "Play", exact: true }).click();
-    await pauseAndSeek(A.page, 90);
+    await pauseAndSeek(A.page, 90, { maxBack: 20 });
     let episodes = "";
     let feeds = "";
     await waitFor(async () => {
       feeds = await cli(["--home", home, "feeds"]);
       episodes = await cli(["--home", home, "episodes", feedUrl]).catch((e) => String(e));
       return feeds.includes("Loopback Cast") && feeds.includes("Native Cast") && /Laptop A[^\n]*1:30/.test(episodes);
-    }, "the native device to see A's changes", 40_000, () => `${feeds}\n${episodes}`);
+    }, "the native device to see A's changes", { ms: 40_000, detail: () => `${feeds}\n${episodes}` });
     assert.match(episodes, /Phone B[^\n]*1:00/);
     await shot(A.page, "13-podcasts-native-peer", { at: "#dev-h" });
 
@@ -335,11 +277,7 @@ describe("skypod web: library and podcasts", () => {
   });
 
   it("with the servers stopped, a reload shows the library from IndexedDB and the service worker", async () => {
-    await swControlled(A.page);
-    await web.close();
-    await realm.stop();
-    await B.ctx.close();
-    await A.page.reload();
+    await reloadAlone(A.page, { web, realm, others: [B] });
     await A.page.waitForSelector("[data-socket=waiting], [data-socket=connecting]", T);
     await tile(A.page, feedUrl, "Loopback Cast");
     await tile(A.page, `${fixture.base}/native.xml`);

@@ -11,46 +11,19 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { createServer } from "node:http";
-import { readFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
-import { ROOT, device, goView, launch, openPodcast, shot, skypodServer, subscribeTo, swControlled, webApp } from "./harness.mjs";
+import { axe, goView, openPodcast, saveMetrics, setup, shot, subscribeTo, swControlled, teardown, wav } from "./harness.mjs";
 
-const METRICS = join(ROOT, "web/e2e/last-metrics.json");
 const T = { timeout: 20_000 };
 const metrics = {};
 let web, realm, browser, A, appUrl, host, feedUrl;
 
-/** 16-bit mono 8 kHz WAV: a 440 Hz tone with digital silence in each of `silences`. */
-function wavWith(seconds, silences = [], rate = 8000, amp = 16383) {
-  const n = Math.round(rate * seconds);
-  const buf = Buffer.alloc(44 + n * 2);
-  buf.write("RIFF", 0);
-  buf.writeUInt32LE(36 + n * 2, 4);
-  buf.write("WAVEfmt ", 8);
-  buf.writeUInt32LE(16, 16);
-  buf.writeUInt16LE(1, 20);
-  buf.writeUInt16LE(1, 22);
-  buf.writeUInt32LE(rate, 24);
-  buf.writeUInt32LE(rate * 2, 28);
-  buf.writeUInt16LE(2, 32);
-  buf.writeUInt16LE(16, 34);
-  buf.write("data", 36);
-  buf.writeUInt32LE(n * 2, 40);
-  for (let i = 0; i < n; i++) {
-    const t = i / rate;
-    const quiet = silences.some(([a, b]) => t >= a && t < b);
-    buf.writeInt16LE(quiet ? 0 : Math.round(amp * Math.sin(2 * Math.PI * 440 * t)), 44 + i * 2);
-  }
-  return buf;
-}
-
 // "Pauses": 0.2 s, 0.35 s, 0.6 s and 6 s silences → strong trims 4, medium 3, mild 2.
-const PAUSES = { title: "Pauses of every length", guid: "pauses", body: wavWith(60, [[5, 5.2], [10, 10.35], [15, 15.6], [30, 36]]) };
-const SHORT_A = { title: "Short A", guid: "short-a", body: wavWith(3) };
-const SHORT_B = { title: "Short B", guid: "short-b", body: wavWith(14) };
-const SHORT_C = { title: "Short C", guid: "short-c", body: wavWith(3) };
+const PAUSES = { title: "Pauses of every length", guid: "pauses", body: wav(60, { silences: [[5, 5.2], [10, 10.35], [15, 15.6], [30, 36]] }) };
+const SHORT_A = { title: "Short A", guid: "short-a", body: wav(3) };
+const SHORT_B = { title: "Short B", guid: "short-b", body: wav(14) };
+const SHORT_C = { title: "Short C", guid: "short-c", body: wav(3) };
 // The download: 150 s (2.4 MB) with a 6 s silence, quieter than the others (loudness gain > 0).
-const LONG = { title: "Long episode for the train", guid: "long", body: wavWith(150, [[20, 26]], 8000, 4000) };
+const LONG = { title: "Long episode for the train", guid: "long", body: wav(150, { silences: [[20, 26]], amp: 4000 }) };
 const EPISODES = [PAUSES, SHORT_A, SHORT_B, SHORT_C, LONG];
 const CHAPTERS = [
   { startTime: 0, title: "Welcome" },
@@ -147,32 +120,25 @@ async function tap(loc) {
   }
 }
 const row = (title) => A.page.locator(".episode", { hasText: title });
+/** The dock's <audio>: the time ranges it has played, as [start, end] seconds. */
+const playedRanges = () =>
+  el(A.page, () => {
+    const a = document.querySelector(".dock audio");
+    const out = [];
+    for (let i = 0; i < a.played.length; i++) out.push([a.played.start(i), a.played.end(i)]);
+    return out;
+  });
 
 before(async () => {
   host = await podcastHost();
   feedUrl = `http://127.0.0.1:${host.port}/feed.xml`;
   process.env.SKYPOD_PROXY_ALLOW_FOR_TESTS = "127.0.0.1/32";
-  realm = await skypodServer();
-  ({ web, appUrl } = await webApp(realm));
-  browser = await launch(["--autoplay-policy=no-user-gesture-required"]);
-  A = await device(browser);
+  ({ realm, web, appUrl, browser, devices: [A] } = await setup({ browserArgs: ["--autoplay-policy=no-user-gesture-required"] }));
 });
 
 after(async () => {
-  await browser?.close();
-  await web?.close();
-  await realm?.stop();
-  await host?.close();
-  if (Object.keys(metrics).length) {
-    let all = {};
-    try {
-      all = JSON.parse(readFileSync(METRICS, "utf8"));
-    } catch {
-      /* first writer */
-    }
-    writeFileSync(METRICS, JSON.stringify({ ...all, listening: { ...(all.listening ?? {}), ...metrics } }, null, 2) + "\n");
-    console.log("metrics:", JSON.stringify(metrics));
-  }
+  await teardown({ browser, web, realm }, host);
+  saveMetrics(metrics, { section: "listening" });
 });
 
 async function openFeed() {
@@ -224,12 +190,7 @@ describe("listening", () => {
     await dock.getByRole("button", { name: "Play", exact: true }).click();
     await A.page.waitForFunction(() => document.querySelector(".dock audio").currentTime > 16, null, { timeout: 30_000 });
     await pauseDock();
-    const played = await el(A.page, () => {
-      const a = document.querySelector(".dock audio");
-      const out = [];
-      for (let i = 0; i < a.played.length; i++) out.push([a.played.start(i), a.played.end(i)]);
-      return out;
-    });
+    const played = await playedRanges();
     // The 0.6 s silence is never played through (the 0.2 s and 0.35 s ones are cut too, but a
     // timer firing a few ms late may play a sliver of them).
     assert.ok(!played.some(([a, b]) => a <= 15.3 && b >= 15.3), `played through 15.3: ${JSON.stringify(played)}`);
@@ -295,15 +256,9 @@ describe("listening", () => {
     // One panel at a time in the dock: the transcript first, then the chapters.
     // The options too: every control of the dock is checked.
     await dock.getByText("Trim, boost, sleep timer").click();
-    const axeSrc = readFileSync(join(ROOT, "web/node_modules/axe-core/axe.min.js"), "utf8");
-    // Evaluated through the devtools protocol: the app's CSP (no inline script) does not apply.
-    await A.page.evaluate(axeSrc);
     const check = async (what) => {
-      const res = await el(A.page, async () => {
-        const r = await globalThis.axe.run(".dock", { resultTypes: ["violations"] });
-        return r.violations.filter((v) => v.impact === "serious" || v.impact === "critical").map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(" ")).slice(0, 3).join(", ")}`);
-      });
-      assert.deepEqual(res, [], `${what}: ${res.join("; ")}`);
+      const res = await axe(A.page, ".dock");
+      assert.deepEqual(res, [], `${what}: ${res.map((v) => `${v.id}: ${v.nodes.join(", ")}`).join("; ")}`);
     };
     await check("transcript open");
     // Keyboard: Tab from "Close player" visits every enabled control of the dock.
@@ -508,12 +463,7 @@ describe("listening", () => {
     const dock = A.page.getByRole("region", { name: "Player" });
     if (!(await dock.getByLabel("Skip silences").isChecked())) await dock.getByLabel("Skip silences").check();
     await A.page.waitForFunction(() => document.querySelector(".dock audio").currentTime > 27, null, { timeout: 30_000 });
-    const played = await el(A.page, () => {
-      const a = document.querySelector(".dock audio");
-      const out = [];
-      for (let i = 0; i < a.played.length; i++) out.push([a.played.start(i), a.played.end(i)]);
-      return out;
-    });
+    const played = await playedRanges();
     assert.ok(!played.some(([a, b]) => a <= 23 && b >= 23), `played through the silence offline: ${JSON.stringify(played)}`);
     assert.ok(await el(A.page, () => !navigator.onLine));
   });

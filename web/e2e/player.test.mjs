@@ -8,12 +8,9 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { createServer } from "node:http";
-import { readFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
-import { ROOT, device, goView, launch, openPodcast, rss, rssItem, sendRanged, shot, skypodServer, subscribeTo, wav, webApp } from "./harness.mjs";
+import { device, goView, openPodcast, rss, rssItem, saveMetrics, sendRanged, setup, shot, subscribeTo, teardown, wav } from "./harness.mjs";
 import { measure } from "../scripts/check-budget.mjs";
 
-const METRICS = join(ROOT, "web/e2e/last-metrics.json");
 const T = { timeout: 20_000 };
 // Tone 0–8 s, digital silence 8–14 s, tone 14–60 s. The silence starts late enough that the
 // few moments of playback before the test pauses never reach it.
@@ -80,32 +77,16 @@ const clock = (sec) => {
 };
 
 before(async () => {
-  fixture = await podcastHost(wav(LENGTH, SILENCE));
+  fixture = await podcastHost(wav(LENGTH, { silences: [SILENCE] }));
   feedUrl = `http://127.0.0.1:${fixture.port}/feed.xml`;
   // The proxy refuses loopback addresses unless told otherwise (tests only).
   process.env.SKYPOD_PROXY_ALLOW_FOR_TESTS = "127.0.0.1/32";
-  realm = await skypodServer();
-  ({ web, appUrl } = await webApp(realm));
-  browser = await launch();
-  A = await device(browser);
+  ({ realm, web, appUrl, browser, devices: [A] } = await setup());
 });
 
 after(async () => {
-  await browser?.close();
-  await web?.close();
-  await realm?.stop();
-  await fixture?.close();
-  if (Object.keys(metrics).length) {
-    // Other E2E files write their figures here too: merge, do not replace.
-    let all = {};
-    try {
-      all = JSON.parse(readFileSync(METRICS, "utf8"));
-    } catch {
-      /* first writer */
-    }
-    writeFileSync(METRICS, JSON.stringify({ ...all, ...metrics }, null, 2) + "\n");
-    console.log("metrics:", JSON.stringify(metrics));
-  }
+  await teardown({ browser, web, realm }, fixture);
+  saveMetrics(metrics);
 });
 
 describe("player dock", () => {

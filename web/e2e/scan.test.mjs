@@ -5,14 +5,13 @@
 // Run through scripts/e2e.sh (builds the app and the server first).
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import QRCode from "qrcode";
-import { ROOT, device, goView, launch, skypodServer, webApp } from "./harness.mjs";
+import { device, invite, launch, p2pLinked, saveMetrics, setup, startRealm, teardown } from "./harness.mjs";
 
 const T = { timeout: 30_000 };
-const METRICS = join(ROOT, "web/e2e/last-metrics.json");
 const metrics = {};
 let web, realm, browserA, browserB, A, B, appUrl, videoDir;
 
@@ -41,34 +40,20 @@ export function qrY4m(text, { width = 640, height = 480, frames = 10 } = {}) {
 }
 
 before(async () => {
-  realm = await skypodServer();
-  ({ web, appUrl } = await webApp(realm));
-  browserA = await launch();
-  A = await device(browserA);
+  ({ realm, web, appUrl, browser: browserA, devices: [A] } = await setup());
 });
 
 after(async () => {
   await browserB?.close();
-  await browserA?.close();
-  await web?.close();
-  await realm?.stop();
+  await teardown({ browser: browserA, web, realm });
   if (videoDir) rmSync(videoDir, { recursive: true, force: true }); // 4.6 MB of raw video
-  if (Object.keys(metrics).length) {
-    // Other E2E files write their figures into the same file first: merge.
-    const all = existsSync(METRICS) ? JSON.parse(readFileSync(METRICS, "utf8")) : {};
-    writeFileSync(METRICS, JSON.stringify({ ...all, ...metrics }, null, 2) + "\n");
-    console.log("metrics:", JSON.stringify(metrics));
-  }
+  saveMetrics(metrics);
 });
 
 describe("camera scanning", () => {
   it("B scans A's invitation QR with the (fake) camera and connects to A over P2P", async () => {
-    await A.page.goto(appUrl);
-    await A.page.getByRole("button", { name: "Start a new realm" }).click();
-    await A.page.waitForSelector("[data-socket=online]", T);
-    await goView(A.page, "devices");
-    await A.page.getByRole("button", { name: "Create invitation" }).click();
-    const link = await A.page.getByLabel(/Invitation link/).inputValue();
+    await startRealm(A.page, appUrl, T);
+    const link = await invite(A.page);
     assert.match(link, /#join=/);
 
     videoDir = mkdtempSync(join(tmpdir(), "skypod-scan-"));
@@ -92,8 +77,7 @@ describe("camera scanning", () => {
     );
     const t0 = Date.now();
     await B.page.getByRole("button", { name: "Scan QR code" }).click();
-    await goView(B.page, "devices");
-    await B.page.waitForSelector("li.peer[data-link=p2p]", T);
+    await p2pLinked(B.page, T);
     metrics.scanToP2pMs = Date.now() - t0;
     await A.page.waitForSelector("li.peer[data-link=p2p]", T);
 

@@ -8,15 +8,15 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { createServer } from "node:http";
-import { readFileSync, writeFileSync } from "node:fs";
-import { createRequire } from "node:module";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { ROOT, device, diagnostics, goView, launch, openPodcast, rss, sendRanged, shot, skypodServer, wav, webApp } from "./harness.mjs";
+import {
+  ROOT, axe, diagnostics, goView, invite, joinRealm, openPodcast, quantile, rss, saveMetrics, scrollFrameTimes, sendRanged, setup, shot,
+  startRealm, subscribeTo, teardown, wav,
+} from "./harness.mjs";
 
 const T = { timeout: 20_000 };
-const AXE = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
 const ICON = readFileSync(join(ROOT, "web/public/icons/icon-192.png"));
-const METRICS = join(ROOT, "web/e2e/last-metrics.json");
 const BIG = 3000;
 // The show's episodes are real audio (10 minutes, 9.6 MB), so one can play under the keyboard test.
 const AUDIO = wav(600);
@@ -108,15 +108,6 @@ function foreignHosts() {
   return [...new Set(requests.filter((u) => /^https?:/.test(u)).map((u) => new URL(u).host))].filter((h) => !allowed.has(h));
 }
 
-async function axe(page) {
-  if (!(await page.evaluate(() => "axe" in globalThis))) await page.evaluate(AXE); // not a <script>: the app's CSP allows no inline script
-  const r = await page.evaluate(async () => {
-    const res = await globalThis.axe.run(document, { resultTypes: ["violations"] });
-    return res.violations.map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.map((n) => n.target.join(" ")).slice(0, 5) }));
-  });
-  return r.filter((v) => v.impact === "serious" || v.impact === "critical");
-}
-
 const VIEWS = ["podcasts", "new", "queue", "downloads", "devices", "settings"];
 
 let laptopDevice = null;
@@ -126,11 +117,7 @@ async function laptop() {
   const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 }, deviceScaleFactor: 1 });
   const L = await ctx.newPage();
   watch(L);
-  const link = await invite(A.page);
-  await L.goto(appUrl);
-  await L.getByRole("button", { name: "Sync to an existing install" }).click();
-  await L.getByLabel("Invitation link").fill(link);
-  await L.getByRole("button", { name: "Join" }).click();
+  await joinRealm(L, appUrl, await invite(A.page));
   await goView(L, "podcasts");
   await L.waitForSelector(`li.tile[data-feed="${showUrl}"]`, T);
   laptopDevice = L;
@@ -334,13 +321,6 @@ async function keyboardWithDock(page) {
   return stops;
 }
 
-async function invite(page) {
-  await goView(page, "devices");
-  await page.getByRole("button", { name: "Create invitation" }).click();
-  await page.waitForFunction(() => /#join=/.test(document.querySelector("#invite-link")?.value ?? ""), null, T);
-  return page.getByLabel(/Invitation link/).inputValue();
-}
-
 before(async () => {
   fixture = await fixtureServer();
   showUrl = `${fixture.base}/show.xml`;
@@ -348,37 +328,19 @@ before(async () => {
   process.env.SKYPOD_PROXY_ALLOW_FOR_TESTS = "127.0.0.0/8";
   process.env.SKYPOD_DIRECTORY = "itunes";
   process.env.SKYPOD_DIRECTORY_URL = `${fixture.base}/dir/search`;
-  realm = await skypodServer();
-  ({ web, appUrl } = await webApp(realm));
-  browser = await launch();
-  A = await device(browser);
-  B = await device(browser);
+  ({ realm, web, appUrl, browser, devices: [A, B] } = await setup({ devices: 2 }));
   watch(A.page);
   watch(B.page);
 });
 
 after(async () => {
-  await browser?.close();
-  await web?.close();
-  await realm?.stop();
-  await fixture?.close();
-  if (Object.keys(metrics).length) {
-    let all = {};
-    try {
-      all = JSON.parse(readFileSync(METRICS, "utf8"));
-    } catch {
-      /* first writer */
-    }
-    writeFileSync(METRICS, JSON.stringify({ ...all, ...metrics }, null, 2) + "\n");
-    console.log("metrics:", JSON.stringify(metrics));
-  }
+  await teardown({ browser, web, realm }, fixture);
+  saveMetrics(metrics);
 });
 
 describe("skypod web: the library as an app", () => {
   it("directory search against the fixture directory; a broken directory is explained", async () => {
-    await A.page.goto(appUrl);
-    await A.page.getByRole("button", { name: "Start a new realm" }).click();
-    await A.page.waitForSelector("[data-socket=online]", T);
+    await startRealm(A.page, appUrl);
     await goView(A.page, "podcasts");
     await A.page.getByRole("link", { name: "Add podcast" }).click();
     await A.page.getByLabel("Podcast name").fill("down");
@@ -485,10 +447,7 @@ describe("skypod web: the library as an app", () => {
 
       // A cover that cannot be decoded: the proxy refuses it, the tile keeps its placeholder.
       const brokenFeed = `${origin}/broken.xml`;
-      await A.page.getByRole("link", { name: "Add podcast" }).click();
-      await A.page.getByLabel("Feed address").fill(brokenFeed);
-      await A.page.getByRole("button", { name: "Subscribe", exact: true }).click();
-      await A.page.getByText("Subscribed to Broken Cover Show.").waitFor(T);
+      await subscribeTo(A.page, brokenFeed, "Broken Cover Show");
       await goView(A.page, "podcasts");
       const broken = encodeURIComponent(`${origin}/broken.png`);
       for (let i = 0; i < 100 && ![...bodies.keys()].some((u) => u.includes(`url=${broken}`)); i++) await new Promise((r) => setTimeout(r, 100));
@@ -543,11 +502,7 @@ describe("skypod web: the library as an app", () => {
   });
 
   it("a new episode shows up in New on both devices and is gone on the second once seen on the first", async () => {
-    const link = await invite(A.page);
-    await B.page.goto(appUrl);
-    await B.page.getByRole("button", { name: "Sync to an existing install" }).click();
-    await B.page.getByLabel("Invitation link").fill(link);
-    await B.page.getByRole("button", { name: "Join" }).click();
+    await joinRealm(B.page, appUrl, await invite(A.page));
     await goView(B.page, "podcasts");
     await B.page.waitForSelector(`li.tile[data-feed="${showUrl}"]`, T);
     // Nothing is new yet: the episodes are older than the subscription.
@@ -594,11 +549,7 @@ describe("skypod web: the library as an app", () => {
   });
 
   it("a 3,000-episode feed opens fast and scrolls smoothly (virtualised list)", async () => {
-    await goView(A.page, "podcasts");
-    await A.page.getByRole("link", { name: "Add podcast" }).click();
-    await A.page.getByLabel("Feed address").fill(bigUrl);
-    await A.page.getByRole("button", { name: "Subscribe", exact: true }).click();
-    await A.page.getByText("Subscribed to Big Archive.").waitFor({ timeout: 60_000 });
+    await subscribeTo(A.page, bigUrl, "Big Archive", { timeout: 60_000 });
     await goView(A.page, "podcasts");
     // Tap → first episodes painted (the feed's last copy is in memory; the refresh on open runs behind).
     const tapToPaint = await A.page.evaluate(async (url) => {
@@ -618,25 +569,9 @@ describe("skypod web: the library as an app", () => {
     const rendered = await A.page.locator(".vlist .vrow").count();
     assert.ok(rendered > 0 && rendered < 60, `${rendered} rows in the DOM for ${BIG} episodes`);
     // Scroll through the list with the wheel; frame times from requestAnimationFrame.
-    const frames = await A.page.evaluate(async () => {
-      const times = [];
-      let last = performance.now();
-      let on = true;
-      const loop = (t) => {
-        times.push(t - last);
-        last = t;
-        if (on) requestAnimationFrame(loop);
-      };
-      requestAnimationFrame(loop);
-      for (let i = 0; i < 120; i++) {
-        scrollBy(0, 400);
-        await new Promise((r) => requestAnimationFrame(r));
-      }
-      on = false;
-      return times.slice(1);
-    });
+    const frames = await A.page.evaluate(scrollFrameTimes, { step: 400, max: 120 });
     frames.sort((a, b) => a - b);
-    const p = (q) => Math.round(frames[Math.min(frames.length - 1, Math.floor(q * frames.length))] * 10) / 10;
+    const p = (q) => quantile(frames, q);
     metrics.bigFeedScrollFrameMs = { p50: p(0.5), p95: p(0.95), max: p(1), frames: frames.length };
     // The end of the list is reachable and rendered.
     await A.page.evaluate(() => scrollTo(0, document.documentElement.scrollHeight));

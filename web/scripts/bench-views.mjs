@@ -24,7 +24,7 @@
 import { createServer } from "node:http";
 import { crc32, deflateSync } from "node:zlib";
 import { parseArgs } from "node:util";
-import { launch, skypodServer, staticServer } from "../e2e/harness.mjs";
+import { launch, quantile, scrollFrameTimes, skypodServer, startRealm, staticServer } from "../e2e/harness.mjs";
 
 const { values } = parseArgs({
   options: { baseline: { type: "string" }, "grid-baseline": { type: "string", multiple: true }, runs: { type: "string", default: "5" }, episodes: { type: "string", default: "3000" } },
@@ -72,9 +72,7 @@ function feedHost() {
 async function measure(browser, appUrl, feedUrl, kind) {
   const ctx = await browser.newContext({ viewport: { width: 390, height: 844 } });
   const page = await ctx.newPage();
-  await page.goto(appUrl);
-  await page.getByRole("button", { name: "Start a new realm" }).click();
-  await page.waitForSelector("[data-socket=online]", { timeout: 30_000 });
+  await startRealm(page, appUrl, { timeout: 30_000 });
   if (kind === "views") {
     await page.locator("nav a[data-nav=podcasts]").click();
     await page.getByRole("link", { name: "Add podcast" }).click();
@@ -100,27 +98,10 @@ async function measure(browser, appUrl, feedUrl, kind) {
     [opener, row],
   );
   const rows = await page.locator(row).count();
-  const frames = await page.evaluate(async () => {
-    const times = [];
-    let last = performance.now();
-    let on = true;
-    const loop = (t) => {
-      times.push(t - last);
-      last = t;
-      if (on) requestAnimationFrame(loop);
-    };
-    requestAnimationFrame(loop);
-    const end = () => document.documentElement.scrollHeight - innerHeight;
-    for (let i = 0; i < 2000 && scrollY < end() - 1; i++) {
-      scrollBy(0, 400);
-      await new Promise((r) => requestAnimationFrame(r));
-    }
-    on = false;
-    return times.slice(1);
-  });
+  const frames = await page.evaluate(scrollFrameTimes, { step: 400, max: 2000, toEnd: true });
   await ctx.close();
   frames.sort((a, b) => a - b);
-  const q = (p) => Math.round(frames[Math.min(frames.length - 1, Math.floor(p * frames.length))] * 10) / 10;
+  const q = (p) => quantile(frames, p);
   return { tapMs: Math.round(tapMs), rows, frames: frames.length, p50: q(0.5), p95: q(0.95), max: q(1), over50: frames.filter((f) => f > 50).length };
 }
 
@@ -171,9 +152,7 @@ async function gridSetup(browser, appUrl, opmlUrl) {
   page.on("response", (r) => {
     if (r.url().includes("/proxy/image?") && r.status() === 200 && (r.headers()["content-type"] ?? "").startsWith("image/")) seen.covers++;
   });
-  await page.goto(appUrl);
-  await page.getByRole("button", { name: "Start a new realm" }).click();
-  await page.waitForSelector("[data-socket=online]", { timeout: 30_000 });
+  await startRealm(page, appUrl, { timeout: 30_000 });
   await page.locator("nav a[data-nav=podcasts]").click();
   await page.getByRole("link", { name: "Add podcast" }).click();
   await page.getByText("Import an OPML subscription list").click();
@@ -244,33 +223,11 @@ async function gridRun({ page, cdp }) {
   });
   const m0 = await mainThread(cdp);
   r.paintScriptMs = m0.script - p0.script;
-  const times = await page.evaluate(async () => {
-    const raf = () => new Promise((res) => requestAnimationFrame(res));
-    const times = [];
-    let last = performance.now();
-    let on = true;
-    const loop = (t) => {
-      times.push(t - last);
-      last = t;
-      if (on) requestAnimationFrame(loop);
-    };
-    requestAnimationFrame(loop);
-    const end = () => document.documentElement.scrollHeight - innerHeight;
-    for (let i = 0; i < 1000 && scrollY < end() - 1; i++) {
-      scrollBy(0, 300);
-      await raf();
-    }
-    for (let i = 0; i < 1000 && scrollY > 0; i++) {
-      scrollBy(0, -300);
-      await raf();
-    }
-    on = false;
-    return times.slice(1);
-  });
+  const times = await page.evaluate(scrollFrameTimes, { step: 300, max: 1000, toEnd: true, andBack: true });
   const m1 = await mainThread(cdp);
   r.times = times;
   const f = r.times.sort((a, b) => a - b);
-  const q = (p) => Math.round(f[Math.min(f.length - 1, Math.floor(p * f.length))] * 10) / 10;
+  const q = (p) => quantile(f, p);
   return {
     paintMs: Math.round(r.paintMs),
     coversMs: Math.round(r.coversMs),

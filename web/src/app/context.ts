@@ -1,7 +1,8 @@
 /** What every view needs, provided once by the app shell. */
 import { createContext } from "preact";
-import { useContext, useEffect, useState } from "preact/hooks";
+import { useContext } from "preact/hooks";
 import type { Identity } from "../lib/identity";
+import { useObserved } from "../lib/observable";
 import type { ProxyContext } from "../lib/proxy";
 import type { Doc } from "../library/doc";
 import type { LibraryStore } from "../library/store";
@@ -31,12 +32,7 @@ export function useApp(): AppContext {
 
 /** The library document, re-rendering on every change (local or synced). */
 export function useDoc(lib: LibraryStore): Doc {
-  const [doc, setDoc] = useState(lib.doc);
-  useEffect(() => {
-    setDoc(lib.doc);
-    return lib.subscribe(setDoc);
-  }, [lib]);
-  return doc;
+  return useObserved(lib, () => lib.doc);
 }
 
 /** Run a library edit; bad input from a device API (NaN position…) is logged, not thrown. */

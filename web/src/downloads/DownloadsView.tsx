@@ -4,7 +4,8 @@
  * other devices of the realm hold downloads (from the library).
  */
 import { useEffect, useMemo, useState } from "preact/hooks";
-import { deviceName, downloadsOf, setSetting, splitEpisodeKey, type Doc } from "../library/doc";
+import { useDoc } from "../app/context";
+import { deviceName, downloadsOf, setSetting, splitEpisodeKey } from "../library/doc";
 import type { LibraryStore } from "../library/store";
 import { SETTINGS } from "../player/library";
 import { downloads, mb, storageInfo, type DownloadMeta, type StorageInfo } from "./manager";
@@ -12,15 +13,6 @@ import { bindDownloads, graceHours, keepGlobal } from "./binding";
 import type { ProxyContext } from "../lib/proxy";
 import { percent } from "./DownloadButton";
 import "./downloads.css";
-
-function useDoc(lib: LibraryStore): Doc {
-  const [doc, setDoc] = useState(lib.doc);
-  useEffect(() => {
-    setDoc(lib.doc);
-    return lib.subscribe(setDoc);
-  }, [lib]);
-  return doc;
-}
 
 const KEEP = [0, 1, 2, 3, 5, 10];
 const GRACE = [0, 1, 6, 24, 72, 168];

@@ -4,10 +4,12 @@
  * time saved by trimming, per podcast and in total over every device (as Overcast shows it).
  * `PodcastPlaybackSettings` is the same for one podcast (speed, trim, boost, auto-download).
  */
-import { useEffect, useState } from "preact/hooks";
+import { Fragment } from "preact";
+import { useState } from "preact/hooks";
+import { useDoc } from "../app/context";
 import {
   CONTINUOUS_PLAYBACK, effectiveSettings, feeds as listFeeds, podcastSettings, setPodcastSettings, setSetting, timeSaved,
-  timeSavedTotal, TRIM_LEVELS, type Doc, type PodcastSettingsPatch, type TrimLevel,
+  timeSavedTotal, TRIM_LEVELS, type PodcastSettingsPatch, type TrimLevel,
 } from "../library/doc";
 import type { LibraryStore } from "../library/store";
 import { SETTINGS } from "./library";
@@ -15,16 +17,12 @@ import { SPEEDS } from "./time";
 import { TRIM, TRIM_LABELS } from "./trim";
 import * as A from "@automerge/automerge/slim";
 
-function useDoc(lib: LibraryStore): Doc {
-  const [doc, setDoc] = useState(lib.doc);
-  useEffect(() => {
-    setDoc(lib.doc);
-    return lib.subscribe(setDoc);
-  }, [lib]);
-  return doc;
-}
-
 const SKIPS = [5, 10, 15, 30, 45, 60];
+/** The two skip lengths: their select's id and label, the setting, and its default. */
+const SKIP_SETTINGS = [
+  { id: "pb-back", label: "Skip back", key: SETTINGS.skipBack, fallback: 15 },
+  { id: "pb-fwd", label: "Skip forward", key: SETTINGS.skipForward, fallback: 30 },
+];
 
 /** "2 hours 5 minutes", "45 seconds". */
 export function savedText(sec: number): string {
@@ -54,22 +52,18 @@ export function PlaybackSettings({ lib }: { lib: LibraryStore }) {
         Continuous playback (start the next queued episode)
       </label>
       <div class="row">
-        <label for="pb-back">Skip back</label>
-        <select id="pb-back" value={String(num(SETTINGS.skipBack, 15))} onChange={(e) => set(SETTINGS.skipBack, Number(e.currentTarget.value))}>
-          {SKIPS.map((s) => (
-            <option key={s} value={String(s)}>
-              {s} seconds
-            </option>
-          ))}
-        </select>
-        <label for="pb-fwd">Skip forward</label>
-        <select id="pb-fwd" value={String(num(SETTINGS.skipForward, 30))} onChange={(e) => set(SETTINGS.skipForward, Number(e.currentTarget.value))}>
-          {SKIPS.map((s) => (
-            <option key={s} value={String(s)}>
-              {s} seconds
-            </option>
-          ))}
-        </select>
+        {SKIP_SETTINGS.map(({ id, label, key, fallback }) => (
+          <Fragment key={id}>
+            <label for={id}>{label}</label>
+            <select id={id} value={String(num(key, fallback))} onChange={(e) => set(key, Number(e.currentTarget.value))}>
+              {SKIPS.map((s) => (
+                <option key={s} value={String(s)}>
+                  {s} seconds
+                </option>
+              ))}
+            </select>
+          </Fragment>
+        ))}
       </div>
       <div class="row">
         <label for="pb-trim">Trim silences (default for every podcast)</label>

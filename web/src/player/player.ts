@@ -426,16 +426,17 @@ export class Player {
   }
 
   prevChapter(): boolean {
-    if (this.st.chapters.kind !== "ready" || !this.audio) return false;
-    const t = prevChapterStart(this.st.chapters.value, this.audio.currentTime);
-    if (t === null) return false;
-    this.seekTo(t);
-    return true;
+    return this.seekToChapter(prevChapterStart);
   }
 
   nextChapter(): boolean {
+    return this.seekToChapter(nextChapterStart);
+  }
+
+  /** Seek to the chapter start `find` picks from the current time; false when there is none. */
+  private seekToChapter(find: (chapters: Chapter[], at: number) => number | null): boolean {
     if (this.st.chapters.kind !== "ready" || !this.audio) return false;
-    const t = nextChapterStart(this.st.chapters.value, this.audio.currentTime);
+    const t = find(this.st.chapters.value, this.audio.currentTime);
     if (t === null) return false;
     this.seekTo(t);
     return true;

@@ -6,6 +6,7 @@
  */
 import { useEffect, useState } from "preact/hooks";
 import { kv } from "../lib/idb";
+import { useObserved } from "../lib/observable";
 import { ProxyError, type ProxyContext } from "../lib/proxy";
 import { cachedFeed, fetchFeed, type FeedJson } from "./feed";
 
@@ -148,12 +149,7 @@ export class FeedStore {
 }
 
 export function useFeeds(store: FeedStore): FeedsSnapshot {
-  const [s, setS] = useState(store.snapshot);
-  useEffect(() => {
-    setS(store.snapshot);
-    return store.subscribe(setS);
-  }, [store]);
-  return s;
+  return useObserved(store, () => store.snapshot);
 }
 
 /** "just now", "5 min ago", "3 h ago", "2 days ago". */

@@ -8,6 +8,7 @@ import { searchDirectory, type DirectoryHit } from "../podcast/directory";
 import { href, navigate } from "../app/router";
 import { useApp, useDoc } from "../app/context";
 import { Artwork } from "./Artwork";
+import { Outcome } from "./Outcome";
 
 const message = (e: unknown) => (e instanceof LibraryInputError || e instanceof ProxyError || e instanceof Error ? e.message : String(e));
 
@@ -93,15 +94,7 @@ function DirectorySearch({ initial }: { initial: string }) {
           </button>
         </div>
       </form>
-      {error ? (
-        <p role="alert" class="error">
-          {error}
-        </p>
-      ) : (
-        <p class="status" role="status">
-          {busy ? "Searching…" : status || (hits ? `${hits.length} result${hits.length === 1 ? "" : "s"}${from ? ` from ${from}` : ""}` : "")}
-        </p>
-      )}
+      <Outcome error={error} status={busy ? "Searching…" : status || (hits ? `${hits.length} result${hits.length === 1 ? "" : "s"}${from ? ` from ${from}` : ""}` : "")} />
       {hits && hits.length > 0 && (
         <ul class="plain results" aria-label="Directory results">
           {hits.map((h) => {
@@ -258,15 +251,7 @@ function Subscribe() {
           }}
         />
       </details>
-      {error ? (
-        <p role="alert" class="error">
-          {error}
-        </p>
-      ) : (
-        <p class="status" role="status">
-          {busy ? "Working…" : status}
-        </p>
-      )}
+      <Outcome error={error} status={busy ? "Working…" : status} />
     </section>
   );
 }

@@ -4,6 +4,7 @@ import { ago, useMinuteTick } from "../podcast/refresh";
 import type { LibraryStore } from "../library/store";
 import type { MemberView } from "../realm/mesh";
 import { useDoc } from "../app/context";
+import { Outcome } from "./Outcome";
 
 /** What a bridge kind is, in words. */
 const BRIDGE_KIND: Record<string, string> = { gpodder: "gpodder sync" };
@@ -113,7 +114,7 @@ export function Devices({ lib, members, onRemove }: { lib: LibraryStore; members
           );
         })}
       </ul>
-      {error ? <p role="alert" class="error">{error}</p> : <p class="status" role="status">{status}</p>}
+      <Outcome error={error} status={status} />
     </section>
   );
 }

@@ -1,6 +1,7 @@
 import { useEffect, useState } from "preact/hooks";
 import type { ChatMessage, MessageConsole } from "../realm/console";
 import type { Via } from "../realm/dispatch";
+import { Outcome } from "./Outcome";
 
 /** Send a message over P2P data channels or through the server relay; see what came in and how. */
 export function MessageInterface({ messageConsole }: { messageConsole: MessageConsole }) {
@@ -46,7 +47,7 @@ export function MessageInterface({ messageConsole }: { messageConsole: MessageCo
         <input id="msg-text" value={text} onInput={(e) => setText(e.currentTarget.value)} placeholder="Say hello to your other devices" autocomplete="off" />
         <button type="submit">Send</button>
       </form>
-      {error ? <p role="alert" class="error">{error}</p> : <p class="status" role="status">{status}</p>}
+      <Outcome error={error} status={status} />
       <ol class="messages" aria-label="Message history" aria-live="polite">
         {messages.map((m) => (
           <li key={m.id} class={m.outgoing ? "out" : "in"} data-via={m.via}>
