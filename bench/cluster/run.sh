@@ -25,17 +25,9 @@ ROOT="$(cd "$DIR/../.." && pwd)"
 SIG="$ROOT/bench/signaling"
 cd "$ROOT"
 source scripts/cluster-services.sh
-
-[ -n "${NO_BUILD:-}" ] || cargo build --release -p skypod -p skypod-loadgen >&2
-TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
-BIN="${BIN:-$TARGET/release/skypod}"
-LOADGEN="${LOADGEN:-$TARGET/release/skypod-loadgen}"
-ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-
-STAMP="$(date -u +%Y%m%dT%H%M%SZ)"
-mkdir -p "$DIR/results"
-OUT="$DIR/results/$STAMP.jsonl"
-: >"$OUT"
+# shellcheck source=../release.sh
+source bench/release.sh
+release_bench "$DIR"
 PARTS="${PARTS:-throughput sockets failover}"
 CLIENTS=1000 ROOMS=10 STEP=5
 RATES="${RATES:-1000,2000,4000,8000,12000,16000,20000}"

@@ -1,9 +1,12 @@
 """Summarise a bench/cluster/run.sh results file as Markdown tables (docs/benchmarks.md "Cluster")."""
 import json
 import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from ramp import best_per, print_best, print_steps  # noqa: E402  (bench/ramp.py)
 
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
-MIN_DELIVERY, MAX_P99 = 0.99, 250.0
 print(f"Results file: `{sys.argv[1].split('bench/cluster/')[-1]}`\n")
 for r in rows:
     if r.get("setup") == "note":
@@ -12,28 +15,13 @@ for r in rows:
 ramp = [r for r in rows if "rate" in r]
 if ramp:
     labels = list(dict.fromkeys(r["setup"] for r in ramp))
-    best = {}
-    for r in ramp:
-        ok = r["delivery_ratio"] >= MIN_DELIVERY and r["p99_ms"] <= MAX_P99
-        if ok and r["deliveries_per_sec"] > best.get(r["setup"], {}).get("deliveries_per_sec", 0):
-            best[r["setup"]] = r
+    best = best_per(ramp, "setup")
     ref = best.get("3 nodes", {}).get("deliveries_per_sec")
     print("\nHighest offered rate with >= 99 % delivered and p99 <= 250 ms:\n")
     print("| setup | broadcasts/s | deliveries/s | p50 ms | p99 ms | RSS MiB (node 1) | this / 3 nodes |")
     print("|---|---:|---:|---:|---:|---:|---:|")
-    for l in labels:
-        r = best.get(l)
-        if not r:
-            print(f"| {l} | – | – | – | – | – | – |")
-            continue
-        ratio = f"{r['deliveries_per_sec'] / ref:.2f}x" if ref else "–"
-        rss = (r.get("server_rss_kib") or 0) / 1024
-        print(f"| {l} | {r['rate']:,} | {r['deliveries_per_sec']:,.0f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {rss:.0f} | {ratio} |")
-    print("\nEvery step:\n")
-    print("| setup | offered/s | deliveries/s | delivered | p50 ms | p99 ms |")
-    print("|---|---:|---:|---:|---:|---:|")
-    for r in ramp:
-        print(f"| {r['setup']} | {r['rate']:,} | {r['deliveries_per_sec']:,.0f} | {100 * r['delivery_ratio']:.1f} % | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} |")
+    print_best(best, labels, lambda r: f"{r['deliveries_per_sec'] / ref:.2f}x" if ref else "–")
+    print_steps(ramp, "setup", "setup", "\nEvery step:\n")
 
 socks = [r for r in rows if r.get("setup") == "sockets"]
 if socks:

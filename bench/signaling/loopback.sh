@@ -1,4 +1,14 @@
 # Sourced by start-peerjs.sh and start-ywebrtc.sh.
+
+# prepare_server DIR PACKAGE: install DIR's npm packages unless PACKAGE is there, and raise the
+# fd limit as far as the hard limit allows (one fd per WebSocket).
+prepare_server() {
+  local dir="$1" package="$2"
+  [ -d "$dir/node_modules/$package" ] || (cd "$dir" && npm ci --no-audit --no-fund >&2)
+  ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+  echo "fd limit (ulimit -n): $(ulimit -n)" >&2
+}
+
 # await_loopback PID PORT LOG: wait until process PID listens on PORT, check that it listens on
 # 127.0.0.1 only (otherwise stop it and fail), then print PID on stdout.
 await_loopback() {

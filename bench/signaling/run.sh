@@ -15,18 +15,10 @@ set -euo pipefail
 DIR="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(cd "$DIR/../.." && pwd)"
 cd "$ROOT"
-
-[ -n "${NO_BUILD:-}" ] || cargo build --release -p skypod -p skypod-loadgen >&2
-TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
-BIN="${BIN:-$TARGET/release/skypod}"
-LOADGEN="${LOADGEN:-$TARGET/release/skypod-loadgen}"
+# shellcheck source=../release.sh
+source bench/release.sh
+release_bench "$DIR"
 [ -d "$DIR/node_modules/y-webrtc" ] || (cd "$DIR" && npm ci --no-audit --no-fund >&2)
-ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-
-STAMP="$(date -u +%Y%m%dT%H%M%SZ)"
-mkdir -p "$DIR/results"
-OUT="$DIR/results/$STAMP.jsonl"
-: > "$OUT"
 
 # One fd per socket on both ends: stay under the per-process limit.
 FDMAX="$(ulimit -n)"

@@ -11,9 +11,7 @@ DIR="$(cd "$(dirname "$0")" && pwd)"
 # shellcheck source=loopback.sh
 source "$DIR/loopback.sh"
 LOG="${LOG:-/tmp/peerjs-$PORT.log}"
-[ -d "$DIR/node_modules/peer" ] || (cd "$DIR" && npm ci --no-audit --no-fund >&2)
-ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-echo "fd limit (ulimit -n): $(ulimit -n)" >&2
+prepare_server "$DIR" peer
 
 cd "$DIR"
 # --host 127.0.0.1 is honoured by peerjs itself; the preload is a second guard.

@@ -8,10 +8,7 @@ DIR="$(cd "$(dirname "$0")" && pwd)"
 # shellcheck source=loopback.sh
 source "$DIR/loopback.sh"
 LOG="${LOG:-/tmp/ywebrtc-$PORT.log}"
-[ -d "$DIR/node_modules/y-webrtc" ] || (cd "$DIR" && npm ci --no-audit --no-fund >&2)
-# Raise the fd limit as far as the hard limit allows (one fd per WebSocket).
-ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-echo "fd limit (ulimit -n): $(ulimit -n)" >&2
+prepare_server "$DIR" y-webrtc
 
 cd "$DIR"
 PORT="$PORT" nohup node --require "$DIR/bind-loopback.cjs" \

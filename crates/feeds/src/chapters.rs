@@ -619,10 +619,7 @@ mod tests {
     use futures_util::FutureExt;
 
     fn fixture(name: &str) -> bytes::Bytes {
-        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("testdata/chapters")
-            .join(name);
-        bytes::Bytes::from(std::fs::read(p).expect("fixture"))
+        bytes::Bytes::from(crate::testdata::read("chapters", name))
     }
 
     fn run(data: bytes::Bytes) -> Result<ChapterList> {

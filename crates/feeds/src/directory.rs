@@ -284,6 +284,30 @@ fn clean(s: Option<String>) -> Option<String> {
     s.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
 }
 
+/// A listed feed URL worth offering (an http(s) URL; blank is none).
+fn listed_feed_url(url: Option<String>) -> Option<String> {
+    clean(url).filter(|u| feed_url_ok(u))
+}
+
+/// The hits of the first [`MAX_RESULTS`] items that make one (items without a usable feed
+/// URL are skipped).
+fn first_hits<I>(items: Vec<I>, hit: impl FnMut(I) -> Option<DirectoryHit>) -> Vec<DirectoryHit> {
+    items
+        .into_iter()
+        .filter_map(hit)
+        .take(MAX_RESULTS)
+        .collect()
+}
+
+/// A directory's JSON answer, or a parse error saying it was not what was expected.
+fn decode_answer<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T> {
+    serde_json::from_slice(body).map_err(|e| {
+        FeedError::Parse(format!(
+            "the directory's answer is not what was expected: {e}"
+        ))
+    })
+}
+
 /// The iTunes Search answer: `{"results": [{collectionName, artistName, feedUrl, artworkUrl600}]}`.
 pub fn parse_itunes(body: &[u8]) -> Result<Vec<DirectoryHit>> {
     #[derive(Deserialize)]
@@ -301,27 +325,19 @@ pub fn parse_itunes(body: &[u8]) -> Result<Vec<DirectoryHit>> {
         artwork_url600: Option<String>,
         artwork_url100: Option<String>,
     }
-    let a: Answer = serde_json::from_slice(body).map_err(|e| {
-        FeedError::Parse(format!(
-            "the directory's answer is not what was expected: {e}"
-        ))
-    })?;
-    Ok(a.results
-        .into_iter()
-        .filter_map(|i| {
-            let feed_url = clean(i.feed_url).filter(|u| feed_url_ok(u))?;
-            Some(DirectoryHit {
-                title: clean(i.collection_name)
-                    .or(clean(i.track_name))
-                    .unwrap_or_else(|| feed_url.clone()),
-                author: clean(i.artist_name),
-                image: clean(i.artwork_url600).or(clean(i.artwork_url100)),
-                description: None,
-                feed_url,
-            })
+    let a: Answer = decode_answer(body)?;
+    Ok(first_hits(a.results, |i| {
+        let feed_url = listed_feed_url(i.feed_url)?;
+        Some(DirectoryHit {
+            title: clean(i.collection_name)
+                .or(clean(i.track_name))
+                .unwrap_or_else(|| feed_url.clone()),
+            author: clean(i.artist_name),
+            image: clean(i.artwork_url600).or(clean(i.artwork_url100)),
+            description: None,
+            feed_url,
         })
-        .take(MAX_RESULTS)
-        .collect())
+    }))
 }
 
 /// The Podcast Index answer: `{"feeds": [{title, url, author, artwork, image, description}]}`.
@@ -340,25 +356,17 @@ pub fn parse_podcast_index(body: &[u8]) -> Result<Vec<DirectoryHit>> {
         image: Option<String>,
         description: Option<String>,
     }
-    let a: Answer = serde_json::from_slice(body).map_err(|e| {
-        FeedError::Parse(format!(
-            "the directory's answer is not what was expected: {e}"
-        ))
-    })?;
-    Ok(a.feeds
-        .into_iter()
-        .filter_map(|i| {
-            let feed_url = clean(i.url).filter(|u| feed_url_ok(u))?;
-            Some(DirectoryHit {
-                title: clean(i.title).unwrap_or_else(|| feed_url.clone()),
-                author: clean(i.author),
-                image: clean(i.artwork).or(clean(i.image)),
-                description: clean(i.description).map(|d| d.chars().take(500).collect()),
-                feed_url,
-            })
+    let a: Answer = decode_answer(body)?;
+    Ok(first_hits(a.feeds, |i| {
+        let feed_url = listed_feed_url(i.url)?;
+        Some(DirectoryHit {
+            title: clean(i.title).unwrap_or_else(|| feed_url.clone()),
+            author: clean(i.author),
+            image: clean(i.artwork).or(clean(i.image)),
+            description: clean(i.description).map(|d| d.chars().take(500).collect()),
+            feed_url,
         })
-        .take(MAX_RESULTS)
-        .collect())
+    }))
 }
 
 #[cfg(test)]

@@ -100,6 +100,11 @@ fn refused_v4(ip: Ipv4Addr) -> Option<&'static str> {
         .map(|(_, _, why)| *why)
 }
 
+/// The IPv4 address carried in two 16-bit segments of an IPv6 address (high first).
+fn embedded_v4(high: u16, low: u16) -> Ipv4Addr {
+    Ipv4Addr::from((u32::from(high) << 16) | u32::from(low))
+}
+
 fn refused_v6(ip: Ipv6Addr) -> Option<&'static str> {
     let seg = ip.segments();
     if ip.is_unspecified() {
@@ -110,12 +115,7 @@ fn refused_v6(ip: Ipv6Addr) -> Option<&'static str> {
     }
     // IPv4-mapped ::ffff:a.b.c.d and IPv4-compatible ::a.b.c.d
     if seg[0..5] == [0, 0, 0, 0, 0] && (seg[5] == 0xffff || seg[5] == 0) {
-        let v4 = Ipv4Addr::new(
-            (seg[6] >> 8) as u8,
-            seg[6] as u8,
-            (seg[7] >> 8) as u8,
-            seg[7] as u8,
-        );
+        let v4 = embedded_v4(seg[6], seg[7]);
         return refused_v4(v4).or(if seg[5] == 0 {
             Some("ipv4-compatible")
         } else {
@@ -124,22 +124,12 @@ fn refused_v6(ip: Ipv6Addr) -> Option<&'static str> {
     }
     // NAT64 well-known prefix 64:ff9b::/96
     if seg[0..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
-        let v4 = Ipv4Addr::new(
-            (seg[6] >> 8) as u8,
-            seg[6] as u8,
-            (seg[7] >> 8) as u8,
-            seg[7] as u8,
-        );
+        let v4 = embedded_v4(seg[6], seg[7]);
         return refused_v4(v4).map(|_| "nat64-embedded");
     }
     // 6to4 2002:V4ADDR::/48
     if seg[0] == 0x2002 {
-        let v4 = Ipv4Addr::new(
-            (seg[1] >> 8) as u8,
-            seg[1] as u8,
-            (seg[2] >> 8) as u8,
-            seg[2] as u8,
-        );
+        let v4 = embedded_v4(seg[1], seg[2]);
         return refused_v4(v4).map(|_| "6to4-embedded");
     }
     match seg[0] {

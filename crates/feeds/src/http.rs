@@ -21,7 +21,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, Request, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -160,30 +160,25 @@ impl IntoResponse for FeedError {
     }
 }
 
-fn cors(headers: &mut HeaderMap) {
-    headers.insert(
-        header::ACCESS_CONTROL_ALLOW_ORIGIN,
-        HeaderValue::from_static("*"),
-    );
-    headers.insert(
-        header::ACCESS_CONTROL_ALLOW_METHODS,
-        HeaderValue::from_static("GET, OPTIONS"),
-    );
-    headers.insert(
+const CORS: [(HeaderName, &str); 5] = [
+    (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
+    (header::ACCESS_CONTROL_ALLOW_METHODS, "GET, OPTIONS"),
+    (
         header::ACCESS_CONTROL_ALLOW_HEADERS,
-        HeaderValue::from_static("Authorization, Range, If-Range"),
-    );
-    headers.insert(
+        "Authorization, Range, If-Range",
+    ),
+    (
         header::ACCESS_CONTROL_EXPOSE_HEADERS,
-        HeaderValue::from_static(
-            "X-Skypod-Cache, X-Skypod-Stale, X-Skypod-Final-Url, X-Skypod-Content-Hash, \
-             Content-Range, Content-Length, Accept-Ranges",
-        ),
-    );
-    headers.insert(
-        header::ACCESS_CONTROL_MAX_AGE,
-        HeaderValue::from_static("600"),
-    );
+        "X-Skypod-Cache, X-Skypod-Stale, X-Skypod-Final-Url, X-Skypod-Content-Hash, \
+         Content-Range, Content-Length, Accept-Ranges",
+    ),
+    (header::ACCESS_CONTROL_MAX_AGE, "600"),
+];
+
+fn cors(headers: &mut HeaderMap) {
+    for (name, value) in CORS {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
 }
 
 async fn guard(State(st): State<AppState>, req: Request, next: Next) -> Response {
@@ -285,6 +280,17 @@ fn meta_headers(resp: &mut Response, cache: CacheStatus, stale: bool, final_url:
     }
 }
 
+/// [`meta_headers`] of a served payload.
+fn served_meta_headers<T>(resp: &mut Response, served: &Served<T>) {
+    meta_headers(
+        resp,
+        served.cache,
+        served.stale,
+        &served.final_url,
+        &served.content_hash,
+    );
+}
+
 /// The head of the response body `{<payload fields>, "final_url", "content_hash",
 /// "cache", "stale"}` (what `Json(Served<T>)` gives) for a payload serialised once:
 /// the per-request fields, and a `,` if the payload object has fields. The payload
@@ -351,13 +357,7 @@ fn served_json_response(served: Served<JsonBody>) -> Response {
     if gzip {
         gzip_encoded(&mut resp);
     }
-    meta_headers(
-        &mut resp,
-        served.cache,
-        served.stale,
-        &served.final_url,
-        &served.content_hash,
-    );
+    served_meta_headers(&mut resp, &served);
     resp
 }
 
@@ -367,15 +367,10 @@ macro_rules! json_endpoint {
             State(st): State<AppState>,
             headers: HeaderMap,
             q: Result<Query<UrlQuery>, QueryRejection>,
-        ) -> Response {
-            let url = match target(&q) {
-                Ok(u) => u,
-                Err(e) => return e.into_response(),
-            };
-            match st.service.$method(&url, negotiate(&headers)).await {
-                Ok(served) => served_json_response(served),
-                Err(e) => e.into_response(),
-            }
+        ) -> Result<Response, FeedError> {
+            let url = target(&q)?;
+            let served = st.service.$method(&url, negotiate(&headers)).await?;
+            Ok(served_json_response(served))
         }
     };
 }
@@ -387,11 +382,8 @@ json_endpoint!(title_handler, title_json_encoded);
 async fn silence_handler(
     State(st): State<AppState>,
     q: Result<Query<UrlQuery>, QueryRejection>,
-) -> Response {
-    let url = match target(&q) {
-        Ok(u) => u,
-        Err(e) => return e.into_response(),
-    };
+) -> Result<Response, FeedError> {
+    let url = target(&q)?;
     let mut params: SilenceParams = st.service.config().silence;
     let (threshold_db, min_silence) = match &q {
         Ok(Query(q)) => (q.threshold_db, q.min_silence),
@@ -399,15 +391,17 @@ async fn silence_handler(
     };
     if let Some(t) = threshold_db {
         if !(-96.0..=-10.0).contains(&t) {
-            return FeedError::BadRequest("threshold_db must be within [-96, -10]".into())
-                .into_response();
+            return Err(FeedError::BadRequest(
+                "threshold_db must be within [-96, -10]".into(),
+            ));
         }
         params.threshold_db = t;
     }
     if let Some(m) = min_silence {
         if !(0.05..=60.0).contains(&m) {
-            return FeedError::BadRequest("min_silence must be within [0.05, 60]".into())
-                .into_response();
+            return Err(FeedError::BadRequest(
+                "min_silence must be within [0.05, 60]".into(),
+            ));
         }
         params.min_silence = m;
     }
@@ -418,75 +412,56 @@ async fn silence_handler(
             .and_then(|Query(q)| q.loudness)
             .unwrap_or(false),
     };
-    match st.service.analysis(&url, params, measure).await {
-        Ok(served) => {
-            let (cache, stale, fu, hash) = (
-                served.cache,
-                served.stale,
-                served.final_url.clone(),
-                served.content_hash.clone(),
-            );
-            let mut resp = axum::Json(served).into_response();
-            meta_headers(&mut resp, cache, stale, &fu, &hash);
-            resp
-        }
-        Err(e) => e.into_response(),
-    }
+    let served = st.service.analysis(&url, params, measure).await?;
+    let (cache, stale, fu, hash) = (
+        served.cache,
+        served.stale,
+        served.final_url.clone(),
+        served.content_hash.clone(),
+    );
+    let mut resp = axum::Json(served).into_response();
+    meta_headers(&mut resp, cache, stale, &fu, &hash);
+    Ok(resp)
 }
 
 async fn raw_handler(
     State(st): State<AppState>,
     headers: HeaderMap,
     q: Result<Query<UrlQuery>, QueryRejection>,
-) -> Response {
-    let url = match target(&q) {
-        Ok(u) => u,
-        Err(e) => return e.into_response(),
-    };
+) -> Result<Response, FeedError> {
+    let url = target(&q)?;
     // No `Range` support (the raw proxy answers whole bodies, without
     // `Accept-Ranges`), so compressing never has to reconcile with byte ranges.
-    match st.service.raw_encoded(&url, negotiate(&headers)).await {
-        Ok(raw) => {
-            let mut resp = match &raw.body {
-                RawContent::Identity(bytes) => Response::new(Body::from(bytes.clone())),
-                RawContent::Gzip(d) => {
-                    let mut r = Response::new(Body::new(ChunkedBody::new(d.gzip_chunks(b""))));
-                    gzip_encoded(&mut r);
-                    r
-                }
-            };
-            vary(&mut resp);
-            let h = resp.headers_mut();
-            let ct = raw
-                .content_type
-                .as_deref()
-                .and_then(|c| HeaderValue::from_str(c).ok())
-                .unwrap_or(HeaderValue::from_static("application/octet-stream"));
-            h.insert(header::CONTENT_TYPE, ct);
-            // The body is foreign content served from our origin: never let it run.
-            h.insert(
-                header::X_CONTENT_TYPE_OPTIONS,
-                HeaderValue::from_static("nosniff"),
-            );
-            h.insert(
-                header::CONTENT_SECURITY_POLICY,
-                HeaderValue::from_static("sandbox; default-src 'none'"),
-            );
-            h.insert(
-                header::CACHE_CONTROL,
-                HeaderValue::from_static("private, no-cache"),
-            );
-            meta_headers(
-                &mut resp,
-                raw.cache,
-                raw.stale,
-                &raw.final_url,
-                &raw.content_hash,
-            );
-            resp
+    let raw = st.service.raw_encoded(&url, negotiate(&headers)).await?;
+    let mut resp = match &raw.body {
+        RawContent::Identity(bytes) => Response::new(Body::from(bytes.clone())),
+        RawContent::Gzip(d) => {
+            let mut r = Response::new(Body::new(ChunkedBody::new(d.gzip_chunks(b""))));
+            gzip_encoded(&mut r);
+            r
         }
-        Err(e) => e.into_response(),
-    }
+    };
+    vary(&mut resp);
+    let h = resp.headers_mut();
+    let ct = raw
+        .content_type
+        .as_deref()
+        .and_then(|c| HeaderValue::from_str(c).ok())
+        .unwrap_or(HeaderValue::from_static("application/octet-stream"));
+    h.insert(header::CONTENT_TYPE, ct);
+    crate::media::never_run(h);
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, no-cache"),
+    );
+    meta_headers(
+        &mut resp,
+        raw.cache,
+        raw.stale,
+        &raw.final_url,
+        &raw.content_hash,
+    );
+    Ok(resp)
 }
 
 // ---- Media, artwork, chapters, transcripts (issue 10, section 3) ----
@@ -496,28 +471,18 @@ async fn media_handler(
     State(st): State<AppState>,
     headers: HeaderMap,
     q: Result<Query<UrlQuery>, QueryRejection>,
-) -> Response {
-    let url = match target(&q) {
-        Ok(u) => u,
-        Err(e) => return e.into_response(),
-    };
+) -> Result<Response, FeedError> {
+    let url = target(&q)?;
     // Range problems are refused before the origin is asked anything.
-    let req = match crate::media::MediaRequest::from_headers(&headers) {
-        Ok(r) => r,
-        Err(e) => return e.into_response(),
-    };
-    match st.service.media(&url, &req).await {
-        Ok(m) => {
-            let mut resp = Response::new(Body::from_stream(m.body));
-            *resp.status_mut() = m.status;
-            resp.headers_mut().extend(m.headers);
-            if let Ok(v) = HeaderValue::from_str(&m.final_url) {
-                resp.headers_mut().insert("x-skypod-final-url", v);
-            }
-            resp
-        }
-        Err(e) => e.into_response(),
+    let req = crate::media::MediaRequest::from_headers(&headers)?;
+    let m = st.service.media(&url, &req).await?;
+    let mut resp = Response::new(Body::from_stream(m.body));
+    *resp.status_mut() = m.status;
+    resp.headers_mut().extend(m.headers);
+    if let Ok(v) = HeaderValue::from_str(&m.final_url) {
+        resp.headers_mut().insert("x-skypod-final-url", v);
     }
+    Ok(resp)
 }
 
 /// `/proxy/image`: artwork fitted into `size`×`size`, JPEG or (with alpha) WebP.
@@ -525,77 +490,57 @@ async fn image_handler(
     State(st): State<AppState>,
     headers: HeaderMap,
     q: Result<Query<UrlQuery>, QueryRejection>,
-) -> Response {
-    let url = match target(&q) {
-        Ok(u) => u,
-        Err(e) => return e.into_response(),
-    };
+) -> Result<Response, FeedError> {
+    let url = target(&q)?;
     let Some(size) = q.as_ref().ok().and_then(|Query(q)| q.size) else {
-        return FeedError::BadRequest(format!(
+        return Err(FeedError::BadRequest(format!(
             "missing size parameter (one of {:?})",
             crate::artwork::SIZES
-        ))
-        .into_response();
+        )));
     };
-    match st.service.image(&url, size).await {
-        Ok(served) => {
-            // The bytes depend only on the source bytes and the size.
-            let etag = format!(
-                "\"{}-{size}\"",
-                &served.content_hash[..16.min(served.content_hash.len())]
-            );
-            let not_modified = headers
-                .get(header::IF_NONE_MATCH)
-                .and_then(|v| v.to_str().ok())
-                .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
-            let mut resp = if not_modified {
-                StatusCode::NOT_MODIFIED.into_response()
-            } else {
-                Response::new(Body::from(served.value.bytes.clone()))
-            };
-            let h = resp.headers_mut();
-            h.insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static(served.value.content_type),
-            );
-            if let Ok(v) = HeaderValue::from_str(&etag) {
-                h.insert(header::ETAG, v);
-            }
-            // Artwork URLs rarely change their bytes; a month, revalidated by ETag.
-            h.insert(
-                header::CACHE_CONTROL,
-                HeaderValue::from_static("private, max-age=2592000"),
-            );
-            h.insert(
-                header::X_CONTENT_TYPE_OPTIONS,
-                HeaderValue::from_static("nosniff"),
-            );
-            meta_headers(
-                &mut resp,
-                served.cache,
-                served.stale,
-                &served.final_url,
-                &served.content_hash,
-            );
-            resp
-        }
-        Err(e) => e.into_response(),
+    let served = st.service.image(&url, size).await?;
+    // The bytes depend only on the source bytes and the size.
+    let etag = format!(
+        "\"{}-{size}\"",
+        &served.content_hash[..16.min(served.content_hash.len())]
+    );
+    let not_modified = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
+    let mut resp = if not_modified {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        Response::new(Body::from(served.value.bytes.clone()))
+    };
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(served.value.content_type),
+    );
+    if let Ok(v) = HeaderValue::from_str(&etag) {
+        h.insert(header::ETAG, v);
     }
+    // Artwork URLs rarely change their bytes; a month, revalidated by ETag.
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, max-age=2592000"),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    served_meta_headers(&mut resp, &served);
+    Ok(resp)
 }
 
 /// `/proxy/chapters`: `{chapters: [{start, end, title, image, url, toc}], source, skipped, …meta}`.
 async fn chapters_handler(
     State(st): State<AppState>,
     q: Result<Query<UrlQuery>, QueryRejection>,
-) -> Response {
-    let url = match target(&q) {
-        Ok(u) => u,
-        Err(e) => return e.into_response(),
-    };
-    match st.service.chapters_json(&url).await {
-        Ok(served) => served_json_response(served),
-        Err(e) => e.into_response(),
-    }
+) -> Result<Response, FeedError> {
+    let url = target(&q)?;
+    Ok(served_json_response(st.service.chapters_json(&url).await?))
 }
 
 json_endpoint!(transcript_handler, transcript_json_encoded);
@@ -612,25 +557,18 @@ struct DirectoryQuery {
 async fn directory_handler(
     State(st): State<AppState>,
     q: Result<Query<DirectoryQuery>, QueryRejection>,
-) -> Response {
-    let q = match q {
-        Ok(Query(q)) => q,
-        Err(e) => return FeedError::BadRequest(e.body_text()).into_response(),
-    };
+) -> Result<Response, FeedError> {
+    let Query(q) = q.map_err(|e| FeedError::BadRequest(e.body_text()))?;
     let Some(text) = q.q else {
-        return FeedError::BadRequest("missing q parameter".into()).into_response();
+        return Err(FeedError::BadRequest("missing q parameter".into()));
     };
-    match st.directory.search(&text).await {
-        Ok(answer) => {
-            let mut resp = axum::Json(answer).into_response();
-            resp.headers_mut().insert(
-                header::CACHE_CONTROL,
-                HeaderValue::from_static("private, max-age=600"),
-            );
-            resp
-        }
-        Err(e) => e.into_response(),
-    }
+    let answer = st.directory.search(&text).await?;
+    let mut resp = axum::Json(answer).into_response();
+    resp.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, max-age=600"),
+    );
+    Ok(resp)
 }
 
 /// Build the proxy router (routes under `/proxy/`). Mount it with

@@ -26,6 +26,8 @@ pub mod readingtime;
 pub mod service;
 pub mod silence;
 mod test_hooks;
+#[cfg(test)]
+mod testdata;
 pub mod title;
 pub mod transcript;
 

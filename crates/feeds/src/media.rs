@@ -286,15 +286,7 @@ pub async fn open(
             HeaderValue::from_static("private, max-age=86400"),
         );
     }
-    // Foreign bytes served from our origin: never let a browser run them.
-    out.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    out.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("sandbox; default-src 'none'"),
-    );
+    never_run(&mut out);
     tracing::debug!(%url, %final_url, status = status.as_u16(), range = ?req.range, "media stream");
     Ok(MediaStream {
         status,
@@ -302,6 +294,23 @@ pub async fn open(
         final_url,
         body: Box::pin(up.into_stream(max_bytes)?),
     })
+}
+
+/// Foreign bytes served from our origin: the headers that keep a browser from running them
+/// (no sniffing them into a script or a page, and a sandbox should it show them as one).
+const NEVER_RUN: [(HeaderName, &str); 2] = [
+    (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+    (
+        header::CONTENT_SECURITY_POLICY,
+        "sandbox; default-src 'none'",
+    ),
+];
+
+/// Sets [`NEVER_RUN`].
+pub(crate) fn never_run(headers: &mut HeaderMap) {
+    for (name, value) in NEVER_RUN {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
 }
 
 #[cfg(test)]

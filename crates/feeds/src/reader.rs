@@ -131,20 +131,12 @@ fn normalize_text(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn page(name: &str) -> Vec<u8> {
-        std::fs::read(
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("testdata/pages")
-                .join(name),
-        )
-        .unwrap_or_else(|e| panic!("fixture {name}: {e}"))
-    }
+    use crate::testdata;
 
     #[test]
     fn extracts_article() {
         let a = read_article_bytes(
-            &page("article.html"),
+            &testdata::read("pages", "article.html"),
             None,
             Some("https://news.example/a/1"),
         )

@@ -974,9 +974,17 @@ mod tests {
     use super::*;
 
     fn audio(name: &str) -> std::path::PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("testdata/audio")
-            .join(name)
+        crate::testdata::path("audio", name)
+    }
+
+    /// The silence map of `testdata/audio/<name>` with the default parameters.
+    fn analyzed(name: &str) -> SilenceMap {
+        analyze_file(&audio(name), SilenceParams::default()).expect(name)
+    }
+
+    /// [`analyzed`], all decoded to PCM.
+    fn analyzed_pcm(name: &str) -> SilenceMap {
+        analyze_file_pcm(&audio(name), SilenceParams::default()).expect(name)
     }
 
     fn expected() -> Vec<[f64; 2]> {
@@ -1006,7 +1014,7 @@ mod tests {
 
     #[test]
     fn mp3_pauses() {
-        let m = analyze_file(&audio("pauses.mp3"), SilenceParams::default()).expect("analyze");
+        let m = analyzed("pauses.mp3");
         assert_eq!(m.sample_rate, 44100);
         assert!((m.duration - 4.04).abs() < 0.1, "{}", m.duration);
         assert_matches(&m, 0.1);
@@ -1059,8 +1067,8 @@ mod tests {
             worst < 1.5,
             "spectral power differs from PCM by {worst:.2} dB"
         );
-        let a = analyze_file(&audio(name), SilenceParams::default()).expect("fast");
-        let b = analyze_file_pcm(&audio(name), SilenceParams::default()).expect("pcm");
+        let a = analyzed(name);
+        let b = analyzed_pcm(name);
         assert_eq!(a.silences.len(), b.silences.len(), "{a:?} vs {b:?}");
         for (x, y) in a.silences.iter().zip(&b.silences) {
             assert!(
@@ -1094,21 +1102,19 @@ mod tests {
     #[test]
     fn low_rates_decode_to_pcm() {
         for name in ["pauses-8k.mp3", "pauses-8k.m4a", "pauses-8k.ogg"] {
-            let fast = analyze_file(&audio(name), SilenceParams::default()).expect("fast");
+            let fast = analyzed(name);
             assert_eq!(fast.sample_rate, 8000, "{name}");
-            let pcm = analyze_file_pcm(&audio(name), SilenceParams::default()).expect("pcm");
+            let pcm = analyzed_pcm(name);
             assert_eq!(fast, pcm, "{name}");
         }
         for name in ["pauses-8k.mp3", "pauses-8k.ogg"] {
-            let m = analyze_file(&audio(name), SilenceParams::default()).expect("analyze");
-            assert_matches(&m, 0.1);
+            assert_matches(&analyzed(name), 0.1);
         }
     }
 
     #[test]
     fn m4a_pauses() {
-        let m = analyze_file(&audio("pauses.m4a"), SilenceParams::default()).expect("analyze");
-        assert_matches(&m, 0.1);
+        assert_matches(&analyzed("pauses.m4a"), 0.1);
     }
 
     /// ffmpeg's AAC encoder primes 1024 samples and says so in the edit list:
@@ -1125,9 +1131,9 @@ mod tests {
             mp4_priming_secs(&mut std::fs::File::open(audio("pauses.mp3")).expect("open")),
             None
         );
-        let mp3 = analyze_file(&audio("pauses.mp3"), SilenceParams::default()).expect("mp3");
+        let mp3 = analyzed("pauses.mp3");
         for name in ["pauses.m4a", "pauses-8k.m4a"] {
-            let aac = analyze_file(&audio(name), SilenceParams::default()).expect("aac");
+            let aac = analyzed(name);
             assert_matches(&aac, 0.1);
             // Silence starts (speech ending) land within 30 ms of the MP3's; at
             // 8 kHz a 128 ms AAC frame smears the next onset, so ends get 100 ms.
@@ -1143,8 +1149,7 @@ mod tests {
 
     #[test]
     fn ogg_pauses() {
-        let m = analyze_file(&audio("pauses.ogg"), SilenceParams::default()).expect("analyze");
-        assert_matches(&m, 0.1);
+        assert_matches(&analyzed("pauses.ogg"), 0.1);
     }
 
     #[test]
@@ -1360,7 +1365,7 @@ mod tests {
 
     #[test]
     fn opus_pauses() {
-        let m = analyze_file(&audio("pauses.opus"), SilenceParams::default()).expect("opus");
+        let m = analyzed("pauses.opus");
         assert_eq!(m.sample_rate, 48_000);
         assert!((m.duration - 4.04).abs() < 0.1, "{}", m.duration);
         assert_matches(&m, 0.1);
@@ -1385,12 +1390,12 @@ mod tests {
     /// and the same speech gives the same map and loudness as in Ogg.
     #[test]
     fn webm_opus_pauses() {
-        let m = analyze_file(&audio("pauses.webm"), SilenceParams::default()).expect("webm");
+        let m = analyzed("pauses.webm");
         assert_eq!(m.sample_rate, 48_000);
         assert!((m.duration - 4.04).abs() < 0.1, "{}", m.duration);
         assert_matches(&m, 0.1);
         // Same samples as the Ogg file once the pre-skip from the OpusHead is dropped.
-        let ogg = analyze_file(&audio("pauses.opus"), SilenceParams::default()).expect("ogg");
+        let ogg = analyzed("pauses.opus");
         assert!(
             (m.duration - ogg.duration).abs() < 0.002,
             "{} vs {}",
@@ -1425,7 +1430,7 @@ mod tests {
         let m = analyze_file(&audio("pauses.mp3"), params).expect("analyze");
         assert!(m.silences.len() >= 2, "{:?}", m.silences);
         assert!(m.silences.iter().all(|s| s[1] - s[0] >= 0.08));
-        let default = analyze_file(&audio("pauses.mp3"), SilenceParams::default()).expect("a");
+        let default = analyzed("pauses.mp3");
         assert!(
             m.silences.len() >= default.silences.len(),
             "a shorter minimum finds at least as many silences"

@@ -49,20 +49,12 @@ pub fn extract_title_bytes(bytes: &[u8], content_type: Option<&str>) -> Option<S
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn page(name: &str) -> Vec<u8> {
-        std::fs::read(
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("testdata/pages")
-                .join(name),
-        )
-        .unwrap_or_else(|e| panic!("fixture {name}: {e}"))
-    }
+    use crate::testdata;
 
     #[test]
     fn prefers_og_title() {
         assert_eq!(
-            extract_title_bytes(&page("og-title.html"), None).as_deref(),
+            extract_title_bytes(&testdata::read("pages", "og-title.html"), None).as_deref(),
             Some("The Open Graph Title")
         );
     }

@@ -282,12 +282,7 @@ mod tests {
     use super::*;
 
     fn fixture(name: &str) -> Vec<u8> {
-        std::fs::read(
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("testdata/transcripts")
-                .join(name),
-        )
-        .expect("fixture")
+        crate::testdata::read("transcripts", name)
     }
 
     /// (start, end, speaker, text) of a cue.
@@ -313,34 +308,21 @@ mod tests {
     ];
 
     #[test]
-    fn webvtt() {
-        let t = parse(&fixture("episode.vtt")).expect("vtt");
-        assert_eq!(t.format, TranscriptFormat::Vtt);
-        assert_eq!(summary(&t), WANT.to_vec());
-    }
-
-    #[test]
-    fn srt() {
-        let t = parse(&fixture("episode.srt")).expect("srt");
-        assert_eq!(t.format, TranscriptFormat::Srt);
-        let want: Vec<_> = WANT.iter().map(|(s, e, _, x)| (*s, *e, None, *x)).collect();
-        assert_eq!(summary(&t), want);
-    }
-
-    #[test]
-    fn podcast_json() {
-        let t = parse(&fixture("episode.json")).expect("json");
-        assert_eq!(t.format, TranscriptFormat::Json);
-        assert_eq!(summary(&t), WANT.to_vec());
-    }
-
-    #[test]
-    fn podcast_html() {
-        let t = parse(&fixture("episode.html")).expect("html");
-        assert_eq!(t.format, TranscriptFormat::Html);
-        let mut want = WANT.to_vec();
-        want[2].1 = None; // the last paragraph has no end in HTML
-        assert_eq!(summary(&t), want);
+    fn every_format_gives_the_same_exchange() {
+        // SRT names no speakers.
+        let srt: Vec<_> = WANT.iter().map(|(s, e, _, x)| (*s, *e, None, *x)).collect();
+        let mut html = WANT.to_vec();
+        html[2].1 = None; // the last paragraph has no end in HTML
+        for (file, format, want) in [
+            ("episode.vtt", TranscriptFormat::Vtt, WANT.to_vec()),
+            ("episode.srt", TranscriptFormat::Srt, srt),
+            ("episode.json", TranscriptFormat::Json, WANT.to_vec()),
+            ("episode.html", TranscriptFormat::Html, html),
+        ] {
+            let t = parse(&fixture(file)).expect(file);
+            assert_eq!(t.format, format, "{file}");
+            assert_eq!(summary(&t), want, "{file}");
+        }
     }
 
     #[test]

@@ -53,6 +53,11 @@ fn env(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
+/// The feed URL of the `i`th podcast of the benchmark library.
+fn feed_url(i: usize) -> String {
+    format!("https://feeds.example.com/podcast/{i}/feed.xml")
+}
+
 fn mib(b: usize) -> f64 {
     b as f64 / (1024.0 * 1024.0)
 }
@@ -63,7 +68,7 @@ fn build(feeds: usize, plays: usize, devices: usize) -> Library {
     let mut main = Library::new("device-0").expect("lib");
     for i in 0..feeds {
         main.subscribe(NewFeed {
-            url: format!("https://feeds.example.com/podcast/{i}/feed.xml"),
+            url: feed_url(i),
             title: Some(format!("Podcast number {i}")),
             folder: vec![format!("Folder {}", i % 10)],
             tags: vec![format!("tag{}", i % 7)],
@@ -78,8 +83,8 @@ fn build(feeds: usize, plays: usize, devices: usize) -> Library {
         let mut lib = Library::load(&genesis, format!("device-{d}")).expect("load");
         lib.set_clock(move || 1_700_000_000_000 + d as i64);
         for j in 0..per_device {
-            let feed = format!("https://feeds.example.com/podcast/{}/feed.xml", j % feeds);
-            let ep = episode_key(&feed, &format!("episode-guid-{}", j / feeds)).expect("key");
+            let ep = episode_key(&feed_url(j % feeds), &format!("episode-guid-{}", j / feeds))
+                .expect("key");
             lib.set_position(&ep, (j % 3600) as f64 + 0.5, Some(3600.0))
                 .expect("pos");
             if j % 500 == 499 {
@@ -122,36 +127,32 @@ fn sync(a: &mut Library, pa: &mut SyncPeer, b: &mut Library, pb: &mut SyncPeer) 
             );
         }
     };
+    // One direction of a round: `from` generates a message and `to` receives it. Whether
+    // there was one; `said` names both steps.
+    let mut send = |from: &mut Library,
+                    pf: &mut SyncPeer,
+                    to: &mut Library,
+                    pt: &mut SyncPeer,
+                    said: (&str, &str)| {
+        let t = Instant::now();
+        let m = from.generate_sync_message(pf);
+        step(said.0, t, m.as_ref().map_or(0, Vec::len));
+        let Some(m) = m else {
+            return false;
+        };
+        anatomy(&m);
+        bytes += m.len();
+        messages += 1;
+        largest = largest.max(m.len());
+        let t = Instant::now();
+        to.receive_sync_message(pt, &m).expect(said.1);
+        step(said.1, t, m.len());
+        true
+    };
     loop {
-        let t = Instant::now();
-        let m1 = a.generate_sync_message(pa);
-        step("a generates", t, m1.as_ref().map_or(0, Vec::len));
-        if let Some(m) = &m1 {
-            anatomy(m);
-        }
-        if let Some(m) = &m1 {
-            bytes += m.len();
-            messages += 1;
-            largest = largest.max(m.len());
-            let t = Instant::now();
-            b.receive_sync_message(pb, m).expect("b receives");
-            step("b receives", t, m.len());
-        }
-        let t = Instant::now();
-        let m2 = b.generate_sync_message(pb);
-        step("b generates", t, m2.as_ref().map_or(0, Vec::len));
-        if let Some(m) = &m2 {
-            anatomy(m);
-        }
-        if let Some(m) = &m2 {
-            bytes += m.len();
-            messages += 1;
-            largest = largest.max(m.len());
-            let t = Instant::now();
-            a.receive_sync_message(pa, m).expect("a receives");
-            step("a receives", t, m.len());
-        }
-        if m1.is_none() && m2.is_none() {
+        let a_said = send(a, pa, b, pb, ("a generates", "b receives"));
+        let b_said = send(b, pb, a, pa, ("b generates", "a receives"));
+        if !a_said && !b_said {
             break;
         }
     }
@@ -220,11 +221,7 @@ fn main() {
 
     // One position update on an existing record, synced to the up-to-date peer.
     let (mut b, mut pa, mut pb) = last.expect("one run");
-    let ep = episode_key(
-        "https://feeds.example.com/podcast/1/feed.xml",
-        "episode-guid-0",
-    )
-    .expect("key");
+    let ep = episode_key(&feed_url(1), "episode-guid-0").expect("key");
     a.set_position(&ep, 1234.5, Some(3600.0)).expect("pos");
     let s = sync(&mut a, &mut pa, &mut b, &mut pb);
     assert_eq!(b.play("device-0", &ep).expect("rec").position, 1234.5);
@@ -240,11 +237,7 @@ fn main() {
         s.bytes, s.messages, s.largest, s.time
     );
     // A first position in a new episode (creates the record).
-    let ep2 = episode_key(
-        "https://feeds.example.com/podcast/2/feed.xml",
-        "brand-new-episode",
-    )
-    .expect("key");
+    let ep2 = episode_key(&feed_url(2), "brand-new-episode").expect("key");
     a.set_position(&ep2, 10.0, Some(1800.0)).expect("pos");
     let s = sync(&mut a, &mut pa, &mut b, &mut pb);
     println!(

@@ -754,15 +754,7 @@ impl Library {
             .child(obj, "settings", ObjType::Map)
             .ok()
             .flatten()
-            .map(|m| {
-                self.map_keys(&m)
-                    .into_iter()
-                    .filter_map(|k| {
-                        let (v, id) = self.doc.get(&m, k.as_str()).ok().flatten()?;
-                        Some((k, SettingValue::from_value(&self.doc, &v, &id)?))
-                    })
-                    .collect()
-            })
+            .map(|m| self.settings_in(&m))
             .unwrap_or_default();
         Feed {
             title: self.get_str(obj, "title").unwrap_or_default(),
@@ -776,6 +768,13 @@ impl Library {
     }
 
     // ----- play records -----
+
+    /// Records that this device changed its play record `rec` now.
+    fn stamp_updated(&mut self, rec: &ObjId) -> Result<(), LibraryError> {
+        let now = self.now();
+        self.doc.put(rec, "updated", now)?;
+        Ok(())
+    }
 
     fn my_record(&mut self, episode: &str) -> Result<ObjId, LibraryError> {
         check_text("episode key", episode)?;
@@ -814,9 +813,7 @@ impl Library {
         {
             self.doc.put(&rec, "duration", d)?;
         }
-        let now = self.now();
-        self.doc.put(&rec, "updated", now)?;
-        Ok(())
+        self.stamp_updated(&rec)
     }
 
     /// Set this device's playback speed for an episode.
@@ -830,9 +827,7 @@ impl Library {
         }
         let rec = self.my_record(episode)?;
         self.doc.put(&rec, "speed", speed)?;
-        let now = self.now();
-        self.doc.put(&rec, "updated", now)?;
-        Ok(())
+        self.stamp_updated(&rec)
     }
 
     /// Mark an episode played (or unplayed) on this device.
@@ -843,9 +838,7 @@ impl Library {
         if !completed {
             self.doc.put(&rec, "position", 0.0)?;
         }
-        let now = self.now();
-        self.doc.put(&rec, "updated", now)?;
-        Ok(())
+        self.stamp_updated(&rec)
     }
 
     /// Mark many episodes played in one go (one change, e.g. "mark feed played").
@@ -1040,10 +1033,15 @@ impl Library {
         let Ok(s) = self.top(K_SETTINGS) else {
             return BTreeMap::new();
         };
-        self.map_keys(&s)
+        self.settings_in(&s)
+    }
+
+    /// The settings in the map `m` (global or a feed's); values of unknown kinds are skipped.
+    fn settings_in(&self, m: &ObjId) -> BTreeMap<String, SettingValue> {
+        self.map_keys(m)
             .into_iter()
             .filter_map(|k| {
-                let (v, id) = self.doc.get(&s, k.as_str()).ok().flatten()?;
+                let (v, id) = self.doc.get(m, k.as_str()).ok().flatten()?;
                 Some((k, SettingValue::from_value(&self.doc, &v, &id)?))
             })
             .collect()

@@ -34,6 +34,19 @@ fn quiet(c: &mut skypod_peer::PeerConfig) {
     }
 }
 
+/// The settings the benchmarked peers run with (see [`quiet`]), for the bare-`webrtc`
+/// references to match.
+fn measured_config() -> skypod_peer::PeerConfig {
+    let mut cfg = skypod_peer::PeerConfig::new(
+        skypod_protocol::IdentityKey::generate_es256(),
+        skypod_protocol::RealmId::random(),
+        String::new(),
+        skypod_peer::JoinMode::Authn,
+    );
+    quiet(&mut cfg);
+    cfg
+}
+
 async fn mesh(n: usize) -> Duration {
     let sdir = tempfile::tempdir().unwrap();
     let s = TestServer::start(sdir.path()).await;
@@ -317,13 +330,7 @@ async fn main() {
     let mut p = pair().await;
     // References: a bare `webrtc` pair with our settings (send-buffer limit, SCTP receive
     // window) — the cost of our layer — and one with the library's defaults but our limit.
-    let mut ours_cfg = skypod_peer::PeerConfig::new(
-        skypod_protocol::IdentityKey::generate_es256(),
-        skypod_protocol::RealmId::random(),
-        String::new(),
-        skypod_peer::JoinMode::Authn,
-    );
-    quiet(&mut ours_cfg);
+    let ours_cfg = measured_config();
     let limit = ours_cfg.send_buffer_limit;
     let rwnd = ours_cfg.sctp_receive_buffer;
     let udp = ours_cfg.udp_recv_buffer;
@@ -370,13 +377,7 @@ async fn main() {
 /// the sizes the library handles badly.
 async fn sweep() {
     let mut p = pair().await;
-    let mut cfg = skypod_peer::PeerConfig::new(
-        skypod_protocol::IdentityKey::generate_es256(),
-        skypod_protocol::RealmId::random(),
-        String::new(),
-        skypod_peer::JoinMode::Authn,
-    );
-    quiet(&mut cfg);
+    let cfg = measured_config();
     let tuning = raw::Tuning {
         rwnd: cfg.sctp_receive_buffer,
         udp: cfg.udp_recv_buffer,

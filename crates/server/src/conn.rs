@@ -16,7 +16,7 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role};
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
 use skypod_protocol::messages::{AuthnResponse, REALM_STATUS, RealmStatus};
-use skypod_protocol::{Envelope, IdentId, close, unix_now};
+use skypod_protocol::{Envelope, IdentId, RealmId, close, unix_now};
 
 use crate::coalesce::WriteCoalescer;
 use crate::hub::{CloseReason, ConnHandle, Realm};
@@ -262,6 +262,17 @@ fn store_refusal(e: StoreError) -> Refusal {
     }
 }
 
+/// The realm a member signs in to or an invitee joins; an unknown realm is refused the way
+/// a stranger is (so its existence is not told).
+async fn existing_realm(state: &AppState, realm: &RealmId) -> Result<Arc<Realm>, Refusal> {
+    state
+        .hub
+        .realm(realm)
+        .await
+        .map_err(store_refusal)?
+        .ok_or_else(Refusal::not_a_member)
+}
+
 /// Apply a verified-as-far-as-possible request to the hub and store.
 async fn decide(
     state: &AppState,
@@ -283,12 +294,7 @@ async fn decide(
             identid,
             token,
         } => {
-            let r = state
-                .hub
-                .realm(&realm)
-                .await
-                .map_err(store_refusal)?
-                .ok_or_else(Refusal::not_a_member)?;
+            let r = existing_realm(state, &realm).await?;
             let key = r
                 .fresh_member_key(state.hub.store().as_ref(), &identid)
                 .await
@@ -302,12 +308,7 @@ async fn decide(
             member,
             invitation,
         } => {
-            let r = state
-                .hub
-                .realm(&realm)
-                .await
-                .map_err(store_refusal)?
-                .ok_or_else(Refusal::not_a_member)?;
+            let r = existing_realm(state, &realm).await?;
             let claims = preauth::verify_invitation(
                 &invitation,
                 &realm,

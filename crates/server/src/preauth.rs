@@ -155,25 +155,9 @@ pub fn read_first(text: &str, now: i64, rules: &TokenRules) -> Result<First, Ref
     })?;
     let request = match msg {
         PREAUTH_REGISTER => {
-            let claims: Claims<RegisterClaims> =
-                token::peek(&token, rules).map_err(|e| fail(Refusal::token(e)))?;
-            let pubkey = claims.ext.pubkey.clone();
-            self_signed::<RegisterClaims>(
-                &token,
-                &pubkey,
-                Purpose::Register,
-                &claims.realm,
-                now,
-                rules,
-            )
-            .map_err(fail)?;
-            Request::Register {
-                realm: claims.base.realm,
-                member: StoredMember {
-                    identid: pubkey.thumbprint(),
-                    pubkey,
-                },
-            }
+            let (realm, member, _) =
+                self_signed::<RegisterClaims>(&token, now, rules).map_err(fail)?;
+            Request::Register { realm, member }
         }
         PREAUTH_AUTHN => {
             let claims: Claims<NoClaims> =
@@ -185,47 +169,58 @@ pub fn read_first(text: &str, now: i64, rules: &TokenRules) -> Result<First, Ref
             }
         }
         _ => {
-            let claims: Claims<ExchangeClaims> =
-                token::peek(&token, rules).map_err(|e| fail(Refusal::token(e)))?;
-            let pubkey = claims.ext.pubkey.clone();
-            self_signed::<ExchangeClaims>(
-                &token,
-                &pubkey,
-                Purpose::Exchange,
-                &claims.realm,
-                now,
-                rules,
-            )
-            .map_err(fail)?;
+            let (realm, member, claims) =
+                self_signed::<ExchangeClaims>(&token, now, rules).map_err(fail)?;
             Request::Exchange {
-                realm: claims.base.realm,
-                member: StoredMember {
-                    identid: pubkey.thumbprint(),
-                    pubkey,
-                },
-                invitation: claims.ext.invitation,
+                realm,
+                member,
+                invitation: claims.invitation,
             }
         }
     };
     Ok(First { msg, seq, request })
 }
 
-/// A token signed by the key it carries (register, exchange): the key must be valid, and
-/// `verify` checks that `iss` is that key's thumbprint.
-fn self_signed<X: serde::de::DeserializeOwned>(
+/// The claims of a token signed by the key it carries: a newcomer's.
+trait SelfSigned: serde::de::DeserializeOwned {
+    const PURPOSE: Purpose;
+    /// The key that signed the token.
+    fn pubkey(&self) -> &PublicJwk;
+}
+
+impl SelfSigned for RegisterClaims {
+    const PURPOSE: Purpose = Purpose::Register;
+    fn pubkey(&self) -> &PublicJwk {
+        &self.pubkey
+    }
+}
+
+impl SelfSigned for ExchangeClaims {
+    const PURPOSE: Purpose = Purpose::Exchange;
+    fn pubkey(&self) -> &PublicJwk {
+        &self.pubkey
+    }
+}
+
+/// A self-signed token (register, exchange): its realm, the member it introduces and its own
+/// claims. The key must be valid, and `verify` checks that `iss` is that key's thumbprint.
+fn self_signed<X: SelfSigned>(
     token: &str,
-    pubkey: &PublicJwk,
-    purpose: Purpose,
-    realm: &RealmId,
     now: i64,
     rules: &TokenRules,
-) -> Result<(), Refusal> {
+) -> Result<(RealmId, StoredMember, X), Refusal> {
+    let claims: Claims<X> = token::peek(token, rules).map_err(Refusal::token)?;
+    let pubkey = claims.ext.pubkey().clone();
     pubkey
         .validate()
         .map_err(|e| Refusal::new(400, "bad_pubkey", e.to_string()))?;
-    token::verify::<X>(token, pubkey, purpose, realm, now, rules)
-        .map(|_| ())
-        .map_err(Refusal::token)
+    token::verify::<X>(token, &pubkey, X::PURPOSE, &claims.realm, now, rules)
+        .map_err(Refusal::token)?;
+    let member = StoredMember {
+        identid: pubkey.thumbprint(),
+        pubkey,
+    };
+    Ok((claims.base.realm, member, claims.ext))
 }
 
 /// Finish `preauth.authn` with the member's stored key.
@@ -278,26 +273,44 @@ mod tests {
 
     const NOW: i64 = 1_800_000_000;
 
+    /// A token for `purpose` signed by `k`, valid for a minute from `NOW`.
+    fn signed(
+        k: &IdentityKey,
+        purpose: Purpose,
+        realm: &RealmId,
+        ext: impl serde::Serialize,
+    ) -> String {
+        token::sign(k, purpose, realm, NOW, 60, ext).unwrap()
+    }
+
+    /// How the first frame `text` is refused.
+    fn refusal_of(text: &str) -> Refusal {
+        read_first(text, NOW, &TokenRules::default())
+            .unwrap_err()
+            .refusal
+    }
+
     fn frame(msg: &str, token: &str) -> String {
         json!({"typ": "req", "msg": msg, "seq": 1, "dat": {"token": token}}).to_string()
+    }
+
+    /// A `preauth.register` frame signed by `signer`, presenting `pubkey` as the newcomer's.
+    fn register_frame(signer: &IdentityKey, pubkey: &PublicJwk, realm: &RealmId) -> String {
+        let claims = RegisterClaims {
+            pubkey: pubkey.clone(),
+        };
+        frame(
+            PREAUTH_REGISTER,
+            &signed(signer, Purpose::Register, realm, claims),
+        )
     }
 
     #[test]
     fn register_is_self_verified() {
         let k = IdentityKey::generate_es256();
         let realm = RealmId::random();
-        let t = token::sign(
-            &k,
-            Purpose::Register,
-            &realm,
-            NOW,
-            60,
-            RegisterClaims {
-                pubkey: k.public_jwk().clone(),
-            },
-        )
-        .unwrap();
-        let first = read_first(&frame(PREAUTH_REGISTER, &t), NOW, &TokenRules::default()).unwrap();
+        let frame = register_frame(&k, k.public_jwk(), &realm);
+        let first = read_first(&frame, NOW, &TokenRules::default()).unwrap();
         match first.request {
             Request::Register { realm: r, member } => {
                 assert_eq!(r, realm);
@@ -313,20 +326,7 @@ mod tests {
         let victim = IdentityKey::generate_es256();
         let realm = RealmId::random();
         // signed by k, but claims the victim's public key
-        let t = token::sign(
-            &k,
-            Purpose::Register,
-            &realm,
-            NOW,
-            60,
-            RegisterClaims {
-                pubkey: victim.public_jwk().clone(),
-            },
-        )
-        .unwrap();
-        let r = read_first(&frame(PREAUTH_REGISTER, &t), NOW, &TokenRules::default())
-            .unwrap_err()
-            .refusal;
+        let r = refusal_of(&register_frame(&k, victim.public_jwk(), &realm));
         assert_eq!(r.status, 401);
     }
 
@@ -334,22 +334,13 @@ mod tests {
     fn a_token_for_one_purpose_cannot_serve_another() {
         let k = IdentityKey::generate_es256();
         let realm = RealmId::random();
-        let authn = token::sign(
+        let authn = signed(
             &k,
             Purpose::Authn,
             &realm,
-            NOW,
-            60,
             json!({"pubkey": k.public_jwk()}),
-        )
-        .unwrap();
-        let r = read_first(
-            &frame(PREAUTH_REGISTER, &authn),
-            NOW,
-            &TokenRules::default(),
-        )
-        .unwrap_err()
-        .refusal;
+        );
+        let r = refusal_of(&frame(PREAUTH_REGISTER, &authn));
         assert_eq!(r.code, "wrong_purpose");
     }
 
@@ -359,25 +350,14 @@ mod tests {
         let realm = RealmId::random();
         let mut jwk = serde_json::to_value(k.public_jwk()).unwrap();
         jwk["d"] = json!("bm90IHJlYWxseSBhIGtleSBidXQgc2hhcGVkIGxpa2Ugb25l");
-        let register = token::sign(
-            &k,
-            Purpose::Register,
-            &realm,
-            NOW,
-            60,
-            json!({"pubkey": jwk}),
-        )
-        .unwrap();
+        let register = signed(&k, Purpose::Register, &realm, json!({"pubkey": jwk}));
         let inv = invitation::create(&k, &realm, NOW, 600, None).unwrap();
-        let exchange = token::sign(
+        let exchange = signed(
             &k,
             Purpose::Exchange,
             &realm,
-            NOW,
-            60,
             json!({"pubkey": jwk, "invitation": inv}),
-        )
-        .unwrap();
+        );
         for (msg, t) in [(PREAUTH_REGISTER, register), (PREAUTH_EXCHANGE, exchange)] {
             let e = read_first(&frame(msg, &t), NOW, &TokenRules::default()).unwrap_err();
             assert_eq!((e.msg.as_str(), e.seq), (msg, Some(1)));
@@ -418,9 +398,7 @@ mod tests {
             r#"{"typ":"req","msg":"preauth.authn","seq":1}"#,
             r#"{"typ":"req","msg":"preauth.authn","seq":1,"dat":{"token":"a.b.c"}}"#,
         ] {
-            let r = read_first(text, NOW, &TokenRules::default())
-                .unwrap_err()
-                .refusal;
+            let r = refusal_of(text);
             assert!(matches!(r.status, 400 | 401), "{text}: {r:?}");
         }
     }

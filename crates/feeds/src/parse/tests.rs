@@ -2,10 +2,7 @@
 use super::*;
 
 fn fixture(name: &str) -> Vec<u8> {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("testdata/feeds")
-        .join(name);
-    std::fs::read(&path).unwrap_or_else(|e| panic!("fixture {}: {e}", path.display()))
+    crate::testdata::read("feeds", name)
 }
 
 #[test]

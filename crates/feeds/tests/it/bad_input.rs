@@ -2,7 +2,12 @@
 //! cargo-fuzz targets in `fuzz/`): mutated feeds, OPML, HTML and audio must give
 //! `Ok` or `Err`, never a panic.
 
+use std::io::Cursor;
 use std::path::Path;
+
+use skypod_feeds::silence::{Measure, SilenceParams, analyze_reader, analyze_reader_measuring};
+
+use crate::common::testdata as read;
 
 struct Rng(u64);
 
@@ -68,13 +73,21 @@ fn mutate(rng: &mut Rng, input: &[u8]) -> Vec<u8> {
     v
 }
 
-fn read(rel: &str) -> Vec<u8> {
-    std::fs::read(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("testdata")
-            .join(rel),
-    )
-    .expect("fixture")
+/// Hands `check` `rounds` mutations of each fixture in `seeds`, in order, with the
+/// fixture's extension (a format hint).
+fn each_mutant(
+    rng: &mut Rng,
+    seeds: &[&str],
+    rounds: usize,
+    mut check: impl FnMut(Vec<u8>, Option<&str>),
+) {
+    for seed in seeds {
+        let base = read(seed);
+        let ext = seed.rsplit('.').next();
+        for _ in 0..rounds {
+            check(mutate(rng, &base), ext);
+        }
+    }
 }
 
 #[test]
@@ -85,14 +98,9 @@ fn mutated_feeds_never_panic() {
         "feeds/feed.json",
         "feeds/latin1.xml",
     ];
-    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
-    for seed in seeds {
-        let base = read(seed);
-        for _ in 0..400 {
-            let m = mutate(&mut rng, &base);
-            let _ = skypod_feeds::parse::parse_feed(&m, Some("https://x.example/"));
-        }
-    }
+    each_mutant(&mut Rng(0x9E37_79B9_7F4A_7C15), &seeds, 400, |m, _| {
+        let _ = skypod_feeds::parse::parse_feed(&m, Some("https://x.example/"));
+    });
 }
 
 #[test]
@@ -114,19 +122,10 @@ fn mutated_opml_and_html_never_panic() {
 
 #[test]
 fn mutated_audio_never_panics() {
-    let mut rng = Rng(7);
-    for seed in ["audio/pauses.mp3", "audio/pauses.m4a", "audio/pauses.ogg"] {
-        let base = read(seed);
-        let ext = seed.rsplit('.').next().map(str::to_owned);
-        for _ in 0..60 {
-            let m = mutate(&mut rng, &base);
-            let _ = skypod_feeds::silence::analyze_reader(
-                std::io::Cursor::new(m),
-                ext.as_deref(),
-                skypod_feeds::silence::SilenceParams::default(),
-            );
-        }
-    }
+    let seeds = ["audio/pauses.mp3", "audio/pauses.m4a", "audio/pauses.ogg"];
+    each_mutant(&mut Rng(7), &seeds, 60, |m, ext| {
+        let _ = analyze_reader(Cursor::new(m), ext, SilenceParams::default());
+    });
 }
 
 // ---- issue 10: chapters, transcripts, artwork, loudness/Opus paths ----
@@ -135,30 +134,25 @@ fn mutated_audio_never_panics() {
 fn mutated_chapters_and_transcripts_never_panic() {
     use futures_util::FutureExt;
     let mut rng = Rng(0xC4A9);
-    for seed in [
+    let chapters = [
         "chapters/chapters.json",
         "chapters/ch.mp3",
         "chapters/ch.m4a",
-    ] {
-        let base = read(seed);
-        for _ in 0..300 {
-            let m = mutate(&mut rng, &base);
-            let mut src = skypod_feeds::chapters::SliceSource(bytes::Bytes::from(m));
-            let done = skypod_feeds::chapters::extract(&mut src).now_or_never();
-            assert!(done.is_some(), "in-memory extraction never waits");
-        }
-    }
-    for seed in [
+    ];
+    each_mutant(&mut rng, &chapters, 300, |m, _| {
+        let mut src = skypod_feeds::chapters::SliceSource(bytes::Bytes::from(m));
+        let done = skypod_feeds::chapters::extract(&mut src).now_or_never();
+        assert!(done.is_some(), "in-memory extraction never waits");
+    });
+    let transcripts = [
         "transcripts/episode.vtt",
         "transcripts/episode.srt",
         "transcripts/episode.json",
         "transcripts/episode.html",
-    ] {
-        let base = read(seed);
-        for _ in 0..300 {
-            let _ = skypod_feeds::transcript::parse(&mutate(&mut rng, &base));
-        }
-    }
+    ];
+    each_mutant(&mut rng, &transcripts, 300, |m, _| {
+        let _ = skypod_feeds::transcript::parse(&m);
+    });
 }
 
 #[test]
@@ -187,18 +181,9 @@ fn mutated_images_never_panic() {
 
 #[test]
 fn mutated_audio_with_loudness_and_opus_never_panics() {
-    let mut rng = Rng(11);
-    for seed in ["audio/pauses.mp3", "audio/pauses.opus", "audio/pauses.webm"] {
-        let base = read(seed);
-        let ext = seed.rsplit('.').next().map(str::to_owned);
-        for _ in 0..40 {
-            let m = mutate(&mut rng, &base);
-            let _ = skypod_feeds::silence::analyze_reader_measuring(
-                std::io::Cursor::new(m),
-                ext.as_deref(),
-                skypod_feeds::silence::SilenceParams::default(),
-                skypod_feeds::silence::Measure { loudness: true },
-            );
-        }
-    }
+    let seeds = ["audio/pauses.mp3", "audio/pauses.opus", "audio/pauses.webm"];
+    let loudness = Measure { loudness: true };
+    each_mutant(&mut Rng(11), &seeds, 40, |m, ext| {
+        let _ = analyze_reader_measuring(Cursor::new(m), ext, SilenceParams::default(), loudness);
+    });
 }

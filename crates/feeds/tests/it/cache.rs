@@ -16,15 +16,21 @@ async fn cache(dir: &std::path::Path, max_bytes: u64) -> Cache {
     Cache::open(cfg, fetcher).await.expect("cache")
 }
 
+/// The fixture server and a 64 MiB cache of it in a fresh directory.
+async fn setup() -> (common::Server, tempfile::TempDir, Cache) {
+    let srv = common::start().await;
+    let dir = tempfile::tempdir().expect("tmp");
+    let c = cache(dir.path(), 64 << 20).await;
+    (srv, dir, c)
+}
+
 fn u(s: String) -> Url {
     Url::parse(&s).expect("url")
 }
 
 #[tokio::test]
 async fn etag_revalidation_serves_304_from_cache() {
-    let srv = common::start().await;
-    let dir = tempfile::tempdir().expect("tmp");
-    let c = cache(dir.path(), 64 << 20).await;
+    let (srv, _dir, c) = setup().await;
     let url = u(srv.url("/etag.xml"));
     let a = c.get(&url, 1 << 20).await.expect("first");
     assert_eq!(a.cache, CacheStatus::Miss);
@@ -50,9 +56,7 @@ async fn etag_revalidation_serves_304_from_cache() {
 
 #[tokio::test]
 async fn last_modified_revalidation() {
-    let srv = common::start().await;
-    let dir = tempfile::tempdir().expect("tmp");
-    let c = cache(dir.path(), 64 << 20).await;
+    let (srv, _dir, c) = setup().await;
     let url = u(srv.url("/lm.xml"));
     assert_eq!(
         c.get(&url, 1 << 20).await.expect("first").cache,
@@ -68,9 +72,7 @@ async fn last_modified_revalidation() {
 
 #[tokio::test]
 async fn fresh_entries_skip_the_origin() {
-    let srv = common::start().await;
-    let dir = tempfile::tempdir().expect("tmp");
-    let c = cache(dir.path(), 64 << 20).await;
+    let (srv, dir, c) = setup().await;
     let url = u(srv.url("/fresh.xml"));
     c.get(&url, 1 << 20).await.expect("first");
     for _ in 0..5 {
@@ -91,9 +93,7 @@ async fn fresh_entries_skip_the_origin() {
 
 #[tokio::test]
 async fn same_body_stored_once() {
-    let srv = common::start().await;
-    let dir = tempfile::tempdir().expect("tmp");
-    let c = cache(dir.path(), 64 << 20).await;
+    let (srv, _dir, c) = setup().await;
     let a = c.get(&u(srv.url("/fresh.xml")), 1 << 20).await.expect("a");
     let b = c.get(&u(srv.url("/flaky.xml")), 1 << 20).await.expect("b");
     assert_eq!(a.hash, b.hash);
@@ -102,9 +102,7 @@ async fn same_body_stored_once() {
 
 #[tokio::test]
 async fn stale_if_error() {
-    let srv = common::start().await;
-    let dir = tempfile::tempdir().expect("tmp");
-    let c = cache(dir.path(), 64 << 20).await;
+    let (srv, _dir, c) = setup().await;
     let url = u(srv.url("/flaky.xml"));
     let a = c.get(&url, 1 << 20).await.expect("first");
     assert!(!a.stale);
@@ -121,9 +119,7 @@ async fn stale_if_error() {
 
 #[tokio::test]
 async fn no_store_and_failures_are_not_cached() {
-    let srv = common::start().await;
-    let dir = tempfile::tempdir().expect("tmp");
-    let c = cache(dir.path(), 64 << 20).await;
+    let (srv, dir, c) = setup().await;
     let url = u(srv.url("/nostore.xml"));
     let a = c.get(&url, 1 << 20).await.expect("served");
     assert_eq!(a.bytes().await.expect("body").len() as u64, a.len);
@@ -166,9 +162,7 @@ async fn lru_eviction_under_size_cap() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_misses_share_one_origin_request() {
     const N: usize = 8;
-    let srv = common::start().await;
-    let dir = tempfile::tempdir().expect("tmp");
-    let c = cache(dir.path(), 64 << 20).await;
+    let (srv, _dir, c) = setup().await;
     let url = u(srv.url("/held.xml"));
     let tasks: Vec<_> = (0..N)
         .map(|_| {
@@ -211,9 +205,7 @@ async fn concurrent_misses_share_one_origin_request() {
 
 #[tokio::test]
 async fn a_body_removed_under_the_cache_is_fetched_again() {
-    let srv = common::start().await;
-    let dir = tempfile::tempdir().expect("tmp");
-    let c = cache(dir.path(), 64 << 20).await;
+    let (srv, _dir, c) = setup().await;
     let url = u(srv.url("/fresh.xml"));
     let a = c.get(&url, 1 << 20).await.expect("miss");
     assert_eq!(a.cache, CacheStatus::Miss);

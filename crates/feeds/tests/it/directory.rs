@@ -142,6 +142,37 @@ impl Proxy {
     }
 }
 
+impl Proxy {
+    /// A proxy whose directory is an iTunes Search API at `path` of the fixture at `base`.
+    async fn itunes(base: &str, path: &str) -> Self {
+        Self::start(DirectoryConfig::Itunes {
+            endpoint: endpoint(base, path),
+        })
+        .await
+    }
+
+    /// A search for `q` by a member that fails with `status` and a message that says `says`.
+    async fn assert_refused(&self, q: Option<&str>, status: u16, says: &str) {
+        let (got, body) = self.search(q, Some("good")).await;
+        assert_eq!(got, status, "{body}");
+        assert!(
+            body["message"].as_str().expect("message").contains(says),
+            "{body}"
+        );
+    }
+}
+
+/// The fixture's Podcast Index (at `base`), with the fixture's key and `secret`.
+fn podcast_index(base: &str, secret: &str) -> DirectoryConfig {
+    DirectoryConfig::from_options(
+        "podcastindex",
+        Some(&format!("{base}/pi/search")),
+        Some("fixture-key"),
+        Some(secret),
+    )
+    .expect("config")
+}
+
 fn endpoint(base: &str, path: &str) -> url::Url {
     url::Url::parse(&format!("{base}{path}")).expect("url")
 }
@@ -149,10 +180,7 @@ fn endpoint(base: &str, path: &str) -> url::Url {
 #[tokio::test]
 async fn itunes_search_through_the_proxy_members_only_and_remembered() {
     let (base, st) = fixture().await;
-    let proxy = Proxy::start(DirectoryConfig::Itunes {
-        endpoint: endpoint(&base, "/itunes/search"),
-    })
-    .await;
+    let proxy = Proxy::itunes(&base, "/itunes/search").await;
 
     let (status, body) = proxy.search(Some("  rust   podcasts "), Some("good")).await;
     assert_eq!(status, 200, "{body}");
@@ -185,36 +213,18 @@ async fn itunes_search_through_the_proxy_members_only_and_remembered() {
     let hits = st.itunes_hits.load(Ordering::SeqCst);
     assert_eq!(proxy.search(Some("rust"), None).await.0, 401);
     assert_eq!(proxy.search(Some("rust"), Some("forged")).await.0, 401);
-    let (status, err) = proxy.search(None, Some("good")).await;
-    assert_eq!(status, 400);
-    assert!(
-        err["message"]
-            .as_str()
-            .expect("message")
-            .contains("missing q")
-    );
+    proxy.assert_refused(None, 400, "missing q").await;
     assert_eq!(proxy.search(Some("   "), Some("good")).await.0, 400);
-    let (status, err) = proxy.search(Some(&"x".repeat(201)), Some("good")).await;
-    assert_eq!(status, 400);
-    assert!(
-        err["message"]
-            .as_str()
-            .expect("message")
-            .contains("longer than 200")
-    );
+    proxy
+        .assert_refused(Some(&"x".repeat(201)), 400, "longer than 200")
+        .await;
     assert_eq!(st.itunes_hits.load(Ordering::SeqCst), hits);
 }
 
 #[tokio::test]
 async fn podcast_index_requests_are_signed_with_key_and_secret() {
     let (base, _st) = fixture().await;
-    let good = DirectoryConfig::from_options(
-        "podcastindex",
-        Some(&format!("{base}/pi/search")),
-        Some("fixture-key"),
-        Some("fixture-secret"),
-    )
-    .expect("config");
+    let good = podcast_index(&base, "fixture-secret");
     let proxy = Proxy::start(good).await;
     let (status, body) = proxy.search(Some("history"), Some("good")).await;
     assert_eq!(status, 200, "{body}");
@@ -224,66 +234,29 @@ async fn podcast_index_requests_are_signed_with_key_and_secret() {
     assert_eq!(body["results"][0]["description"], "From the index");
 
     // A wrong secret: the index refuses, the member gets a clear 502.
-    let bad = DirectoryConfig::from_options(
-        "podcastindex",
-        Some(&format!("{base}/pi/search")),
-        Some("fixture-key"),
-        Some("wrong"),
-    )
-    .expect("config");
+    let bad = podcast_index(&base, "wrong");
     let proxy = Proxy::start(bad).await;
-    let (status, body) = proxy.search(Some("history"), Some("good")).await;
-    assert_eq!(status, 502);
-    assert!(
-        body["message"].as_str().expect("message").contains("401"),
-        "{body}"
-    );
+    proxy.assert_refused(Some("history"), 502, "401").await;
 }
 
 #[tokio::test]
 async fn no_directory_down_garbage_and_slow_give_clear_errors() {
     let (base, _st) = fixture().await;
     let proxy = Proxy::start(DirectoryConfig::None).await;
-    let (status, body) = proxy.search(Some("rust"), Some("good")).await;
-    assert_eq!(status, 503);
-    assert!(
-        body["message"]
-            .as_str()
-            .expect("message")
-            .contains("no podcast directory"),
-        "{body}"
-    );
+    proxy
+        .assert_refused(Some("rust"), 503, "no podcast directory")
+        .await;
 
-    let proxy = Proxy::start(DirectoryConfig::Itunes {
-        endpoint: endpoint(&base, "/down/search"),
-    })
-    .await;
-    let (status, body) = proxy.search(Some("rust"), Some("good")).await;
-    assert_eq!(status, 502);
-    assert!(
-        body["message"].as_str().expect("message").contains("500"),
-        "{body}"
-    );
+    let proxy = Proxy::itunes(&base, "/down/search").await;
+    proxy.assert_refused(Some("rust"), 502, "500").await;
 
-    let proxy = Proxy::start(DirectoryConfig::Itunes {
-        endpoint: endpoint(&base, "/garbage/search"),
-    })
-    .await;
-    let (status, body) = proxy.search(Some("rust"), Some("good")).await;
-    assert_eq!(status, 422);
-    assert!(
-        body["message"]
-            .as_str()
-            .expect("message")
-            .contains("directory's answer"),
-        "{body}"
-    );
+    let proxy = Proxy::itunes(&base, "/garbage/search").await;
+    proxy
+        .assert_refused(Some("rust"), 422, "directory's answer")
+        .await;
 
     // A directory that hangs: the fetch timeout (3 s in tests) ends it with a 504.
-    let proxy = Proxy::start(DirectoryConfig::Itunes {
-        endpoint: endpoint(&base, "/slow/search"),
-    })
-    .await;
+    let proxy = Proxy::itunes(&base, "/slow/search").await;
     let t = std::time::Instant::now();
     let (status, _) = proxy.search(Some("rust"), Some("good")).await;
     assert_eq!(status, 504);

@@ -206,6 +206,22 @@ impl Setup {
         self.endpoint("media", path)
     }
 
+    /// `/proxy/media` for one byte range of `path`.
+    fn media_range(&self, path: &str, range: &str) -> reqwest::RequestBuilder {
+        self.media(path).header("range", range)
+    }
+
+    /// `/proxy/image`: `path` fitted into `size`.
+    fn image(&self, path: &str, size: &str) -> reqwest::RequestBuilder {
+        self.endpoint("image", path).query(&[("size", size)])
+    }
+
+    /// `/proxy/silence` for `path`, with loudness measured too.
+    fn silence_with_loudness(&self, path: &str) -> reqwest::RequestBuilder {
+        self.endpoint("silence", path)
+            .query(&[("loudness", "true")])
+    }
+
     fn endpoint(&self, endpoint: &str, path: &str) -> reqwest::RequestBuilder {
         self.client
             .get(format!("{}/proxy/{endpoint}", self.proxy))
@@ -229,20 +245,22 @@ impl Setup {
     }
 }
 
+async fn send(req: reqwest::RequestBuilder) -> reqwest::Response {
+    req.send().await.expect("send")
+}
+
 #[tokio::test]
 async fn streams_whole_body_and_ranges() {
     let s = setup().await;
     let whole = episode();
 
-    let r = s.media("/ep.mp3").send().await.expect("send");
+    let r = send(s.media("/ep.mp3")).await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["content-type"], "audio/mpeg");
     assert_eq!(r.headers()["accept-ranges"], "bytes");
     assert_eq!(r.headers()["content-length"], EPISODE_LEN.to_string());
     assert_eq!(r.headers()["x-content-type-options"], "nosniff");
-    let expose = r.headers()["access-control-expose-headers"]
-        .to_str()
-        .expect("ascii");
+    let expose = common::header_text(&r, "access-control-expose-headers");
     for h in ["Content-Range", "Content-Length", "Accept-Ranges"] {
         assert!(expose.contains(h), "{h} exposed to scripts: {expose}");
     }
@@ -261,12 +279,7 @@ async fn streams_whole_body_and_ranges() {
         ("bytes=3145000-", 3_145_000, EPISODE_LEN - 1),
         ("bytes=-500", EPISODE_LEN - 500, EPISODE_LEN - 1),
     ] {
-        let r = s
-            .media("/ep.mp3")
-            .header("range", range)
-            .send()
-            .await
-            .expect("send");
+        let r = send(s.media_range("/ep.mp3", range)).await;
         assert_eq!(r.status(), 206, "{range}");
         assert_eq!(
             r.headers()["content-range"],
@@ -281,31 +294,16 @@ async fn streams_whole_body_and_ranges() {
     }
 
     // Redirects are followed (guarded on every hop) and the final URL reported.
-    let r = s
-        .media("/hop.mp3")
-        .header("range", "bytes=0-9")
-        .send()
-        .await
-        .expect("send");
+    let r = send(s.media_range("/hop.mp3", "bytes=0-9")).await;
     assert_eq!(r.status(), 206);
-    assert!(
-        r.headers()["x-skypod-final-url"]
-            .to_str()
-            .expect("ascii")
-            .ends_with("/ep.mp3")
-    );
+    assert!(common::header_text(&r, "x-skypod-final-url").ends_with("/ep.mp3"));
     assert_eq!(r.bytes().await.expect("body").as_ref(), &whole[..10]);
 }
 
 #[tokio::test]
 async fn origin_without_ranges_gets_a_whole_body() {
     let s = setup().await;
-    let r = s
-        .media("/no-ranges.mp3")
-        .header("range", "bytes=10-19")
-        .send()
-        .await
-        .expect("send");
+    let r = send(s.media_range("/no-ranges.mp3", "bytes=10-19")).await;
     // The origin ignored the range: the client sees that (200, no Content-Range).
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["accept-ranges"], "none");
@@ -339,12 +337,7 @@ async fn range_abuse_is_refused_before_the_origin() {
         ("bytes=x-y", 400),
         (thousands.as_str(), 400),
     ] {
-        let r = s
-            .media("/ep.mp3")
-            .header("range", range)
-            .send()
-            .await
-            .expect("send");
+        let r = send(s.media_range("/ep.mp3", range)).await;
         let (status, message) = error_of(r).await;
         assert_eq!(status, want, "{range}: {message}");
         assert!(
@@ -359,12 +352,7 @@ async fn range_abuse_is_refused_before_the_origin() {
     );
 
     // Past the end: the origin's 416 comes back as JSON with its length.
-    let r = s
-        .media("/ep.mp3")
-        .header("range", "bytes=99999999-")
-        .send()
-        .await
-        .expect("send");
+    let r = send(s.media_range("/ep.mp3", "bytes=99999999-")).await;
     let (status, message) = error_of(r).await;
     assert_eq!(status, 416);
     assert!(message.contains(&format!("*/{EPISODE_LEN}")), "{message}");
@@ -373,37 +361,31 @@ async fn range_abuse_is_refused_before_the_origin() {
 #[tokio::test]
 async fn refuses_non_media_missing_and_endless_bodies() {
     let s = setup().await;
-    let (status, message) = error_of(s.media("/page.html").send().await.expect("send")).await;
+    let (status, message) = error_of(send(s.media("/page.html")).await).await;
     assert_eq!(status, 415, "{message}");
     assert!(message.contains("text/html"));
 
-    let (status, _) = error_of(s.media("/gone.mp3").send().await.expect("send")).await;
+    let (status, _) = error_of(send(s.media("/gone.mp3")).await).await;
     assert_eq!(status, 502);
 
     // Without a token: 401, origin untouched.
-    let r = s
+    let no_token = s
         .client
         .get(format!("{}/proxy/media", s.proxy))
-        .query(&[("url", format!("{}/ep.mp3", s.origin))])
-        .send()
-        .await
-        .expect("send");
-    assert_eq!(r.status(), 401);
+        .query(&[("url", format!("{}/ep.mp3", s.origin))]);
+    assert_eq!(send(no_token).await.status(), 401);
 
     // SSRF guard: private addresses are refused (nothing is sent there).
-    let r = s
+    let private = s
         .client
         .get(format!("{}/proxy/media", s.proxy))
         .query(&[("url", "http://10.0.0.1/ep.mp3")])
-        .bearer_auth("good")
-        .send()
-        .await
-        .expect("send");
-    assert_eq!(error_of(r).await.0, 403);
+        .bearer_auth("good");
+    assert_eq!(error_of(send(private).await).await.0, 403);
 
     // An endless body is cut at the byte cap (8 MiB here): the stream ends in
     // an error after at most the cap, it does not run forever.
-    let r = s.media("/live.mp3").send().await.expect("send");
+    let r = send(s.media("/live.mp3")).await;
     assert_eq!(r.status(), 200);
     let mut got = 0usize;
     let mut r = r;
@@ -426,16 +408,8 @@ async fn refuses_non_media_missing_and_endless_bodies() {
 #[tokio::test]
 async fn preflight_allows_range_headers() {
     let s = setup().await;
-    let r = s
-        .client
-        .request(reqwest::Method::OPTIONS, format!("{}/proxy/media", s.proxy))
-        .send()
-        .await
-        .expect("options");
-    assert_eq!(r.status(), 204);
-    let allowed = r.headers()["access-control-allow-headers"]
-        .to_str()
-        .expect("ascii");
+    let r = common::preflight(&s.client, format!("{}/proxy/media", s.proxy)).await;
+    let allowed = common::header_text(&r, "access-control-allow-headers");
     assert!(allowed.contains("Range") && allowed.contains("Authorization"));
 }
 
@@ -453,68 +427,36 @@ fn png(w: u32, h: u32) -> Vec<u8> {
 async fn image_resized_cached_and_refused() {
     let s = setup().await;
     s.generate("art.png", png(1000, 800), "image/png");
-    let r = s
-        .endpoint("image", "/gen/art.png")
-        .query(&[("size", "256")])
-        .send()
-        .await
-        .expect("send");
+    let r = send(s.image("/gen/art.png", "256")).await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["content-type"], "image/jpeg");
-    assert!(
-        r.headers()["cache-control"]
-            .to_str()
-            .expect("ascii")
-            .contains("max-age=2592000")
-    );
-    let etag = r.headers()["etag"].to_str().expect("ascii").to_owned();
+    assert!(common::header_text(&r, "cache-control").contains("max-age=2592000"));
+    let etag = common::header_text(&r, "etag").to_owned();
     let img = image::load_from_memory(&r.bytes().await.expect("body")).expect("a JPEG");
     assert_eq!((img.width(), img.height()), (256, 205));
     assert_eq!(s.service.image_resizes_run(), 1);
 
     // Same source, same size: served from memory; another size: one more resize.
-    let r = s
-        .endpoint("image", "/gen/art.png")
-        .query(&[("size", "256")])
-        .send()
-        .await
-        .expect("send");
+    let r = send(s.image("/gen/art.png", "256")).await;
     assert_eq!(r.headers()["x-skypod-cache"], "hit");
     assert_eq!(s.service.image_resizes_run(), 1);
-    let r = s
-        .endpoint("image", "/gen/art.png")
-        .query(&[("size", "256")])
-        .header("if-none-match", &etag)
-        .send()
-        .await
-        .expect("send");
+    let r = send(
+        s.image("/gen/art.png", "256")
+            .header("if-none-match", &etag),
+    )
+    .await;
     assert_eq!(r.status(), 304);
-    let r = s
-        .endpoint("image", "/gen/art.png")
-        .query(&[("size", "96")])
-        .send()
-        .await
-        .expect("send");
+    let r = send(s.image("/gen/art.png", "96")).await;
     let img = image::load_from_memory(&r.bytes().await.expect("body")).expect("decodes");
     assert_eq!((img.width(), img.height()), (96, 77));
     assert_eq!(s.service.image_resizes_run(), 2);
 
     // Bad sizes, non-images, bombs: clear JSON errors.
-    let (st, _, v) = s
-        .json(
-            s.endpoint("image", "/gen/art.png")
-                .query(&[("size", "100")]),
-        )
-        .await;
+    let (st, _, v) = s.json(s.image("/gen/art.png", "100")).await;
     assert_eq!((st, v["status"].as_u64()), (400, Some(400)));
     let (st, _, _) = s.json(s.endpoint("image", "/gen/art.png")).await;
     assert_eq!(st, 400, "size is required");
-    let (st, _, v) = s
-        .json(
-            s.endpoint("image", "/t/transcripts/episode.html")
-                .query(&[("size", "96")]),
-        )
-        .await;
+    let (st, _, v) = s.json(s.image("/t/transcripts/episode.html", "96")).await;
     assert_eq!(st, 415, "{v}");
     // A valid PNG header (CRC fixed) claiming 60000×60000 pixels, no data.
     let mut bomb = png(1, 1);
@@ -524,12 +466,7 @@ async fn image_resized_cached_and_refused() {
     crc.update(&bomb[12..29]);
     bomb[29..33].copy_from_slice(&crc.sum().to_be_bytes());
     s.generate("bomb.png", bomb, "image/png");
-    let (st, _, v) = s
-        .json(
-            s.endpoint("image", "/gen/bomb.png")
-                .query(&[("size", "96")]),
-        )
-        .await;
+    let (st, _, v) = s.json(s.image("/gen/bomb.png", "96")).await;
     assert_eq!(st, 413, "{v}");
     assert!(
         v["message"].as_str().expect("message").contains("pixel"),
@@ -639,12 +576,7 @@ async fn silence_with_loudness_and_trim_levels() {
     let s = setup().await;
     let expected: Value =
         serde_json::from_slice(&common::testdata("audio/loudness.expected.json")).expect("json");
-    let (st, _, v) = s
-        .json(
-            s.endpoint("silence", "/t/audio/pauses.mp3")
-                .query(&[("loudness", "true")]),
-        )
-        .await;
+    let (st, _, v) = s.json(s.silence_with_loudness("/t/audio/pauses.mp3")).await;
     assert_eq!(st, 200, "{v}");
     let lufs = v["loudness"]["integrated_lufs"].as_f64().expect("lufs");
     let want = expected["pauses.mp3"]["integrated_lufs"]
@@ -656,12 +588,7 @@ async fn silence_with_loudness_and_trim_levels() {
 
     // Cached per parameter set: the same request again runs nothing; without
     // loudness it is answered from the stored map (no loudness field).
-    let (_, _, again) = s
-        .json(
-            s.endpoint("silence", "/t/audio/pauses.mp3")
-                .query(&[("loudness", "true")]),
-        )
-        .await;
+    let (_, _, again) = s.json(s.silence_with_loudness("/t/audio/pauses.mp3")).await;
     assert_eq!(again["loudness"], v["loudness"]);
     let (_, _, plain) = s.json(s.endpoint("silence", "/t/audio/pauses.mp3")).await;
     assert!(plain.get("loudness").is_none());
@@ -682,10 +609,7 @@ async fn silence_with_loudness_and_trim_levels() {
 
     // Ogg Opus through libopus.
     let (st, _, o) = s
-        .json(
-            s.endpoint("silence", "/t/audio/pauses.opus")
-                .query(&[("loudness", "true")]),
-        )
+        .json(s.silence_with_loudness("/t/audio/pauses.opus"))
         .await;
     assert_eq!(st, 200, "{o}");
     assert_eq!(o["sample_rate"], 48000);
@@ -694,10 +618,7 @@ async fn silence_with_loudness_and_trim_levels() {
 
     // The same Opus in WebM: the same map and loudness.
     let (st, _, w) = s
-        .json(
-            s.endpoint("silence", "/t/audio/pauses.webm")
-                .query(&[("loudness", "true")]),
-        )
+        .json(s.silence_with_loudness("/t/audio/pauses.webm"))
         .await;
     assert_eq!(st, 200, "{w}");
     assert_eq!(w["silences"], o["silences"]);

@@ -2,7 +2,7 @@
 //! paths, bodies, headers, the login cookie, its timestamp format, its `guid` field),
 //! replayed against the bridge, with what lands in the library.
 
-use crate::common::{PASSWORD, USER, client, start};
+use crate::common::{PASSWORD, USER, client, send, send_json, start};
 use reqwest::header;
 use serde_json::{Value, json};
 
@@ -17,14 +17,13 @@ async fn gpodder_net_flow_as_antennapod_sends_it() {
     let api = |p: &str| format!("{}{p}", h.url);
 
     // login(): POST with an empty text body and Basic credentials; it keeps the cookie.
-    let r = c
-        .post(api(&format!("/api/2/auth/{USER}/login.json")))
-        .basic_auth(USER, Some(PASSWORD))
-        .header(header::CONTENT_TYPE, "plain/text; charset=utf-8")
-        .body("")
-        .send()
-        .await
-        .unwrap();
+    let r = send(
+        c.post(api(&format!("/api/2/auth/{USER}/login.json")))
+            .basic_auth(USER, Some(PASSWORD))
+            .header(header::CONTENT_TYPE, "plain/text; charset=utf-8")
+            .body(""),
+    )
+    .await;
     assert_eq!(r.status(), 200);
     let cookie = r
         .headers()
@@ -41,17 +40,16 @@ async fn gpodder_net_flow_as_antennapod_sends_it() {
     // From here on only the cookie, as OkHttp's cookie jar sends it.
     let get_json = |path: String| {
         let request = c.get(api(&path)).header(header::COOKIE, &cookie);
-        async move { request.send().await.unwrap().json::<Value>().await.unwrap() }
+        async move { send_json(request).await }
     };
     let dev = "antennapod-7f3a";
-    let r = c
-        .post(api(&format!("/api/2/devices/{USER}/{dev}.json")))
-        .header(header::COOKIE, &cookie)
-        .header(header::CONTENT_TYPE, "application/json; charset=utf-8")
-        .body(r#"{"caption":"AntennaPod on Pixel 7","type":"mobile"}"#)
-        .send()
-        .await
-        .unwrap();
+    let r = send(
+        c.post(api(&format!("/api/2/devices/{USER}/{dev}.json")))
+            .header(header::COOKIE, &cookie)
+            .header(header::CONTENT_TYPE, "application/json; charset=utf-8")
+            .body(r#"{"caption":"AntennaPod on Pixel 7","type":"mobile"}"#),
+    )
+    .await;
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
     let devices = get_json(format!("/api/2/devices/{USER}.json")).await;
     assert_eq!(devices[0]["id"], dev);
@@ -64,16 +62,12 @@ async fn gpodder_net_flow_as_antennapod_sends_it() {
     assert_eq!(changes["add"], json!([]));
     assert_eq!(changes["remove"], json!([]));
     assert!(changes["timestamp"].as_i64().unwrap() > 1_700_000_000);
-    let r: Value = c
-        .post(api(&format!("/api/2/subscriptions/{USER}/{dev}.json")))
-        .header(header::COOKIE, &cookie)
-        .json(&json!({"add": [h.feed], "remove": []}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let r: Value = send_json(
+        c.post(api(&format!("/api/2/subscriptions/{USER}/{dev}.json")))
+            .header(header::COOKIE, &cookie)
+            .json(&json!({"add": [h.feed], "remove": []})),
+    )
+    .await;
     assert!(r["timestamp"].is_i64(), "{r}");
     assert!(r["update_urls"].is_array(), "{r}");
     let feed = h.feed.clone();
@@ -89,14 +83,13 @@ async fn gpodder_net_flow_as_antennapod_sends_it() {
         "podcast": h.feed, "episode": format!("{}/ep2.mp3", h.media), "guid": "ep-2",
         "action": "download", "timestamp": ts, "device": dev
     }]);
-    let r = c
-        .post(api(&format!("/api/2/episodes/{USER}.json")))
-        .header(header::COOKIE, &cookie)
-        .header(header::CONTENT_TYPE, "application/json; charset=utf-8")
-        .body(body.to_string())
-        .send()
-        .await
-        .unwrap();
+    let r = send(
+        c.post(api(&format!("/api/2/episodes/{USER}.json")))
+            .header(header::COOKIE, &cookie)
+            .header(header::CONTENT_TYPE, "application/json; charset=utf-8")
+            .body(body.to_string()),
+    )
+    .await;
     assert_eq!(r.status(), 200);
     let r: Value = r.json().await.unwrap();
     assert!(
@@ -139,19 +132,17 @@ async fn gpodder_net_flow_as_antennapod_sends_it() {
     assert!(actions.iter().any(|a| a["action"] == "download"), "{got}");
 
     // logout() is a no-op in AntennaPod; the endpoint ends the session.
-    let r = c
-        .post(api(&format!("/api/2/auth/{USER}/logout.json")))
-        .header(header::COOKIE, &cookie)
-        .send()
-        .await
-        .unwrap();
+    let r = send(
+        c.post(api(&format!("/api/2/auth/{USER}/logout.json")))
+            .header(header::COOKIE, &cookie),
+    )
+    .await;
     assert_eq!(r.status(), 200);
-    let r = c
-        .get(api(&format!("/api/2/devices/{USER}.json")))
-        .header(header::COOKIE, &cookie)
-        .send()
-        .await
-        .unwrap();
+    let r = send(
+        c.get(api(&format!("/api/2/devices/{USER}.json")))
+            .header(header::COOKIE, &cookie),
+    )
+    .await;
     assert_eq!(r.status(), 401);
 }
 
@@ -166,46 +157,32 @@ async fn nextcloud_flow_as_antennapod_sends_it() {
             .header(header::ACCEPT, "application/json")
             .header(header::USER_AGENT, "AntennaPod/3.6.0")
     };
-    let got: Value = req(reqwest::Method::GET, "subscriptions?since=0")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let got: Value = send_json(req(reqwest::Method::GET, "subscriptions?since=0")).await;
     assert_eq!(got["add"], json!([]));
     let since = got["timestamp"].as_i64().unwrap();
-    let r = req(reqwest::Method::POST, "subscription_change/create")
-        .header(header::CONTENT_TYPE, "application/json")
-        .body(json!({"add": [h.feed], "remove": []}).to_string())
-        .send()
-        .await
-        .unwrap();
+    let r = send(
+        req(reqwest::Method::POST, "subscription_change/create")
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(json!({"add": [h.feed], "remove": []}).to_string()),
+    )
+    .await;
     assert_eq!(r.status(), 200);
-    let got: Value = req(
+    let got: Value = send_json(req(
         reqwest::Method::GET,
         &format!("subscriptions?since={since}"),
-    )
-    .send()
-    .await
-    .unwrap()
-    .json()
-    .await
-    .unwrap();
+    ))
+    .await;
     assert_eq!(got["add"], json!([h.feed]), "{got}");
 
     // Actions without a device field, 30 per request.
     let ts = now_iso(-30);
-    let r = req(reqwest::Method::POST, "episode_action/create")
+    let r = send(req(reqwest::Method::POST, "episode_action/create")
         .header(header::CONTENT_TYPE, "application/json")
         .body(
             json!([{"podcast": h.feed, "episode": format!("{}/ep2.mp3", h.media), "guid": "ep-2",
                     "action": "play", "timestamp": ts, "started": 0, "position": 61, "total": 1200}])
             .to_string(),
-        )
-        .send()
-        .await
-        .unwrap();
+        )).await;
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
     let resume = h.continue_from(&h.key("ep-2")).await;
     assert_eq!(
@@ -214,39 +191,31 @@ async fn nextcloud_flow_as_antennapod_sends_it() {
     );
     assert_eq!(resume[0].record.position, 61.0);
 
-    let got: Value = req(reqwest::Method::GET, "episode_action?since=0")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let got: Value = send_json(req(reqwest::Method::GET, "episode_action?since=0")).await;
     let a = &got["actions"][0];
     assert_eq!(a["position"], 61, "{got}");
     assert_eq!(a["episode"], format!("{}/ep2.mp3", h.media));
 
     // A wrong password: 401 with a Basic challenge, no hint.
-    let r = c
-        .get(format!(
+    let r = send(
+        c.get(format!(
             "{}/index.php/apps/gpoddersync/subscriptions",
             h.url
         ))
-        .basic_auth(USER, Some("wrong password"))
-        .send()
-        .await
-        .unwrap();
+        .basic_auth(USER, Some("wrong password")),
+    )
+    .await;
     assert_eq!(r.status(), 401);
     assert!(r.headers().get(header::WWW_AUTHENTICATE).is_some());
     let wrong = r.text().await.unwrap();
-    let r = c
-        .get(format!(
+    let r = send(
+        c.get(format!(
             "{}/index.php/apps/gpoddersync/subscriptions",
             h.url
         ))
-        .basic_auth("nobody", Some("wrong password"))
-        .send()
-        .await
-        .unwrap();
+        .basic_auth("nobody", Some("wrong password")),
+    )
+    .await;
     assert_eq!(r.status(), 401);
     assert_eq!(
         r.text().await.unwrap(),
@@ -260,16 +229,12 @@ async fn nextcloud_login_flow_v2_as_antennapod_runs_it() {
     let h = start().await;
     let c = client();
     // NextcloudLoginFlow: POST /index.php/login/v2 (form body ""), read login + poll.
-    let start: Value = c
-        .post(format!("{}/index.php/login/v2", h.url))
-        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-        .body("")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let start: Value = send_json(
+        c.post(format!("{}/index.php/login/v2", h.url))
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(""),
+    )
+    .await;
     let login = start["login"].as_str().unwrap().to_owned();
     let endpoint = start["poll"]["endpoint"].as_str().unwrap().to_owned();
     let token = start["poll"]["token"].as_str().unwrap().to_owned();
@@ -287,37 +252,34 @@ async fn nextcloud_login_flow_v2_as_antennapod_runs_it() {
     // The browser: the form, a wrong password, then the right one.
     let form = c.get(&login).send().await.unwrap().text().await.unwrap();
     assert!(form.contains("<form"), "{form}");
-    let r = c
-        .post(&login)
-        .form(&[("user", USER), ("password", "nope nope")])
-        .send()
-        .await
-        .unwrap();
+    let r = send(
+        c.post(&login)
+            .form(&[("user", USER), ("password", "nope nope")]),
+    )
+    .await;
     assert_eq!(r.status(), 401);
     assert_eq!(poll().await.unwrap().status(), 404);
-    let r = c
-        .post(&login)
-        .form(&[("user", USER), ("password", PASSWORD)])
-        .send()
-        .await
-        .unwrap();
+    let r = send(
+        c.post(&login)
+            .form(&[("user", USER), ("password", PASSWORD)]),
+    )
+    .await;
     assert_eq!(r.status(), 200);
     let done: Value = poll().await.unwrap().json().await.unwrap();
     assert_eq!(done["server"], h.url.as_str());
     assert_eq!(done["loginName"], USER);
     // The credentials work on the sync endpoints, and are handed out once.
-    let r = c
-        .get(format!(
+    let r = send(
+        c.get(format!(
             "{}/index.php/apps/gpoddersync/subscriptions?since=0",
             h.url
         ))
         .basic_auth(
             done["loginName"].as_str().unwrap(),
             done["appPassword"].as_str(),
-        )
-        .send()
-        .await
-        .unwrap();
+        ),
+    )
+    .await;
     assert_eq!(r.status(), 200);
     assert_eq!(poll().await.unwrap().status(), 404);
 }

@@ -174,8 +174,7 @@ impl Library {
                 self.doc.put(&rec, "duration", d)?;
             }
         }
-        let now = self.now();
-        self.doc.put(&rec, "updated", now)?;
+        self.stamp_updated(&rec)?;
         self.queue_remove(episode)?;
         let continuous = !matches!(
             self.setting(CONTINUOUS_PLAYBACK),

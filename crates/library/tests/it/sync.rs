@@ -36,9 +36,9 @@ fn three_replicas_partitioned_then_merge_identically() {
     let ep2 = episode_key("https://shared.example/1.xml", "ep-7").expect("key");
 
     // phone: new subscription, position on ep at t=2000, queue ep.
-    clock(&mut nodes[0].lib, 2_000);
-    nodes[0]
-        .lib
+    let phone = &mut nodes[0].lib;
+    clock(phone, 2_000);
+    phone
         .subscribe(NewFeed {
             url: "https://phone.example/feed.xml".into(),
             title: Some("Phone only".into()),
@@ -47,48 +47,39 @@ fn three_replicas_partitioned_then_merge_identically() {
             ..Default::default()
         })
         .expect("subscribe");
-    nodes[0]
-        .lib
-        .set_position(&ep, 754.0, Some(3600.0))
-        .expect("pos");
-    nodes[0].lib.queue_add(&ep).expect("queue");
-    nodes[0]
-        .lib
+    phone.set_position(&ep, 754.0, Some(3600.0)).expect("pos");
+    phone.queue_add(&ep).expect("queue");
+    phone
         .add_tag("https://shared.example/0.xml", "fav")
         .expect("tag");
 
     // laptop: another subscription, a later position on the same episode, its name.
-    clock(&mut nodes[1].lib, 3_000);
-    nodes[1]
-        .lib
+    let laptop = &mut nodes[1].lib;
+    clock(laptop, 3_000);
+    laptop
         .subscribe(NewFeed::url("https://laptop.example/feed.xml"))
         .expect("subscribe");
-    nodes[1]
-        .lib
-        .set_position(&ep, 1200.5, Some(3600.0))
-        .expect("pos");
-    nodes[1].lib.set_device_name("Laptop").expect("name");
-    nodes[1]
-        .lib
+    laptop.set_position(&ep, 1200.5, Some(3600.0)).expect("pos");
+    laptop.set_device_name("Laptop").expect("name");
+    laptop
         .add_tag("https://shared.example/0.xml", "tech")
         .expect("tag");
 
     // server: a third subscription, an unsubscribe, a queue change.
-    clock(&mut nodes[2].lib, 2_500);
-    nodes[2]
-        .lib
+    let server = &mut nodes[2].lib;
+    clock(server, 2_500);
+    server
         .subscribe(NewFeed::url("https://server.example/feed.xml"))
         .expect("subscribe");
     assert!(
-        nodes[2]
-            .lib
+        server
             .unsubscribe("https://shared.example/2.xml")
             .expect("unsub")
     );
-    nodes[2].lib.queue_add(&ep2).expect("queue");
-    nodes[2].lib.queue_add(&ep).expect("queue");
-    assert!(nodes[2].lib.queue_remove(&ep2).expect("queue remove"));
-    nodes[2].lib.mark_played(&ep2, true).expect("played");
+    server.queue_add(&ep2).expect("queue");
+    server.queue_add(&ep).expect("queue");
+    assert!(server.queue_remove(&ep2).expect("queue remove"));
+    server.mark_played(&ep2, true).expect("played");
 
     // Heads differ while partitioned.
     assert_ne!(nodes[0].lib.heads(), nodes[1].lib.heads());

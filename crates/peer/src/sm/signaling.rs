@@ -214,6 +214,16 @@ mod tests {
         v
     }
 
+    /// A machine that has connected and waits for the server's verdict, its actions so far
+    /// taken.
+    fn authenticating(t: Instant) -> Signaling {
+        let mut s = sig(t);
+        drain(&mut s, t);
+        s.on_connected();
+        drain(&mut s, t);
+        s
+    }
+
     #[test]
     fn connect_auth_online_keepalive() {
         let t = Instant::now();
@@ -264,10 +274,7 @@ mod tests {
     #[test]
     fn refusal_and_replacement_stop_the_loop() {
         let t = Instant::now();
-        let mut s = sig(t);
-        drain(&mut s, t);
-        s.on_connected();
-        drain(&mut s, t);
+        let mut s = authenticating(t);
         s.on_auth_refused(t, 401);
         assert_eq!(
             drain(&mut s, t),
@@ -297,10 +304,7 @@ mod tests {
     #[test]
     fn transient_refusals_retry() {
         let t = Instant::now();
-        let mut s = sig(t);
-        drain(&mut s, t);
-        s.on_connected();
-        drain(&mut s, t);
+        let mut s = authenticating(t);
         s.on_auth_refused(t, 429);
         assert!(matches!(drain(&mut s, t)[..], [SigAction::Offline { .. }]));
         // events for the wrong state are ignored

@@ -13,11 +13,8 @@ fn payload(n: usize, seed: u8) -> Vec<u8> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn large_messages_arrive_whole_and_once_over_the_channel_and_the_relay() {
-    init_tracing();
-    let sdir = tempfile::tempdir().unwrap();
-    let s = TestServer::start(sdir.path()).await;
-    let (_realm, mut peers) = realm(&s, 2).await;
-    full_mesh(&peers).await;
+    let (_sdir, s) = server().await;
+    let (_realm, mut peers) = meshed_realm(&s, 2).await;
     if !peers[1]
         .log
         .iter()

@@ -6,7 +6,7 @@ use std::time::Duration;
 use crate::common::*;
 use skypod_client::{RealmClient, dat};
 use skypod_peer::sm::signaling::StopReason;
-use skypod_peer::{JoinMode, Link, Mode, PeerEvent, RealmState, Signal, Via, crypto};
+use skypod_peer::{Link, Mode, PeerEvent, RealmState, Signal, Via, crypto};
 use skypod_protocol::messages::{BROADCAST, BroadcastDelivery, SIGNAL, SignalRequest};
 use skypod_protocol::token::{self, Purpose, RtcSignal, SignalClaims};
 use skypod_protocol::{IdentityKey, RealmId, invitation, unix_now};
@@ -24,21 +24,24 @@ fn messages(p: &TestPeer, via: Via) -> HashMap<String, usize> {
     m
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn five_peers_form_a_full_mesh_and_each_message_arrives_exactly_once() {
-    init_tracing();
-    let sdir = tempfile::tempdir().unwrap();
-    let s = TestServer::start(sdir.path()).await;
-    let (_realm, mut peers) = realm(&s, 5).await;
-    full_mesh(&peers).await;
+/// Peer `i` sends `<prefix>-from-<i>` to every other peer over `mode`; each send must reach
+/// all of them.
+async fn each_sends_to_all(peers: &[TestPeer], prefix: &str, mode: Mode) {
     for (i, p) in peers.iter().enumerate() {
         let n = p
             .handle
-            .send_all(format!("p2p-from-{i}"), Mode::P2p)
+            .send_all(format!("{prefix}-from-{i}"), mode)
             .await
             .unwrap();
-        assert_eq!(n, 4);
+        assert_eq!(n, peers.len() - 1);
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_peers_form_a_full_mesh_and_each_message_arrives_exactly_once() {
+    let (_sdir, s) = server().await;
+    let (_realm, mut peers) = meshed_realm(&s, 5).await;
+    each_sends_to_all(&peers, "p2p", Mode::P2p).await;
     // every joiner got the realm key from a member, so the relay works for everyone too
     for p in peers.iter_mut().skip(1) {
         if p.handle_key_epoch().await.is_none() {
@@ -46,14 +49,7 @@ async fn five_peers_form_a_full_mesh_and_each_message_arrives_exactly_once() {
                 .await;
         }
     }
-    for (i, p) in peers.iter().enumerate() {
-        let n = p
-            .handle
-            .send_all(format!("relay-from-{i}"), Mode::Relay)
-            .await
-            .unwrap();
-        assert_eq!(n, 4);
-    }
+    each_sends_to_all(&peers, "relay", Mode::Relay).await;
     for p in peers.iter_mut() {
         p.settle(Duration::from_millis(1500)).await;
     }
@@ -102,11 +98,8 @@ async fn raw_member(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dropped_peer_is_seen_leaving_and_the_mesh_heals_when_it_returns() {
-    init_tracing();
-    let sdir = tempfile::tempdir().unwrap();
-    let s = TestServer::start(sdir.path()).await;
-    let (realm, mut peers) = realm(&s, 4).await;
-    full_mesh(&peers).await;
+    let (_sdir, s) = server().await;
+    let (realm, mut peers) = meshed_realm(&s, 4).await;
     let gone = peers.pop().unwrap();
     let gone_id = gone.id().clone();
     gone.handle.shutdown().await;
@@ -118,14 +111,7 @@ async fn a_dropped_peer_is_seen_leaving_and_the_mesh_heals_when_it_returns() {
         .await;
     }
     // restart it: same identity, same data dir, now a member
-    let cfg = peer_config(
-        gone.key.clone(),
-        &realm,
-        &s.url(),
-        JoinMode::Authn,
-        gone.dir.path(),
-    );
-    let back = start_peer(cfg, gone.dir);
+    let back = restart_member(gone, &realm, &s);
     peers.push(back);
     full_mesh(&peers).await;
     for p in peers.iter_mut().take(3) {
@@ -140,12 +126,9 @@ async fn a_dropped_peer_is_seen_leaving_and_the_mesh_heals_when_it_returns() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_a_server_restart_everyone_reconnects() {
-    init_tracing();
-    let sdir = tempfile::tempdir().unwrap();
-    let s = TestServer::start(sdir.path()).await;
+    let (sdir, s) = server().await;
     let addr = s.addr;
-    let (_realm, mut peers) = realm(&s, 3).await;
-    full_mesh(&peers).await;
+    let (_realm, mut peers) = meshed_realm(&s, 3).await;
     for p in peers.iter_mut().skip(1) {
         p.wait("realm key", |e| matches!(e, PeerEvent::RealmKey { .. }))
             .await;
@@ -188,9 +171,7 @@ async fn after_a_server_restart_everyone_reconnects() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn simultaneous_offers_end_in_one_connection() {
-    init_tracing();
-    let sdir = tempfile::tempdir().unwrap();
-    let s = TestServer::start(sdir.path()).await;
+    let (_sdir, s) = server().await;
     // Nobody waits for the newcomer's offer: both sides offer at once (glare).
     let (_realm, mut peers) = realm_with(&s, 2, |c| {
         c.negotiation.wait_for_offer = Duration::ZERO;
@@ -230,11 +211,8 @@ async fn simultaneous_offers_end_in_one_connection() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forged_signals_are_rejected() {
-    init_tracing();
-    let sdir = tempfile::tempdir().unwrap();
-    let s = TestServer::start(sdir.path()).await;
-    let (realm, mut peers) = realm(&s, 2).await;
-    full_mesh(&peers).await;
+    let (_sdir, s) = server().await;
+    let (realm, mut peers) = meshed_realm(&s, 2).await;
     let inviter = peers[0].key.clone();
     let (mkey, mut m) = raw_member(&s, &realm, &inviter).await;
     let a = peers[0].id().clone();
@@ -318,9 +296,7 @@ async fn forged_signals_are_rejected() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn what_the_server_relays_and_stores_is_ciphertext() {
-    init_tracing();
-    let sdir = tempfile::tempdir().unwrap();
-    let s = TestServer::start(sdir.path()).await;
+    let (sdir, s) = server().await;
     let (realm, mut peers) = realm(&s, 2).await;
     peers[1]
         .wait("realm key", |e| matches!(e, PeerEvent::RealmKey { .. }))
@@ -369,11 +345,8 @@ async fn what_the_server_relays_and_stores_is_ciphertext() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_revoked_device_is_locked_out_and_cannot_read_after_rotation() {
-    init_tracing();
-    let sdir = tempfile::tempdir().unwrap();
-    let s = TestServer::start(sdir.path()).await;
-    let (realm, mut peers) = realm(&s, 3).await;
-    full_mesh(&peers).await;
+    let (_sdir, s) = server().await;
+    let (realm, mut peers) = meshed_realm(&s, 3).await;
     for p in peers.iter_mut().skip(1) {
         p.wait("realm key", |e| {
             matches!(e, PeerEvent::RealmKey { epoch: 1, .. })
@@ -438,14 +411,7 @@ async fn a_revoked_device_is_locked_out_and_cannot_read_after_rotation() {
     // and it cannot come back
     let gone = peers.pop().unwrap();
     gone.handle.shutdown().await;
-    let cfg = peer_config(
-        gone.key.clone(),
-        &realm,
-        &s.url(),
-        JoinMode::Authn,
-        gone.dir.path(),
-    );
-    let mut again = start_peer(cfg, gone.dir);
+    let mut again = restart_member(gone, &realm, &s);
     again
         .wait("refused again", |e| {
             matches!(

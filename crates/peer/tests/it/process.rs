@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use crate::common::*;
 use futures_util::StreamExt;
-use skypod_peer::{Identity, JoinMode, Link, Mode, PeerEvent, RealmKey, RealmState, Via};
+use skypod_peer::{Identity, JoinMode, Link, Mode, PeerEvent, Via};
 use skypod_protocol::{IdentId, IdentityKey, RealmId, invitation, unix_now};
 
 const CHILD: &str = "SKYPOD_TEST_CHILD";
@@ -222,11 +222,8 @@ async fn link_to(p: &TestPeer, to: &IdentId) -> (Link, Option<String>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sigkilled_peer_process_is_seen_offline_and_the_mesh_heals_when_it_restarts() {
-    init_tracing();
-    let sdir = tempfile::tempdir().unwrap();
-    let s = TestServer::start(sdir.path()).await;
-    let (realm, mut peers) = realm(&s, 3).await;
-    full_mesh(&peers).await;
+    let (_sdir, s) = server().await;
+    let (realm, mut peers) = meshed_realm(&s, 3).await;
 
     let cdir = tempfile::tempdir().unwrap();
     let (cid, inv) = child_identity(cdir.path(), &realm, &peers[0].key);
@@ -269,9 +266,7 @@ async fn a_sigkilled_peer_process_is_seen_offline_and_the_mesh_heals_when_it_res
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_link_is_repaired_by_an_ice_restart_on_the_same_connection() {
-    init_tracing();
-    let sdir = tempfile::tempdir().unwrap();
-    let s = TestServer::start(sdir.path()).await;
+    let (_sdir, s) = server().await;
 
     // The child is the realm's first device, so the in-process peer (the newcomer) offers the
     // connection and is the side that repairs it.
@@ -279,13 +274,7 @@ async fn a_stalled_link_is_repaired_by_an_ice_restart_on_the_same_connection() {
     let cdir = tempfile::tempdir().unwrap();
     let founder = Identity::load_or_create(cdir.path()).unwrap();
     let cid = founder.identid().clone();
-    RealmState {
-        realm: realm.clone(),
-        server: s.url(),
-        key: Some(RealmKey::generate(1)),
-    }
-    .save(cdir.path())
-    .unwrap();
+    save_founder_state(cdir.path(), &realm, &s);
     let child = spawn_child(&s, &realm, cdir.path(), "register");
     // Joining needs the realm registered.
     child.wait_line("Signaling(Online)").await;

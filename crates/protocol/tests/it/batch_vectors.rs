@@ -4,11 +4,10 @@
 //! this test checks it is current and that every recorded frame reads back as recorded.
 
 use crate::fragment_vectors::{hex, unhex};
-use crate::fresh::assert_fresh;
+use crate::fresh::fresh_vectors;
 use serde_json::{Value, json};
 use skypod_protocol::batch::{BatchBuilder, LEN_PREFIX, items};
 use skypod_protocol::link::{MAX_P2P_MESSAGE, tag};
-use std::path::PathBuf;
 
 /// A data channel message: the tag, then the body (the refused ones, which no builder makes).
 fn message(body: &[u8]) -> Vec<u8> {
@@ -68,13 +67,7 @@ fn build() -> Value {
 
 #[test]
 fn batch_vectors_are_current_and_hold() {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("testdata/batches.json");
-    let have = assert_fresh(
-        &path,
-        &(serde_json::to_string_pretty(&build()).unwrap() + "\n"),
-    );
-    // Read back from the file, independently of how it was generated.
-    let v: Value = serde_json::from_str(&have).unwrap();
+    let v = fresh_vectors("batches.json", &build());
     for p in v["packed"].as_array().unwrap() {
         let m = unhex(p["message"].as_str().unwrap());
         assert!(m.len() <= MAX_P2P_MESSAGE + 1, "{}", p["name"]);

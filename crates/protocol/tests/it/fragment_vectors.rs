@@ -4,13 +4,12 @@
 //! `SKYPOD_BLESS=1 cargo test -p skypod-protocol`; this test checks it is current and that
 //! the Rust code reaches every recorded outcome. Also: no mutant of a fragment panics.
 
-use crate::fresh::assert_fresh;
+use crate::fresh::fresh_vectors;
 use serde_json::{Value, json};
 use skypod_protocol::fragment::{
     FRAGMENT_OVERHEAD, Fragment, HEADER_LEN, MAX_MESSAGE, MIN_CHUNK, REMEMBERED, Reassembler,
     ReassemblyLimits, split,
 };
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 pub(crate) fn hex(b: &[u8]) -> String {
@@ -78,6 +77,20 @@ fn limits(
     }
 }
 
+/// Frames all pushed at time 0.
+fn at_once(frames: impl IntoIterator<Item = Vec<u8>>) -> Vec<(u64, Vec<u8>)> {
+    frames.into_iter().map(|f| (0, f)).collect()
+}
+
+fn limits_json(l: &ReassemblyLimits) -> Value {
+    json!({
+        "max_message": l.max_message,
+        "max_partials": l.max_partials,
+        "max_buffered": l.max_buffered,
+        "timeout_ms": l.timeout.as_millis() as u64,
+    })
+}
+
 fn build() -> Value {
     let mut splits = vec![];
     let mut add_split = |name: &str, m: &[u8], max: usize, id: u32| {
@@ -119,24 +132,17 @@ fn build() -> Value {
         Scenario {
             name: "in order",
             limits: l.clone(),
-            steps: p100.iter().map(|f| (0, f.clone())).collect(),
+            steps: at_once(p100.iter().cloned()),
         },
         Scenario {
             name: "reversed",
             limits: l.clone(),
-            steps: p100.iter().rev().map(|f| (0, f.clone())).collect(),
+            steps: at_once(p100.iter().rev().cloned()),
         },
         Scenario {
             name: "duplicate fragment, then late duplicates after delivery",
             limits: l.clone(),
-            steps: vec![
-                (0, p100[0].clone()),
-                (0, p100[0].clone()),
-                (0, p100[1].clone()),
-                (0, p100[2].clone()),
-                (0, p100[3].clone()),
-                (0, p100[1].clone()),
-            ],
+            steps: at_once([0, 0, 1, 2, 3, 1].map(|i| p100[i].clone())),
         },
         Scenario {
             name: "two messages interleaved",
@@ -144,14 +150,7 @@ fn build() -> Value {
             steps: {
                 let a = split(&msg(40, 1), 34, 1).unwrap();
                 let b = split(&msg(40, 2), 34, 2).unwrap();
-                vec![
-                    (0, a[0].clone()),
-                    (0, b[0].clone()),
-                    (0, b[2].clone()),
-                    (0, a[2].clone()),
-                    (0, a[1].clone()),
-                    (0, b[1].clone()),
-                ]
+                at_once([&a[0], &b[0], &b[2], &a[2], &a[1], &b[1]].map(Vec::clone))
             },
         },
         Scenario {
@@ -162,33 +161,30 @@ fn build() -> Value {
         Scenario {
             name: "bad headers",
             limits: l.clone(),
-            steps: vec![
-                (0, b"hello".to_vec()),
-                (0, b"\0F\0\0\0\x01".to_vec()),
-                (0, frag(1, 0, 0, 0, b"")),
-                (0, frag(1, 2, 2, 40, &[0; 20])),
-                (0, frag(1, 0, 4, 40, &[0; 10])),
-                (0, frag(1, 0, 2, 40, &[0; 10])),
-                (0, frag(1, 1, 2, 20, &[0; 21])),
-                (0, frag(1, 0, 1, 3, b"ab")),
-            ],
+            steps: at_once([
+                b"hello".to_vec(),
+                b"\0F\0\0\0\x01".to_vec(),
+                frag(1, 0, 0, 0, b""),
+                frag(1, 2, 2, 40, &[0; 20]),
+                frag(1, 0, 4, 40, &[0; 10]),
+                frag(1, 0, 2, 40, &[0; 10]),
+                frag(1, 1, 2, 20, &[0; 21]),
+                frag(1, 0, 1, 3, b"ab"),
+            ]),
         },
         Scenario {
             name: "inconsistent fragments drop the partial message",
             limits: l.clone(),
-            steps: vec![
-                (0, frag(9, 0, 2, 40, &[1; 20])),
-                (0, frag(9, 1, 3, 60, &[2; 20])),
-                (0, frag(9, 1, 2, 40, &[2; 20])),
-            ],
+            steps: at_once([
+                frag(9, 0, 2, 40, &[1; 20]),
+                frag(9, 1, 3, 60, &[2; 20]),
+                frag(9, 1, 2, 40, &[2; 20]),
+            ]),
         },
         Scenario {
             name: "more bytes than declared drop the partial message",
             limits: l.clone(),
-            steps: vec![
-                (0, frag(4, 0, 2, 40, &[1; 30])),
-                (0, frag(4, 1, 2, 40, &[2; 20])),
-            ],
+            steps: at_once([frag(4, 0, 2, 40, &[1; 30]), frag(4, 1, 2, 40, &[2; 20])]),
         },
         Scenario {
             name: "too large for the limit",
@@ -232,12 +228,7 @@ fn build() -> Value {
         .map(|s| {
             json!({
                 "name": s.name,
-                "limits": {
-                    "max_message": s.limits.max_message,
-                    "max_partials": s.limits.max_partials,
-                    "max_buffered": s.limits.max_buffered,
-                    "timeout_ms": s.limits.timeout.as_millis() as u64,
-                },
+                "limits": limits_json(&s.limits),
                 "steps": run(s),
             })
         })
@@ -249,12 +240,7 @@ fn build() -> Value {
             "max_message": MAX_MESSAGE,
             "fragment_overhead": FRAGMENT_OVERHEAD,
             "remembered": REMEMBERED,
-            "default_limits": {
-                "max_message": l.max_message,
-                "max_partials": l.max_partials,
-                "max_buffered": l.max_buffered,
-                "timeout_ms": l.timeout.as_millis() as u64,
-            },
+            "default_limits": limits_json(&l),
         },
         "split": splits,
         "reassembly": reassembly,
@@ -263,16 +249,9 @@ fn build() -> Value {
 
 #[test]
 fn fragment_vectors_are_current_and_hold() {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("testdata/fragments.json");
-    let built = build();
-    let have = assert_fresh(
-        &path,
-        &(serde_json::to_string_pretty(&built).unwrap() + "\n"),
-    );
-
     // The recorded outcomes are what a reassembler says, and every delivered message is the
     // one that was split (checked from the file, independently of how it was generated).
-    let v: Value = serde_json::from_str(&have).unwrap();
+    let v = fresh_vectors("fragments.json", &build());
     for s in v["split"].as_array().unwrap() {
         let m = unhex(s["message"].as_str().unwrap());
         let max = s["max"].as_u64().unwrap() as usize;

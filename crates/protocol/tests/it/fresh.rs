@@ -19,3 +19,15 @@ pub fn assert_fresh(path: &Path, want: &str) -> String {
     );
     have
 }
+
+/// The JSON vectors `testdata/<name>`, which must be `want` pretty-printed (see
+/// [`assert_fresh`]), as read back from the file: the checks run on what is committed,
+/// independently of how it was generated.
+#[allow(dead_code)] // skypod-model's tests have no vectors
+pub fn fresh_vectors(name: &str, want: &serde_json::Value) -> serde_json::Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("testdata")
+        .join(name);
+    let have = assert_fresh(&path, &(serde_json::to_string_pretty(want).unwrap() + "\n"));
+    serde_json::from_str(&have).unwrap()
+}

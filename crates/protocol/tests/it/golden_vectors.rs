@@ -4,7 +4,7 @@
 //! for ES256, Ed25519 by construction), and this test checks both that the file is current
 //! and that the Rust verifier reaches each recorded verdict.
 
-use crate::fresh::assert_fresh;
+use crate::fresh::fresh_vectors;
 use serde_json::{Value, json};
 use skypod_protocol::envelope::RawEnvelope;
 use skypod_protocol::messages::relay_aad;
@@ -13,7 +13,6 @@ use skypod_protocol::token::{
     Purpose, RegisterClaims, TokenRules,
 };
 use skypod_protocol::{IdentityKey, PublicJwk, RealmId};
-use std::path::PathBuf;
 
 const NOW: i64 = 1_800_000_000;
 
@@ -291,13 +290,7 @@ fn build() -> Value {
 
 #[test]
 fn vectors_are_current_and_verify() {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("testdata/vectors.json");
-    let have = assert_fresh(
-        &path,
-        &(serde_json::to_string_pretty(&build()).unwrap() + "\n"),
-    );
-
-    let v: Value = serde_json::from_str(&have).unwrap();
+    let v = fresh_vectors("vectors.json", &build());
     let rules = TokenRules::default();
     for t in v["tokens"].as_array().unwrap() {
         let signer = &v["keys"][t["signer"].as_str().unwrap()];

@@ -3,14 +3,14 @@
 //! committed (PostgreSQL's default `synchronous_commit`).
 
 use async_trait::async_trait;
-use skypod_protocol::{IdentId, PublicJwk, RealmId};
+use skypod_protocol::RealmId;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Row};
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{Admission, RealmStore, StoreError, StoredMember, is_unique_violation};
+use super::{StoreError, StoredMember, stored_member};
 use skypod_feeds::FeedError;
 use skypod_feeds::analyses::{AnalysisClaim, AnalysisStore};
 
@@ -18,67 +18,25 @@ pub struct PgStore {
     pool: PgPool,
 }
 
+sql_realm_store!(PgStore, "postgres");
+
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations-postgres");
 
-fn jwk_json(jwk: &PublicJwk) -> String {
-    serde_json::to_string(jwk).expect("JWK serializes")
+/// A pool of at most `max` connections to `url`, and `url` parsed. A database that went away
+/// is noticed by the next query, which then fails fast with a clear error instead of hanging
+/// the client; the pool reconnects by itself.
+fn pool_on(url: &str, max: u32) -> Result<(PgPoolOptions, PgConnectOptions), StoreError> {
+    let opts = PgConnectOptions::from_str(url)
+        .map_err(|e| StoreError::Backend(format!("bad PostgreSQL URL: {e}")))?;
+    let pool = PgPoolOptions::new()
+        .max_connections(max)
+        .acquire_timeout(Duration::from_secs(5))
+        .test_before_acquire(true);
+    Ok((pool, opts))
 }
 
 impl PgStore {
-    /// Connect to `url` (`postgres://user@host:5432/db`) and run migrations. Several nodes may
-    /// start at once: the migrator serializes them with an advisory lock.
-    pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        let opts = PgConnectOptions::from_str(url)
-            .map_err(|e| StoreError::Backend(format!("bad PostgreSQL URL: {e}")))?;
-        let pool = PgPoolOptions::new()
-            .max_connections(16)
-            // A database that went away is noticed by the next query, which then fails fast
-            // with a clear error instead of hanging the client; the pool reconnects by itself.
-            .acquire_timeout(Duration::from_secs(5))
-            .test_before_acquire(true)
-            .connect_with(opts)
-            .await
-            .map_err(|e| StoreError::Backend(format!("cannot connect to PostgreSQL: {e}")))?;
-        MIGRATOR
-            .run(&pool)
-            .await
-            .map_err(|e| StoreError::Backend(format!("migration failed: {e}")))?;
-        Ok(Self { pool })
-    }
-}
-
-#[async_trait]
-impl RealmStore for PgStore {
-    async fn create_realm(
-        &self,
-        realm: &RealmId,
-        first: &StoredMember,
-        now: i64,
-    ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(StoreError::backend)?;
-        let inserted =
-            sqlx::query("INSERT INTO realms (realmid, created_at, created_by) VALUES ($1, $2, $3)")
-                .bind(realm.as_str())
-                .bind(now)
-                .bind(first.identid.as_str())
-                .execute(&mut *tx)
-                .await;
-        match inserted {
-            Err(e) if is_unique_violation(&e) => return Err(StoreError::RealmExists),
-            other => other.map_err(StoreError::backend)?,
-        };
-        sqlx::query("INSERT INTO members (realmid, identid, pubkey, admitted_at, invited_by) VALUES ($1, $2, $3, $4, NULL)")
-            .bind(realm.as_str())
-            .bind(first.identid.as_str())
-            .bind(jwk_json(&first.pubkey))
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .map_err(StoreError::backend)?;
-        tx.commit().await.map_err(StoreError::backend)
-    }
-
-    async fn members(&self, realm: &RealmId) -> Result<Option<Vec<StoredMember>>, StoreError> {
+    async fn members_of(&self, realm: &RealmId) -> Result<Option<Vec<StoredMember>>, StoreError> {
         // One round trip: the realm row LEFT JOINed to its members.
         let rows = sqlx::query(
             "SELECT m.identid, m.pubkey FROM realms r LEFT JOIN members m ON m.realmid = r.realmid \
@@ -98,79 +56,24 @@ impl RealmStore for PgStore {
             let (Some(identid), Some(pubkey)) = (identid, pubkey) else {
                 continue; // a realm whose members were all removed
             };
-            let identid = IdentId::new(identid)
-                .map_err(|e| StoreError::Backend(format!("corrupt identid: {e}")))?;
-            let pubkey: PublicJwk = serde_json::from_str(&pubkey)
-                .map_err(|e| StoreError::Backend(format!("corrupt public key: {e}")))?;
-            out.push(StoredMember { identid, pubkey });
+            out.push(stored_member(identid, &pubkey)?);
         }
         Ok(Some(out))
     }
 
-    async fn admit(&self, a: Admission<'_>) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(StoreError::backend)?;
-        // Spend the nonce first: a concurrent redemption of the same nonce (on any node)
-        // waits on this row's key until we commit, then fails on the primary key.
-        let spent = sqlx::query("INSERT INTO invitations_used (realmid, nonce, used_by, used_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
-            .bind(a.realm.as_str())
-            .bind(a.nonce)
-            .bind(a.invitee.identid.as_str())
-            .bind(a.now)
-            .bind(a.nonce_expires_at)
-            .execute(&mut *tx)
-            .await;
-        match spent {
-            Err(e) if is_unique_violation(&e) => return Err(StoreError::NonceUsed),
-            Err(sqlx::Error::Database(d)) if d.is_foreign_key_violation() => {
-                return Err(StoreError::NoSuchRealm);
-            }
-            other => other.map_err(StoreError::backend)?,
-        };
-        sqlx::query("INSERT INTO members (realmid, identid, pubkey, admitted_at, invited_by) VALUES ($1, $2, $3, $4, $5) \
-                     ON CONFLICT (realmid, identid) DO UPDATE SET pubkey = excluded.pubkey")
-            .bind(a.realm.as_str())
-            .bind(a.invitee.identid.as_str())
-            .bind(jwk_json(&a.invitee.pubkey))
-            .bind(a.now)
-            .bind(a.inviter.as_str())
-            .execute(&mut *tx)
+    /// Connect to `url` (`postgres://user@host:5432/db`) and run migrations. Several nodes may
+    /// start at once: the migrator serializes them with an advisory lock.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let (pool, opts) = pool_on(url, 16)?;
+        let pool = pool
+            .connect_with(opts)
             .await
-            .map_err(StoreError::backend)?;
-        tx.commit().await.map_err(StoreError::backend)
-    }
-
-    async fn remove_member(&self, realm: &RealmId, identid: &IdentId) -> Result<bool, StoreError> {
-        let r = sqlx::query("DELETE FROM members WHERE realmid = $1 AND identid = $2")
-            .bind(realm.as_str())
-            .bind(identid.as_str())
-            .execute(&self.pool)
+            .map_err(|e| StoreError::Backend(format!("cannot connect to PostgreSQL: {e}")))?;
+        MIGRATOR
+            .run(&pool)
             .await
-            .map_err(StoreError::backend)?;
-        Ok(r.rows_affected() > 0)
-    }
-
-    async fn realm_count(&self) -> Result<i64, StoreError> {
-        let row = sqlx::query("SELECT COUNT(*) FROM realms")
-            .fetch_one(&self.pool)
-            .await
-            .map_err(StoreError::backend)?;
-        Ok(row.get(0))
-    }
-
-    async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1")
-            .execute(&self.pool)
-            .await
-            .map_err(StoreError::backend)?;
-        Ok(())
-    }
-
-    fn kind(&self) -> &'static str {
-        "postgres"
-    }
-
-    async fn close(&self) {
-        self.pool.close().await;
+            .map_err(|e| StoreError::Backend(format!("migration failed: {e}")))?;
+        Ok(Self { pool })
     }
 }
 
@@ -212,13 +115,8 @@ fn storage(e: sqlx::Error) -> FeedError {
 impl PgAnalyses {
     /// A lazily connecting pool on `url` (the schema is [`PgStore::connect`]'s migrations).
     pub fn connect(url: &str) -> Result<Self, StoreError> {
-        let opts = PgConnectOptions::from_str(url)
-            .map_err(|e| StoreError::Backend(format!("bad PostgreSQL URL: {e}")))?;
-        let pool = PgPoolOptions::new()
-            .max_connections(8)
-            .acquire_timeout(Duration::from_secs(5))
-            .test_before_acquire(true)
-            .connect_lazy_with(opts);
+        let (pool, opts) = pool_on(url, 8)?;
+        let pool = pool.connect_lazy_with(opts);
         Ok(Self {
             pool,
             paused_until: std::sync::Mutex::new(None),

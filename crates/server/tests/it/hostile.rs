@@ -3,8 +3,7 @@
 //! library would send them.
 
 use crate::common::{
-    SOCKET_FLOOD, TestServer, client_frame, config, raw_websocket, read_close_code, read_frame,
-    realm_with,
+    SOCKET_FLOOD, TestServer, client_frame, raw_websocket, read_close_code, read_frame, realm_with,
 };
 use futures_util::StreamExt;
 use skypod_client::RealmClient;
@@ -39,11 +38,11 @@ async fn register(server: &TestServer) -> RealmClient {
 #[tokio::test]
 async fn half_open_connections_are_cut_and_real_clients_still_served() {
     let _flood = SOCKET_FLOOD.lock().await;
-    let dir = tempfile::tempdir().unwrap();
-    let mut cfg = config(dir.path());
-    cfg.header_timeout_ms = 1_000;
-    cfg.max_http_phase = 256;
-    let server = TestServer::start(cfg).await;
+    let (_dir, server) = TestServer::fresh_with(|cfg| {
+        cfg.header_timeout_ms = 1_000;
+        cfg.max_http_phase = 256;
+    })
+    .await;
 
     // 2,000 silent sockets and 200 that trickle a request head one byte every 100 ms.
     let mut silent = Vec::new();
@@ -105,10 +104,7 @@ async fn half_open_connections_are_cut_and_real_clients_still_served() {
 
 #[tokio::test]
 async fn a_large_first_frame_is_refused_at_its_header_with_1009() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut cfg = config(dir.path());
-    cfg.auth_timeout_ms = 5_000;
-    let server = TestServer::start(cfg).await;
+    let (_dir, server) = TestServer::fresh_with(|cfg| cfg.auth_timeout_ms = 5_000).await;
     let mut s = raw_websocket(server.addr).await;
     // The header of an 8 KiB text frame, and none of its payload: the server must not wait
     // for (and buffer) the payload to refuse it.
@@ -136,8 +132,7 @@ async fn a_large_first_frame_is_refused_at_its_header_with_1009() {
 
 #[tokio::test]
 async fn protocol_violations_get_a_close_frame_with_the_right_code() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(config(dir.path())).await;
+    let (_dir, server) = TestServer::fresh().await;
     let cases: Vec<(&str, Vec<u8>, u16)> = vec![
         (
             "invalid UTF-8",
@@ -234,10 +229,7 @@ async fn protocol_violations_get_a_close_frame_with_the_right_code() {
 
 #[tokio::test]
 async fn signals_answered_in_several_frames_are_not_held_back_by_nagle() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut cfg = config(dir.path());
-    cfg.ws_write_buffer = 1024;
-    let server = TestServer::start(cfg).await;
+    let (_dir, server) = TestServer::fresh_with(|cfg| cfg.ws_write_buffer = 1024).await;
     let (_, keys, mut clients) = realm_with(&server, 2).await;
     let mut b = clients.pop().unwrap().into_inner();
     let mut a = clients.pop().unwrap();
@@ -293,8 +285,7 @@ async fn a_request_pipelined_behind_the_first_frame_is_answered() {
     use skypod_protocol::messages::{PING, PREAUTH_REGISTER};
     use skypod_protocol::token::{self, RegisterClaims};
     use skypod_protocol::{Purpose, unix_now};
-    let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(config(dir.path())).await;
+    let (_dir, server) = TestServer::fresh().await;
     let key = IdentityKey::generate_es256();
     let realm = RealmId::random();
     let claims = RegisterClaims {

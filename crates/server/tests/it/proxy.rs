@@ -1,7 +1,7 @@
 //! The feed proxy as mounted by the realm server: members only, real fetch from a loopback
 //! fixture (allow-listed for the test), parsed episodes back.
 
-use crate::common::{TestServer, config, http_get_with, realm_with};
+use crate::common::{TestServer, http_get_with, realm_with};
 use skypod_protocol::token::{self, NoClaims, Purpose};
 use skypod_protocol::{IdentityKey, RealmId, unix_now};
 
@@ -19,6 +19,11 @@ fn bearer(key: &IdentityKey, purpose: Purpose, realm: &RealmId, ttl: i64) -> Str
     format!("Authorization: Bearer {token}\r\n")
 }
 
+/// A server whose feed proxy may fetch from loopback (where the test fixtures listen).
+async fn loopback_proxy_server() -> (tempfile::TempDir, TestServer) {
+    TestServer::fresh_with(|cfg| cfg.proxy_allow = vec!["127.0.0.1/32".parse().unwrap()]).await
+}
+
 async fn fixture() -> std::net::SocketAddr {
     let app = axum::Router::new().route(
         "/feed.xml",
@@ -33,10 +38,7 @@ async fn fixture() -> std::net::SocketAddr {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn members_get_parsed_feeds_and_strangers_get_401() {
     let upstream = fixture().await;
-    let dir = tempfile::tempdir().unwrap();
-    let mut cfg = config(dir.path());
-    cfg.proxy_allow = vec!["127.0.0.1/32".parse().unwrap()];
-    let s = TestServer::start(cfg).await;
+    let (_dir, s) = loopback_proxy_server().await;
     let (realm, keys, _cs) = realm_with(&s, 1).await;
     let path = format!("/proxy/feed?url=http://{upstream}/feed.xml");
 
@@ -68,8 +70,7 @@ async fn members_get_parsed_feeds_and_strangers_get_401() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_the_test_allow_list_loopback_is_refused() {
     let upstream = fixture().await;
-    let dir = tempfile::tempdir().unwrap();
-    let s = TestServer::start(config(dir.path())).await;
+    let (_dir, s) = TestServer::fresh().await;
     let (realm, keys, _cs) = realm_with(&s, 1).await;
     let r = http_get_with(
         s.addr,
@@ -90,10 +91,7 @@ async fn without_the_test_allow_list_loopback_is_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_remembered_token_stops_working_when_its_member_is_removed() {
     let upstream = fixture().await;
-    let dir = tempfile::tempdir().unwrap();
-    let mut cfg = config(dir.path());
-    cfg.proxy_allow = vec!["127.0.0.1/32".parse().unwrap()];
-    let s = TestServer::start(cfg).await;
+    let (_dir, s) = loopback_proxy_server().await;
     let (realm, keys, mut cs) = realm_with(&s, 2).await;
     let path = format!("/proxy/title?url=http://{upstream}/feed.xml");
     let auth = bearer(&keys[1], Purpose::Proxy, &realm, 120);
@@ -124,10 +122,7 @@ async fn stream_tokens_open_one_enclosure_on_the_media_endpoint_only() {
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let upstream = l.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
-    let dir = tempfile::tempdir().unwrap();
-    let mut cfg = config(dir.path());
-    cfg.proxy_allow = vec!["127.0.0.1/32".parse().unwrap()];
-    let s = TestServer::start(cfg).await;
+    let (_dir, s) = loopback_proxy_server().await;
     let (realm, keys, _cs) = realm_with(&s, 1).await;
     let enclosure = format!("http://{upstream}/ep1.mp3");
     // Loopback URLs need no escaping in a query (`:` and `/` are allowed there).

@@ -31,10 +31,23 @@ async fn close_code(c: &mut RealmClient) -> Option<u16> {
     }
 }
 
+/// `c` broadcasts `payload` (to `recipients`, or to every member): the server's answer.
+async fn broadcast(
+    c: &mut RealmClient,
+    payload: &str,
+    recipients: Option<Vec<skypod_protocol::IdentId>>,
+) -> serde_json::Value {
+    let request = BroadcastRequest {
+        payload: payload.into(),
+        recipients,
+    };
+    let (v, _) = c.request(BROADCAST, request).await.unwrap();
+    v
+}
+
 #[tokio::test]
 async fn register_authn_status_and_presence() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = TestServer::start(config(dir.path())).await;
+    let (_dir, s) = TestServer::fresh().await;
     let realm = RealmId::random();
     let alice = IdentityKey::generate_es256();
     let mut a = s.client().await;
@@ -84,22 +97,12 @@ async fn register_authn_status_and_presence() {
 
 #[tokio::test]
 async fn broadcast_reaches_listed_or_all_other_members_only() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = TestServer::start(config(dir.path())).await;
+    let (_dir, s) = TestServer::fresh().await;
     let (_realm, keys, mut cs) = realm_with(&s, 4).await;
     let (_other_realm, _okeys, mut outsiders) = realm_with(&s, 2).await;
     // drain presence
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let (v, _) = cs[0]
-        .request(
-            BROADCAST,
-            BroadcastRequest {
-                payload: "c2VjcmV0".into(),
-                recipients: None,
-            },
-        )
-        .await
-        .unwrap();
+    let v = broadcast(&mut cs[0], "c2VjcmV0", None).await;
     assert_eq!(v, json!({"delivered": 3}));
     for c in cs.iter_mut().skip(1) {
         let f = c.recv_msg(BROADCAST, T).await.unwrap();
@@ -108,16 +111,7 @@ async fn broadcast_reaches_listed_or_all_other_members_only() {
         assert_eq!(d.payload, "c2VjcmV0");
     }
     // directed: only member 2 gets it
-    let (v, _) = cs[1]
-        .request(
-            BROADCAST,
-            BroadcastRequest {
-                payload: "dG8tMg".into(),
-                recipients: Some(vec![keys[2].identid().clone()]),
-            },
-        )
-        .await
-        .unwrap();
+    let v = broadcast(&mut cs[1], "dG8tMg", Some(vec![keys[2].identid().clone()])).await;
     assert_eq!(v, json!({"delivered": 1}));
     let d: BroadcastDelivery = dat(&cs[2].recv_msg(BROADCAST, T).await.unwrap()).unwrap();
     assert_eq!(d.payload, "dG8tMg");
@@ -130,16 +124,12 @@ async fn broadcast_reaches_listed_or_all_other_members_only() {
         );
     }
     // realm isolation: naming a member of another realm delivers nothing there
-    let (v, _) = outsiders[0]
-        .request(
-            BROADCAST,
-            BroadcastRequest {
-                payload: "eA".into(),
-                recipients: Some(vec![keys[3].identid().clone()]),
-            },
-        )
-        .await
-        .unwrap();
+    let v = broadcast(
+        &mut outsiders[0],
+        "eA",
+        Some(vec![keys[3].identid().clone()]),
+    )
+    .await;
     assert_eq!(v, json!({"delivered": 0}));
     let (_, others) = cs[3].request(PING, Ping { t: None }).await.unwrap();
     assert!(others.iter().all(|f| f.msg != BROADCAST));
@@ -161,8 +151,7 @@ async fn broadcast_reaches_listed_or_all_other_members_only() {
 
 #[tokio::test]
 async fn signals_go_to_the_named_member_with_the_real_sender() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = TestServer::start(config(dir.path())).await;
+    let (_dir, s) = TestServer::fresh().await;
     let (_realm, keys, mut cs) = realm_with(&s, 3).await;
     cs[0]
         .evt(
@@ -201,8 +190,7 @@ async fn signals_go_to_the_named_member_with_the_real_sender() {
 
 #[tokio::test]
 async fn bad_frames_get_clear_errors_and_change_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = TestServer::start(config(dir.path())).await;
+    let (_dir, s) = TestServer::fresh().await;
     let (_realm, _keys, mut cs) = realm_with(&s, 2).await;
     let c = &mut cs[0];
     // (frame, status, code, msg and seq the err names)
@@ -295,10 +283,7 @@ async fn bad_frames_get_clear_errors_and_change_nothing() {
 
 #[tokio::test]
 async fn oversized_frames_close_with_1009_and_the_server_keeps_serving() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut cfg = config(dir.path());
-    cfg.max_frame_bytes = 4096;
-    let s = TestServer::start(cfg).await;
+    let (_dir, s) = TestServer::fresh_with(|cfg| cfg.max_frame_bytes = 4096).await;
     let (_realm, _keys, mut cs) = realm_with(&s, 1).await;
     let huge = format!(
         r#"{{"typ":"evt","msg":"realm.broadcast","dat":{{"payload":"{}"}}}}"#,
@@ -313,8 +298,7 @@ async fn oversized_frames_close_with_1009_and_the_server_keeps_serving() {
 
 #[tokio::test]
 async fn requests_before_auth_are_refused_and_closed() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = TestServer::start(config(dir.path())).await;
+    let (_dir, s) = TestServer::fresh().await;
     for first in [
         r#"{"typ":"evt","msg":"realm.broadcast","dat":{"payload":"x"}}"#,
         r#"{"typ":"req","msg":"ping","seq":1}"#,
@@ -335,10 +319,7 @@ async fn requests_before_auth_are_refused_and_closed() {
 
 #[tokio::test]
 async fn silence_is_closed_after_the_auth_timeout() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut cfg = config(dir.path());
-    cfg.auth_timeout_ms = 300;
-    let s = TestServer::start(cfg).await;
+    let (_dir, s) = TestServer::fresh_with(|cfg| cfg.auth_timeout_ms = 300).await;
     let mut c = s.client().await;
     let started = std::time::Instant::now();
     assert_eq!(close_code(&mut c).await, Some(close::AUTH_TIMEOUT));
@@ -352,8 +333,7 @@ async fn silence_is_closed_after_the_auth_timeout() {
 
 #[tokio::test]
 async fn forged_expired_and_foreign_tokens_are_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = TestServer::start(config(dir.path())).await;
+    let (_dir, s) = TestServer::fresh().await;
     let (realm, keys, _cs) = realm_with(&s, 1).await;
     let (realm_b, _kb, _cb) = realm_with(&s, 1).await;
     let alice = &keys[0];
@@ -400,8 +380,7 @@ async fn forged_expired_and_foreign_tokens_are_refused() {
 
 #[tokio::test]
 async fn invitations_refused_when_replayed_foreign_expired_or_bound_to_someone_else() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = TestServer::start(config(dir.path())).await;
+    let (_dir, s) = TestServer::fresh().await;
     let (realm, keys, _cs) = realm_with(&s, 1).await;
     let (realm_b, keys_b, _cb) = realm_with(&s, 1).await;
     let alice = &keys[0];
@@ -455,8 +434,7 @@ async fn invitations_refused_when_replayed_foreign_expired_or_bound_to_someone_e
 
 #[tokio::test]
 async fn fifty_concurrent_exchanges_of_one_invitation_admit_exactly_one() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = TestServer::start(config(dir.path())).await;
+    let (_dir, s) = TestServer::fresh().await;
     let (realm, keys, _cs) = realm_with(&s, 1).await;
     let inv = invitation::create(&keys[0], &realm, unix_now(), 600, None).unwrap();
     let mut tasks = vec![];
@@ -495,8 +473,7 @@ async fn fifty_concurrent_exchanges_of_one_invitation_admit_exactly_one() {
 
 #[tokio::test]
 async fn a_new_connection_replaces_the_old_one_cleanly() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = TestServer::start(config(dir.path())).await;
+    let (_dir, s) = TestServer::fresh().await;
     let (realm, keys, mut cs) = realm_with(&s, 2).await;
     let mut second = s.client().await;
     second.authn(&keys[1], &realm).await.unwrap();
@@ -510,8 +487,7 @@ async fn a_new_connection_replaces_the_old_one_cleanly() {
 
 #[tokio::test]
 async fn others_see_a_replaced_session_leave_before_the_new_one_joins() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = TestServer::start(config(dir.path())).await;
+    let (_dir, s) = TestServer::fresh().await;
     let (realm, keys, mut cs) = realm_with(&s, 2).await;
     // member 0 has seen member 1 join once
     let mut presence = vec![];
@@ -552,8 +528,7 @@ async fn others_see_a_replaced_session_leave_before_the_new_one_joins() {
 
 #[tokio::test]
 async fn members_survive_a_server_restart() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = TestServer::start(config(dir.path())).await;
+    let (dir, s) = TestServer::fresh().await;
     let (realm, keys, cs) = realm_with(&s, 3).await;
     drop(cs);
     s.stop().await;
@@ -569,8 +544,7 @@ async fn members_survive_a_server_restart() {
 
 #[tokio::test]
 async fn shutdown_closes_sockets_with_going_away() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = TestServer::start(config(dir.path())).await;
+    let (_dir, s) = TestServer::fresh().await;
     let (_realm, _keys, mut cs) = realm_with(&s, 1).await;
     let stopping = tokio::spawn(s.stop());
     assert_eq!(close_code(&mut cs[0]).await, Some(close::GOING_AWAY));
@@ -604,11 +578,11 @@ async fn shutdown_announces_no_departures() {
 
 #[tokio::test]
 async fn floods_are_rate_limited_then_disconnected() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut cfg = config(dir.path());
-    cfg.rate_per_sec = 5.0;
-    cfg.rate_burst = 10.0;
-    let s = TestServer::start(cfg).await;
+    let (_dir, s) = TestServer::fresh_with(|cfg| {
+        cfg.rate_per_sec = 5.0;
+        cfg.rate_burst = 10.0;
+    })
+    .await;
     let (_realm, _keys, mut cs) = realm_with(&s, 1).await;
     for _ in 0..40 {
         if cs[0]
@@ -638,8 +612,7 @@ async fn floods_are_rate_limited_then_disconnected() {
 
 #[tokio::test]
 async fn healthz_and_metrics() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = TestServer::start(config(dir.path())).await;
+    let (_dir, s) = TestServer::fresh().await;
     let (_realm, _keys, _cs) = realm_with(&s, 2).await;
     assert!(
         common::http_get(s.addr, "/healthz")
@@ -657,10 +630,7 @@ async fn healthz_and_metrics() {
 
 #[tokio::test]
 async fn max_connections_is_enforced_with_503() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut cfg = config(dir.path());
-    cfg.max_connections = 2;
-    let s = TestServer::start(cfg).await;
+    let (_dir, s) = TestServer::fresh_with(|cfg| cfg.max_connections = 2).await;
     let _a = s.client().await;
     let _b = s.client().await;
     let e = RealmClient::connect(&s.url())
@@ -674,21 +644,11 @@ async fn max_connections_is_enforced_with_503() {
 
 #[tokio::test]
 async fn the_server_keeps_only_public_keys_never_payloads() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = TestServer::start(config(dir.path())).await;
+    let (dir, s) = TestServer::fresh().await;
     let (_realm, keys, mut cs) = realm_with(&s, 2).await;
     let secret_payload = "Y2lwaGVydGV4dC1tYXJrZXItMTIzNDU2Nzg";
     let secret_signal = "c2lnbmFsLW1hcmtlci05ODc2NTQzMjE";
-    cs[0]
-        .request(
-            BROADCAST,
-            BroadcastRequest {
-                payload: secret_payload.into(),
-                recipients: None,
-            },
-        )
-        .await
-        .unwrap();
+    broadcast(&mut cs[0], secret_payload, None).await;
     cs[0]
         .request(
             SIGNAL,
@@ -723,8 +683,7 @@ async fn the_server_keeps_only_public_keys_never_payloads() {
 
 #[tokio::test]
 async fn a_removed_device_is_locked_out() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = TestServer::start(config(dir.path())).await;
+    let (dir, s) = TestServer::fresh().await;
     let (realm, keys, mut cs) = realm_with(&s, 3).await;
     let lost_phone = keys[2].identid().clone();
     // a forged request (signed by someone else's key) is refused
@@ -764,10 +723,7 @@ async fn a_removed_device_is_locked_out() {
 
 #[tokio::test]
 async fn silent_members_are_closed_after_the_idle_timeout_and_pings_keep_them() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut cfg = config(dir.path());
-    cfg.idle_timeout_secs = 1;
-    let s = TestServer::start(cfg).await;
+    let (_dir, s) = TestServer::fresh_with(|cfg| cfg.idle_timeout_secs = 1).await;
     let (_realm, _keys, mut cs) = realm_with(&s, 2).await;
     // member 1 pings every 300 ms for 1.8 s and stays; member 0 says nothing and is closed
     let pinger = async {
@@ -789,10 +745,7 @@ async fn silent_members_are_closed_after_the_idle_timeout_and_pings_keep_them() 
 async fn the_server_pings_and_a_client_that_answers_stays() {
     use futures_util::StreamExt;
     use tokio_tungstenite::tungstenite::Message;
-    let dir = tempfile::tempdir().unwrap();
-    let mut cfg = config(dir.path());
-    cfg.idle_timeout_secs = 1;
-    let s = TestServer::start(cfg).await;
+    let (_dir, s) = TestServer::fresh_with(|cfg| cfg.idle_timeout_secs = 1).await;
     let (_realm, _keys, cs) = realm_with(&s, 1).await;
     // This client never sends a message; it only reads, so its WebSocket layer answers the
     // server's pings (as browsers do) — and that keeps it for 3.5 idle timeouts.

@@ -18,6 +18,22 @@ fn member() -> StoredMember {
     }
 }
 
+/// `inviter` admitting `invitee` into `realm` with one fixed nonce, at time 3.
+fn invitation<'a>(
+    realm: &'a RealmId,
+    inviter: &'a StoredMember,
+    invitee: &'a StoredMember,
+) -> Admission<'a> {
+    Admission {
+        realm,
+        nonce: "nonce-0000000000001",
+        nonce_expires_at: 10,
+        inviter: &inviter.identid,
+        invitee,
+        now: 3,
+    }
+}
+
 type Opened = Pin<Box<dyn Future<Output = Arc<dyn RealmStore>>>>;
 
 /// Opens the same store again (a restart, or another node on the same database).
@@ -34,14 +50,7 @@ async fn realms_members_and_nonces_persist(open: impl Opener) {
             s.create_realm(&realm, &b, 2).await,
             Err(StoreError::RealmExists)
         ));
-        let adm = Admission {
-            realm: &realm,
-            nonce: "nonce-0000000000001",
-            nonce_expires_at: 10,
-            inviter: &a.identid,
-            invitee: &b,
-            now: 3,
-        };
+        let adm = invitation(&realm, &a, &b);
         s.admit(adm.clone()).await.unwrap();
         assert!(matches!(s.admit(adm).await, Err(StoreError::NonceUsed)));
         s.close().await;
@@ -67,14 +76,7 @@ async fn admission_into_a_missing_realm_is_refused(open: impl Opener) {
     let s = open().await;
     let (a, b) = (member(), member());
     let realm = RealmId::random();
-    let adm = Admission {
-        realm: &realm,
-        nonce: "nonce-0000000000001",
-        nonce_expires_at: 10,
-        inviter: &a.identid,
-        invitee: &b,
-        now: 3,
-    };
+    let adm = invitation(&realm, &a, &b);
     assert!(matches!(s.admit(adm).await, Err(StoreError::NoSuchRealm)));
     assert!(s.members(&realm).await.unwrap().is_none());
     s.close().await;

@@ -1,8 +1,6 @@
 //! The CLI peer end to end: a real `skypod serve` process and two device homes on loopback.
 
-use std::io::{BufRead, BufReader};
-
-use crate::common::{Kill, TestServer, run, skypod};
+use crate::common::{Kill, TestServer, run, skypod, stdout_lines};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -26,13 +24,7 @@ fn init_invite_join_and_messages_over_p2p_and_relay() {
             .spawn()
             .unwrap(),
     );
-    let stdout = listener.0.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
+    let rx = stdout_lines(&mut listener, Some);
     std::thread::sleep(Duration::from_secs(1));
 
     let joined = run(&["--home", &b, "join", link, "--key-timeout", "15"]);

@@ -113,6 +113,21 @@ fn http_get(addr: &str, path: &str) -> String {
 }
 
 /// Read until the socket closes; the close code.
+/// Waits until every node's `/healthz` says 200 again; 15 s at the most.
+async fn recovered(nodes: &[&Node]) {
+    let start = Instant::now();
+    for n in nodes {
+        while !http_get(&n.addr, "/healthz").starts_with("HTTP/1.1 200") {
+            assert!(
+                start.elapsed() < Duration::from_secs(15),
+                "node {} did not recover",
+                n.id
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
 async fn close_code(c: &mut RealmClient, within: Duration) -> Option<u16> {
     let deadline = tokio::time::Instant::now() + within;
     loop {
@@ -402,17 +417,7 @@ async fn losing_the_bus_closes_with_going_away_and_the_node_recovers_by_itself()
     );
     // the bus comes back: the nodes serve again without a restart, and see each other
     let _nats = own_nats(port);
-    let start = Instant::now();
-    for n in [&a, &b] {
-        while !http_get(&n.addr, "/healthz").starts_with("HTTP/1.1 200") {
-            assert!(
-                start.elapsed() < Duration::from_secs(15),
-                "node {} did not recover",
-                n.id
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
+    recovered(&[&a, &b]).await;
     let mut x = a.client().await;
     x.authn(&keys[0], &realm).await.unwrap();
     let mut y = b.client().await;
@@ -744,17 +749,7 @@ async fn losing_the_database_gives_clear_errors_and_the_node_recovers_by_itself(
 
     // The database comes back: both nodes serve again without a restart.
     fwd.restore().await;
-    let start = Instant::now();
-    for n in [&a, &b] {
-        while !http_get(&n.addr, "/healthz").starts_with("HTTP/1.1 200") {
-            assert!(
-                start.elapsed() < Duration::from_secs(15),
-                "node {} did not recover",
-                n.id
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
+    recovered(&[&a, &b]).await;
     // The refused exchange left nothing behind: the same invitation admits the newcomer now.
     let mut nc = a.client().await;
     nc.exchange(&newcomer, &realm, &inv).await.unwrap();

@@ -1,8 +1,7 @@
 //! The library commands end to end: a real `skypod serve`, an always-on `skypod node` and
 //! devices that are never online at the same time, on loopback.
 
-use crate::common::{Kill, TestServer, run, skypod};
-use std::process::Stdio;
+use crate::common::{TestServer, quiet_node, run};
 use std::time::Duration;
 
 const OPML: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
@@ -22,14 +21,7 @@ fn node_relays_a_subscription_between_devices_never_online_together() {
     let srv = TestServer::start();
     let (a, b, c) = (srv.path("a"), srv.path("b"), srv.path("c"));
     srv.init(&a);
-    let _node = Kill(
-        skypod()
-            .args(["--home", &a, "node"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let _node = quiet_node(&a, &[]);
     std::thread::sleep(Duration::from_millis(800));
 
     let link = run(&["--home", &a, "invite", "--no-qr"]);

@@ -3,9 +3,8 @@
 //! data channel message (64 KiB) and a relayed one (44 KiB), so they only arrive if the mesh
 //! fragments and reassembles them. Once over the direct channel, once over the relay.
 
-use crate::common::{Kill, TestServer, run, skypod};
+use crate::common::{TestServer, quiet_node, run, skypod};
 use std::collections::BTreeSet;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 /// An OPML file of `n` feeds in 40 folders, with titles and URLs that do not compress (so
@@ -100,15 +99,9 @@ fn first_sync_of_a_large_library(relay_only: bool) {
     let a_size = dir_size(&srv.dir.path().join("a/library"));
     assert!(a_size > 4 * 64 * 1024, "A's library is only {a_size} bytes");
 
-    let mut node = Kill(
-        skypod()
-            .args(["--home", &a, "node"])
-            .env("SKYPOD_RELAY_ONLY", env)
-            .env("SKYPOD_P2P_GRACE_MS", grace)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
+    let mut node = quiet_node(
+        &a,
+        &[("SKYPOD_RELAY_ONLY", env), ("SKYPOD_P2P_GRACE_MS", grace)],
     );
     let link = run(&["--home", &a, "invite", "--no-qr"]);
     let joined = run(&["--home", &b, "join", link.trim(), "--key-timeout", "30"]);

@@ -3,8 +3,7 @@
 //! change), then meet again through `skypod node` and `skypod sync`, and every device ends up
 //! with the same library: all subscriptions, both devices' positions, nothing lost.
 
-use crate::common::{Kill, TestServer, run, serve_feed, skypod};
-use std::process::Stdio;
+use crate::common::{TestServer, quiet_node, run, serve_feed};
 use std::time::Duration;
 
 /// A one-episode RSS feed on loopback (any path), so `skypod episodes` can show positions.
@@ -16,17 +15,6 @@ fn feed_fixture() -> String {
 </channel></rss>"#
             .to_owned()
     })
-}
-
-fn node(home: &str) -> Kill {
-    Kill(
-        skypod()
-            .args(["--home", home, "node"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    )
 }
 
 /// The feed lines of `skypod feeds` (the device's view of the subscriptions).
@@ -43,7 +31,7 @@ fn three_devices_edit_apart_then_converge_without_loss() {
     let (a, b, c) = (srv.path("a"), srv.path("b"), srv.path("c"));
     srv.init(&a);
     {
-        let _node = node(&a);
+        let _node = quiet_node(&a, &[]);
         std::thread::sleep(Duration::from_millis(800));
         for home in [&b, &c] {
             let link = run(&["--home", &a, "invite", "--no-qr"]);
@@ -63,43 +51,24 @@ fn three_devices_edit_apart_then_converge_without_loss() {
     }
     run(&["--home", &a, "subscribe", &shared, "--offline"]);
     run(&["--home", &b, "subscribe", &shared, "--offline"]);
-    let out = run(&[
-        "--home",
-        &a,
-        "position",
-        "ep-1",
-        "2:30",
-        "--feed",
-        &shared,
-        "--offline",
-    ]);
-    assert!(out.contains("2:30"), "{out}");
-    let out = run(&[
-        "--home",
-        &b,
-        "position",
-        "ep-1",
-        "1:00",
-        "--feed",
-        &shared,
-        "--offline",
-    ]);
-    assert!(out.contains("1:00"), "{out}");
-    let out = run(&[
-        "--home",
-        &c,
-        "queue",
-        "add",
-        "ep-1",
-        "--feed",
-        &shared,
-        "--offline",
-    ]);
-    assert!(out.contains("Queued"), "{out}");
+    for (home, edit, said) in [
+        (&a, ["position", "ep-1", "2:30"], "2:30"),
+        (&b, ["position", "ep-1", "1:00"], "1:00"),
+        (&c, ["queue", "add", "ep-1"], "Queued"),
+    ] {
+        let args = [
+            &["--home", home.as_str()][..],
+            &edit[..],
+            &["--feed", shared.as_str(), "--offline"][..],
+        ]
+        .concat();
+        let out = run(&args);
+        assert!(out.contains(said), "{out}");
+    }
 
     // They meet again: A's always-on node, then B and C come online one after the other
     // (B twice, to collect what C brought).
-    let _node = node(&a);
+    let _node = quiet_node(&a, &[]);
     std::thread::sleep(Duration::from_millis(800));
     for home in [&b, &c, &b] {
         run(&["--home", home, "sync", "--sync-timeout", "30"]);

@@ -13,7 +13,7 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{MethodRouter, get};
 use skypod_feeds::fetch::FetchConfig;
 use skypod_feeds::service::{FeedService, ServiceConfig};
 
@@ -155,15 +155,28 @@ async fn lm_feed(headers: HeaderMap) -> Response {
         .into_response()
 }
 
-async fn fresh_feed() -> Response {
+/// A GET route answering the fixture `rel` as `content_type`.
+fn fixture_as<S: Clone + Send + Sync + 'static>(
+    rel: &'static str,
+    content_type: &'static str,
+) -> MethodRouter<S> {
+    get(move || async move { ([(header::CONTENT_TYPE, content_type)], testdata(rel)) })
+}
+
+/// `feeds/podcast.xml` as RSS, with `cache_control`.
+fn podcast_feed(cache_control: &'static str) -> Response {
     (
         [
-            (header::CACHE_CONTROL, "max-age=3600"),
+            (header::CACHE_CONTROL, cache_control),
             (header::CONTENT_TYPE, "application/rss+xml"),
         ],
         testdata("feeds/podcast.xml"),
     )
         .into_response()
+}
+
+async fn fresh_feed() -> Response {
+    podcast_feed("max-age=3600")
 }
 
 /// Holds the response until the test releases it, so concurrent callers are
@@ -176,39 +189,18 @@ async fn held(State(st): State<Arc<Fixture>>) -> Response {
         }
         notified.await;
     }
-    (
-        [
-            (header::CACHE_CONTROL, "max-age=3600"),
-            (header::CONTENT_TYPE, "application/rss+xml"),
-        ],
-        testdata("feeds/podcast.xml"),
-    )
-        .into_response()
+    podcast_feed("max-age=3600")
 }
 
 async fn flaky(State(st): State<Arc<Fixture>>) -> Response {
     if st.fail.load(Ordering::SeqCst) {
         return (StatusCode::SERVICE_UNAVAILABLE, "down").into_response();
     }
-    (
-        [
-            (header::CACHE_CONTROL, "max-age=0"),
-            (header::CONTENT_TYPE, "application/rss+xml"),
-        ],
-        testdata("feeds/podcast.xml"),
-    )
-        .into_response()
+    podcast_feed("max-age=0")
 }
 
 async fn nostore() -> Response {
-    (
-        [
-            (header::CACHE_CONTROL, "no-store"),
-            (header::CONTENT_TYPE, "application/rss+xml"),
-        ],
-        testdata("feeds/podcast.xml"),
-    )
-        .into_response()
+    podcast_feed("no-store")
 }
 
 async fn slow() -> Response {
@@ -269,12 +261,7 @@ pub async fn start() -> Server {
         .route("/nostore.xml", get(nostore))
         .route(
             "/json.json",
-            get(|| async {
-                (
-                    [(header::CONTENT_TYPE, "application/feed+json")],
-                    testdata("feeds/feed.json"),
-                )
-            }),
+            fixture_as("feeds/feed.json", "application/feed+json"),
         )
         .route(
             "/billion.xml",
@@ -282,31 +269,13 @@ pub async fn start() -> Server {
         )
         .route(
             "/not-a-feed",
-            get(|| async {
-                (
-                    [(header::CONTENT_TYPE, "text/html")],
-                    testdata("feeds/not-a-feed.html"),
-                )
-            }),
+            fixture_as("feeds/not-a-feed.html", "text/html"),
         )
         .route(
             "/article.html",
-            get(|| async {
-                (
-                    [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-                    testdata("pages/article.html"),
-                )
-            }),
+            fixture_as("pages/article.html", "text/html; charset=utf-8"),
         )
-        .route(
-            "/og.html",
-            get(|| async {
-                (
-                    [(header::CONTENT_TYPE, "text/html")],
-                    testdata("pages/og-title.html"),
-                )
-            }),
-        )
+        .route("/og.html", fixture_as("pages/og-title.html", "text/html"))
         .route(
             "/audio.mp3",
             get(|| async {
@@ -321,21 +290,11 @@ pub async fn start() -> Server {
         )
         .route(
             "/audio-copy.mp3",
-            get(|| async {
-                (
-                    [(header::CONTENT_TYPE, "audio/mpeg")],
-                    testdata("audio/pauses.mp3"),
-                )
-            }),
+            fixture_as("audio/pauses.mp3", "audio/mpeg"),
         )
         .route(
             "/truncated.mp3",
-            get(|| async {
-                (
-                    [(header::CONTENT_TYPE, "audio/mpeg")],
-                    testdata("audio/pauses-truncated.mp3"),
-                )
-            }),
+            fixture_as("audio/pauses-truncated.mp3", "audio/mpeg"),
         )
         .route("/slow", get(slow))
         .route("/stall", get(stall))
@@ -390,6 +349,22 @@ pub fn test_fetch_config() -> FetchConfig {
 }
 
 /// Serve `app` on a loopback port; its base URL (`http://127.0.0.1:port`).
+/// The text of the response header `name` (which must be there).
+pub fn header_text<'a>(r: &'a reqwest::Response, name: &str) -> &'a str {
+    r.headers()[name].to_str().expect("a text header")
+}
+
+/// A CORS preflight (`OPTIONS`, no token) of `url`; it must be answered 204.
+pub async fn preflight(client: &reqwest::Client, url: String) -> reqwest::Response {
+    let r = client
+        .request(reqwest::Method::OPTIONS, url)
+        .send()
+        .await
+        .expect("options");
+    assert_eq!(r.status(), 204);
+    r
+}
+
 pub async fn serve(app: Router) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await

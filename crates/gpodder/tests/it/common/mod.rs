@@ -140,16 +140,23 @@ impl Harness {
 
     /// The JSON answer to a GET of `path` (with its query) as the test user.
     pub async fn get_json(&self, path: impl AsRef<str>) -> serde_json::Value {
-        client()
-            .get(format!("{}{}", self.url, path.as_ref()))
-            .basic_auth(USER, Some(PASSWORD))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
+        send_json(
+            client()
+                .get(format!("{}{}", self.url, path.as_ref()))
+                .basic_auth(USER, Some(PASSWORD)),
+        )
+        .await
     }
+}
+
+/// Sends `req`: the response, whatever its status.
+pub async fn send(req: reqwest::RequestBuilder) -> reqwest::Response {
+    req.send().await.unwrap()
+}
+
+/// Sends `req` and reads its JSON answer.
+pub async fn send_json(req: reqwest::RequestBuilder) -> serde_json::Value {
+    send(req).await.json().await.unwrap()
 }
 
 pub fn client() -> reqwest::Client {

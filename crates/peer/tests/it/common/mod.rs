@@ -184,6 +184,46 @@ pub fn persisting_keys<S: Stream<Item = PeerEvent> + Send + Unpin>(
     })
 }
 
+/// A fresh server in a directory of its own (kept while the `TempDir` lives), with tracing
+/// set up: how the tests here start.
+pub async fn server() -> (tempfile::TempDir, TestServer) {
+    init_tracing();
+    let sdir = tempfile::tempdir().unwrap();
+    let s = TestServer::start(sdir.path()).await;
+    (sdir, s)
+}
+
+/// The realm state of the device that registers `realm` on `server`: it holds the realm key.
+pub fn save_founder_state(dir: &Path, realm: &RealmId, server: &TestServer) {
+    RealmState {
+        realm: realm.clone(),
+        server: server.url(),
+        key: Some(RealmKey::generate(1)),
+    }
+    .save(dir)
+    .unwrap();
+}
+
+/// [`realm`] once every peer has a direct link to every other.
+pub async fn meshed_realm(server: &TestServer, n: usize) -> (RealmId, Vec<TestPeer>) {
+    let (realm, peers) = realm(server, n).await;
+    full_mesh(&peers).await;
+    (realm, peers)
+}
+
+/// A peer that was shut down, started again as a member of `realm`: the same identity, the
+/// same data directory.
+pub fn restart_member(peer: TestPeer, realm: &RealmId, server: &TestServer) -> TestPeer {
+    let cfg = peer_config(
+        peer.key.clone(),
+        realm,
+        &server.url(),
+        JoinMode::Authn,
+        peer.dir.path(),
+    );
+    start_peer(cfg, peer.dir)
+}
+
 /// A realm: the first peer registers it (and holds the realm key), the others join with
 /// invitations bound to them.
 pub async fn realm(server: &TestServer, n: usize) -> (RealmId, Vec<TestPeer>) {
@@ -198,13 +238,7 @@ pub async fn realm_with(
     let realm = RealmId::random();
     let first = IdentityKey::generate_es256();
     let dir = tempfile::tempdir().unwrap();
-    RealmState {
-        realm: realm.clone(),
-        server: server.url(),
-        key: Some(RealmKey::generate(1)),
-    }
-    .save(dir.path())
-    .unwrap();
+    save_founder_state(dir.path(), &realm, server);
     let mut cfg = peer_config(
         first.clone(),
         &realm,

@@ -47,6 +47,20 @@ impl TestServer {
         }
     }
 
+    /// A server on the test configuration in a fresh data directory (kept while the
+    /// returned `TempDir` lives).
+    pub async fn fresh() -> (tempfile::TempDir, Self) {
+        Self::fresh_with(|_| {}).await
+    }
+
+    /// [`TestServer::fresh`], with `change` made to the configuration first.
+    pub async fn fresh_with(change: impl FnOnce(&mut ServerConfig)) -> (tempfile::TempDir, Self) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = config(dir.path());
+        change(&mut cfg);
+        (dir, Self::start(cfg).await)
+    }
+
     pub fn url(&self) -> String {
         format!("ws://{}/realm", self.addr)
     }

@@ -130,6 +130,37 @@ pub fn serve_feed(body: impl Fn(SocketAddr) -> String + Send + 'static) -> Strin
     format!("http://{addr}/feed.xml")
 }
 
+/// `skypod --home <home> node` with `env` added, its output discarded; it is not waited for.
+pub fn quiet_node(home: &str, env: &[(&str, &str)]) -> Kill {
+    Kill(
+        skypod()
+            .args(["--home", home, "node"])
+            .envs(env.iter().copied())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    )
+}
+
+/// What `pick` makes of each line the child writes to its (piped) stdout, until it exits. The
+/// pipe is read to the end even when nobody listens any more, so the child never blocks on it.
+pub fn stdout_lines<T: Send + 'static>(
+    child: &mut Kill,
+    mut pick: impl FnMut(String) -> Option<T> + Send + 'static,
+) -> std::sync::mpsc::Receiver<T> {
+    let out = child.0.stdout.take().expect("stdout is piped");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            if let Some(v) = pick(line) {
+                let _ = tx.send(v);
+            }
+        }
+    });
+    rx
+}
+
 /// `skypod --home <home> node <args>`, returned once it has opened (and locked) the library.
 pub fn start_node(home: &str, args: &[&str]) -> Kill {
     let mut node = Kill(
@@ -143,16 +174,11 @@ pub fn start_node(home: &str, args: &[&str]) -> Kill {
             .spawn()
             .unwrap(),
     );
-    let out = node.0.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(out).lines().map_while(Result::ok) {
-            if line.contains("library node running") {
-                let _ = tx.send(());
-            }
-        }
+    let started = stdout_lines(&mut node, |line| {
+        line.contains("library node running").then_some(())
     });
-    rx.recv_timeout(Duration::from_secs(60))
+    started
+        .recv_timeout(Duration::from_secs(60))
         .expect("the node did not start");
     node
 }
