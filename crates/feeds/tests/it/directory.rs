@@ -163,7 +163,7 @@ impl Proxy {
 }
 
 /// The fixture's Podcast Index (at `base`), with the fixture's key and `secret`.
-fn podcast_index(base: &str, secret: &str) -> DirectoryConfig {
+fn podcast_index_config(base: &str, secret: &str) -> DirectoryConfig {
     DirectoryConfig::from_options(
         "podcastindex",
         Some(&format!("{base}/pi/search")),
@@ -224,7 +224,7 @@ async fn itunes_search_through_the_proxy_members_only_and_remembered() {
 #[tokio::test]
 async fn podcast_index_requests_are_signed_with_key_and_secret() {
     let (base, _st) = fixture().await;
-    let good = podcast_index(&base, "fixture-secret");
+    let good = podcast_index_config(&base, "fixture-secret");
     let proxy = Proxy::start(good).await;
     let (status, body) = proxy.search(Some("history"), Some("good")).await;
     assert_eq!(status, 200, "{body}");
@@ -234,7 +234,7 @@ async fn podcast_index_requests_are_signed_with_key_and_secret() {
     assert_eq!(body["results"][0]["description"], "From the index");
 
     // A wrong secret: the index refuses, the member gets a clear 502.
-    let bad = podcast_index(&base, "wrong");
+    let bad = podcast_index_config(&base, "wrong");
     let proxy = Proxy::start(bad).await;
     proxy.assert_refused(Some("history"), 502, "401").await;
 }
