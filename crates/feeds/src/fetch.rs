@@ -295,13 +295,8 @@ pub struct Fetched {
 /// own (`rustls-no-provider`), so this installs rustls' ring provider for the process first
 /// (once; a provider installed earlier is kept). Every HTTP client in the workspace starts here.
 pub fn http_client() -> reqwest::ClientBuilder {
-    install_tls_provider();
-    reqwest::Client::builder()
-}
-
-/// Make ring the process' rustls provider unless one is installed already.
-pub fn install_tls_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
 }
 
 impl Fetcher {
