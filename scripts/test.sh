@@ -41,9 +41,29 @@ python3 -c 'import feedparser, sys; sys.exit(feedparser.__version__ != "6.0.14")
 if ! python3 -c 'import mygpoclient' 2>/dev/null; then
   python3 -m pip install --quiet 'mygpoclient==1.10'
 fi
-cargo test --workspace --locked "${features[@]}"
-
-echo "== browser end-to-end (Debian chromium + playwright-core), app served by skypod" >&2
+# The Rust tests and the browser tests run side by side: both mostly wait (on sockets, timers,
+# a browser), each using about half of CI's two cores, so together they take little longer
+# than the browser tests alone (docs/benchmarks.md, "The test command's wall time").
+# The browser tests get their own session (setsid) so that stopping this script stops them,
+# browser and servers included; their output is shown when both are done.
+echo "== rust tests, and browser end-to-end tests beside them (Debian chromium + playwright-core)" >&2
+e2e_log="$(mktemp -t skypod-e2e.XXXXXX)"
 # The debug binary the test build left (with `test-hooks`) serves web/dist from disk: no
 # second build.
-E2E_SAME_ORIGIN=1 SKYPOD_BIN="${CARGO_TARGET_DIR:-$root/target}/debug/skypod" bash web/scripts/e2e.sh
+E2E_SAME_ORIGIN=1 SKYPOD_BIN="${CARGO_TARGET_DIR:-$root/target}/debug/skypod" \
+  setsid bash web/scripts/e2e.sh >"$e2e_log" 2>&1 </dev/null &
+e2e_pid=$!
+# (skypod_stop_services: the cluster services' own exit trap, which this one extends.)
+trap 'kill -TERM -- "-$e2e_pid" 2>/dev/null || true; skypod_stop_services' EXIT
+rust_status=0
+cargo test --workspace --locked "${features[@]}" || rust_status=$?
+e2e_status=0
+wait "$e2e_pid" || e2e_status=$?
+trap skypod_stop_services EXIT
+echo "== browser end-to-end output (web/scripts/e2e.sh)" >&2
+cat "$e2e_log"
+rm -f "$e2e_log"
+if [ "$rust_status" != 0 ] || [ "$e2e_status" != 0 ]; then
+  echo "FAILED: rust tests exit $rust_status, browser tests exit $e2e_status" >&2
+  exit 1
+fi

@@ -33,7 +33,14 @@ use crate::error::{FeedError, Result};
 use crate::fetch::{Fetcher, Upstream};
 use crate::test_hooks::TestCounter;
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+/// The cache's schema (crate::migrations: why not `sqlx::migrate!`).
+pub(crate) static MIGRATOR: std::sync::LazyLock<sqlx::migrate::Migrator> =
+    std::sync::LazyLock::new(|| {
+        crate::migrations::migrator(&[(
+            "0001_cache.sql",
+            include_str!("../migrations/0001_cache.sql"),
+        )])
+    });
 
 /// Cache settings.
 #[derive(Debug, Clone)]

@@ -21,6 +21,7 @@ pub mod html;
 pub mod http;
 mod loudness;
 pub mod media;
+pub mod migrations;
 pub mod reader;
 pub mod readingtime;
 pub mod service;

@@ -73,6 +73,10 @@ pub fn router(bridge: Arc<Bridge>) -> Router {
         .fallback(|| async { ApiError::not_found("no such endpoint on the Skypod gpodder bridge") })
         .layer(DefaultBodyLimit::max(limit))
         .layer(middleware::from_fn_with_state(
+            limit,
+            refuse_oversized_bodies,
+        ))
+        .layer(middleware::from_fn_with_state(
             bridge.clone(),
             session_for_basic_auth,
         ))
@@ -104,6 +108,46 @@ fn basic(headers: &HeaderMap) -> Option<(String, String)> {
         .unwrap_or_else(|_| raw.iter().map(|&b| char::from(b)).collect());
     let (u, p) = text.split_once(':')?;
     Some((u.to_owned(), p.to_owned()))
+}
+
+/// How much of a refused body is read (and thrown away) before the 413 is sent, and for how
+/// long at most.
+const DRAIN_BYTES: u64 = 8 * 1024 * 1024;
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Answers a request whose declared body is over `limit` with 413 — after reading the body
+/// and discarding it (up to `DRAIN_BYTES` for at most `DRAIN_TIME`). Answering at once and
+/// closing the connection while the client is still sending makes its kernel get a reset,
+/// which can destroy the 413 before the client reads it: the phone would see a broken
+/// connection instead of a clear refusal (HTTP servers call this lingering close). Memory
+/// stays bounded: each chunk is dropped as it arrives.
+async fn refuse_oversized_bodies(State(limit): State<usize>, req: Request, next: Next) -> Response {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let Some(declared) = declared.filter(|&n| n > limit as u64) else {
+        return next.run(req).await;
+    };
+    if declared <= DRAIN_BYTES {
+        let mut body = req.into_body().into_data_stream();
+        let _ = tokio::time::timeout(DRAIN_TIME, async {
+            use futures_util::StreamExt;
+            while let Some(Ok(_chunk)) = body.next().await {}
+        })
+        .await;
+    }
+    let mut response = ApiError {
+        status: StatusCode::PAYLOAD_TOO_LARGE,
+        message: format!("request body of {declared} bytes is over the limit of {limit} bytes"),
+        retry_after: None,
+    }
+    .into_response();
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
 }
 
 /// Gives a request that succeeded on HTTP Basic, without a live session, a `sessionid`

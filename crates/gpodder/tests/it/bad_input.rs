@@ -54,7 +54,7 @@ async fn bad_input_is_refused_clearly_and_changes_nothing() {
         ("position on a download", episodes.clone(),
             json!([{"podcast": h.feed, "episode": "x", "action": "download", "device": "phone", "position": 5}]).to_string(), 400, "only valid for play"),
         ("huge upload", episodes.clone(),
-            format!("[{}]", vec![good.to_string(); 9000].join(",")), 413, ""),
+            format!("[{}]", vec![good.to_string(); 9000].join(",")), 413, "over the limit"),
         ("too many actions", episodes.clone(),
             format!("[{}]", vec![json!({"podcast": h.feed, "episode": "x", "action": "new", "device": "phone"}).to_string(); 2500].join(",")), 400, "too many actions"),
         ("subscriptions: malformed", "/api/2/subscriptions/alice/phone.json".into(), "{\"add\": [".into(), 400, "malformed subscription changes"),

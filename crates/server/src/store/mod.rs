@@ -261,3 +261,22 @@ pub trait RealmStore: Send + Sync + 'static {
     /// Flush and close (graceful shutdown).
     async fn close(&self);
 }
+
+#[cfg(test)]
+mod tests {
+    use skypod_feeds::migrations::same_as_folder;
+    use std::path::Path;
+
+    /// Each embedded schema is what `sqlx::migrate!` would read from its folder: a migration
+    /// file added to a folder but not to its list fails here.
+    #[test]
+    fn the_embedded_schemas_are_their_migration_folders() {
+        let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+        same_as_folder(&super::sqlite::MIGRATOR, &crate_dir.join("migrations")).unwrap();
+        same_as_folder(
+            &super::postgres::MIGRATOR,
+            &crate_dir.join("migrations-postgres"),
+        )
+        .unwrap();
+    }
+}

@@ -20,7 +20,20 @@ pub struct PgStore {
 
 sql_realm_store!(PgStore, "postgres");
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations-postgres");
+/// The schema (skypod_feeds::migrations: why not `sqlx::migrate!`).
+pub(crate) static MIGRATOR: std::sync::LazyLock<sqlx::migrate::Migrator> =
+    std::sync::LazyLock::new(|| {
+        skypod_feeds::migrations::migrator(&[
+            (
+                "0001_realms.sql",
+                include_str!("../../migrations-postgres/0001_realms.sql"),
+            ),
+            (
+                "0002_proxy_analyses.sql",
+                include_str!("../../migrations-postgres/0002_proxy_analyses.sql"),
+            ),
+        ])
+    });
 
 /// A pool of at most `max` connections to `url`, and `url` parsed. A database that went away
 /// is noticed by the next query, which then fails fast with a clear error instead of hanging

@@ -25,7 +25,14 @@ pub struct SqliteStore {
 
 sql_realm_store!(SqliteStore, "sqlite");
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+/// The schema (skypod_feeds::migrations: why not `sqlx::migrate!`).
+pub(crate) static MIGRATOR: std::sync::LazyLock<sqlx::migrate::Migrator> =
+    std::sync::LazyLock::new(|| {
+        skypod_feeds::migrations::migrator(&[(
+            "0001_realms.sql",
+            include_str!("../../migrations/0001_realms.sql"),
+        )])
+    });
 
 impl SqliteStore {
     async fn members_of(&self, realm: &RealmId) -> Result<Option<Vec<StoredMember>>, StoreError> {
