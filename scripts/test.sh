@@ -56,7 +56,10 @@ e2e_pid=$!
 # (skypod_stop_services: the cluster services' own exit trap, which this one extends.)
 trap 'kill -TERM -- "-$e2e_pid" 2>/dev/null || true; skypod_stop_services' EXIT
 rust_status=0
-cargo test --workspace --locked "${features[@]}" || rust_status=$?
+# The targets the build above left (a plain `cargo test` would also build every example a
+# second time, outside test mode), then the doc-tests.
+{ cargo test --workspace --locked "${features[@]}" --lib --bins --tests &&
+  cargo test --workspace --locked "${features[@]}" --doc; } || rust_status=$?
 e2e_status=0
 wait "$e2e_pid" || e2e_status=$?
 trap skypod_stop_services EXIT

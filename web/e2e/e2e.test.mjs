@@ -59,8 +59,7 @@ before(async () => {
 
 after(async () => {
   await teardown({ browser, web, realm });
-  // The first file to write figures: the others merge theirs into these.
-  saveMetrics(metrics, { fresh: true });
+  saveMetrics(metrics);
 });
 
 describe("skypod web", () => {

@@ -3,16 +3,18 @@
 import assert from "node:assert/strict";
 import { createServer } from "node:http";
 import { execFile, spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
-import { extname, join, normalize } from "node:path";
+import { basename, extname, join, normalize } from "node:path";
 import { chromium } from "playwright-core";
 
 export const ROOT = new URL("../../", import.meta.url).pathname;
 export const DIST = join(ROOT, "web/dist");
 /** Where the E2E files put their figures (ignored by git); see `saveMetrics`. */
 export const METRICS = join(ROOT, "web/e2e/last-metrics.json");
+/** Each E2E file's own figures (ignored by git), merged into METRICS. */
+export const METRICS_DIR = join(ROOT, "web/e2e/metrics");
 /** The skypod binary under test: $SKYPOD_BIN, else the release build. */
 export const skypodBin = () => process.env.SKYPOD_BIN ?? join(ROOT, "target/release/skypod");
 
@@ -377,22 +379,38 @@ export async function axe(page, within = null) {
 }
 
 /**
- * Write a file's figures into METRICS and log them. The E2E files run one after another and
- * merge into what the earlier ones wrote (under `section` when given); `fresh` starts the file anew.
+ * Write a file's figures (under `section` when given) and log them. Each E2E file has its own
+ * JSON in METRICS_DIR (files may run side by side), and METRICS is rebuilt from all of them
+ * after every write; both are written to a temporary name and renamed, so a reader never sees
+ * half a file. web/scripts/e2e.sh empties METRICS_DIR before a run.
  */
-export function saveMetrics(metrics, { section = "", fresh = false } = {}) {
+export function saveMetrics(metrics, { section = "" } = {}) {
   if (!Object.keys(metrics).length) return;
-  let all = {};
-  if (!fresh) {
-    try {
-      all = JSON.parse(readFileSync(METRICS, "utf8"));
-    } catch {
-      /* first writer */
-    }
+  mkdirSync(METRICS_DIR, { recursive: true });
+  const own = join(METRICS_DIR, `${basename(process.argv[1] ?? "e2e", ".mjs")}.json`);
+  const mine = readJson(own);
+  Object.assign(mine, section ? { [section]: { ...(mine[section] ?? {}), ...metrics } } : metrics);
+  writeAtomically(own, mine);
+  const all = {};
+  for (const f of readdirSync(METRICS_DIR).filter((f) => f.endsWith(".json")).sort()) {
+    Object.assign(all, readJson(join(METRICS_DIR, f)));
   }
-  const mine = section ? { [section]: { ...(all[section] ?? {}), ...metrics } } : metrics;
-  writeFileSync(METRICS, JSON.stringify({ ...all, ...mine }, null, 2) + "\n");
+  writeAtomically(METRICS, all);
   console.log("metrics:", JSON.stringify(metrics));
+}
+
+function readJson(path) {
+  try {
+    return JSON.parse(readFileSync(path, "utf8"));
+  } catch {
+    return {};
+  }
+}
+
+function writeAtomically(path, value) {
+  const tmp = `${path}.${process.pid}.tmp`;
+  writeFileSync(tmp, JSON.stringify(value, null, 2) + "\n");
+  renameSync(tmp, path);
 }
 
 /**
