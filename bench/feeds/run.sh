@@ -5,9 +5,11 @@
 #   3. parse time of a 3,000-episode feed (criterion) and cached-hit latency
 #   4. loudness: silence + EBU R128 loudness in one pass vs `ffmpeg -af silencedetect` alone,
 #      per codec (MP3, AAC, Vorbis, Opus); loudness vs ffmpeg's ebur128 filter
-#   5. media: /proxy/media throughput and RSS, 4 clients x 500 MB; image: resize time per size
-# Needs: espeak-ng sox ffmpeg python3 node npm (apt-get install espeak-ng sox ffmpeg nodejs npm).
-# Usage: bench/feeds/run.sh [silence|reader|feeds|loudness|media|image]...   (from the repo root; no argument = all)
+#   5. floor: what decoding the whole file costs (ffmpeg, mpg123, ours) next to silencedetect
+#   6. media: /proxy/media throughput and RSS, 4 clients x 500 MB; image: resize time per size
+# Needs: espeak-ng sox ffmpeg python3 node npm (apt-get install espeak-ng sox ffmpeg nodejs npm);
+# the floor section also times mpg123 where it is installed (apt-get install mpg123).
+# Usage: bench/feeds/run.sh [silence|reader|feeds|loudness|floor|media|image]...   (from the repo root; no argument = all)
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
@@ -88,28 +90,34 @@ taskset -c 0 node readability.mjs 10 $pages > "$work/reader-theirs.jsonl"
 python3 compare.py reader "$work/reader-ours.jsonl" "$work/reader-theirs.jsonl" | tee "$work/reader.md"
 fi
 
+# The loudness and floor sections' inputs: the 10-min talk per codec, the 8 kHz AAC and the long
+# podcast-like episode (generated once into $work/audio).
+loudness_inputs() {
+  [ -f "$work/audio/talk-10min.opus" ] || ffmpeg -loglevel error -y -i "$work/audio/talk-10min-128k.m4a" -c:a libopus -b:a 64k "$work/audio/talk-10min.opus"
+  [ -f "$work/audio/talk-10min-8k.m4a" ] || ffmpeg -loglevel error -y -i "$work/audio/talk-10min-128k.m4a" -ar 8000 -c:a aac -b:a 24k "$work/audio/talk-10min-8k.m4a"
+  # The long podcast-like episode: the 30-min talk (speech, pauses, -62 dBFS noise floor) with a
+  # music bed: 30 s of music alone, then under the first 90 s of speech at -22 dB (no pauses there,
+  # as in a real intro), and an outro fading in over the last 15 s of speech.
+  if [ ! -f "$work/audio/talk-30min-music-128k.mp3" ]; then
+    d30=$(soxi -D "$work/segments/talk30.wav")
+    outro_ms=$(python3 -c "print(int((30 + $d30 - 15) * 1000))")
+    ffmpeg -loglevel error -y -i "$work/segments/talk30.wav" \
+      -f lavfi -i "aevalsrc=exprs='0.12*(sin(2*PI*110*pow(2\\,mod(floor(t/2)\\,4)/4)*t)+0.6*sin(2*PI*165*pow(2\\,mod(floor(t/4)\\,3)/6)*t)+0.4*sin(2*PI*330*t))*(0.7+0.3*sin(2*PI*2*t))':s=44100:c=stereo:d=3600" \
+      -filter_complex "[1]asplit[m1][m2];[m1]atrim=0:120,volume='if(lt(t,30),1,0.08)':eval=frame,afade=t=out:st=112:d=8[intro];[m2]atrim=0:45,asetpts=N/SR/TB,afade=t=in:d=10,adelay=$outro_ms|$outro_ms[outro];[0]adelay=30000|30000[talk];[talk][intro][outro]amix=inputs=3:normalize=0:duration=longest[out]" \
+      -map "[out]" -c:a libmp3lame -b:a 128k "$work/audio/talk-30min-music-128k.mp3"
+  fi
+  # The AAC streams remuxed with +faststart (`moov` first, as podcast hosts publish them): before
+  # feedbench, silence_cli --loudness read a non-seekable stream and could not open ffmpeg's
+  # default layout (`moov` last). Kept so runs with older binaries stay comparable.
+  for m in talk-10min-128k talk-10min-8k; do
+    [ -f "$work/audio/$m-faststart.m4a" ] || ffmpeg -loglevel error -y -i "$work/audio/$m.m4a" -c copy -movflags +faststart "$work/audio/$m-faststart.m4a"
+  done
+  files="$work/audio/talk-10min-128k.mp3 $work/audio/talk-10min-128k-faststart.m4a $work/audio/talk-10min.ogg $work/audio/talk-10min.opus $work/audio/talk-10min-8k-faststart.m4a $work/audio/talk-30min-128k.mp3 $work/audio/talk-30min-music-128k.mp3"
+}
+
 if want loudness; then
 echo "== loudness: silence + loudness (one pass) vs ffmpeg silencedetect alone (1 core each, interleaved)"
-[ -f "$work/audio/talk-10min.opus" ] || ffmpeg -loglevel error -y -i "$work/audio/talk-10min-128k.m4a" -c:a libopus -b:a 64k "$work/audio/talk-10min.opus"
-[ -f "$work/audio/talk-10min-8k.m4a" ] || ffmpeg -loglevel error -y -i "$work/audio/talk-10min-128k.m4a" -ar 8000 -c:a aac -b:a 24k "$work/audio/talk-10min-8k.m4a"
-# The long podcast-like episode: the 30-min talk (speech, pauses, -62 dBFS noise floor) with a
-# music bed: 30 s of music alone, then under the first 90 s of speech at -22 dB (no pauses there,
-# as in a real intro), and an outro fading in over the last 15 s of speech.
-if [ ! -f "$work/audio/talk-30min-music-128k.mp3" ]; then
-  d30=$(soxi -D "$work/segments/talk30.wav")
-  outro_ms=$(python3 -c "print(int((30 + $d30 - 15) * 1000))")
-  ffmpeg -loglevel error -y -i "$work/segments/talk30.wav" \
-    -f lavfi -i "aevalsrc=exprs='0.12*(sin(2*PI*110*pow(2\\,mod(floor(t/2)\\,4)/4)*t)+0.6*sin(2*PI*165*pow(2\\,mod(floor(t/4)\\,3)/6)*t)+0.4*sin(2*PI*330*t))*(0.7+0.3*sin(2*PI*2*t))':s=44100:c=stereo:d=3600" \
-    -filter_complex "[1]asplit[m1][m2];[m1]atrim=0:120,volume='if(lt(t,30),1,0.08)':eval=frame,afade=t=out:st=112:d=8[intro];[m2]atrim=0:45,asetpts=N/SR/TB,afade=t=in:d=10,adelay=$outro_ms|$outro_ms[outro];[0]adelay=30000|30000[talk];[talk][intro][outro]amix=inputs=3:normalize=0:duration=longest[out]" \
-    -map "[out]" -c:a libmp3lame -b:a 128k "$work/audio/talk-30min-music-128k.mp3"
-fi
-# The AAC streams remuxed with +faststart (`moov` first, as podcast hosts publish them): before
-# feedbench, silence_cli --loudness read a non-seekable stream and could not open ffmpeg's
-# default layout (`moov` last). Kept so runs with older binaries stay comparable.
-for m in talk-10min-128k talk-10min-8k; do
-  [ -f "$work/audio/$m-faststart.m4a" ] || ffmpeg -loglevel error -y -i "$work/audio/$m.m4a" -c copy -movflags +faststart "$work/audio/$m-faststart.m4a"
-done
-files="$work/audio/talk-10min-128k.mp3 $work/audio/talk-10min-128k-faststart.m4a $work/audio/talk-10min.ogg $work/audio/talk-10min.opus $work/audio/talk-10min-8k-faststart.m4a $work/audio/talk-30min-128k.mp3 $work/audio/talk-30min-music-128k.mp3"
+loudness_inputs
 cat $files > /dev/null
 python3 - "$work" "$bin/silence_cli" $files <<'PY' | tee "$work/loudness.md"
 import json, os, re, subprocess, sys, threading, time
@@ -158,6 +166,44 @@ for f in files:
           f"{hit}/{len(ff)} ({100*hit/max(1,len(ff)):.1f} %) | {l['integrated_lufs']:.2f} / {fi:.1f} LUFS | {l['true_peak_dbtp']:.2f} / {ftp:.1f} | {tp_packets(mine)} |")
 print(f"\nTotal CPU: silence only {tot['s']:.3f} s, silence + loudness {tot['sl']:.3f} s, ffmpeg silencedetect {tot['ff']:.3f} s; "
       f"ratio with loudness {tot['ff']/tot['sl']:.2f}×, without {tot['ff']/tot['s']:.2f}×; agreement {all_hit}/{all_ref} = {100*all_hit/max(1,all_ref):.1f} %")
+PY
+fi
+
+if want floor; then
+echo "== floor: what a full decode costs, next to ffmpeg silencedetect (1 core each, interleaved)"
+# An exact true peak needs the PCM of every packet that could hold it. This table shows what
+# decoding the whole file costs with the fastest decoders here, against the anchor: the best
+# ratio any analysis that decodes (nearly) everything can reach, whatever it does after.
+loudness_inputs
+cat $files > /dev/null
+python3 - "$bin/silence_cli" $files <<'PY' | tee "$work/floor.md"
+import os, shutil, subprocess, sys
+ours, files = sys.argv[1], sys.argv[2:]
+def cpu(cmd):
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, ru = os.wait4(p.pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        sys.exit(f"{cmd} failed")
+    return ru.ru_utime + ru.ru_stime
+ff = ["taskset", "-c", "0", "ffmpeg", "-hide_banner", "-nostats", "-threads", "1"]
+mpg123 = shutil.which("mpg123")
+print("| file | ffmpeg silencedetect CPU | ffmpeg decode only CPU | mpg123 -t CPU (MP3) | ours: decode to PCM + silence CPU | ours: silence only (spectral) CPU | fastest full decode / silencedetect | packets a 3× budget leaves for PCM at that speed |")
+print("|---|---|---|---|---|---|---|---|")
+for f in files:
+    name = os.path.basename(f)
+    b = {}
+    for _ in range(3):
+        for k, cmd in [("sd", ff + ["-i", f, "-af", "silencedetect=noise=-50dB:d=0.5", "-f", "null", "-"]),
+                       ("dec", ff + ["-i", f, "-map", "0:a", "-c:a", "pcm_f32le", "-f", "null", "-"]),
+                       ("pcm", ["taskset", "-c", "0", ours, "--pcm", f]),
+                       ("s", ["taskset", "-c", "0", ours, f])] + (
+                      [("mpg", ["taskset", "-c", "0", mpg123, "-q", "-t", f])] if mpg123 and f.endswith(".mp3") else []):
+            b[k] = min(b.get(k, 1e9), cpu(cmd))
+    fastest = min(v for k, v in b.items() if k in ("dec", "pcm", "mpg"))
+    budget = b["sd"] / 3 - b["s"]
+    share = max(0.0, budget) / fastest
+    mp = f"{b['mpg']:.3f} s" if "mpg" in b else "–"
+    print(f"| {name} | {b['sd']:.3f} s | {b['dec']:.3f} s | {mp} | {b['pcm']:.3f} s | {b['s']:.3f} s | {fastest / b['sd']:.2f} | {100 * share:.0f} % |")
 PY
 fi
 
