@@ -138,12 +138,7 @@ async fn refuse_oversized_bodies(State(limit): State<usize>, req: Request, next:
         })
         .await;
     }
-    let mut response = ApiError {
-        status: StatusCode::PAYLOAD_TOO_LARGE,
-        message: format!("request body of {declared} bytes is over the limit of {limit} bytes"),
-        retry_after: None,
-    }
-    .into_response();
+    let mut response = ApiError::too_large(declared, limit).into_response();
     response
         .headers_mut()
         .insert(header::CONNECTION, HeaderValue::from_static("close"));

@@ -50,6 +50,15 @@ impl ApiError {
         }
     }
 
+    /// 413: the body is over the bridge's limit.
+    pub fn too_large(declared: u64, limit: usize) -> Self {
+        Self {
+            status: StatusCode::PAYLOAD_TOO_LARGE,
+            message: format!("request body of {declared} bytes is over the limit of {limit} bytes"),
+            retry_after: None,
+        }
+    }
+
     /// 401: the same answer for an unknown user, a wrong password and a missing one.
     pub fn unauthorized() -> Self {
         Self {
